@@ -1,0 +1,23 @@
+# Local stack targets (included by the Makefile, which defines VENV, PY, setup and build).
+#   make local                       one run for RUN_DATE on a throwaway stack, then stop it
+#   make local RUN_DATE=2021-06-27 KEEP=1 DATABASE_URL=postgres://...
+#   make local-up / make local-down  leave a stack running (endpoints in .local-stack/env) / stop it
+#   make test-e2e                    end-to-end tests on their own throwaway stack
+
+RUN_DATE ?= 2021-06-26
+LOCAL_RUN_DIR ?= .local-stack
+LOCAL_FLAGS = --run-dir $(LOCAL_RUN_DIR) $(if $(DATABASE_URL),--database-url '$(DATABASE_URL)')
+
+.PHONY: local local-up local-down test-e2e
+
+local: setup build
+	$(PY) local/stack.py run --run-date '$(RUN_DATE)' $(if $(filter 1 yes true,$(KEEP)),--keep) $(LOCAL_FLAGS)
+
+local-up: setup build
+	$(PY) local/stack.py up $(LOCAL_FLAGS)
+
+local-down:
+	$(PY) local/stack.py down --run-dir $(LOCAL_RUN_DIR)
+
+test-e2e: setup build
+	$(PY) -m pytest tests/e2e -v

@@ -1,0 +1,303 @@
+"""The whole pipeline on one machine: PostgreSQL, the Redshift Data API emulator, moto (Step Functions,
+DynamoDB, EventBridge, S3, SQS, Lambda control plane) and the real Rust Lambda binaries, deployed
+from template.yaml + the ASL, then one execution with live progress.
+
+    python local/stack.py run  [--run-date 2021-06-26] [--keep] [--database-url URL] [--run-dir DIR]
+    python local/stack.py up   [--database-url URL] [--run-dir DIR]    # start, deploy, leave running
+    python local/stack.py down [--run-dir DIR]                         # stop what `up`/`--keep` left
+
+Needs `make setup build` (the venv with moto/cargo-lambda, and target/debug binaries).
+Processes: see `LocalStack.start`. Logs: <run dir>/logs/*.log. Endpoints: <run dir>/env.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import boto3  # noqa: E402
+from botocore.config import Config as BotoConfig  # noqa: E402
+
+from cfn import Context, Template, TemplateError  # noqa: E402
+from deploy import Deployment, Function, deploy, function_envs  # noqa: E402
+from procs import Processes, StackError, free_port, stop_pids, tail  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK_NAME = "redshift-etl-callback"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+# Template parameters for the local run: a "cluster" the emulator stands in for.
+LOCAL_PARAMETERS = {"RedshiftClusterId": "local-cluster", "RedshiftDatabase": "dev", "RedshiftDbUser": "awsuser"}
+EMULATOR = "redshift-data-emulator"
+CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
+
+
+@dataclass
+class Endpoints:
+    moto: str = ""
+    emulator: str = ""
+    lambda_: str = ""
+    database_url: str = ""
+
+
+@dataclass
+class LocalStack:
+    root: Path = ROOT
+    run_dir: Path = ROOT / ".local-stack"
+    database_url: str | None = None
+    stack_name: str = STACK_NAME
+    echo: callable = print
+    endpoints: Endpoints = field(default_factory=Endpoints)
+    deployment: Deployment | None = None
+    startup_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir).resolve()
+        self.procs = Processes(self.run_dir)
+        self.pg_dir: Path | None = None
+        self.template = Template(
+            self.root / "template.yaml", Context(self.stack_name, REGION, ACCOUNT), LOCAL_PARAMETERS)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> "LocalStack":
+        if (self.run_dir / "state.json").exists():
+            raise StackError(f"a local stack is already recorded in {self.run_dir}/state.json; "
+                             f"stop it first (make local-down / stack.py down --run-dir {self.run_dir})")
+        t0 = time.monotonic()
+        functions = function_envs(self.template)
+        binaries = self._check_prerequisites(functions)
+        try:
+            self._start_processes(functions, binaries)
+            self.deployment = deploy(self.template, self.client, self.root / "scripts")
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - t0
+        for note in self.deployment.notes:
+            self.echo(f"  note: {note}")
+        self._write_env()
+        return self
+
+    def stop(self) -> None:
+        self.procs.stop_all()
+        if self.pg_dir is not None:
+            _stop_pg(self.root, self.pg_dir)
+            self.pg_dir = None
+        for name in ("state.json",):
+            (self.run_dir / name).unlink(missing_ok=True)
+
+    def detach(self) -> None:
+        """Leave the processes running; `down` finds them through state.json."""
+        self.procs.children.clear()
+        self.pg_dir = None
+
+    # -- clients --------------------------------------------------------------------------------
+    def client(self, service: str, endpoint: str | None = None):
+        return boto3.client(
+            service, endpoint_url=endpoint or self.endpoints.moto, region_name=REGION,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+            config=BotoConfig(retries={"max_attempts": 2}))
+
+    def redshift_data(self):
+        return self.client("redshift-data", self.endpoints.emulator)
+
+    # -- internals ------------------------------------------------------------------------------
+    def _check_prerequisites(self, functions: dict[str, Function]) -> dict[str, Path]:
+        missing = []
+        binaries = {f.name: self.root / "target" / "debug" / f.name for f in functions.values()}
+        binaries[EMULATOR] = self.root / "target" / "debug" / EMULATOR
+        missing += [f"{p} (make build)" for p in binaries.values() if not p.exists()]
+        if not _cargo_lambda(self.root):
+            missing.append("cargo-lambda in .venv/bin or on PATH (make setup)")
+        if not self.database_url and not (self.root / "local" / "pg.sh").exists():
+            missing.append("local/pg.sh (or pass --database-url / DATABASE_URL)")
+        if missing:
+            raise StackError("missing prerequisites:\n  " + "\n  ".join(missing))
+        return binaries
+
+    def _start_processes(self, functions: dict[str, Function], binaries: dict[str, Path]) -> None:
+        ep = self.endpoints
+        moto_port, emu_port, lambda_port = free_port(), free_port(), free_port()
+        ep.moto, ep.emulator, ep.lambda_ = (f"http://127.0.0.1:{p}" for p in (moto_port, emu_port, lambda_port))
+        if self.database_url:
+            ep.database_url = self.database_url
+        else:
+            self.pg_dir = self.run_dir / "pg"
+            ep.database_url = _start_pg(self.root, self.pg_dir, self.procs.log_dir / "postgres.log")
+        self._save_state()
+
+        watch = self.procs.start("cargo-lambda", [
+            _cargo_lambda(self.root), "lambda", "watch", "--only-lambda-apis", "--ignore-changes",
+            "--invoke-address", "127.0.0.1", "--invoke-port", str(lambda_port)], cwd=self.root)
+        self._save_state()
+        moto = self.procs.start("moto", [
+            sys.executable, str(self.root / "local" / "moto_adapter.py"),
+            "--port", str(moto_port), "--lambda-endpoint", ep.lambda_], cwd=self.root)
+        self._save_state()
+        emu = self.procs.start("emulator", [
+            str(binaries[EMULATOR]), "--listen", f"127.0.0.1:{emu_port}", "--database-url", ep.database_url],
+            env={**CREDS, "AWS_ENDPOINT_URL": ep.moto, "RUST_LOG": os.environ.get("RUST_LOG", "info")}, cwd=self.root)
+        self._save_state()
+        self.procs.wait_http(moto, f"{ep.moto}/moto-api/")
+        self.procs.wait_http(emu, f"{ep.emulator}/_emulator/health", ok=lambda s: s == 200)
+        _wait_tcp(self.procs, watch, lambda_port)
+        for fn in functions.values():
+            self.procs.start(fn.name, [str(binaries[fn.name])], env=self._function_env(fn), cwd=self.root)
+        self._save_state()
+        time.sleep(0.3)
+        self.procs.check()
+
+    def _function_env(self, fn: Function) -> dict[str, str]:
+        props = self.template.props(self.template.resources[fn.logical_id])
+        logging_cfg = props.get("LoggingConfig") or {}
+        env = {
+            **CREDS,
+            "AWS_ENDPOINT_URL": self.endpoints.moto,
+            "AWS_ENDPOINT_URL_REDSHIFT_DATA": self.endpoints.emulator,
+            # the Lambda runtime API of `cargo lambda watch --only-lambda-apis`, one path per function
+            "AWS_LAMBDA_RUNTIME_API": f"{self.endpoints.lambda_.removeprefix('http://')}/.rt/{fn.name}",
+            "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "1",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(props.get("MemorySize", 128)),
+            "AWS_LAMBDA_LOG_FORMAT": logging_cfg.get("LogFormat", "Text"),
+            "AWS_LAMBDA_LOG_LEVEL": logging_cfg.get("ApplicationLogLevel", "INFO"),
+        }
+        env.update(fn.env)
+        return env
+
+    def _save_state(self) -> None:
+        self.procs.save(self.run_dir / "state.json", {
+            "pg_dir": str(self.pg_dir) if self.pg_dir else None,
+            "endpoints": vars(self.endpoints),
+        })
+
+    def _write_env(self) -> None:
+        values = {
+            "AWS_ENDPOINT_URL": self.endpoints.moto,
+            "AWS_ENDPOINT_URL_REDSHIFT_DATA": self.endpoints.emulator,
+            **CREDS,
+            "LOCAL_LAMBDA_ENDPOINT": self.endpoints.lambda_,
+            "DATABASE_URL": self.endpoints.database_url,
+            "STATE_MACHINE_ARN": self.deployment.state_machine_arn,
+        }
+        text = "# source me: . .local-stack/env   (written by local/stack.py)\n"
+        text += "".join(f"export {k}={shlex.quote(v)}\n" for k, v in values.items())
+        (self.run_dir / "env").write_text(text)
+
+
+def _cargo_lambda(root: Path) -> str | None:
+    venv = root / ".venv" / "bin" / "cargo-lambda"
+    if venv.exists():
+        return str(venv)
+    from shutil import which
+    return which("cargo-lambda")
+
+
+def _wait_tcp(procs: Processes, child, port: int, timeout: float = 30) -> None:
+    import socket
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs.check()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise StackError(f"{child.name} not listening on {port}; last lines of {child.log}:\n{tail(child.log)}")
+
+
+def _start_pg(root: Path, pg_dir: Path, log: Path) -> str:
+    pg_dir.parent.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run(["bash", str(root / "local" / "pg.sh"), "start", str(pg_dir)],
+                         capture_output=True, text=True, cwd=root)
+    log.write_text(res.stdout + res.stderr)
+    lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
+    if res.returncode != 0 or not lines or not lines[-1].startswith("postgres"):
+        raise StackError(f"local/pg.sh start {pg_dir} failed (status {res.returncode}):\n{tail(log)}")
+    return lines[-1].strip()
+
+
+def _stop_pg(root: Path, pg_dir: Path) -> None:
+    subprocess.run(["bash", str(root / "local" / "pg.sh"), "stop", str(pg_dir)], capture_output=True, cwd=root)
+
+
+def down(run_dir: Path, root: Path = ROOT) -> bool:
+    state_file = run_dir / "state.json"
+    if not state_file.exists():
+        return False
+    state = json.loads(state_file.read_text())
+    stop_pids([c["pid"] for c in reversed(state.get("children", []))])
+    if state.get("pg_dir"):
+        _stop_pg(root, Path(state["pg_dir"]))
+    state_file.unlink()
+    (run_dir / "env").unlink(missing_ok=True)
+    return True
+
+
+# -- CLI ------------------------------------------------------------------------------------------
+
+def _on_signal(signum, _frame):  # noqa: ANN001
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Local stack: moto + Redshift Data emulator + Rust Lambdas.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("run", "up", "down"):
+        p = sub.add_parser(name)
+        p.add_argument("--run-dir", type=Path, default=ROOT / ".local-stack", help="state, logs and env file")
+        if name != "down":
+            p.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or None,
+                           help="use this PostgreSQL instead of a throwaway one (default: $DATABASE_URL)")
+        if name == "run":
+            p.add_argument("--run-date", default="2021-06-26", help="execution input runDate ('' = omit, the state machine defaults it)")
+            p.add_argument("--keep", action="store_true", help="leave the stack running afterwards (stop with `down`)")
+            p.add_argument("--timeout", type=float, default=600, help="seconds to wait for the execution")
+    args = parser.parse_args(argv)
+
+    if args.command == "down":
+        print("local stack stopped" if down(args.run_dir.resolve()) else f"no local stack recorded in {args.run_dir}")
+        return 0
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    stack = LocalStack(run_dir=args.run_dir, database_url=args.database_url)
+    keep = args.command == "up" or args.keep
+    atexit.register(lambda: None if keep else stack.stop())
+    try:
+        print(f"starting the local stack ({stack.run_dir}) ...")
+        stack.start()
+        print(f"local stack up in {stack.startup_seconds:.1f}s: moto {stack.endpoints.moto}, "
+              f"emulator {stack.endpoints.emulator}, lambda {stack.endpoints.lambda_}")
+        code = 0
+        if args.command == "run":
+            from run import run_once
+            code = run_once(stack, args.run_date or None, timeout=args.timeout)
+        if keep:
+            stack.detach()
+            print(f"stack left running; endpoints in {stack.run_dir / 'env'}; stop it with `make local-down`")
+        return code
+    except (StackError, TemplateError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; stopping the local stack", file=sys.stderr)
+        keep = False
+        return 130
+    finally:
+        if not keep:
+            stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""One local stack for the whole e2e session, started with the same modules as `make local`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "local"))
+
+from stack import LocalStack  # noqa: E402
+
+ETL_TABLES = ("customer", "customer_address", "date_dim", "item", "store_sales",
+              "stg_customer_address", "stg_item", "stg_store_sales")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """A throwaway stack; E2E_DATABASE_URL points it at an existing PostgreSQL whose ETL tables it DROPS."""
+    database_url = os.environ.get("E2E_DATABASE_URL") or None
+    s = LocalStack(run_dir=tmp_path_factory.mktemp("local-stack"), database_url=database_url)
+    s.start()
+    print(f"\nlocal stack started in {s.startup_seconds:.1f}s (logs: {s.run_dir}/logs)")
+    if database_url:
+        import psycopg
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            for t in ETL_TABLES:
+                conn.execute(f"drop table if exists {t} cascade")
+    try:
+        yield s
+    finally:
+        s.stop()

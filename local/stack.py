@@ -166,7 +166,7 @@ class LocalStack:
             "AWS_ENDPOINT_URL": self.endpoints.moto,
             "AWS_ENDPOINT_URL_REDSHIFT_DATA": self.endpoints.emulator,
             # the Lambda runtime API of `cargo lambda watch --only-lambda-apis`, one path per function
-            "AWS_LAMBDA_RUNTIME_API": f"{self.endpoints.lambda_.removeprefix('http://')}/.rt/{fn.name}",
+            "AWS_LAMBDA_RUNTIME_API": f"{self.endpoints.lambda_}/.rt/{fn.name}",
             "AWS_LAMBDA_FUNCTION_NAME": fn.name,
             "AWS_LAMBDA_FUNCTION_VERSION": "1",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(props.get("MemorySize", 128)),

@@ -1,0 +1,372 @@
+//! Closing a waiting task once its token and its statement's terminal event have met: describe the
+//! statement, then `SendTaskSuccess` or `SendTaskFailure`, exactly once in effect.
+
+use std::error::Error as StdError;
+
+use aws_sdk_redshiftdata::operation::describe_statement::{
+    DescribeStatementError, DescribeStatementOutput,
+};
+use aws_sdk_redshiftdata::types::StatementStatusString;
+use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError;
+use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
+use thiserror::Error;
+use tracing::{info, warn};
+
+use crate::event::StatementState;
+use crate::store::{RecordedEvent, RecordedTask, Rendezvous, StoreError, TokenTable};
+use crate::task::{StepFailure, StepResult};
+
+/// Step Functions' limits on `SendTaskFailure`.
+pub const MAX_ERROR_CHARS: usize = 256;
+pub const MAX_CAUSE_CHARS: usize = 32_768;
+pub const STATEMENT_FAILED: &str = "Redshift.StatementFailed";
+pub const STATEMENT_ABORTED: &str = "Redshift.StatementAborted";
+
+type HttpResponse = aws_smithy_runtime_api::http::Response;
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+#[derive(Debug, Error)]
+pub enum CompleteError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the Data API throttled DescribeStatement")]
+    DescribeThrottled(#[source] SdkError<DescribeStatementError, HttpResponse>),
+    #[error("DescribeStatement failed")]
+    DescribeFailed(#[source] SdkError<DescribeStatementError, HttpResponse>),
+    #[error("Step Functions throttled the task callback")]
+    CallbackThrottled(#[source] BoxError),
+    #[error("the task callback to Step Functions failed")]
+    CallbackFailed(#[source] BoxError),
+}
+
+impl CompleteError {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Store(e) => e.name(),
+            Self::DescribeThrottled(_) => "RedshiftThrottled",
+            Self::DescribeFailed(_) => "RedshiftRequestFailed",
+            Self::CallbackThrottled(_) => "CallbackThrottled",
+            Self::CallbackFailed(_) => "CallbackFailed",
+        }
+    }
+}
+
+/// What happened to the task on this delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// The event is recorded; the submitter will complete the task when it stores the token.
+    WaitingForToken,
+    /// The token is recorded; the completer will complete the task when the event arrives.
+    WaitingForEvent,
+    /// A duplicate: the task was completed earlier.
+    AlreadyCompleted,
+    /// A duplicate: another delivery holds the claim and is completing it right now.
+    ClaimedElsewhere,
+    Succeeded,
+    Failed,
+    /// Step Functions says the task is already closed (timed out, gone, or token invalid).
+    TaskAlreadyClosed,
+}
+
+/// Everything needed to close tasks.
+#[derive(Debug, Clone)]
+pub struct Completer {
+    pub table: TokenTable,
+    pub sfn: aws_sdk_sfn::Client,
+    pub redshift_data: aws_sdk_redshiftdata::Client,
+}
+
+/// What the statement did, from `DescribeStatement` (or, when its details are gone, the event).
+#[derive(Debug, Clone, PartialEq)]
+struct Report {
+    rows: i64,
+    duration_ms: i64,
+    error: Option<String>,
+    failed_index: Option<u32>,
+    failed_statement: Option<String>,
+}
+
+impl Completer {
+    /// Completes the task if this write brought both halves together, and otherwise says why not.
+    pub async fn settle(&self, rendezvous: &Rendezvous) -> Result<Completion, CompleteError> {
+        let id = rendezvous.statement_id.as_str();
+        let (task, event) = match (&rendezvous.task, &rendezvous.event) {
+            _ if rendezvous.completed => return Ok(Completion::AlreadyCompleted),
+            (None, _) => return Ok(Completion::WaitingForToken),
+            (_, None) => return Ok(Completion::WaitingForEvent),
+            (Some(task), Some(event)) => (task, event),
+        };
+        if !self.table.claim(id).await? {
+            info!(statement_id = id, step = %task.step, "task already completed or being completed by another delivery");
+            return Ok(Completion::ClaimedElsewhere);
+        }
+        match self.close(id, task, event).await {
+            Ok(completion) => {
+                let outcome = match completion {
+                    Completion::Succeeded => "SUCCEEDED",
+                    Completion::Failed => "FAILED",
+                    _ => "TASK_CLOSED",
+                };
+                if let Err(err) = self.table.mark_completed(id, outcome).await {
+                    // The task is closed either way; a redelivery would only meet a closed task.
+                    warn!(statement_id = id, error = %err, "task closed but not marked completed");
+                }
+                info!(statement_id = id, step = %task.step, outcome, "task completed");
+                Ok(completion)
+            }
+            Err(err) => {
+                if let Err(release) = self.table.release(id).await {
+                    warn!(statement_id = id, error = %release, "could not release the claim; it expires by itself");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn close(
+        &self,
+        id: &str,
+        task: &RecordedTask,
+        event: &RecordedEvent,
+    ) -> Result<Completion, CompleteError> {
+        let report = self.report(id, event).await?;
+        let token = task.token.expose();
+        let sent = match event.state {
+            StatementState::Finished => {
+                let output = StepResult {
+                    step: task.step.clone(),
+                    statement_id: id.to_owned(),
+                    run_date: task.run_date.clone(),
+                    status: event.state.as_str().to_owned(),
+                    rows: report.rows,
+                    duration_ms: report.duration_ms,
+                };
+                let output =
+                    serde_json::to_string(&output).expect("a StepResult always serializes");
+                self.sfn
+                    .send_task_success()
+                    .task_token(token)
+                    .output(output)
+                    .send()
+                    .await
+                    .map(|_| Completion::Succeeded)
+                    .or_else(callback_error)
+            }
+            StatementState::Failed | StatementState::Aborted => {
+                let (error, cause) = failure(id, task, event.state, report);
+                self.sfn
+                    .send_task_failure()
+                    .task_token(token)
+                    .error(error)
+                    .cause(cause)
+                    .send()
+                    .await
+                    .map(|_| Completion::Failed)
+                    .or_else(callback_error)
+            }
+        }?;
+        if sent == Completion::TaskAlreadyClosed {
+            warn!(statement_id = id, step = %task.step, "Step Functions says the task is already closed");
+        }
+        Ok(sent)
+    }
+
+    async fn report(&self, id: &str, event: &RecordedEvent) -> Result<Report, CompleteError> {
+        match self.redshift_data.describe_statement().id(id).send().await {
+            Ok(described) => Ok(report_from(&described, event)),
+            Err(err) => match err.as_service_error() {
+                Some(e) if e.is_resource_not_found_exception() || e.is_validation_exception() => {
+                    warn!(statement_id = id, error = %e, "statement details unavailable; completing from the event alone");
+                    Ok(Report {
+                        rows: event.rows.unwrap_or(0),
+                        duration_ms: 0,
+                        error: (event.state != StatementState::Finished).then(|| {
+                            format!(
+                                "statement details unavailable: {}",
+                                e.meta().message().unwrap_or("not found")
+                            )
+                        }),
+                        failed_index: None,
+                        failed_statement: None,
+                    })
+                }
+                Some(e)
+                    if e.is_active_waiting_requests_exceeded_exception()
+                        || e.code() == Some("ThrottlingException") =>
+                {
+                    Err(CompleteError::DescribeThrottled(err))
+                }
+                _ if matches!(
+                    err,
+                    SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
+                ) =>
+                {
+                    Err(CompleteError::DescribeThrottled(err))
+                }
+                _ => Err(CompleteError::DescribeFailed(err)),
+            },
+        }
+    }
+}
+
+fn report_from(described: &DescribeStatementOutput, event: &RecordedEvent) -> Report {
+    let subs = described.sub_statements();
+    let rows = if subs.is_empty() {
+        described.result_rows().max(0)
+    } else {
+        subs.iter().map(|s| s.result_rows().max(0)).sum()
+    };
+    let failed = subs
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.status() == Some(&StatementStatusString::Failed))
+        .or_else(|| {
+            subs.iter()
+                .enumerate()
+                .find(|(_, s)| s.status() == Some(&StatementStatusString::Aborted))
+        });
+    let failed_index = failed.map(|(position, s)| {
+        s.id()
+            .rsplit_once(':')
+            .and_then(|(_, n)| n.parse().ok())
+            .unwrap_or(position as u32 + 1)
+    });
+    let error = described
+        .error()
+        .or_else(|| failed.and_then(|(_, s)| s.error()))
+        .map(str::to_owned);
+    Report {
+        rows: if rows == 0 {
+            event.rows.unwrap_or(0)
+        } else {
+            rows
+        },
+        duration_ms: described.duration().max(0) / 1_000_000,
+        error,
+        failed_index,
+        failed_statement: failed
+            .and_then(|(_, s)| s.query_string())
+            .map(str::to_owned),
+    }
+}
+
+/// The `SendTaskFailure` error name and cause, within Step Functions' limits.
+fn failure(
+    id: &str,
+    task: &RecordedTask,
+    state: StatementState,
+    report: Report,
+) -> (String, String) {
+    let (name, default_error) = match state {
+        StatementState::Aborted => (STATEMENT_ABORTED, "the statement was aborted"),
+        _ => (STATEMENT_FAILED, "the statement failed"),
+    };
+    let mut cause = StepFailure {
+        step: task.step.clone(),
+        statement_id: id.to_owned(),
+        run_date: task.run_date.clone(),
+        status: state.as_str().to_owned(),
+        error: report.error.unwrap_or_else(|| default_error.to_owned()),
+        failed_statement_index: report.failed_index,
+        failed_statement: report.failed_statement,
+    };
+    loop {
+        let text = serde_json::to_string(&cause).expect("a StepFailure always serializes");
+        if text.chars().count() <= MAX_CAUSE_CHARS {
+            return (truncate(name, MAX_ERROR_CHARS), text);
+        }
+        // Shorten the longest field and try again; every round at least halves one of them.
+        let statement_len = cause
+            .failed_statement
+            .as_ref()
+            .map_or(0, |s| s.chars().count());
+        if statement_len >= cause.error.chars().count() && statement_len > 0 {
+            cause.failed_statement = cause
+                .failed_statement
+                .map(|s| truncate(&s, statement_len / 2));
+        } else {
+            cause.error = truncate(&cause.error, cause.error.chars().count() / 2);
+        }
+    }
+}
+
+/// At most `max` characters of `text`, with an ellipsis when something was cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// The callback errors that mean "this task is already closed".
+trait ClosedTask {
+    fn task_is_closed(&self) -> bool;
+}
+
+impl ClosedTask for SendTaskSuccessError {
+    fn task_is_closed(&self) -> bool {
+        self.is_task_timed_out() || self.is_task_does_not_exist() || self.is_invalid_token()
+    }
+}
+
+impl ClosedTask for SendTaskFailureError {
+    fn task_is_closed(&self) -> bool {
+        self.is_task_timed_out() || self.is_task_does_not_exist() || self.is_invalid_token()
+    }
+}
+
+fn callback_error<E>(err: SdkError<E, HttpResponse>) -> Result<Completion, CompleteError>
+where
+    E: ClosedTask + ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    match &err {
+        SdkError::ServiceError(e) if e.err().task_is_closed() => Ok(Completion::TaskAlreadyClosed),
+        SdkError::ServiceError(e) if e.err().code() == Some("ThrottlingException") => {
+            Err(CompleteError::CallbackThrottled(Box::new(err)))
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            Err(CompleteError::CallbackThrottled(Box::new(err)))
+        }
+        _ => Err(CompleteError::CallbackFailed(Box::new(err))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::TaskToken;
+
+    fn task() -> RecordedTask {
+        RecordedTask {
+            token: TaskToken::new("token"),
+            step: "LoadItem".into(),
+            run_date: "2021-06-26".into(),
+        }
+    }
+
+    #[test]
+    fn causes_stay_within_the_step_functions_limit() {
+        let report = Report {
+            rows: 0,
+            duration_ms: 1,
+            error: Some("\"".repeat(40_000)),
+            failed_index: Some(3),
+            failed_statement: Some("\u{1}".repeat(90_000)),
+        };
+        let (error, cause) = failure("id", &task(), StatementState::Failed, report);
+        assert_eq!(error, STATEMENT_FAILED);
+        assert!(cause.chars().count() <= MAX_CAUSE_CHARS);
+        let parsed: StepFailure = serde_json::from_str(&cause).unwrap();
+        assert_eq!(parsed.failed_statement_index, Some(3));
+        assert_eq!(parsed.step, "LoadItem");
+    }
+
+    #[test]
+    fn truncate_marks_the_cut() {
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("abc", 4), "abc");
+    }
+}

@@ -1,0 +1,30 @@
+//! The callback protocol shared by the submitter and completer Lambdas.
+//!
+//! - [`task`]: what the state machine sends the submitter and what a step returns;
+//! - [`run_date`], [`sql`], [`script`]: a step's script checked and split for one Data API batch;
+//! - [`event`]: the Redshift Data status-change event the completer receives;
+//! - [`store`]: the DynamoDB rendezvous where token and event meet;
+//! - [`complete`]: closing the task once both have arrived, exactly once in effect.
+
+pub mod complete;
+pub mod event;
+pub mod run_date;
+pub mod script;
+pub mod sql;
+pub mod store;
+pub mod task;
+
+/// A Lambda error carrying its stable error name: what Step Functions `Retry`/`Catch` match on.
+pub fn diagnostic(name: &str, error: &dyn std::error::Error) -> lambda_runtime::Diagnostic {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    lambda_runtime::Diagnostic {
+        error_type: name.to_owned(),
+        error_message: message,
+    }
+}

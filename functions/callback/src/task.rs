@@ -1,0 +1,254 @@
+//! What the state machine hands the submitter, what a finished step hands back, and how a
+//! statement is named so its events find their way to this project's completer.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::run_date::{RunDate, RunDateError};
+
+/// Step Functions' limit on a task token.
+pub const MAX_TOKEN_CHARS: usize = 2048;
+/// The Data API's limit on `StatementName`.
+pub const MAX_STATEMENT_NAME_CHARS: usize = 500;
+
+/// A Step Functions task token. It is a credential for closing the task, so it never appears in
+/// `Debug` or `Display` output (and therefore never in a log line).
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct TaskToken(String);
+
+impl TaskToken {
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The secret itself, for the one call that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TaskToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TaskToken(<redacted, {} chars>)", self.0.len())
+    }
+}
+
+/// The payload of a `lambda:invoke.waitForTaskToken` Task, as the state machine sends it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TaskInput {
+    pub task_token: TaskToken,
+    pub step: String,
+    pub script: String,
+    #[serde(default)]
+    pub run_date: Option<String>,
+    pub execution_name: String,
+    pub execution_start_time: String,
+}
+
+/// A task input that passed every check.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub token: TaskToken,
+    pub step: String,
+    pub script: String,
+    pub run_date: RunDate,
+    pub execution_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InputError {
+    #[error("task input is not the expected JSON object: {0}")]
+    Malformed(String),
+    #[error("task input field {field} is invalid: {reason}")]
+    InvalidField {
+        field: &'static str,
+        reason: &'static str,
+    },
+    #[error(transparent)]
+    RunDate(#[from] RunDateError),
+}
+
+impl InputError {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::RunDate(_) => "InvalidRunDate",
+            _ => "InvalidInput",
+        }
+    }
+}
+
+fn check(ok: bool, field: &'static str, reason: &'static str) -> Result<(), InputError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(InputError::InvalidField { field, reason })
+    }
+}
+
+fn is_name(s: &str, max: usize, extra: &[char]) -> bool {
+    !s.is_empty()
+        && s.chars().count() <= max
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || extra.contains(&c))
+}
+
+impl TaskInput {
+    pub fn from_json(value: serde_json::Value) -> Result<Self, InputError> {
+        serde_json::from_value(value).map_err(|e| InputError::Malformed(e.to_string()))
+    }
+
+    /// Checks every field; the run date defaults to the UTC day the execution started.
+    pub fn validate(self) -> Result<Task, InputError> {
+        let token = self.task_token.expose();
+        check(!token.trim().is_empty(), "taskToken", "must not be empty")?;
+        check(
+            token.chars().count() <= MAX_TOKEN_CHARS,
+            "taskToken",
+            "is longer than 2048 characters",
+        )?;
+        check(
+            is_name(&self.step, 80, &[]),
+            "step",
+            "must be 1-80 characters of A-Z a-z 0-9 _ -",
+        )?;
+        check(
+            is_name(&self.script, 200, &['.'])
+                && self.script.ends_with(".sql")
+                && !self.script.starts_with('.'),
+            "script",
+            "must be a file name ending in .sql (letters, digits, _ - .), without a path",
+        )?;
+        check(
+            is_name(&self.execution_name, 80, &[]),
+            "executionName",
+            "must be 1-80 characters of A-Z a-z 0-9 _ -",
+        )?;
+        let run_date = RunDate::resolve(self.run_date.as_deref(), &self.execution_start_time)?;
+        Ok(Task {
+            token: self.task_token,
+            step: self.step,
+            script: self.script,
+            run_date,
+            execution_name: self.execution_name,
+        })
+    }
+}
+
+/// The Data API `StatementName` of a step: `<prefix>/<execution>/<step>`, at most 500 characters.
+/// The EventBridge rule matches the `<prefix>/` part, so only this project's events reach the completer.
+pub fn statement_name(prefix: &str, execution_name: &str, step: &str) -> String {
+    let fixed = prefix.chars().count() + step.chars().count() + 2;
+    let room = MAX_STATEMENT_NAME_CHARS.saturating_sub(fixed);
+    let execution: String = execution_name.chars().take(room).collect();
+    let name = format!("{prefix}/{execution}/{step}");
+    name.chars().take(MAX_STATEMENT_NAME_CHARS).collect()
+}
+
+/// The result of a step that finished: the Task's output in the execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepResult {
+    pub step: String,
+    pub statement_id: String,
+    pub run_date: String,
+    pub status: String,
+    pub rows: i64,
+    pub duration_ms: i64,
+}
+
+/// The cause of a failed step, sent as the `SendTaskFailure` cause (a JSON string).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepFailure {
+    pub step: String,
+    pub statement_id: String,
+    pub run_date: String,
+    pub status: String,
+    pub error: String,
+    pub failed_statement_index: Option<u32>,
+    pub failed_statement: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn input() -> serde_json::Value {
+        json!({
+            "taskToken": "AQCEAAAAKgAAAAMAAAAAAAAAAW-secret",
+            "step": "LoadItem",
+            "script": "load_item.sql",
+            "runDate": "2021-06-26",
+            "executionName": "run-2021-06-26",
+            "executionStartTime": "2021-06-27T06:00:00.000Z"
+        })
+    }
+
+    #[test]
+    fn a_valid_input_becomes_a_task_and_never_shows_its_token() {
+        let task = TaskInput::from_json(input()).unwrap().validate().unwrap();
+        assert_eq!(task.run_date.to_string(), "2021-06-26");
+        assert!(!format!("{task:?}").contains("secret"));
+    }
+
+    #[test]
+    fn a_missing_or_null_run_date_defaults_to_the_start_day() {
+        let mut value = input();
+        value["runDate"] = serde_json::Value::Null;
+        let task = TaskInput::from_json(value.clone())
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(task.run_date.to_string(), "2021-06-27");
+        value.as_object_mut().unwrap().remove("runDate");
+        assert!(TaskInput::from_json(value).unwrap().validate().is_ok());
+    }
+
+    #[test]
+    fn bad_fields_are_named_errors() {
+        let cases = [
+            ("runDate", json!("2021-02-30"), "InvalidRunDate"),
+            ("runDate", json!("1 or 1=1"), "InvalidRunDate"),
+            ("script", json!("../secrets.sql"), "InvalidInput"),
+            ("script", json!("load_item.txt"), "InvalidInput"),
+            ("step", json!("Load Item; drop"), "InvalidInput"),
+            ("taskToken", json!(""), "InvalidInput"),
+            ("taskToken", json!("x".repeat(2049)), "InvalidInput"),
+            ("executionName", json!("a/b"), "InvalidInput"),
+        ];
+        for (field, value, name) in cases {
+            let mut v = input();
+            v[field] = value;
+            let err = TaskInput::from_json(v)
+                .and_then(TaskInput::validate)
+                .unwrap_err();
+            assert_eq!(err.name(), name, "{field}");
+        }
+        let mut extra = input();
+        extra["sql"] = json!("drop table item");
+        assert!(matches!(
+            TaskInput::from_json(extra),
+            Err(InputError::Malformed(_))
+        ));
+        assert!(matches!(
+            TaskInput::from_json(json!([1])),
+            Err(InputError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn statement_names_identify_project_execution_and_step_within_500_chars() {
+        assert_eq!(
+            statement_name("etl", "run-1", "LoadItem"),
+            "etl/run-1/LoadItem"
+        );
+        let long = statement_name(&"p".repeat(100), &"e".repeat(600), "LoadItem");
+        assert_eq!(long.chars().count(), 500);
+        assert!(long.ends_with("/LoadItem") && long.starts_with(&"p".repeat(100)));
+    }
+}

@@ -1,0 +1,255 @@
+//! Start-up configuration: command-line flags, each with an environment fallback.
+
+use std::net::SocketAddr;
+
+use crate::faults::Faults;
+
+pub const USAGE: &str = "\
+redshift-data-emulator: the Redshift Data API (awsJson1_1) on PostgreSQL, for local runs and tests
+
+USAGE:
+    redshift-data-emulator [OPTIONS]
+
+OPTIONS (environment fallback in brackets):
+    --listen ADDR              loopback address to bind, port 0 = any free port
+                               [REDSHIFT_DATA_EMULATOR_LISTEN] (default 127.0.0.1:0)
+    --database-url URL         PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/dev
+                               [REDSHIFT_DATA_EMULATOR_DATABASE_URL, DATABASE_URL] (required)
+    --eventbridge-endpoint URL where PutEvents is sent (plain http)
+                               [AWS_ENDPOINT_URL_EVENTBRIDGE, AWS_ENDPOINT_URL]
+    --event-bus NAME           EventBusName of the events [REDSHIFT_DATA_EMULATOR_EVENT_BUS] (default)
+    --account ID               account in ARNs and events [REDSHIFT_DATA_EMULATOR_ACCOUNT] (123456789012)
+    --region REGION            region in ARNs and events [REDSHIFT_DATA_EMULATOR_REGION, AWS_REGION,
+                               AWS_DEFAULT_REGION] (us-east-1)
+    --principal ARN            event `principal` [REDSHIFT_DATA_EMULATOR_PRINCIPAL]
+                               (arn:aws:iam::<account>:user/redshift-data-emulator)
+    --faults JSON              initial fault set, same JSON as POST /_emulator/faults
+                               [REDSHIFT_DATA_EMULATOR_FAULTS] (all off)
+    --max-active-statements N  ActiveStatementsExceededException above this (200)
+    -h, --help                 this text
+";
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub eventbridge_endpoint: Option<String>,
+    pub event_bus: String,
+    pub account: String,
+    pub region: String,
+    pub principal: String,
+    pub faults: Faults,
+    pub max_active_statements: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("help requested")]
+    Help,
+    #[error("unknown option {0:?} (see --help)")]
+    UnknownOption(String),
+    #[error("option {0} needs a value")]
+    MissingValue(String),
+    #[error("invalid --listen address {value:?}: {reason}")]
+    Listen { value: String, reason: String },
+    #[error("no database URL: pass --database-url or set REDSHIFT_DATA_EMULATOR_DATABASE_URL / DATABASE_URL")]
+    MissingDatabaseUrl,
+    #[error("invalid --faults JSON: {0}")]
+    Faults(#[from] serde_json::Error),
+    #[error("invalid --max-active-statements {0:?}")]
+    MaxActive(String),
+}
+
+impl Config {
+    /// A configuration for tests and embedding: the given database, any free port, no events.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        let account = "123456789012".to_string();
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.into(),
+            eventbridge_endpoint: None,
+            event_bus: "default".into(),
+            principal: default_principal(&account),
+            account,
+            region: "us-east-1".into(),
+            faults: Faults::default(),
+            max_active_statements: 200,
+        }
+    }
+
+    /// Reads flags (without the program name) with `env` as the fallback for each.
+    pub fn parse(
+        args: impl IntoIterator<Item = String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let env_any = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| env(n).filter(|v| !v.trim().is_empty()))
+        };
+        let mut listen = env_any(&["REDSHIFT_DATA_EMULATOR_LISTEN"]);
+        let mut database_url = env_any(&["REDSHIFT_DATA_EMULATOR_DATABASE_URL", "DATABASE_URL"]);
+        let mut eventbridge = env_any(&["AWS_ENDPOINT_URL_EVENTBRIDGE", "AWS_ENDPOINT_URL"]);
+        let mut event_bus = env_any(&["REDSHIFT_DATA_EMULATOR_EVENT_BUS"]);
+        let mut account = env_any(&["REDSHIFT_DATA_EMULATOR_ACCOUNT"]);
+        let mut region = env_any(&[
+            "REDSHIFT_DATA_EMULATOR_REGION",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+        ]);
+        let mut principal = env_any(&["REDSHIFT_DATA_EMULATOR_PRINCIPAL"]);
+        let mut faults = env_any(&["REDSHIFT_DATA_EMULATOR_FAULTS"]);
+        let mut max_active = None;
+
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+                _ => (arg.clone(), None),
+            };
+            if flag == "-h" || flag == "--help" {
+                return Err(ConfigError::Help);
+            }
+            let slot = match flag.as_str() {
+                "--listen" => &mut listen,
+                "--database-url" => &mut database_url,
+                "--eventbridge-endpoint" => &mut eventbridge,
+                "--event-bus" => &mut event_bus,
+                "--account" => &mut account,
+                "--region" => &mut region,
+                "--principal" => &mut principal,
+                "--faults" => &mut faults,
+                "--max-active-statements" => &mut max_active,
+                _ => return Err(ConfigError::UnknownOption(arg)),
+            };
+            let value = match inline {
+                Some(v) => v,
+                None => args
+                    .next()
+                    .ok_or_else(|| ConfigError::MissingValue(flag.clone()))?,
+            };
+            *slot = Some(value);
+        }
+
+        let listen_text = listen.unwrap_or_else(|| "127.0.0.1:0".into());
+        let listen: SocketAddr =
+            listen_text
+                .parse()
+                .map_err(|e: std::net::AddrParseError| ConfigError::Listen {
+                    value: listen_text.clone(),
+                    reason: e.to_string(),
+                })?;
+        if !listen.ip().is_loopback() {
+            return Err(ConfigError::Listen {
+                value: listen_text,
+                reason: "only loopback addresses (127.0.0.1, ::1) are allowed".into(),
+            });
+        }
+        let account = account.unwrap_or_else(|| "123456789012".into());
+        let faults = match faults {
+            Some(json) => serde_json::from_str(&json)?,
+            None => Faults::default(),
+        };
+        let max_active_statements = match max_active {
+            Some(n) => n.parse().map_err(|_| ConfigError::MaxActive(n))?,
+            None => 200,
+        };
+        Ok(Self {
+            listen,
+            database_url: database_url.ok_or(ConfigError::MissingDatabaseUrl)?,
+            eventbridge_endpoint: eventbridge,
+            event_bus: event_bus.unwrap_or_else(|| "default".into()),
+            principal: principal.unwrap_or_else(|| default_principal(&account)),
+            account,
+            region: region.unwrap_or_else(|| "us-east-1".into()),
+            faults,
+            max_active_statements,
+        })
+    }
+}
+
+fn default_principal(account: &str) -> String {
+    format!("arn:aws:iam::{account}:user/redshift-data-emulator")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::parse(args.iter().map(|s| s.to_string()), |k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn flags_override_environment() {
+        let config = parse(
+            &[
+                "--listen",
+                "127.0.0.1:9000",
+                "--database-url=postgres://x/dev",
+            ],
+            &[
+                ("DATABASE_URL", "postgres://env/dev"),
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ],
+        )
+        .expect("parses");
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.database_url, "postgres://x/dev");
+        assert_eq!(
+            config.eventbridge_endpoint.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(config.account, "123456789012");
+        assert_eq!(config.region, "us-east-1");
+        assert!(config.faults.is_off());
+    }
+
+    #[test]
+    fn eventbridge_specific_endpoint_wins_over_generic() {
+        let config = parse(
+            &[],
+            &[
+                ("DATABASE_URL", "postgres://env/dev"),
+                ("AWS_ENDPOINT_URL", "http://generic"),
+                ("AWS_ENDPOINT_URL_EVENTBRIDGE", "http://events"),
+            ],
+        )
+        .expect("parses");
+        assert_eq!(
+            config.eventbridge_endpoint.as_deref(),
+            Some("http://events")
+        );
+    }
+
+    #[test]
+    fn refuses_non_loopback_and_missing_database() {
+        assert!(matches!(
+            parse(&["--listen", "0.0.0.0:1", "--database-url", "x"], &[]),
+            Err(ConfigError::Listen { .. })
+        ));
+        assert!(matches!(
+            parse(&[], &[]),
+            Err(ConfigError::MissingDatabaseUrl)
+        ));
+        assert!(matches!(
+            parse(&["--bogus"], &[]),
+            Err(ConfigError::UnknownOption(_))
+        ));
+    }
+
+    #[test]
+    fn faults_json_is_read_at_start() {
+        let config = parse(
+            &["--database-url", "x", "--faults", r#"{"delay_ms": 250}"#],
+            &[],
+        )
+        .expect("parses");
+        assert_eq!(config.faults.delay_ms, 250);
+    }
+}

@@ -1,0 +1,453 @@
+//! Runs statements on PostgreSQL, one connection per statement, and records the outcome.
+//!
+//! A batch runs its SQL serially inside ONE transaction (`BEGIN` … `COMMIT`, `ROLLBACK` on
+//! the first error), like the Data API's default `TRANSACTION` execution mode; `AUTO_COMMIT`
+//! runs each statement on its own. CancelStatement sets a flag and sends PostgreSQL a cancel
+//! request; the run then ends as ABORTED.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+use crate::events::StatusChangeDetail;
+use crate::faults::Faults;
+use crate::store::{Column, Field, ResultSet, Status, Target};
+use crate::translate;
+use crate::AppState;
+
+/// Why one SQL statement did not finish.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error("{0}")]
+    Sql(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+fn sql_error(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("ERROR: {}", db.message()),
+        None => format!("ERROR: {error}"),
+    }
+}
+
+/// Runs the statement `id` to a terminal state, then publishes its event if asked.
+pub async fn run(state: Arc<AppState>, id: String, faults: Faults) {
+    let (notify, statement_name) = {
+        let store = state.store.lock();
+        let Some(st) = store.get(&id) else { return };
+        (st.cancel_notify.clone(), st.name.clone())
+    };
+
+    if faults.delay_ms > 0 {
+        tracing::info!(statement_id = %id, delay_ms = faults.delay_ms, "fault: delaying statement");
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(faults.delay_ms)) => {}
+            () = notify.notified() => {}
+        }
+    }
+
+    let outcome = execute(&state, &id).await;
+    let query_id_base = {
+        let mut store = state.store.lock();
+        let Some(st) = store.get_mut(&id) else { return };
+        match outcome {
+            Outcome::Finished => st.finish(Status::Finished, None),
+            Outcome::Failed(error) => st.finish(Status::Failed, Some(error)),
+            Outcome::Aborted(error) => {
+                for sub in st.subs.iter_mut().filter(|s| !s.status.is_terminal()) {
+                    sub.finish(Status::Aborted, None);
+                }
+                st.finish(Status::Aborted, Some(error));
+            }
+        }
+        tracing::info!(
+            statement_id = %id,
+            statement_name = statement_name.as_deref().unwrap_or(""),
+            status = st.status.as_str(),
+            error = st.error.as_deref().unwrap_or(""),
+            "statement ended"
+        );
+        st.with_event.then(|| event_for(&state, st))
+    };
+
+    if let Some((detail, resources)) = query_id_base {
+        publish_with_faults(&state, &detail, &resources, &faults).await;
+    }
+}
+
+fn event_for(state: &AppState, st: &crate::store::Statement) -> (StatusChangeDetail, Vec<String>) {
+    let config = &state.config;
+    let resource = match &st.target {
+        Target::Cluster(c) => format!(
+            "arn:aws:redshift:{}:{}:cluster:{c}",
+            config.region, config.account
+        ),
+        Target::Workgroup(w) => format!(
+            "arn:aws:redshift-serverless:{}:{}:workgroup/{w}",
+            config.region, config.account
+        ),
+    };
+    let detail = StatusChangeDetail {
+        principal: config.principal.clone(),
+        statement_name: st.name.clone().unwrap_or_default(),
+        statement_id: st.id.clone(),
+        redshift_query_id: st.redshift_query_id(),
+        state: st.status.as_str().to_string(),
+        rows: st.result_rows().max(0),
+        // Results are kept 24 hours.
+        expire_at: st.created_at as i64 + 24 * 3600,
+    };
+    (detail, vec![resource])
+}
+
+async fn publish_with_faults(
+    state: &AppState,
+    detail: &StatusChangeDetail,
+    resources: &[String],
+    faults: &Faults,
+) {
+    if faults.drop_event {
+        tracing::info!(statement_id = %detail.statement_id, "fault: dropping status-change event");
+        return;
+    }
+    if faults.event_delay_ms > 0 {
+        tracing::info!(
+            statement_id = %detail.statement_id,
+            event_delay_ms = faults.event_delay_ms,
+            "fault: delaying status-change event"
+        );
+        tokio::time::sleep(Duration::from_millis(faults.event_delay_ms)).await;
+    }
+    state.events.publish(detail, resources).await;
+    if faults.duplicate_event {
+        tracing::info!(statement_id = %detail.statement_id, "fault: publishing the event a second time");
+        state.events.publish(detail, resources).await;
+    }
+}
+
+enum Outcome {
+    Finished,
+    Failed(String),
+    Aborted(String),
+}
+
+fn abort_message(state: &AppState, id: &str) -> String {
+    let store = state.store.lock();
+    let qid = store
+        .get(id)
+        .and_then(|s| {
+            s.subs
+                .iter()
+                .map(|sub| sub.redshift_query_id)
+                .filter(|q| *q > 0)
+                .last()
+        })
+        .unwrap_or(0);
+    format!("Query ({qid}) cancelled on user's request")
+}
+
+fn abort_requested(state: &AppState, id: &str) -> bool {
+    state.store.lock().get(id).is_none_or(|s| s.abort_requested)
+}
+
+async fn execute(state: &Arc<AppState>, id: &str) -> Outcome {
+    if abort_requested(state, id) {
+        return Outcome::Aborted(abort_message(state, id));
+    }
+    let (sqls, auto_commit) = {
+        let mut store = state.store.lock();
+        let Some(st) = store.get_mut(id) else {
+            return Outcome::Failed("statement vanished".into());
+        };
+        st.status = Status::Picked;
+        st.touch();
+        (
+            st.subs.iter().map(|s| s.query.clone()).collect::<Vec<_>>(),
+            st.auto_commit || !st.is_batch,
+        )
+    };
+
+    let client = match connect(state).await {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(statement_id = %id, %error, "cannot connect to PostgreSQL");
+            return Outcome::Failed(format!("ERROR: could not connect to the database: {error}"));
+        }
+    };
+    {
+        let mut store = state.store.lock();
+        let Some(st) = store.get_mut(id) else {
+            return Outcome::Failed("statement vanished".into());
+        };
+        if st.abort_requested {
+            drop(store);
+            return Outcome::Aborted(abort_message(state, id));
+        }
+        st.cancel_token = Some(client.cancel_token());
+        st.status = Status::Started;
+        st.started = Some(Instant::now());
+        st.touch();
+    }
+
+    if !auto_commit {
+        if let Err(error) = client.batch_execute("BEGIN").await {
+            return Outcome::Failed(sql_error(&error));
+        }
+    }
+
+    for (index, sql) in sqls.iter().enumerate() {
+        if abort_requested(state, id) {
+            rollback(&client, auto_commit).await;
+            return Outcome::Aborted(abort_message(state, id));
+        }
+        let query_id = state.store.next_query_id();
+        if let Some(sub) = state
+            .store
+            .lock()
+            .get_mut(id)
+            .and_then(|st| st.subs.get_mut(index))
+        {
+            sub.start(query_id);
+        }
+        let result = run_one(&client, sql).await;
+        let result = match result {
+            Err(RunError::Sql(_)) if abort_requested(state, id) => Err(RunError::Cancelled),
+            other => other,
+        };
+        // Record the outcome under the lock, then act on it (no lock across an await).
+        let failure = {
+            let mut store = state.store.lock();
+            let Some(st) = store.get_mut(id) else {
+                return Outcome::Failed("statement vanished".into());
+            };
+            st.touch();
+            match result {
+                Ok((rows, result_set)) => {
+                    if let Some(sub) = st.subs.get_mut(index) {
+                        sub.result_rows = rows;
+                        sub.result_size = result_set.as_ref().map_or(0, result_size);
+                        sub.result = result_set;
+                        sub.finish(Status::Finished, None);
+                    }
+                    None
+                }
+                Err(RunError::Cancelled) => Some(None),
+                Err(RunError::Sql(message)) => {
+                    if let Some(sub) = st.subs.get_mut(index) {
+                        sub.finish(Status::Failed, Some(message.clone()));
+                    }
+                    for sub in st.subs.iter_mut().skip(index + 1) {
+                        sub.finish(Status::Aborted, None);
+                    }
+                    Some(Some(message))
+                }
+            }
+        };
+        match failure {
+            None => {}
+            Some(None) => {
+                rollback(&client, auto_commit).await;
+                return Outcome::Aborted(abort_message(state, id));
+            }
+            Some(Some(message)) => {
+                rollback(&client, auto_commit).await;
+                tracing::info!(statement_id = %id, failed_index = index, "statement failed, rolled back");
+                return Outcome::Failed(message);
+            }
+        }
+    }
+
+    if !auto_commit {
+        if abort_requested(state, id) {
+            rollback(&client, auto_commit).await;
+            return Outcome::Aborted(abort_message(state, id));
+        }
+        if let Err(error) = client.batch_execute("COMMIT").await {
+            return Outcome::Failed(sql_error(&error));
+        }
+    }
+    Outcome::Finished
+}
+
+async fn rollback(client: &Client, auto_commit: bool) {
+    if !auto_commit {
+        if let Err(error) = client.batch_execute("ROLLBACK").await {
+            tracing::warn!(%error, "ROLLBACK failed");
+        }
+    }
+}
+
+async fn connect(state: &AppState) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = state.pg_config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "PostgreSQL connection ended with an error");
+        }
+    });
+    // Redshift sessions run in UTC.
+    client.batch_execute("SET TIME ZONE 'UTC'").await?;
+    Ok(client)
+}
+
+/// Runs one SQL statement: returns (rows affected or returned, result set if it has one).
+async fn run_one(client: &Client, sql: &str) -> Result<(i64, Option<ResultSet>), RunError> {
+    let translated =
+        translate::to_postgres(sql).map_err(|e| RunError::Sql(format!("ERROR: {e}")))?;
+    // Parse first: the prepared statement gives the column types; the simple query protocol
+    // then runs it once and returns text values (no extra codecs needed for numeric/date…).
+    let prepared = client
+        .prepare(&translated)
+        .await
+        .map_err(|e| RunError::Sql(sql_error(&e)))?;
+    let columns: Vec<Column> = prepared
+        .columns()
+        .iter()
+        .map(|c| Column {
+            name: c.name().to_string(),
+            type_name: c.type_().name().to_string(),
+            is_signed: matches!(
+                *c.type_(),
+                Type::INT2 | Type::INT4 | Type::INT8 | Type::FLOAT4 | Type::FLOAT8 | Type::NUMERIC
+            ),
+        })
+        .collect();
+    let types: Vec<Type> = prepared
+        .columns()
+        .iter()
+        .map(|c| c.type_().clone())
+        .collect();
+    let messages = client
+        .simple_query(&translated)
+        .await
+        .map_err(|e| RunError::Sql(sql_error(&e)))?;
+    let mut rows = Vec::new();
+    let mut affected: i64 = 0;
+    for message in messages {
+        match message {
+            SimpleQueryMessage::Row(row) => {
+                let fields = (0..row.len())
+                    .map(|i| to_field(row.get(i), types.get(i)))
+                    .collect();
+                rows.push(fields);
+            }
+            SimpleQueryMessage::CommandComplete(n) => {
+                affected = i64::try_from(n).unwrap_or(i64::MAX);
+            }
+            _ => {}
+        }
+    }
+    if columns.is_empty() {
+        Ok((affected, None))
+    } else {
+        let count = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        Ok((count, Some(ResultSet { columns, rows })))
+    }
+}
+
+fn result_size(result: &ResultSet) -> i64 {
+    let bytes: usize = result
+        .rows
+        .iter()
+        .flatten()
+        .map(|f| match f {
+            Field::String(s) | Field::Blob(s) => s.len(),
+            Field::Null => 0,
+            _ => 8,
+        })
+        .sum();
+    i64::try_from(bytes).unwrap_or(i64::MAX)
+}
+
+/// Converts one text value of the simple query protocol into a typed Data API field.
+fn to_field(text: Option<&str>, ty: Option<&Type>) -> Field {
+    let Some(text) = text else { return Field::Null };
+    let Some(ty) = ty else {
+        return Field::String(text.to_string());
+    };
+    match *ty {
+        Type::BOOL => Field::Bool(text == "t"),
+        Type::INT2 | Type::INT4 | Type::INT8 | Type::OID => text
+            .parse()
+            .map(Field::Long)
+            .unwrap_or_else(|_| Field::String(text.to_string())),
+        Type::FLOAT4 | Type::FLOAT8 => match text.parse::<f64>() {
+            Ok(d) if d.is_finite() => Field::Double(d),
+            _ => Field::String(text.to_string()),
+        },
+        Type::BYTEA => match text.strip_prefix("\\x").and_then(decode_hex) {
+            Some(bytes) => Field::Blob(base64(&bytes)),
+            None => Field::String(text.to_string()),
+        },
+        _ => Field::String(text.to_string()),
+    }
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_values_become_typed_fields() {
+        assert_eq!(to_field(None, Some(&Type::INT4)), Field::Null);
+        assert_eq!(to_field(Some("t"), Some(&Type::BOOL)), Field::Bool(true));
+        assert_eq!(to_field(Some("42"), Some(&Type::INT8)), Field::Long(42));
+        assert_eq!(
+            to_field(Some("1.5"), Some(&Type::FLOAT8)),
+            Field::Double(1.5)
+        );
+        assert_eq!(
+            to_field(Some("NaN"), Some(&Type::FLOAT8)),
+            Field::String("NaN".into())
+        );
+        assert_eq!(
+            to_field(Some("12.50"), Some(&Type::NUMERIC)),
+            Field::String("12.50".into())
+        );
+        assert_eq!(
+            to_field(Some("\\x68656c6c6f"), Some(&Type::BYTEA)),
+            Field::Blob("aGVsbG8=".into())
+        );
+    }
+
+    #[test]
+    fn base64_pads_like_rfc4648() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+    }
+}

@@ -1,0 +1,103 @@
+//! The HTTP surface: the awsJson1_1 endpoint (`POST /`) and the emulator's admin routes.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::faults::Faults;
+use crate::operations;
+use crate::AppState;
+
+const JSON_1_1: &str = "application/x-amz-json-1.1";
+const TARGET_PREFIX: &str = "RedshiftData.";
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", post(api))
+        .route("/_emulator/health", get(health))
+        .route(
+            "/_emulator/faults",
+            get(get_faults).post(set_faults).delete(reset_faults),
+        )
+        .with_state(state)
+}
+
+fn json_response(status: StatusCode, body: &Value, error_type: Option<&str>) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_1_1));
+    if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    if let Some(error_type) = error_type.and_then(|t| HeaderValue::from_str(t).ok()) {
+        headers.insert("x-amzn-errortype", error_type);
+    }
+    response
+}
+
+fn error_response(error: &ApiError) -> Response {
+    json_response(error.status(), &error.body(), Some(error.code()))
+}
+
+async fn api(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
+        let error = ApiError::UnknownOperation(format!(
+            "missing or foreign X-Amz-Target {target:?}; expected RedshiftData.<Operation>"
+        ));
+        return error_response(&error);
+    };
+    match operations::dispatch(&state, operation, &body).await {
+        Ok(value) => json_response(StatusCode::OK, &value, None),
+        Err(error) => {
+            tracing::info!(operation, code = error.code(), %error, "request rejected");
+            error_response(&error)
+        }
+    }
+}
+
+async fn health() -> impl IntoResponse {
+    (StatusCode::OK, "ok\n")
+}
+
+async fn get_faults(State(state): State<Arc<AppState>>) -> Response {
+    faults_response(&state.faults())
+}
+
+async fn set_faults(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Faults>(&body) {
+        Ok(faults) => {
+            tracing::info!(faults = ?faults, "fault set replaced");
+            state.set_faults(faults.clone());
+            faults_response(&faults)
+        }
+        Err(error) => json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": format!("invalid fault set: {error}")}),
+            None,
+        ),
+    }
+}
+
+async fn reset_faults(State(state): State<Arc<AppState>>) -> Response {
+    tracing::info!("faults reset");
+    state.set_faults(Faults::default());
+    faults_response(&Faults::default())
+}
+
+fn faults_response(faults: &Faults) -> Response {
+    match serde_json::to_value(faults) {
+        Ok(value) => json_response(StatusCode::OK, &value, None),
+        Err(error) => error_response(&ApiError::Internal(error.to_string())),
+    }
+}

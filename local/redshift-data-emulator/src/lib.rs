@@ -1,0 +1,173 @@
+//! A local Amazon Redshift Data API backed by PostgreSQL.
+//!
+//! Module map: [`http`] (awsJson1_1 endpoint + admin routes) → [`operations`] (request
+//! validation, responses) → [`store`] (statement records) and [`executor`] (runs SQL on
+//! PostgreSQL, after [`translate`]) → [`events`] (EventBridge `PutEvents`); [`faults`] holds the
+//! test-only fault injection.
+
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod executor;
+pub mod faults;
+pub mod http;
+pub mod operations;
+pub mod store;
+pub mod translate;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::Config;
+use events::EventPublisher;
+use faults::Faults;
+use store::Store;
+
+/// Shared state of one emulator instance.
+pub struct AppState {
+    pub config: Config,
+    pub pg_config: tokio_postgres::Config,
+    pub store: Store,
+    pub events: EventPublisher,
+    faults: RwLock<Faults>,
+}
+
+impl AppState {
+    pub fn faults(&self) -> Faults {
+        self.faults
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *self
+            .faults
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = faults;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid database URL: {0}")]
+    DatabaseUrl(#[source] tokio_postgres::Error),
+    #[error("cannot reach PostgreSQL at the database URL: {0}")]
+    Database(#[source] tokio_postgres::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running emulator. Dropping it does not stop the server; call [`Emulator::shutdown`].
+pub struct Emulator {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: JoinHandle<()>,
+}
+
+impl Emulator {
+    /// `http://127.0.0.1:<port>`, the value for `AWS_ENDPOINT_URL_REDSHIFT_DATA`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting requests and waits for the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Err(error) = (&mut self.server).await {
+            tracing::warn!(%error, "server task ended abnormally");
+        }
+    }
+
+    /// Waits until the server task ends.
+    pub async fn wait(self) {
+        if let Err(error) = self.server.await {
+            tracing::warn!(%error, "server task ended abnormally");
+        }
+    }
+}
+
+/// Checks the database, binds the listener and serves in a background task.
+pub async fn start(config: Config) -> Result<Emulator, StartError> {
+    let pg_config: tokio_postgres::Config = config
+        .database_url
+        .parse()
+        .map_err(StartError::DatabaseUrl)?;
+    let (client, connection) = pg_config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(StartError::Database)?;
+    let conn_task = tokio::spawn(connection);
+    let version = client
+        .simple_query("show server_version")
+        .await
+        .map_err(StartError::Database)?
+        .into_iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            _ => None,
+        })
+        .unwrap_or_default();
+    drop(client);
+    let _ = conn_task.await;
+    tracing::info!(postgres_version = %version, "PostgreSQL reachable");
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+
+    if !config.faults.is_off() {
+        tracing::warn!(faults = ?config.faults, "fault injection is ON");
+    }
+    match &config.eventbridge_endpoint {
+        Some(e) => tracing::info!(eventbridge_endpoint = %e, "events go to EventBridge"),
+        None => tracing::info!("no EventBridge endpoint: WithEvent=true events are not sent"),
+    }
+    let state = Arc::new(AppState {
+        events: EventPublisher::new(
+            config.eventbridge_endpoint.clone(),
+            config.region.clone(),
+            config.event_bus.clone(),
+        ),
+        faults: RwLock::new(config.faults.clone()),
+        store: Store::new(),
+        pg_config,
+        config,
+    });
+    let app = http::router(state.clone());
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+        if let Err(error) = result {
+            tracing::error!(%error, "HTTP server failed");
+        }
+    });
+    Ok(Emulator {
+        addr,
+        state,
+        shutdown: Some(tx),
+        server,
+    })
+}

@@ -1,0 +1,465 @@
+//! The Data API operations: request shapes, validation as the service does it, responses.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::executor;
+use crate::store::{parse_id, NewStatement, Status, Target};
+use crate::AppState;
+
+/// Service limits.
+pub const MAX_BATCH_STATEMENTS: usize = 40;
+pub const MAX_SQL_BYTES: usize = 100 * 1024;
+pub const MAX_STATEMENT_NAME: usize = 500;
+const MAX_LIST_RESULTS: usize = 100;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Submit {
+    sql: Option<String>,
+    sqls: Option<Vec<String>>,
+    cluster_identifier: Option<String>,
+    workgroup_name: Option<String>,
+    database: Option<String>,
+    db_user: Option<String>,
+    secret_arn: Option<String>,
+    #[serde(default)]
+    with_event: bool,
+    statement_name: Option<String>,
+    parameters: Option<Vec<Value>>,
+    result_format: Option<String>,
+    session_id: Option<String>,
+    session_keep_alive_seconds: Option<i64>,
+    execution_mode: Option<String>,
+    #[allow(dead_code)]
+    client_token: Option<String>,
+    #[allow(dead_code)]
+    wait_time_seconds: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct IdRequest {
+    id: Option<String>,
+    next_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListRequest {
+    next_token: Option<String>,
+    max_results: Option<i64>,
+    statement_name: Option<String>,
+    status: Option<String>,
+    database: Option<String>,
+    cluster_identifier: Option<String>,
+    workgroup_name: Option<String>,
+    #[allow(dead_code)]
+    role_level: Option<bool>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| ApiError::Serialization(e.to_string()))
+}
+
+fn null_error(member: &str) -> ApiError {
+    ApiError::validation(format!(
+        "1 validation error detected: Value null at '{member}' failed to satisfy constraint: \
+         Member must not be null"
+    ))
+}
+
+/// Dispatches one `X-Amz-Target: RedshiftData.<operation>` call.
+pub async fn dispatch(
+    state: &Arc<AppState>,
+    operation: &str,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    match operation {
+        "ExecuteStatement" => submit(state, parse(body)?, false).await,
+        "BatchExecuteStatement" => submit(state, parse(body)?, true).await,
+        "DescribeStatement" => describe(state, parse(body)?),
+        "GetStatementResult" => get_result(state, parse(body)?),
+        "CancelStatement" => cancel(state, parse(body)?),
+        "ListStatements" => list(state, parse(body)?),
+        other => Err(ApiError::UnknownOperation(format!(
+            "operation {other} is not supported by the redshift-data emulator"
+        ))),
+    }
+}
+
+fn validate_submit(req: &Submit, batch: bool) -> Result<(Vec<String>, Target, String), ApiError> {
+    if req.session_id.is_some() || req.session_keep_alive_seconds.is_some() {
+        return Err(ApiError::validation(
+            "SessionId/SessionKeepAliveSeconds are not supported by the redshift-data emulator",
+        ));
+    }
+    if let Some(format) = req.result_format.as_deref() {
+        if format != "JSON" {
+            return Err(ApiError::validation(format!(
+                "ResultFormat {format} is not supported by the redshift-data emulator (JSON only)"
+            )));
+        }
+    }
+    if req.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+        return Err(ApiError::validation(
+            "Parameters are not supported by the redshift-data emulator",
+        ));
+    }
+    let sqls = if batch {
+        let sqls = req.sqls.clone().ok_or_else(|| null_error("sqls"))?;
+        if sqls.is_empty() || sqls.len() > MAX_BATCH_STATEMENTS {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value at 'sqls' failed to satisfy constraint: \
+                 Member must have length less than or equal to {MAX_BATCH_STATEMENTS} and \
+                 greater than or equal to 1 (got {})",
+                sqls.len()
+            )));
+        }
+        sqls
+    } else {
+        vec![req.sql.clone().ok_or_else(|| null_error("sql"))?]
+    };
+    if let Some((i, _)) = sqls.iter().enumerate().find(|(_, s)| s.trim().is_empty()) {
+        return Err(ApiError::validation(format!(
+            "SQL statement {} is empty",
+            i + 1
+        )));
+    }
+    let total: usize = sqls.iter().map(String::len).sum();
+    if total > MAX_SQL_BYTES {
+        return Err(ApiError::validation(format!(
+            "The SQL text is {total} bytes; the limit is {MAX_SQL_BYTES} bytes (100 KB)"
+        )));
+    }
+    if let Some(name) = &req.statement_name {
+        if name.chars().count() > MAX_STATEMENT_NAME {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value at 'statementName' failed to satisfy \
+                 constraint: Member must have length less than or equal to {MAX_STATEMENT_NAME}"
+            )));
+        }
+    }
+    let target = match (
+        req.cluster_identifier.as_deref().filter(|s| !s.is_empty()),
+        req.workgroup_name.as_deref().filter(|s| !s.is_empty()),
+    ) {
+        (Some(c), None) => Target::Cluster(c.to_string()),
+        (None, Some(w)) => Target::Workgroup(w.to_string()),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(
+                "Specify either ClusterIdentifier or WorkgroupName, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ApiError::validation(
+                "Either ClusterIdentifier or WorkgroupName is required",
+            ))
+        }
+    };
+    if matches!(target, Target::Workgroup(_)) && req.db_user.is_some() {
+        return Err(ApiError::validation(
+            "DbUser is not supported with WorkgroupName",
+        ));
+    }
+    let database = req
+        .database
+        .clone()
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| null_error("database"))?;
+    match req.execution_mode.as_deref() {
+        None | Some("TRANSACTION") => {}
+        Some("AUTO_COMMIT") if batch => {}
+        Some(other) => {
+            return Err(ApiError::validation(format!(
+                "ExecutionMode {other} is not valid here"
+            )))
+        }
+    }
+    Ok((sqls, target, database))
+}
+
+async fn submit(state: &Arc<AppState>, req: Submit, batch: bool) -> Result<Value, ApiError> {
+    let (sqls, target, database) = validate_submit(&req, batch)?;
+    if state.store.active_count() >= state.config.max_active_statements {
+        return Err(ApiError::ActiveStatementsExceeded(format!(
+            "Active statements exceeded the allowed quota ({}).",
+            state.config.max_active_statements
+        )));
+    }
+    if req.db_user.is_some() || req.secret_arn.is_some() {
+        tracing::info!(
+            db_user = req.db_user.as_deref().unwrap_or(""),
+            has_secret_arn = req.secret_arn.is_some(),
+            "credentials are not checked by the emulator"
+        );
+    }
+    let statement_count = sqls.len();
+    let id = state.store.insert(NewStatement {
+        name: req.statement_name.clone(),
+        is_batch: batch,
+        auto_commit: req.execution_mode.as_deref() == Some("AUTO_COMMIT"),
+        target,
+        database,
+        db_user: req.db_user.clone(),
+        secret_arn: req.secret_arn.clone(),
+        with_event: req.with_event,
+        sqls,
+    });
+    let faults = state.faults().for_statement(req.statement_name.as_deref());
+    tracing::info!(
+        statement_id = %id,
+        statement_name = req.statement_name.as_deref().unwrap_or(""),
+        statements = statement_count,
+        batch,
+        with_event = req.with_event,
+        faults = ?faults,
+        "statement submitted"
+    );
+    let before_response = faults.event_before_response;
+    let task = tokio::spawn(executor::run(state.clone(), id.clone(), faults));
+    if before_response {
+        tracing::info!(statement_id = %id, "fault: running statement and event before answering");
+        if let Err(error) = task.await {
+            tracing::error!(statement_id = %id, %error, "statement task failed");
+        }
+    }
+    let store = state.store.lock();
+    let st = store
+        .get(&id)
+        .ok_or_else(|| ApiError::Internal("statement vanished".into()))?;
+    Ok(st.submit_json())
+}
+
+fn not_found(raw: &str) -> ApiError {
+    ApiError::not_found("Query does not exist.", raw)
+}
+
+fn describe(state: &AppState, req: IdRequest) -> Result<Value, ApiError> {
+    let raw = req.id.ok_or_else(|| null_error("id"))?;
+    let r = parse_id(&raw)?;
+    let store = state.store.lock();
+    let st = store.get(&r.id).ok_or_else(|| not_found(&raw))?;
+    match r.sub {
+        None => Ok(st.describe_json()),
+        Some(_) if !st.is_batch => Err(not_found(&raw)),
+        Some(index) => st.describe_sub_json(index).ok_or_else(|| not_found(&raw)),
+    }
+}
+
+fn get_result(state: &AppState, req: IdRequest) -> Result<Value, ApiError> {
+    let raw = req.id.ok_or_else(|| null_error("id"))?;
+    let r = parse_id(&raw)?;
+    let store = state.store.lock();
+    let st = store.get(&r.id).ok_or_else(|| not_found(&raw))?;
+    let index = match (r.sub, st.is_batch) {
+        (Some(i), true) => i,
+        (None, false) => 0,
+        (Some(_), false) => return Err(not_found(&raw)),
+        (None, true) => {
+            return Err(ApiError::validation(format!(
+                "{raw} is a batch statement; fetch results with a sub-statement id such as {raw}:1"
+            )))
+        }
+    };
+    let sub = st.subs.get(index).ok_or_else(|| not_found(&raw))?;
+    if sub.status != Status::Finished {
+        return Err(ApiError::not_found(
+            format!(
+                "Query does not have result. Please check query status with DescribeStatement. \
+                 (status: {})",
+                sub.status.as_str()
+            ),
+            raw,
+        ));
+    }
+    let Some(result) = &sub.result else {
+        return Err(ApiError::not_found(
+            "Query does not have result. Please check query status with DescribeStatement.",
+            raw,
+        ));
+    };
+    if req.next_token.as_deref().is_some_and(|t| !t.is_empty()) {
+        return Err(ApiError::validation(
+            "Invalid NextToken: all records are returned in one page",
+        ));
+    }
+    let columns: Vec<Value> = result
+        .columns
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "label": c.name,
+                "typeName": c.type_name,
+                "isSigned": c.is_signed,
+                "isCaseSensitive": matches!(c.type_name.as_str(), "varchar" | "bpchar" | "text" | "name"),
+                "isCurrency": false,
+                "nullable": 1,
+                "precision": 0,
+                "scale": 0,
+                "length": 0,
+                "schemaName": "",
+                "tableName": "",
+            })
+        })
+        .collect();
+    let records: Vec<Value> = result
+        .rows
+        .iter()
+        .map(|row| Value::Array(row.iter().map(|f| f.to_json()).collect()))
+        .collect();
+    Ok(json!({
+        "ColumnMetadata": columns,
+        "Records": records,
+        "TotalNumRows": result.rows.len(),
+    }))
+}
+
+fn cancel(state: &AppState, req: IdRequest) -> Result<Value, ApiError> {
+    let raw = req.id.ok_or_else(|| null_error("id"))?;
+    let r = parse_id(&raw)?;
+    if r.sub.is_some() {
+        return Err(ApiError::validation(
+            "Cancel a batch with its statement id, not a sub-statement id",
+        ));
+    }
+    let mut store = state.store.lock();
+    let st = store.get_mut(&r.id).ok_or_else(|| not_found(&raw))?;
+    if st.status.is_terminal() {
+        return Err(ApiError::validation(format!(
+            "Could not cancel a query that is already in {} state.",
+            st.status.as_str()
+        )));
+    }
+    st.abort_requested = true;
+    st.cancel_notify.notify_one();
+    if let Some(token) = st.cancel_token.clone() {
+        let id = r.id.clone();
+        tokio::spawn(async move {
+            if let Err(error) = token.cancel_query(tokio_postgres::NoTls).await {
+                tracing::warn!(statement_id = %id, %error, "PostgreSQL cancel request failed");
+            }
+        });
+    }
+    tracing::info!(statement_id = %r.id, "cancel requested");
+    Ok(json!({"Status": true}))
+}
+
+fn list(state: &AppState, req: ListRequest) -> Result<Value, ApiError> {
+    let max = match req.max_results {
+        None | Some(0) => MAX_LIST_RESULTS,
+        Some(n) if (1..=MAX_LIST_RESULTS as i64).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{n}' at 'maxResults' failed to satisfy \
+                 constraint: Member must have value less than or equal to {MAX_LIST_RESULTS}"
+            )))
+        }
+    };
+    let status_filter = match req.status.as_deref() {
+        None | Some("ALL") => None,
+        Some(s) => Some(
+            Status::parse(s)
+                .ok_or_else(|| ApiError::validation(format!("Invalid Status {s:?}")))?,
+        ),
+    };
+    let offset: usize = match req.next_token.as_deref().filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(t) => t
+            .strip_prefix("offset-")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| ApiError::validation("Invalid NextToken"))?,
+    };
+    let ids = state.store.ids_newest_first();
+    let store = state.store.lock();
+    let matching: Vec<&crate::store::Statement> = ids
+        .iter()
+        .filter_map(|id| store.get(id))
+        .filter(|st| {
+            let name_ok = match &req.statement_name {
+                Some(prefix) => st
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with(prefix.as_str())),
+                None => true,
+            };
+            let status_ok = status_filter.is_none_or(|s| st.status == s);
+            let db_ok = req.database.as_deref().is_none_or(|d| st.database == d);
+            let target_ok = match (&req.cluster_identifier, &req.workgroup_name, &st.target) {
+                (Some(c), _, Target::Cluster(t)) => c == t,
+                (Some(_), _, Target::Workgroup(_)) => false,
+                (None, Some(w), Target::Workgroup(t)) => w == t,
+                (None, Some(_), Target::Cluster(_)) => false,
+                (None, None, _) => true,
+            };
+            name_ok && status_ok && db_ok && target_ok
+        })
+        .collect();
+    let page: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(max)
+        .map(|st| st.list_json())
+        .collect();
+    let mut out = json!({"Statements": page});
+    if offset + max < matching.len() {
+        if let Some(obj) = out.as_object_mut() {
+            obj.insert(
+                "NextToken".into(),
+                json!(format!("offset-{}", offset + max)),
+            );
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn submit_req(json: Value) -> Submit {
+        serde_json::from_value(json).expect("request")
+    }
+
+    #[test]
+    fn batch_limits_match_the_service() {
+        let ok =
+            submit_req(json!({"Sqls": ["select 1"], "ClusterIdentifier": "c", "Database": "dev"}));
+        assert!(validate_submit(&ok, true).is_ok());
+        let too_many = submit_req(json!({
+            "Sqls": vec!["select 1"; 41], "ClusterIdentifier": "c", "Database": "dev"}));
+        assert_eq!(
+            validate_submit(&too_many, true).expect_err("41").code(),
+            "ValidationException"
+        );
+        let none = submit_req(json!({"Sqls": [], "ClusterIdentifier": "c", "Database": "dev"}));
+        assert!(validate_submit(&none, true).is_err());
+        let big = submit_req(json!({
+            "Sql": "x".repeat(MAX_SQL_BYTES + 1), "ClusterIdentifier": "c", "Database": "dev"}));
+        assert!(validate_submit(&big, false).is_err());
+    }
+
+    #[test]
+    fn target_and_database_are_required() {
+        let no_target = submit_req(json!({"Sql": "select 1", "Database": "dev"}));
+        assert!(validate_submit(&no_target, false).is_err());
+        let both = submit_req(json!({
+            "Sql": "select 1", "Database": "dev", "ClusterIdentifier": "c", "WorkgroupName": "w"}));
+        assert!(validate_submit(&both, false).is_err());
+        let no_db = submit_req(json!({"Sql": "select 1", "WorkgroupName": "w"}));
+        assert!(validate_submit(&no_db, false).is_err());
+        let name = submit_req(json!({
+            "Sql": "select 1", "Database": "dev", "WorkgroupName": "w",
+            "StatementName": "n".repeat(501)}));
+        assert!(validate_submit(&name, false).is_err());
+    }
+}

@@ -20,6 +20,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,7 +134,8 @@ class LocalStack:
         if self.database_url:
             ep.database_url = self.database_url
         else:
-            self.pg_dir = self.run_dir / "pg"
+            # under the system temp dir: as root, pg.sh runs the server as `postgres`, which must reach it
+            self.pg_dir = Path(tempfile.gettempdir()) / f"local-stack-pg-{os.getpid()}-{moto_port}"
             ep.database_url = _start_pg(self.root, self.pg_dir, self.procs.log_dir / "postgres.log")
         self._save_state()
 

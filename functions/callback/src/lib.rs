@@ -7,6 +7,7 @@
 //! - [`complete`]: closing the task once both have arrived, exactly once in effect.
 
 pub mod complete;
+pub mod config;
 pub mod event;
 pub mod run_date;
 pub mod script;

@@ -1,0 +1,286 @@
+//! The submitter: starts a step's SQL script as one Data API batch and parks the task token in the
+//! rendezvous table until the statement's status event arrives.
+
+use aws_sdk_redshiftdata::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_redshiftdata::operation::batch_execute_statement::BatchExecuteStatementError;
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use etl_callback::complete::{CompleteError, Completer, Completion};
+use etl_callback::config::{ConfigError, Vars};
+use etl_callback::script::{self, ScriptError};
+use etl_callback::store::StoreError;
+use etl_callback::task::{statement_name, InputError, TaskInput};
+use serde::Serialize;
+use thiserror::Error;
+use tracing::info;
+
+type HttpResponse = aws_smithy_runtime_api::http::Response;
+
+/// Where the statements run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A provisioned cluster, authenticated as a database user or with a Secrets Manager secret.
+    Cluster {
+        id: String,
+        db_user: Option<String>,
+        secret_arn: Option<String>,
+    },
+    /// A Redshift Serverless workgroup, authenticated as the caller or with a secret.
+    Workgroup {
+        name: String,
+        secret_arn: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub token_table: String,
+    pub token_ttl_seconds: i64,
+    pub scripts_bucket: String,
+    pub scripts_prefix: String,
+    pub statement_name_prefix: String,
+    pub database: String,
+    pub target: Target,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut vars = Vars::new(lookup);
+        let token_table = vars.required("TOKEN_TABLE");
+        let token_ttl_seconds = vars.seconds("TOKEN_TTL_SECONDS", 172_800);
+        let scripts_bucket = vars.required("SCRIPTS_BUCKET");
+        let scripts_prefix = vars.optional("SCRIPTS_PREFIX").unwrap_or_default();
+        let statement_name_prefix = vars.required("STATEMENT_NAME_PREFIX");
+        let database = vars.required("REDSHIFT_DATABASE");
+        let secret_arn = vars.optional("REDSHIFT_SECRET_ARN");
+        let db_user = vars.optional("REDSHIFT_DB_USER");
+        let target = match (
+            vars.optional("REDSHIFT_CLUSTER_ID"),
+            vars.optional("REDSHIFT_WORKGROUP"),
+        ) {
+            (Some(id), None) => {
+                if db_user.is_some() && secret_arn.is_some() {
+                    vars.problem("set REDSHIFT_DB_USER or REDSHIFT_SECRET_ARN, not both");
+                }
+                Target::Cluster {
+                    id,
+                    db_user,
+                    secret_arn,
+                }
+            }
+            (None, Some(name)) => {
+                if db_user.is_some() {
+                    vars.problem(
+                        "REDSHIFT_DB_USER applies to a cluster, not to REDSHIFT_WORKGROUP",
+                    );
+                }
+                Target::Workgroup { name, secret_arn }
+            }
+            _ => {
+                vars.problem("set exactly one of REDSHIFT_CLUSTER_ID and REDSHIFT_WORKGROUP");
+                Target::Workgroup {
+                    name: String::new(),
+                    secret_arn,
+                }
+            }
+        };
+        vars.finish()?;
+        Ok(Self {
+            token_table,
+            token_ttl_seconds,
+            scripts_bucket,
+            scripts_prefix,
+            statement_name_prefix,
+            database,
+            target,
+        })
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("script s3://{bucket}/{key} does not exist")]
+    ScriptNotFound { bucket: String, key: String },
+    #[error("could not read script s3://{bucket}/{key}")]
+    ScriptRead {
+        bucket: String,
+        key: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("script {script} cannot be submitted")]
+    Script {
+        script: String,
+        #[source]
+        source: ScriptError,
+    },
+    #[error("the Data API is at its limit of active statements or throttled the request")]
+    RedshiftThrottled(#[source] SdkError<BatchExecuteStatementError, HttpResponse>),
+    #[error("the Data API refused BatchExecuteStatement")]
+    RedshiftRequestFailed(#[source] SdkError<BatchExecuteStatementError, HttpResponse>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Complete(#[from] CompleteError),
+}
+
+impl SubmitError {
+    /// The stable error name Step Functions `Retry`/`Catch` match on.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Input(e) => e.name(),
+            Self::ScriptNotFound { .. } => "ScriptNotFound",
+            Self::ScriptRead { .. } => "ScriptReadFailed",
+            Self::Script { source, .. } => source.name(),
+            Self::RedshiftThrottled(_) => "RedshiftThrottled",
+            Self::RedshiftRequestFailed(_) => "RedshiftRequestFailed",
+            Self::Store(e) => e.name(),
+            Self::Complete(e) => e.name(),
+        }
+    }
+}
+
+/// What the submitter returns to its caller (Step Functions ignores it; it helps `sam local invoke`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Submitted {
+    pub statement_id: String,
+    pub statement_name: String,
+    pub step: String,
+    pub run_date: String,
+    pub statements: usize,
+    pub completion: String,
+}
+
+pub struct Submitter {
+    pub config: Config,
+    pub s3: aws_sdk_s3::Client,
+    pub completer: Completer,
+}
+
+impl Submitter {
+    pub async fn handle(&self, payload: serde_json::Value) -> Result<Submitted, SubmitError> {
+        let task = TaskInput::from_json(payload)?.validate()?;
+        let key = format!("{}{}", self.config.scripts_prefix, task.script);
+        let raw = self.read_script(&key).await?;
+        let statements =
+            script::prepare(&raw, task.run_date).map_err(|source| SubmitError::Script {
+                script: task.script.clone(),
+                source,
+            })?;
+        let name = statement_name(
+            &self.config.statement_name_prefix,
+            &task.execution_name,
+            &task.step,
+        );
+        let statement_id = self.start_batch(&statements, &name).await?;
+        info!(statement_id = %statement_id, step = %task.step, run_date = %task.run_date,
+              statements = statements.len(), "batch submitted");
+
+        let rendezvous = self
+            .completer
+            .table
+            .record_task(&statement_id, &task, &name)
+            .await?;
+        let completion = self.completer.settle(&rendezvous).await?;
+        if completion != Completion::WaitingForEvent {
+            info!(statement_id = %statement_id, completion = ?completion, "status event arrived before the token was stored");
+        }
+        Ok(Submitted {
+            statement_id,
+            statement_name: name,
+            step: task.step,
+            run_date: task.run_date.to_string(),
+            statements: statements.len(),
+            completion: format!("{completion:?}"),
+        })
+    }
+
+    async fn read_script(&self, key: &str) -> Result<Vec<u8>, SubmitError> {
+        let bucket = &self.config.scripts_bucket;
+        let read_failed =
+            |source: Box<dyn std::error::Error + Send + Sync>| SubmitError::ScriptRead {
+                bucket: bucket.clone(),
+                key: key.to_owned(),
+                source,
+            };
+        let object = match self.s3.get_object().bucket(bucket).key(key).send().await {
+            Ok(object) => object,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(GetObjectError::is_no_such_key) =>
+            {
+                return Err(SubmitError::ScriptNotFound {
+                    bucket: bucket.clone(),
+                    key: key.to_owned(),
+                })
+            }
+            Err(err) => return Err(read_failed(Box::new(err))),
+        };
+        let too_large = |source| SubmitError::Script {
+            script: key.to_owned(),
+            source,
+        };
+        if let Some(length) = object.content_length() {
+            script::check_size(usize::try_from(length).unwrap_or(usize::MAX)).map_err(too_large)?;
+        }
+        let body = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| read_failed(Box::new(e)))?;
+        Ok(body.to_vec())
+    }
+
+    async fn start_batch(&self, statements: &[String], name: &str) -> Result<String, SubmitError> {
+        let request = self
+            .completer
+            .redshift_data
+            .batch_execute_statement()
+            .set_sqls(Some(statements.to_vec()))
+            .database(&self.config.database)
+            .statement_name(name)
+            .with_event(true);
+        let request = match &self.config.target {
+            Target::Cluster {
+                id,
+                db_user,
+                secret_arn,
+            } => request
+                .cluster_identifier(id)
+                .set_db_user(db_user.clone())
+                .set_secret_arn(secret_arn.clone()),
+            Target::Workgroup { name, secret_arn } => request
+                .workgroup_name(name)
+                .set_secret_arn(secret_arn.clone()),
+        };
+        match request.send().await {
+            Ok(out) => out.id().map(str::to_owned).ok_or_else(|| {
+                // The model marks the id optional; a response without one cannot be tracked.
+                SubmitError::RedshiftRequestFailed(SdkError::construction_failure(
+                    "BatchExecuteStatement returned no statement id",
+                ))
+            }),
+            Err(err) if is_throttling(&err) => Err(SubmitError::RedshiftThrottled(err)),
+            Err(err) => Err(SubmitError::RedshiftRequestFailed(err)),
+        }
+    }
+}
+
+fn is_throttling(err: &SdkError<BatchExecuteStatementError, HttpResponse>) -> bool {
+    match err {
+        SdkError::ServiceError(e) => {
+            let e = e.err();
+            e.is_active_statements_exceeded_exception()
+                || e.is_active_sessions_exceeded_exception()
+                || e.code() == Some("ThrottlingException")
+        }
+        _ => false,
+    }
+}

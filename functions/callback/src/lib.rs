@@ -14,6 +14,8 @@ pub mod script;
 pub mod sql;
 pub mod store;
 pub mod task;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// A Lambda error carrying its stable error name: what Step Functions `Retry`/`Catch` match on.
 pub fn diagnostic(name: &str, error: &dyn std::error::Error) -> lambda_runtime::Diagnostic {

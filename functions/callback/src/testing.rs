@@ -1,0 +1,120 @@
+//! Test support for the handlers' tests (feature `testing`): real SDK clients answered by
+//! aws-smithy-mocks rules, and rendezvous items as DynamoDB returns them.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput;
+use aws_sdk_redshiftdata::types::{StatusString, SubStatementData};
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_types::retry::RetryConfig;
+
+use crate::complete::Completer;
+use crate::store::TokenTable;
+
+pub const TABLE: &str = "tokens";
+pub const TOKEN: &str = "AQCEAAAAKgAAAAMAAAAAAAAAAW-task-token";
+
+/// A DynamoDB item from `(name, value)` pairs; values that parse as integers become numbers.
+pub fn item(pairs: &[(&str, &str)]) -> HashMap<String, AttributeValue> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let value = if v.parse::<i64>().is_ok() {
+                AttributeValue::N((*v).to_owned())
+            } else {
+                AttributeValue::S((*v).to_owned())
+            };
+            ((*k).to_owned(), value)
+        })
+        .collect()
+}
+
+/// The token half of a rendezvous item.
+pub fn with_token(statement_id: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("statementId", statement_id),
+        ("taskToken", TOKEN),
+        ("step", "LoadItem"),
+        ("runDate", "2021-06-26"),
+    ]
+}
+
+/// An `UpdateItem` whose expression starts with `prefix`, answering with `attributes` as ALL_NEW.
+pub fn update(prefix: &'static str, attributes: HashMap<String, AttributeValue>) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(move |r| r.update_expression().is_some_and(|e| e.starts_with(prefix)))
+        .then_output(move || {
+            UpdateItemOutput::builder()
+                .set_attributes(Some(attributes.clone()))
+                .build()
+        })
+}
+
+/// An `UpdateItem` whose expression starts with `prefix`, failing its condition.
+pub fn update_condition_fails(prefix: &'static str) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(move |r| r.update_expression().is_some_and(|e| e.starts_with(prefix)))
+        .then_error(|| {
+            UpdateItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder()
+                    .message("The conditional request failed")
+                    .build(),
+            )
+        })
+}
+
+/// A finished or failed batch as `DescribeStatement` reports it.
+pub fn described(
+    status: StatusString,
+    subs: &[(&str, StatusString, i64, Option<&str>)],
+) -> DescribeStatementOutput {
+    let sub_statements = subs
+        .iter()
+        .map(|(id, status, rows, error)| {
+            SubStatementData::builder()
+                .id(*id)
+                .status(status.as_str().into())
+                .result_rows(*rows)
+                .query_string(format!("statement {id}"))
+                .set_error(error.map(str::to_owned))
+                .build()
+                .expect("sub-statement data has its id")
+        })
+        .collect();
+    DescribeStatementOutput::builder()
+        .id(subs
+            .first()
+            .map_or("stmt", |s| s.0.split(':').next().unwrap_or("stmt")))
+        .status(status)
+        .duration(1_500_000_000)
+        .set_error(subs.iter().find_map(|s| s.3).map(str::to_owned))
+        .set_sub_statements(Some(sub_statements))
+        .build()
+        .expect("describe output has its id")
+}
+
+/// A completer whose three clients answer from the given rules (any order, retries off).
+pub fn completer(dynamodb: &[&Rule], sfn: &[&Rule], redshift: &[&Rule]) -> Completer {
+    let no_retry = RetryConfig::disabled();
+    Completer {
+        table: TokenTable {
+            client: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, dynamodb, |c| c
+                .retry_config(no_retry.clone())),
+            table: TABLE.to_owned(),
+            ttl_seconds: 3600,
+        },
+        sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn, |c| c
+            .retry_config(no_retry.clone())),
+        redshift_data: mock_client!(aws_sdk_redshiftdata, RuleMode::MatchAny, redshift, |c| c
+            .retry_config(no_retry.clone())),
+    }
+}
+
+/// An S3 client answering from the given rules.
+pub fn s3(rules: &[&Rule]) -> aws_sdk_s3::Client {
+    mock_client!(aws_sdk_s3, RuleMode::MatchAny, rules, |c| c
+        .retry_config(RetryConfig::disabled()))
+}

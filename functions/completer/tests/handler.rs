@@ -1,0 +1,385 @@
+//! The completer against real SDK clients answered by aws-smithy-mocks: request shapes are checked
+//! and `num_calls` proves what did and did not happen.
+
+use aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementError;
+use aws_sdk_redshiftdata::types::error::ResourceNotFoundException;
+use aws_sdk_redshiftdata::types::StatusString;
+use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureOutput;
+use aws_sdk_sfn::operation::send_task_success::{SendTaskSuccessError, SendTaskSuccessOutput};
+use aws_sdk_sfn::types::error::TaskTimedOut;
+use aws_smithy_mocks::{mock, Rule};
+use completer::handle;
+use etl_callback::task::{StepFailure, StepResult};
+use etl_callback::testing::{
+    completer, described, item, update, update_condition_fails, with_token, TOKEN,
+};
+use serde_json::Value;
+
+const ID: &str = "d9b6c0c9-0747-4bf4-b142-e8883122f766";
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut event: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture exists")).unwrap();
+    event["detail"]["statementId"] = ID.into();
+    event
+}
+
+fn with_event(
+    state: &'static str,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    let mut pairs = with_token(ID);
+    pairs.extend([("eventState", state), ("eventRows", "4")]);
+    item(&pairs)
+}
+
+fn record_event(state: &'static str) -> Rule {
+    update("SET eventState", with_event(state))
+}
+
+fn claim() -> Rule {
+    update("SET claimedUntil", item(&[]))
+}
+
+fn mark() -> Rule {
+    update("SET completedAt", item(&[]))
+}
+
+fn release() -> Rule {
+    update("REMOVE claimedUntil", item(&[]))
+}
+
+fn describe(
+    status: StatusString,
+    subs: &'static [(&'static str, StatusString, i64, Option<&'static str>)],
+) -> Rule {
+    mock!(aws_sdk_redshiftdata::Client::describe_statement)
+        .match_requests(|r| r.id() == Some(ID))
+        .then_output(move || described(status.clone(), subs))
+}
+
+fn success() -> Rule {
+    mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(|r| r.task_token() == Some(TOKEN))
+        .then_output(|| SendTaskSuccessOutput::builder().build())
+}
+
+fn failure() -> Rule {
+    mock!(aws_sdk_sfn::Client::send_task_failure)
+        .match_requests(|r| r.task_token() == Some(TOKEN))
+        .then_output(|| SendTaskFailureOutput::builder().build())
+}
+
+const FINISHED_SUBS: &[(&str, StatusString, i64, Option<&str>)] = &[
+    (
+        "d9b6c0c9-0747-4bf4-b142-e8883122f766:1",
+        StatusString::Finished,
+        -1,
+        None,
+    ),
+    (
+        "d9b6c0c9-0747-4bf4-b142-e8883122f766:2",
+        StatusString::Finished,
+        3,
+        None,
+    ),
+    (
+        "d9b6c0c9-0747-4bf4-b142-e8883122f766:3",
+        StatusString::Finished,
+        2,
+        None,
+    ),
+];
+
+const FAILED_SUBS: &[(&str, StatusString, i64, Option<&str>)] = &[
+    (
+        "d9b6c0c9-0747-4bf4-b142-e8883122f766:1",
+        StatusString::Finished,
+        3,
+        None,
+    ),
+    (
+        "d9b6c0c9-0747-4bf4-b142-e8883122f766:2",
+        StatusString::Failed,
+        -1,
+        Some("ERROR: relation \"stg_item\" does not exist"),
+    ),
+    (
+        "d9b6c0c9-0747-4bf4-b142-e8883122f766:3",
+        StatusString::Aborted,
+        -1,
+        None,
+    ),
+];
+
+#[tokio::test]
+async fn when_the_statement_finished_and_the_token_waits_should_send_success_once() {
+    let (record, claim, mark, describe, success, failure) = (
+        record_event("FINISHED"),
+        claim(),
+        mark(),
+        describe(StatusString::Finished, FINISHED_SUBS),
+        success(),
+        failure(),
+    );
+    let success_output = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(|r| {
+            let output: StepResult = serde_json::from_str(r.output().unwrap()).unwrap();
+            output
+                == StepResult {
+                    step: "LoadItem".into(),
+                    statement_id: ID.into(),
+                    run_date: "2021-06-26".into(),
+                    status: "FINISHED".into(),
+                    rows: 5,
+                    duration_ms: 1500,
+                }
+        })
+        .then_output(|| SendTaskSuccessOutput::builder().build());
+    let c = completer(
+        &[&record, &claim, &mark],
+        &[&success_output, &success, &failure],
+        &[&describe],
+    );
+
+    let handled = handle(&c, fixture("completer-finished.json"))
+        .await
+        .unwrap();
+
+    assert_eq!(handled.completion, "Succeeded");
+    assert_eq!(
+        success_output.num_calls(),
+        1,
+        "the success output carries rows and duration"
+    );
+    assert_eq!((success.num_calls(), failure.num_calls()), (0, 0));
+    assert_eq!(
+        (record.num_calls(), claim.num_calls(), mark.num_calls()),
+        (1, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn when_the_sql_failed_should_send_a_named_failure_with_the_error_and_failing_statement() {
+    let (record, claim, mark, describe, success) = (
+        record_event("FAILED"),
+        claim(),
+        mark(),
+        describe(StatusString::Failed, FAILED_SUBS),
+        success(),
+    );
+    let named_failure = mock!(aws_sdk_sfn::Client::send_task_failure)
+        .match_requests(|r| {
+            let cause: StepFailure = serde_json::from_str(r.cause().unwrap()).unwrap();
+            r.error() == Some("Redshift.StatementFailed")
+                && cause.step == "LoadItem"
+                && cause.error.contains("stg_item")
+                && cause.failed_statement_index == Some(2)
+                && cause.failed_statement.as_deref()
+                    == Some("statement d9b6c0c9-0747-4bf4-b142-e8883122f766:2")
+        })
+        .then_output(|| SendTaskFailureOutput::builder().build());
+    let c = completer(
+        &[&record, &claim, &mark],
+        &[&named_failure, &success],
+        &[&describe],
+    );
+
+    let handled = handle(&c, fixture("completer-failed.json")).await.unwrap();
+
+    assert_eq!(handled.completion, "Failed");
+    assert_eq!((named_failure.num_calls(), success.num_calls()), (1, 0));
+    assert_eq!(mark.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn when_the_statement_was_aborted_should_fail_the_task_as_aborted() {
+    let (record, claim, mark) = (record_event("ABORTED"), claim(), mark());
+    let describe = describe(StatusString::Aborted, &[]);
+    let aborted = mock!(aws_sdk_sfn::Client::send_task_failure)
+        .match_requests(|r| r.error() == Some("Redshift.StatementAborted"))
+        .then_output(|| SendTaskFailureOutput::builder().build());
+    let c = completer(&[&record, &claim, &mark], &[&aborted], &[&describe]);
+
+    let handled = handle(&c, fixture("completer-aborted.json")).await.unwrap();
+
+    assert_eq!(
+        (handled.state.as_str(), handled.completion.as_str()),
+        ("ABORTED", "Failed")
+    );
+    assert_eq!(aborted.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn when_the_event_arrives_before_the_token_should_record_it_and_complete_nothing() {
+    let record = update(
+        "SET eventState",
+        item(&[("statementId", ID), ("eventState", "FINISHED")]),
+    );
+    let (claim, success) = (claim(), success());
+    let c = completer(&[&record, &claim], &[&success], &[]);
+
+    let handled = handle(&c, fixture("completer-finished.json"))
+        .await
+        .unwrap();
+
+    assert_eq!(handled.completion, "WaitingForToken");
+    assert_eq!(
+        (record.num_calls(), claim.num_calls(), success.num_calls()),
+        (1, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn when_a_duplicate_event_arrives_after_completion_should_not_complete_again() {
+    let mut done = with_event("FINISHED");
+    done.extend(item(&[
+        ("completedAt", "1700000000"),
+        ("outcome", "SUCCEEDED"),
+    ]));
+    let record = update("SET eventState", done);
+    let (claim, success) = (claim(), success());
+    let c = completer(&[&record, &claim], &[&success], &[]);
+
+    let handled = handle(&c, fixture("completer-finished.json"))
+        .await
+        .unwrap();
+
+    assert_eq!(handled.completion, "AlreadyCompleted");
+    assert_eq!((claim.num_calls(), success.num_calls()), (0, 0));
+}
+
+#[tokio::test]
+async fn when_a_duplicate_event_races_another_delivery_should_leave_it_to_the_claim_holder() {
+    let (record, taken, success) = (
+        record_event("FINISHED"),
+        update_condition_fails("SET claimedUntil"),
+        success(),
+    );
+    let describe = describe(StatusString::Finished, FINISHED_SUBS);
+    let c = completer(&[&record, &taken], &[&success], &[&describe]);
+
+    let handled = handle(&c, fixture("completer-finished.json"))
+        .await
+        .unwrap();
+
+    assert_eq!(handled.completion, "ClaimedElsewhere");
+    assert_eq!((describe.num_calls(), success.num_calls()), (0, 0));
+}
+
+#[tokio::test]
+async fn when_the_task_is_already_closed_should_record_it_and_succeed() {
+    let (record, claim, mark) = (record_event("FINISHED"), claim(), mark());
+    let describe = describe(StatusString::Finished, FINISHED_SUBS);
+    let timed_out = mock!(aws_sdk_sfn::Client::send_task_success).then_error(|| {
+        SendTaskSuccessError::TaskTimedOut(
+            TaskTimedOut::builder().message("Task Timed Out").build(),
+        )
+    });
+    let closed = update("SET completedAt = :now, outcome", item(&[]));
+    let c = completer(
+        &[&record, &claim, &closed, &mark],
+        &[&timed_out],
+        &[&describe],
+    );
+
+    let handled = handle(&c, fixture("completer-finished.json"))
+        .await
+        .unwrap();
+
+    assert_eq!(handled.completion, "TaskAlreadyClosed");
+    assert_eq!(closed.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn when_step_functions_throttles_should_release_the_claim_and_fail_for_a_retry() {
+    let (record, claim, release, mark) = (record_event("FINISHED"), claim(), release(), mark());
+    let describe = describe(StatusString::Finished, FINISHED_SUBS);
+    let throttled_code = mock!(aws_sdk_sfn::Client::send_task_success).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+            ),
+        )
+    });
+    let c = completer(
+        &[&record, &claim, &release, &mark],
+        &[&throttled_code],
+        &[&describe],
+    );
+
+    let err = handle(&c, fixture("completer-finished.json"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.name(), "CallbackThrottled");
+    assert_eq!((release.num_calls(), mark.num_calls()), (1, 0));
+}
+
+#[tokio::test]
+async fn when_the_statement_details_have_expired_should_still_complete_from_the_event() {
+    let (record, claim, mark, success) = (record_event("FINISHED"), claim(), mark(), success());
+    let gone = mock!(aws_sdk_redshiftdata::Client::describe_statement).then_error(|| {
+        DescribeStatementError::ResourceNotFoundException(
+            ResourceNotFoundException::builder()
+                .message("Query does not exist")
+                .resource_id(ID)
+                .build()
+                .unwrap(),
+        )
+    });
+    let c = completer(&[&record, &claim, &mark], &[&success], &[&gone]);
+
+    assert_eq!(
+        handle(&c, fixture("completer-finished.json"))
+            .await
+            .unwrap()
+            .completion,
+        "Succeeded"
+    );
+    assert_eq!(success.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn malformed_and_foreign_events_are_named_errors_that_change_nothing() {
+    let record = record_event("FINISHED");
+    let c = completer(&[&record], &[], &[]);
+    let mut foreign = fixture("completer-finished.json");
+    foreign["source"] = "aws.s3".into();
+    let mut running = fixture("completer-finished.json");
+    running["detail"]["state"] = "STARTED".into();
+
+    assert_eq!(
+        handle(&c, foreign).await.unwrap_err().name(),
+        "UnexpectedEvent"
+    );
+    assert_eq!(
+        handle(&c, running).await.unwrap_err().name(),
+        "MalformedEvent"
+    );
+    assert_eq!(
+        handle(&c, serde_json::json!("hello"))
+            .await
+            .unwrap_err()
+            .name(),
+        "MalformedEvent"
+    );
+    assert_eq!(record.num_calls(), 0);
+}
+
+#[test]
+fn the_event_fixtures_for_sam_local_invoke_parse() {
+    for (name, state) in [
+        ("completer-finished.json", "FINISHED"),
+        ("completer-failed.json", "FAILED"),
+        ("completer-aborted.json", "ABORTED"),
+    ] {
+        let detail = etl_callback::event::parse_event(fixture(name)).unwrap();
+        assert_eq!(detail.state.as_str(), state, "{name}");
+        assert!(detail
+            .statement_name
+            .unwrap()
+            .starts_with("redshift-etl-callback/"));
+    }
+}

@@ -1,4 +1,4 @@
-"""moto server for the local stack, with three small patches. Written against moto 5.2.5 (pinned
+"""moto server for the local stack, with four small patches. Written against moto 5.2.5 (pinned
 in local/requirements.txt); re-check every patch below when that pin changes.
 
 Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0.1:LAMBDA_PORT
@@ -29,6 +29,10 @@ Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0
    24 h, and function errors would be retried by Lambda's async invoke instead); then the event
    goes to the target's `DeadLetterConfig` SQS queue, if any, with ERROR_CODE/ERROR_MESSAGE/
    RULE_ARN/TARGET_ARN message attributes as EventBridge does.
+
+4. `StepFunctionResponse.send_task_failure` passes only `error` to the backend and drops `cause`
+   (the interpreter's backend accepts it), so a failed task would lose the SQL error text. The
+   patched handler passes `cause` through.
 """
 
 from __future__ import annotations
@@ -170,6 +174,18 @@ def _deliver(endpoint: str, rule, target: dict, event: dict) -> None:  # noqa: A
         )
 
 
+def patch_send_task_failure() -> None:
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def send_task_failure(self):  # noqa: ANN001
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause"))
+        return EmptyResult()
+
+    StepFunctionResponse.send_task_failure = send_task_failure
+
+
 def configure() -> None:
     from moto.moto_api._internal.models import moto_api_backend
 
@@ -189,6 +205,7 @@ def main() -> None:
     configure()
     patch_lambda(endpoint)
     patch_events(endpoint)
+    patch_send_task_failure()
     from moto.server import main as moto_main
 
     moto_main(["--host", "127.0.0.1", "--port", str(args.port)])

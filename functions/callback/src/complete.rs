@@ -31,9 +31,9 @@ pub enum CompleteError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the Data API throttled DescribeStatement")]
-    DescribeThrottled(#[source] SdkError<DescribeStatementError, HttpResponse>),
+    DescribeThrottled(#[source] Box<SdkError<DescribeStatementError, HttpResponse>>),
     #[error("DescribeStatement failed")]
-    DescribeFailed(#[source] SdkError<DescribeStatementError, HttpResponse>),
+    DescribeFailed(#[source] Box<SdkError<DescribeStatementError, HttpResponse>>),
     #[error("Step Functions throttled the task callback")]
     CallbackThrottled(#[source] BoxError),
     #[error("the task callback to Step Functions failed")]
@@ -195,16 +195,16 @@ impl Completer {
                     if e.is_active_waiting_requests_exceeded_exception()
                         || e.code() == Some("ThrottlingException") =>
                 {
-                    Err(CompleteError::DescribeThrottled(err))
+                    Err(CompleteError::DescribeThrottled(Box::new(err)))
                 }
                 _ if matches!(
                     err,
                     SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
                 ) =>
                 {
-                    Err(CompleteError::DescribeThrottled(err))
+                    Err(CompleteError::DescribeThrottled(Box::new(err)))
                 }
-                _ => Err(CompleteError::DescribeFailed(err)),
+                _ => Err(CompleteError::DescribeFailed(Box::new(err))),
             },
         }
     }

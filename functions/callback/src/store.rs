@@ -22,9 +22,9 @@ type UpdateError = SdkError<UpdateItemError, aws_smithy_runtime_api::http::Respo
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("DynamoDB throttled the token table request")]
-    Throttled(#[source] UpdateError),
+    Throttled(#[source] Box<UpdateError>),
     #[error("the token table request failed")]
-    Failed(#[source] UpdateError),
+    Failed(#[source] Box<UpdateError>),
     #[error("a task token is already stored for statement {statement_id}")]
     TokenAlreadyStored { statement_id: String },
     #[error("the token table item for statement {statement_id} is malformed: {reason}")]
@@ -65,9 +65,9 @@ fn is_condition_failed(err: &UpdateError) -> bool {
 
 fn classify(err: UpdateError) -> StoreError {
     if is_throttling(&err) {
-        StoreError::Throttled(err)
+        StoreError::Throttled(Box::new(err))
     } else {
-        StoreError::Failed(err)
+        StoreError::Failed(Box::new(err))
     }
 }
 

@@ -120,9 +120,9 @@ pub enum SubmitError {
         source: ScriptError,
     },
     #[error("the Data API is at its limit of active statements or throttled the request")]
-    RedshiftThrottled(#[source] SdkError<BatchExecuteStatementError, HttpResponse>),
+    RedshiftThrottled(#[source] Box<SdkError<BatchExecuteStatementError, HttpResponse>>),
     #[error("the Data API refused BatchExecuteStatement")]
-    RedshiftRequestFailed(#[source] SdkError<BatchExecuteStatementError, HttpResponse>),
+    RedshiftRequestFailed(#[source] Box<SdkError<BatchExecuteStatementError, HttpResponse>>),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -263,12 +263,12 @@ impl Submitter {
         match request.send().await {
             Ok(out) => out.id().map(str::to_owned).ok_or_else(|| {
                 // The model marks the id optional; a response without one cannot be tracked.
-                SubmitError::RedshiftRequestFailed(SdkError::construction_failure(
+                SubmitError::RedshiftRequestFailed(Box::new(SdkError::construction_failure(
                     "BatchExecuteStatement returned no statement id",
-                ))
+                )))
             }),
-            Err(err) if is_throttling(&err) => Err(SubmitError::RedshiftThrottled(err)),
-            Err(err) => Err(SubmitError::RedshiftRequestFailed(err)),
+            Err(err) if is_throttling(&err) => Err(SubmitError::RedshiftThrottled(Box::new(err))),
+            Err(err) => Err(SubmitError::RedshiftRequestFailed(Box::new(err))),
         }
     }
 }

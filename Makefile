@@ -1,0 +1,91 @@
+# The targets are the README: `make local` runs the whole pipeline on this machine, `make test`
+# runs every check CI runs. `make help` lists them.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(CURDIR)/$(VENV)/bin
+# The venv's tools (sam, cfn-lint, cargo-lambda and its zig) come first on PATH.
+export PATH := $(BIN):$(PATH)
+export AWS_REGION ?= us-east-1
+export AWS_DEFAULT_REGION ?= $(AWS_REGION)
+export SAM_CLI_TELEMETRY := 0
+STACK_NAME ?= redshift-etl-callback
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help setup build fmt fmt-check clippy lint unit sam-build test deploy clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+
+# ---- set-up: everything a fresh Debian/Ubuntu machine needs, installed once --------------------
+
+setup: $(VENV)/.installed node_modules/.installed .make/postgresql .make/rust-targets ## install the tools (venv, npm, PostgreSQL, arm64 Rust target)
+
+$(VENV)/.installed: local/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r local/requirements.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+.make/postgresql:
+	@mkdir -p .make
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then echo "PostgreSQL server found"; \
+	else echo "installing PostgreSQL (Debian package postgresql)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; fi
+	touch $@
+
+.make/rust-targets:
+	@mkdir -p .make
+	rustup target add aarch64-unknown-linux-gnu
+	touch $@
+
+# ---- build and checks --------------------------------------------------------------------------
+
+build: ## build every crate (the Lambdas and the emulator, debug)
+	cargo build --workspace --locked
+
+fmt: ## format the Rust code
+	cargo fmt --all
+
+fmt-check:
+	cargo fmt --all -- --check
+
+clippy:
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+lint: setup ## sam validate --lint, cfn-lint and asl-validator
+	sam validate --lint --template template.yaml
+	cfn-lint template.yaml
+	npx --no-install asl-validator --json-path statemachine/etl.asl.json
+
+unit: setup ## Rust unit and integration tests (handlers, tokenizer, emulator on real PostgreSQL)
+	cargo test --workspace --locked
+
+sam-build: setup ## sam build, and check that both bootstraps are arm64 Linux executables
+	sam build
+	$(PY) tests/check_bootstraps.py .aws-sam/build SubmitterFunction CompleterFunction
+
+test: setup fmt-check clippy lint unit sam-build test-e2e ## everything CI runs
+
+# ---- AWS ---------------------------------------------------------------------------------------
+
+deploy: setup ## sam build + sam deploy (guided the first time), then upload scripts/ to the bucket
+	sam build
+	if [ -f .make/deployed ]; then sam deploy --stack-name $(STACK_NAME); else sam deploy --guided --stack-name $(STACK_NAME); fi
+	@mkdir -p .make && touch .make/deployed
+	bucket=$$(aws cloudformation describe-stacks --stack-name $(STACK_NAME) \
+	  --query "Stacks[0].Outputs[?OutputKey=='ScriptsBucketName'].OutputValue" --output text); \
+	aws s3 sync scripts/ "s3://$$bucket/scripts/" --exclude '*' --include '*.sql' --delete
+
+clean: ## remove build output, the venv and node_modules
+	cargo clean
+	rm -rf $(VENV) node_modules .aws-sam .make .local-stack
+
+include local/local.mk

@@ -1,0 +1,43 @@
+"""Checks that `sam build` produced, for each function, a `bootstrap` that is an arm64 Linux ELF
+executable (what the provided.al2023 / arm64 runtime runs). Usage: check_bootstraps.py BUILD_DIR NAME..."""
+
+import os
+import struct
+import sys
+
+EM_AARCH64 = 183
+
+
+def check(path: str) -> str | None:
+    if not os.path.isfile(path):
+        return "missing"
+    if not os.access(path, os.X_OK):
+        return "not executable"
+    with open(path, "rb") as f:
+        header = f.read(20)
+    if header[:4] != b"\x7fELF":
+        return "not an ELF file"
+    if header[4] != 2:
+        return "not 64-bit"
+    (machine,) = struct.unpack_from("<H", header, 18)
+    if machine != EM_AARCH64:
+        return f"machine {machine}, not aarch64 ({EM_AARCH64})"
+    return None
+
+
+def main() -> int:
+    build_dir, names = sys.argv[1], sys.argv[2:]
+    failures = 0
+    for name in names:
+        path = os.path.join(build_dir, name, "bootstrap")
+        problem = check(path)
+        if problem:
+            failures += 1
+            print(f"FAIL {path}: {problem}")
+        else:
+            print(f"ok   {path}: arm64 ELF executable, {os.path.getsize(path) // 1024} KiB")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

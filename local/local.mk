@@ -2,19 +2,23 @@
 #   make local                       one run for RUN_DATE on a throwaway stack, then stop it
 #   make local RUN_DATE=2021-06-27 KEEP=1 DATABASE_URL=postgres://...
 #   make local-up / make local-down  leave a stack running (endpoints in .local-stack/env) / stop it
+#   make local-exec RUN_DATE=...     one more execution on the running stack
 #   make test-e2e                    end-to-end tests on their own throwaway stack
 
 RUN_DATE ?= 2021-06-26
 LOCAL_RUN_DIR ?= .local-stack
 LOCAL_FLAGS = --run-dir $(LOCAL_RUN_DIR) $(if $(DATABASE_URL),--database-url '$(DATABASE_URL)')
 
-.PHONY: local local-up local-down test-e2e
+.PHONY: local local-up local-exec local-down test-e2e
 
 local: setup build
 	$(PY) local/stack.py run --run-date '$(RUN_DATE)' $(if $(filter 1 yes true,$(KEEP)),--keep) $(LOCAL_FLAGS)
 
 local-up: setup build
 	$(PY) local/stack.py up $(LOCAL_FLAGS)
+
+local-exec:
+	$(PY) local/stack.py exec --run-date '$(RUN_DATE)' --run-dir $(LOCAL_RUN_DIR)
 
 local-down:
 	$(PY) local/stack.py down --run-dir $(LOCAL_RUN_DIR)

@@ -21,7 +21,7 @@ def start_execution(sfn, state_machine_arn: str, run_date: str | None, prefix: s
 
 def follow(sfn, execution_arn: str, echo=print, timeout: float = 600, poll: float = 0.3) -> dict:
     """Print each state's progress as the history grows; return DescribeExecution when it ends."""
-    seen, entered = 0, {}
+    seen, entered = 0, {"_owner": {}, "_failed": set()}
     started_at: datetime | None = None
     deadline = time.monotonic() + timeout
     while True:
@@ -54,21 +54,31 @@ def _history(sfn, arn: str) -> list[dict]:
 
 
 def _progress_line(ev: dict, entered: dict, t0: datetime) -> str | None:
+    """One line per state transition; a failed task is reported on its state (events are chained
+    to the state through previousEventId, which also works for concurrent Parallel branches)."""
     et, ts = ev["type"], ev["timestamp"]
+    owner, failed = entered["_owner"], entered["_failed"]
+    owner[ev["id"]] = owner.get(ev.get("previousEventId"))
     at = f"[{(ts - t0).total_seconds():6.1f}s]"
+    if et == "TaskScheduled":  # a Retry: the state is running again
+        failed.discard(owner.get(ev["id"]))
     if et.endswith("StateEntered"):
         name = ev["stateEnteredEventDetails"]["name"]
+        owner[ev["id"]] = name
         entered[name] = ts
         return f"  {at} {name:<28} running"
     if et.endswith("StateExited"):
         name = ev["stateExitedEventDetails"]["name"]
         took = (ts - entered.get(name, ts)).total_seconds()
+        if name in failed:
+            return f"  {at} {name:<28} failed ({took:.1f}s), handled by Catch"
         return f"  {at} {name:<28} succeeded ({took:.1f}s)"
-    for key in ("taskFailedEventDetails", "executionFailedEventDetails", "taskTimedOutEventDetails"):
+    for key in ("taskFailedEventDetails", "taskTimedOutEventDetails", "executionFailedEventDetails"):
         if key in ev:
             d = ev[key]
-            what = "execution" if key.startswith("execution") else "task"
-            return f"  {at} {what + ' failed':<28} {d.get('error', '')}: {_short(d.get('cause', ''))}"
+            name = "execution" if key.startswith("execution") else (owner.get(ev["id"]) or "task")
+            failed.add(name)
+            return f"  {at} {name:<28} failed: {d.get('error', '')}: {_short(d.get('cause', ''))}"
     if et == "ExecutionSucceeded":
         return f"  {at} {'execution':<28} succeeded"
     if et in ("ExecutionAborted", "ExecutionTimedOut"):

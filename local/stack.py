@@ -4,6 +4,7 @@ from template.yaml + the ASL, then one execution with live progress.
 
     python local/stack.py run  [--run-date 2021-06-26] [--keep] [--database-url URL] [--run-dir DIR]
     python local/stack.py up   [--database-url URL] [--run-dir DIR]    # start, deploy, leave running
+    python local/stack.py exec [--run-date D] [--run-dir DIR]          # one execution on the running stack
     python local/stack.py down [--run-dir DIR]                         # stop what `up`/`--keep` left
 
 Needs `make setup build` (the venv with moto/cargo-lambda, and target/debug binaries).
@@ -85,6 +86,7 @@ class LocalStack:
             self.stop()
             raise
         self.startup_seconds = time.monotonic() - t0
+        self._save_state()
         for note in self.deployment.notes:
             self.echo(f"  note: {note}")
         self._write_env()
@@ -182,6 +184,7 @@ class LocalStack:
         self.procs.save(self.run_dir / "state.json", {
             "pg_dir": str(self.pg_dir) if self.pg_dir else None,
             "endpoints": vars(self.endpoints),
+            "state_machine_arn": self.deployment.state_machine_arn if self.deployment else None,
         })
 
     def _write_env(self) -> None:
@@ -234,6 +237,31 @@ def _stop_pg(root: Path, pg_dir: Path) -> None:
     subprocess.run(["bash", str(root / "local" / "pg.sh"), "stop", str(pg_dir)], capture_output=True, cwd=root)
 
 
+@dataclass
+class AttachedStack:
+    """A stack left running by `up` / `run --keep`, found through its state.json."""
+    endpoints: Endpoints
+    state_machine_arn: str
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "AttachedStack":
+        state_file = run_dir / "state.json"
+        if not state_file.exists():
+            raise StackError(f"no running local stack in {run_dir} (start one with `make local-up`)")
+        state = json.loads(state_file.read_text())
+        if not state.get("state_machine_arn"):
+            raise StackError(f"the stack in {run_dir} did not finish starting; `make local-down` and start again")
+        return cls(Endpoints(**state["endpoints"]), state["state_machine_arn"])
+
+    @property
+    def deployment(self):
+        return self
+
+    def client(self, service: str):
+        return boto3.client(service, endpoint_url=self.endpoints.moto, region_name=REGION,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
 def down(run_dir: Path, root: Path = ROOT) -> bool:
     state_file = run_dir / "state.json"
     if not state_file.exists():
@@ -256,21 +284,29 @@ def _on_signal(signum, _frame):  # noqa: ANN001
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Local stack: moto + Redshift Data emulator + Rust Lambdas.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("run", "up", "down"):
+    for name in ("run", "up", "down", "exec"):
         p = sub.add_parser(name)
         p.add_argument("--run-dir", type=Path, default=ROOT / ".local-stack", help="state, logs and env file")
-        if name != "down":
+        if name in ("run", "up"):
             p.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or None,
                            help="use this PostgreSQL instead of a throwaway one (default: $DATABASE_URL)")
-        if name == "run":
+        if name in ("run", "exec"):
             p.add_argument("--run-date", default="2021-06-26", help="execution input runDate ('' = omit, the state machine defaults it)")
-            p.add_argument("--keep", action="store_true", help="leave the stack running afterwards (stop with `down`)")
             p.add_argument("--timeout", type=float, default=600, help="seconds to wait for the execution")
+        if name == "run":
+            p.add_argument("--keep", action="store_true", help="leave the stack running afterwards (stop with `down`)")
     args = parser.parse_args(argv)
 
     if args.command == "down":
         print("local stack stopped" if down(args.run_dir.resolve()) else f"no local stack recorded in {args.run_dir}")
         return 0
+    if args.command == "exec":
+        from run import run_once
+        try:
+            return run_once(AttachedStack.load(args.run_dir.resolve()), args.run_date or None, timeout=args.timeout)
+        except StackError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
 
     signal.signal(signal.SIGTERM, _on_signal)
     stack = LocalStack(run_dir=args.run_dir, database_url=args.database_url)

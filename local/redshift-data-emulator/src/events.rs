@@ -236,7 +236,7 @@ mod tests {
         };
         let arn = "arn:aws:redshift:us-east-1:123456789012:cluster:c".to_string();
         let body: serde_json::Value = serde_json::from_str(
-            &put_events_body(&detail, &[arn.clone()], "default").expect("body"),
+            &put_events_body(&detail, std::slice::from_ref(&arn), "default").expect("body"),
         )
         .expect("json");
         let entry = &body["Entries"][0];

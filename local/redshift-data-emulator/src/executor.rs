@@ -141,9 +141,9 @@ fn abort_message(state: &AppState, id: &str) -> String {
         .and_then(|s| {
             s.subs
                 .iter()
+                .rev()
                 .map(|sub| sub.redshift_query_id)
-                .filter(|q| *q > 0)
-                .last()
+                .find(|q| *q > 0)
         })
         .unwrap_or(0);
     format!("Query ({qid}) cancelled on user's request")

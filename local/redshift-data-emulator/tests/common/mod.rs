@@ -48,6 +48,7 @@ pub fn database_url() -> String {
         .clone()
 }
 
+#[allow(clippy::zombie_processes)]
 fn start_throwaway_postgres() -> String {
     let dir = std::env::temp_dir().join(format!(
         "rde-test-pg-{}-{}",
@@ -73,7 +74,8 @@ fn start_throwaway_postgres() -> String {
         .expect("pg.sh printed the URL")
         .trim()
         .to_string();
-    // Stop and remove the instance once this test process is gone.
+    // Stop and remove the instance once this test process is gone. The watcher outlives this
+    // process by design, so it is never waited for.
     let watcher = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 1; done; bash '{sh}' stop '{dir}' >/dev/null 2>&1",
         pid = std::process::id(),

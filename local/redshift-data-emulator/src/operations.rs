@@ -221,9 +221,11 @@ async fn submit(state: &Arc<AppState>, req: Submit, batch: bool) -> Result<Value
         statements = statement_count,
         batch,
         with_event = req.with_event,
-        faults = ?faults,
         "statement submitted"
     );
+    if !faults.is_off() {
+        tracing::info!(statement_id = %id, faults = ?faults, "fault injection applies to this statement");
+    }
     let before_response = faults.event_before_response;
     let task = tokio::spawn(executor::run(state.clone(), id.clone(), faults));
     if before_response {

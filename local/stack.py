@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import json
 import os
 import shlex
@@ -93,12 +94,12 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        self.procs.stop_all()
-        if self.pg_dir is not None:
-            _stop_pg(self.root, self.pg_dir)
-            self.pg_dir = None
-        for name in ("state.json",):
-            (self.run_dir / name).unlink(missing_ok=True)
+        with _signals_deferred():  # a second Ctrl-C must not leave half the processes running
+            self.procs.stop_all()
+            if self.pg_dir is not None:
+                _stop_pg(self.root, self.pg_dir)
+                self.pg_dir = None
+            (self.run_dir / "state.json").unlink(missing_ok=True)
 
     def detach(self) -> None:
         """Leave the processes running; `down` finds them through state.json."""
@@ -199,6 +200,19 @@ class LocalStack:
         text = "# source me: . .local-stack/env   (written by local/stack.py)\n"
         text += "".join(f"export {k}={shlex.quote(v)}\n" for k, v in values.items())
         (self.run_dir / "env").write_text(text)
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    try:
+        old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread
+        old = {}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
 
 def _cargo_lambda(root: Path) -> str | None:
@@ -309,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
     signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)  # also when started with SIGINT ignored (background jobs)
     stack = LocalStack(run_dir=args.run_dir, database_url=args.database_url)
     keep = args.command == "up" or args.keep
     atexit.register(lambda: None if keep else stack.stop())

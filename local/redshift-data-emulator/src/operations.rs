@@ -267,9 +267,10 @@ fn get_result(state: &AppState, req: IdRequest) -> Result<Value, ApiError> {
         (None, false) => 0,
         (Some(_), false) => return Err(not_found(&raw)),
         (None, true) => {
-            return Err(ApiError::validation(format!(
-                "{raw} is a batch statement; fetch results with a sub-statement id such as {raw}:1"
-            )))
+            // The service's own wording.
+            return Err(ApiError::validation(
+                "BatchExecuteStatement result can only be retrieved with sub-statement id.",
+            ));
         }
     };
     let sub = st.subs.get(index).ok_or_else(|| not_found(&raw))?;

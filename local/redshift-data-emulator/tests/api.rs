@@ -142,6 +142,15 @@ async fn batch_runs_serially_and_reports_each_sub_statement() {
         .expect("result of sub-statement 4");
     assert_eq!(result.records()[0][0], Field::LongValue(2));
 
+    // A batch's own id has no result; its sub-statements do.
+    let err = client
+        .get_statement_result()
+        .id(&id)
+        .send()
+        .await
+        .expect_err("batch id");
+    assert_eq!(code(&err), "ValidationException");
+
     // A statement without a result set has none to fetch.
     let err = client
         .get_statement_result()

@@ -32,8 +32,10 @@ find_bindir() {
             return 0
         fi
     fi
-    # Newest installed server first.
-    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -V -r); do
+    # Newest installed server first (an unmatched glob stays literal and fails the -x test).
+    local candidates=()
+    mapfile -t candidates < <(printf '%s\n' /usr/lib/postgresql/*/bin | sort -t/ -k5 -V -r)
+    for dir in "${candidates[@]}"; do
         if [[ -x "$dir/initdb" && -x "$dir/pg_ctl" ]]; then
             echo "$dir"
             return 0

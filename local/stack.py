@@ -131,17 +131,11 @@ class LocalStack:
         return binaries
 
     def _start_processes(self, functions: dict[str, Function], binaries: dict[str, Path]) -> None:
+        """cargo lambda watch and moto first (moto's import takes seconds), PostgreSQL meanwhile, then
+        the emulator; the function binaries once the runtime API listens; then wait for readiness."""
         ep = self.endpoints
         moto_port, emu_port, lambda_port = free_port(), free_port(), free_port()
         ep.moto, ep.emulator, ep.lambda_ = (f"http://127.0.0.1:{p}" for p in (moto_port, emu_port, lambda_port))
-        if self.database_url:
-            ep.database_url = self.database_url
-        else:
-            # under the system temp dir: as root, pg.sh runs the server as `postgres`, which must reach it
-            self.pg_dir = Path(tempfile.gettempdir()) / f"local-stack-pg-{os.getpid()}-{moto_port}"
-            ep.database_url = _start_pg(self.root, self.pg_dir, self.procs.log_dir / "postgres.log")
-        self._save_state()
-
         watch = self.procs.start("cargo-lambda", [
             _cargo_lambda(self.root), "lambda", "watch", "--only-lambda-apis", "--ignore-changes",
             "--invoke-address", "127.0.0.1", "--invoke-port", str(lambda_port)], cwd=self.root)
@@ -150,17 +144,24 @@ class LocalStack:
             sys.executable, str(self.root / "local" / "moto_adapter.py"),
             "--port", str(moto_port), "--lambda-endpoint", ep.lambda_], cwd=self.root)
         self._save_state()
+        if self.database_url:
+            ep.database_url = self.database_url
+        else:
+            # under the system temp dir: as root, pg.sh runs the server as `postgres`, which must reach it
+            self.pg_dir = Path(tempfile.gettempdir()) / f"local-stack-pg-{os.getpid()}-{moto_port}"
+            self._save_state()
+            ep.database_url = _start_pg(self.root, self.pg_dir, self.procs.log_dir / "postgres.log")
         emu = self.procs.start("emulator", [
             str(binaries[EMULATOR]), "--listen", f"127.0.0.1:{emu_port}", "--database-url", ep.database_url],
             env={**CREDS, "AWS_ENDPOINT_URL": ep.moto, "RUST_LOG": os.environ.get("RUST_LOG", "info")}, cwd=self.root)
         self._save_state()
-        self.procs.wait_http(moto, f"{ep.moto}/moto-api/")
-        self.procs.wait_http(emu, f"{ep.emulator}/_emulator/health", ok=lambda s: s == 200)
         _wait_tcp(self.procs, watch, lambda_port)
         for fn in functions.values():
             self.procs.start(fn.name, [str(binaries[fn.name])], env=self._function_env(fn), cwd=self.root)
         self._save_state()
-        time.sleep(0.3)
+        self.procs.wait_http(moto, f"{ep.moto}/moto-api/")
+        self.procs.wait_http(emu, f"{ep.emulator}/_emulator/health", ok=lambda s: s == 200)
+        time.sleep(0.2)
         self.procs.check()
 
     def _function_env(self, fn: Function) -> dict[str, str]:

@@ -8,7 +8,17 @@ from template.yaml + the ASL, then one execution with live progress.
     python local/stack.py down [--run-dir DIR]                         # stop what `up`/`--keep` left
 
 Needs `make setup build` (the venv with moto/cargo-lambda, and target/debug binaries).
-Processes: see `LocalStack.start`. Logs: <run dir>/logs/*.log. Endpoints: <run dir>/env.
+
+Processes (all on 127.0.0.1, free ports, each in its own process group, logs in <run dir>/logs):
+- PostgreSQL from `local/pg.sh start` (unless --database-url / DATABASE_URL);
+- `target/debug/redshift-data-emulator`, publishing events to moto's EventBridge;
+- moto through `local/moto_adapter.py` (Lambda invokes -> cargo lambda, EventBridge Lambda targets);
+- `cargo lambda watch --only-lambda-apis`: the Lambda invoke + runtime APIs. The function binaries
+  are the workspace's `target/debug/<binary>` (nothing is recompiled), each started by this script
+  with AWS_LAMBDA_RUNTIME_API=<watch>/.rt/<binary> and its own template environment (so the two
+  functions never share one environment), plus AWS_ENDPOINT_URL (moto) and
+  AWS_ENDPOINT_URL_REDSHIFT_DATA (emulator).
+Endpoints for the AWS CLI/SDKs: <run dir>/env (`. .local-stack/env`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from datetime import date
+from datetime import date, timezone
 from decimal import Decimal
 
 import psycopg
@@ -200,3 +200,16 @@ def test_cancelled_statement_fails_the_run_as_aborted(stack):
     cause = json.loads(desc["cause"])
     assert cause["step"] == "ValidateSalesData" and cause["statementId"] == statement_id
     assert data.describe_statement(Id=statement_id)["Status"] == "ABORTED"
+
+
+def test_without_run_date_the_execution_start_day_is_used(stack):
+    """Last on purpose: it loads another date (today), after which 2021-06-26 is no longer the latest."""
+    sfn = stack.client("stepfunctions")
+    arn = start_execution(sfn, stack.deployment.state_machine_arn, None, prefix="e2e-default")
+    desc = follow(sfn, arn, echo=print, timeout=180)
+    assert desc["status"] == "SUCCEEDED", (desc.get("error"), desc.get("cause"))
+    today = desc["startDate"].astimezone(timezone.utc).date()
+    assert json.loads(desc["output"])["runDate"] is None
+    assert {s["runDate"] for s in steps_of(json.loads(desc["output"]))} == {today.isoformat()}
+    assert rows(stack, "select count(*) from store_sales where ss_sold_date_sk = %s",
+                int(today.strftime("%Y%m%d"))) == [(4,)]

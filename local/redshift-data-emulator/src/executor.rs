@@ -165,7 +165,7 @@ async fn execute(state: &Arc<AppState>, id: &str) -> Outcome {
         st.status = Status::Picked;
         st.touch();
         (
-            st.subs.iter().map(|s| s.query.clone()).collect::<Vec<_>>(),
+            st.subs.iter().map(|s| s.sql.clone()).collect::<Vec<_>>(),
             st.auto_commit || !st.is_batch,
         )
     };

@@ -1,8 +1,8 @@
 //! A local Amazon Redshift Data API backed by PostgreSQL.
 //!
 //! Module map: [`http`] (awsJson1_1 endpoint + admin routes) → [`operations`] (request
-//! validation, responses) → [`store`] (statement records) and [`executor`] (runs SQL on
-//! PostgreSQL, after [`translate`]) → [`events`] (EventBridge `PutEvents`); [`faults`] holds the
+//! validation, responses, [`params`] binding) → [`store`] (statement records) and [`executor`]
+//! (runs SQL on PostgreSQL, after [`translate`]) → [`events`] (EventBridge `PutEvents`); [`faults`] holds the
 //! test-only fault injection.
 
 pub mod config;
@@ -12,6 +12,7 @@ pub mod executor;
 pub mod faults;
 pub mod http;
 pub mod operations;
+pub mod params;
 pub mod store;
 pub mod translate;
 

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::executor;
+use crate::params;
 use crate::store::{parse_id, NewStatement, Status, Target};
 use crate::AppState;
 
@@ -29,7 +30,7 @@ struct Submit {
     #[serde(default)]
     with_event: bool,
     statement_name: Option<String>,
-    parameters: Option<Vec<Value>>,
+    parameters: Option<Vec<SqlParameter>>,
     result_format: Option<String>,
     session_id: Option<String>,
     session_keep_alive_seconds: Option<i64>,
@@ -38,6 +39,12 @@ struct Submit {
     client_token: Option<String>,
     #[allow(dead_code)]
     wait_time_seconds: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct SqlParameter {
+    name: String,
+    value: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,7 +103,10 @@ pub async fn dispatch(
     }
 }
 
-fn validate_submit(req: &Submit, batch: bool) -> Result<(Vec<String>, Target, String), ApiError> {
+/// What a valid submit request runs: (client SQL, SQL with parameters bound), target, database.
+type Validated = (Vec<(String, String)>, Target, String);
+
+fn validate_submit(req: &Submit, batch: bool) -> Result<Validated, ApiError> {
     if req.session_id.is_some() || req.session_keep_alive_seconds.is_some() {
         return Err(ApiError::validation(
             "SessionId/SessionKeepAliveSeconds are not supported by the redshift-data emulator",
@@ -108,11 +118,6 @@ fn validate_submit(req: &Submit, batch: bool) -> Result<(Vec<String>, Target, St
                 "ResultFormat {format} is not supported by the redshift-data emulator (JSON only)"
             )));
         }
-    }
-    if req.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
-        return Err(ApiError::validation(
-            "Parameters are not supported by the redshift-data emulator",
-        ));
     }
     let sqls = if batch {
         let sqls = req.sqls.clone().ok_or_else(|| null_error("sqls"))?;
@@ -184,6 +189,23 @@ fn validate_submit(req: &Submit, batch: bool) -> Result<(Vec<String>, Target, St
             )))
         }
     }
+    let params: Vec<(String, String)> = req
+        .parameters
+        .iter()
+        .flatten()
+        .map(|p| (p.name.clone(), p.value.clone()))
+        .collect();
+    let sqls = sqls
+        .into_iter()
+        .map(|sql| {
+            let bound = if params.is_empty() {
+                sql.clone()
+            } else {
+                params::bind(&sql, &params).map_err(|e| ApiError::validation(e.to_string()))?
+            };
+            Ok((sql, bound))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
     Ok((sqls, target, database))
 }
 
@@ -213,6 +235,12 @@ async fn submit(state: &Arc<AppState>, req: Submit, batch: bool) -> Result<Value
         secret_arn: req.secret_arn.clone(),
         with_event: req.with_event,
         sqls,
+        parameters: req
+            .parameters
+            .iter()
+            .flatten()
+            .map(|p| (p.name.clone(), p.value.clone()))
+            .collect(),
     });
     let faults = state.faults().for_statement(req.statement_name.as_deref());
     tracing::info!(

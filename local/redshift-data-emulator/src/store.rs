@@ -103,7 +103,10 @@ pub struct ResultSet {
 /// One SQL statement; a single ExecuteStatement has exactly one.
 #[derive(Clone, Debug)]
 pub struct SubStatement {
+    /// The SQL as the client sent it (QueryString).
     pub query: String,
+    /// The SQL with parameters bound, before translation.
+    pub sql: String,
     pub status: Status,
     pub error: Option<String>,
     pub created_at: f64,
@@ -133,6 +136,7 @@ pub struct Statement {
     pub started: Option<Instant>,
     pub duration_ns: Option<i64>,
     pub redshift_pid: i64,
+    pub parameters: Vec<(String, String)>,
     pub subs: Vec<SubStatement>,
     /// Set by CancelStatement; the executor turns it into ABORTED.
     pub abort_requested: bool,
@@ -151,7 +155,9 @@ pub struct NewStatement {
     pub db_user: Option<String>,
     pub secret_arn: Option<String>,
     pub with_event: bool,
-    pub sqls: Vec<String>,
+    /// (as sent, with parameters bound) per statement.
+    pub sqls: Vec<(String, String)>,
+    pub parameters: Vec<(String, String)>,
 }
 
 pub fn now_epoch() -> f64 {
@@ -290,6 +296,9 @@ impl Statement {
         if let Some(error) = &self.error {
             out.insert("Error".into(), json!(error));
         }
+        if !self.parameters.is_empty() {
+            out.insert("QueryParameters".into(), self.parameters_json());
+        }
         self.target_json(&mut out);
         if self.is_batch {
             let subs: Vec<Value> = self
@@ -301,6 +310,15 @@ impl Statement {
             out.insert("SubStatements".into(), Value::Array(subs));
         }
         Value::Object(out)
+    }
+
+    fn parameters_json(&self) -> Value {
+        Value::Array(
+            self.parameters
+                .iter()
+                .map(|(name, value)| json!({"name": name, "value": value}))
+                .collect(),
+        )
     }
 
     /// The DescribeStatement response for one sub-statement id `<id>:<n>`.
@@ -339,6 +357,9 @@ impl Statement {
             }
             if let Some(s) = &self.secret_arn {
                 obj.insert("SecretArn".into(), json!(s));
+            }
+            if !self.parameters.is_empty() {
+                obj.insert("QueryParameters".into(), self.parameters_json());
             }
         }
         out
@@ -461,8 +482,9 @@ impl Store {
         let subs = new
             .sqls
             .into_iter()
-            .map(|query| SubStatement {
+            .map(|(query, sql)| SubStatement {
                 query,
+                sql,
                 status: Status::Submitted,
                 error: None,
                 created_at: now,
@@ -492,6 +514,7 @@ impl Store {
             started: None,
             duration_ns: None,
             redshift_pid: self.next_pid.fetch_add(1, Ordering::Relaxed),
+            parameters: new.parameters,
             subs,
             abort_requested: false,
             cancel_token: None,

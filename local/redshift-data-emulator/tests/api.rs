@@ -663,3 +663,61 @@ async fn binary_prints_ready_line_and_serves_health() {
     child.kill().expect("kill");
     child.wait().expect("wait");
 }
+
+#[tokio::test]
+async fn named_parameters_are_bound() {
+    use aws_sdk_redshiftdata::types::SqlParameter;
+    let emu = emulator().await;
+    let client = client(&emu);
+    let param = |name: &str, value: &str| {
+        SqlParameter::builder()
+            .name(name)
+            .value(value)
+            .build()
+            .expect("parameter")
+    };
+    let id = client
+        .execute_statement()
+        .cluster_identifier("c")
+        .database("dev")
+        .sql("select :day::date + 1 as next_day, :who as who")
+        .parameters(param("day", "2024-02-28"))
+        .parameters(param("who", "O'Brien"))
+        .send()
+        .await
+        .expect("ExecuteStatement")
+        .id()
+        .expect("Id")
+        .to_string();
+    let described = wait_done(&client, &id).await;
+    assert_eq!(
+        described.status(),
+        Some(&StatusString::Finished),
+        "{:?}",
+        described.error()
+    );
+    assert_eq!(described.query_parameters().len(), 2);
+    let result = client
+        .get_statement_result()
+        .id(&id)
+        .send()
+        .await
+        .expect("result");
+    assert_eq!(
+        result.records()[0][0],
+        Field::StringValue("2024-02-29".into())
+    );
+    assert_eq!(result.records()[0][1], Field::StringValue("O'Brien".into()));
+
+    let err = client
+        .execute_statement()
+        .cluster_identifier("c")
+        .database("dev")
+        .sql("select :missing")
+        .parameters(param("other", "1"))
+        .send()
+        .await
+        .expect_err("unbound parameter");
+    assert_eq!(code(&err), "ValidationException");
+    emu.shutdown().await;
+}

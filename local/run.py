@@ -148,5 +148,7 @@ def run_once(stack, run_date: str | None, timeout: float = 600, echo=print) -> i
     echo(summary(desc, stack.endpoints.database_url))
     if desc["status"] != "SUCCEEDED":
         echo(f"\nerror: {desc.get('error', '(none recorded)')}\ncause: {desc.get('cause', '(none recorded)')}")
+        if getattr(stack, "run_dir", None):
+            echo(f"logs: {stack.run_dir / 'logs'} (submitter.log, completer.log, emulator.log, moto.log)")
         return 1
     return 0

@@ -45,6 +45,28 @@ impl AppState {
             .clone()
     }
 
+    /// Sends PostgreSQL a cancel request for every statement still running (at shutdown, so no
+    /// query outlives the emulator).
+    pub async fn cancel_running(&self) {
+        let tokens: Vec<tokio_postgres::CancelToken> = {
+            let mut store = self.store.lock();
+            store
+                .values_mut()
+                .filter(|st| !st.status.is_terminal())
+                .filter_map(|st| {
+                    st.abort_requested = true;
+                    st.cancel_notify.notify_one();
+                    st.cancel_token.clone()
+                })
+                .collect()
+        };
+        for token in tokens {
+            if let Err(error) = token.cancel_query(tokio_postgres::NoTls).await {
+                tracing::warn!(%error, "cancel at shutdown failed");
+            }
+        }
+    }
+
     pub fn set_faults(&self, faults: Faults) {
         *self
             .faults
@@ -81,8 +103,9 @@ impl Emulator {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting requests and waits for the server task.
+    /// Stops accepting requests, cancels running statements and waits for the server task.
     pub async fn shutdown(mut self) {
+        self.state.cancel_running().await;
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

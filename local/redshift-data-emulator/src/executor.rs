@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
@@ -157,7 +158,7 @@ async fn execute(state: &Arc<AppState>, id: &str) -> Outcome {
     if abort_requested(state, id) {
         return Outcome::Aborted(abort_message(state, id));
     }
-    let (sqls, auto_commit) = {
+    let (sqls, auto_commit, notify) = {
         let mut store = state.store.lock();
         let Some(st) = store.get_mut(id) else {
             return Outcome::Failed("statement vanished".into());
@@ -167,6 +168,7 @@ async fn execute(state: &Arc<AppState>, id: &str) -> Outcome {
         (
             st.subs.iter().map(|s| s.sql.clone()).collect::<Vec<_>>(),
             st.auto_commit || !st.is_batch,
+            st.cancel_notify.clone(),
         )
     };
 
@@ -212,7 +214,7 @@ async fn execute(state: &Arc<AppState>, id: &str) -> Outcome {
         {
             sub.start(query_id);
         }
-        let result = run_one(&client, sql).await;
+        let result = run_cancellable(&client, sql, &notify).await;
         let result = match result {
             Err(RunError::Sql(_)) if abort_requested(state, id) => Err(RunError::Cancelled),
             other => other,
@@ -270,6 +272,30 @@ async fn execute(state: &Arc<AppState>, id: &str) -> Outcome {
         }
     }
     Outcome::Finished
+}
+
+/// Runs one statement; once CancelStatement has been called, keeps sending PostgreSQL cancel
+/// requests (every 100 ms) until the statement ends, so a cancel that arrives just before the
+/// query reaches the server is not lost.
+async fn run_cancellable(
+    client: &Client,
+    sql: &str,
+    notify: &Notify,
+) -> Result<(i64, Option<ResultSet>), RunError> {
+    let query = run_one(client, sql);
+    tokio::pin!(query);
+    let token = client.cancel_token();
+    let mut cancelling = false;
+    loop {
+        tokio::select! {
+            result = &mut query => return result,
+            () = notify.notified(), if !cancelling => cancelling = true,
+            () = tokio::time::sleep(Duration::from_millis(100)), if cancelling => {}
+        }
+        if let Err(error) = token.cancel_query(NoTls).await {
+            tracing::warn!(%error, "PostgreSQL cancel request failed");
+        }
+    }
 }
 
 async fn rollback(client: &Client, auto_commit: bool) {

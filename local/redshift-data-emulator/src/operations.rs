@@ -371,16 +371,10 @@ fn cancel(state: &AppState, req: IdRequest) -> Result<Value, ApiError> {
             st.status.as_str()
         )));
     }
+    // The executor sees the flag before each statement and, while one runs, sends PostgreSQL
+    // the cancel request when notified.
     st.abort_requested = true;
     st.cancel_notify.notify_one();
-    if let Some(token) = st.cancel_token.clone() {
-        let id = r.id.clone();
-        tokio::spawn(async move {
-            if let Err(error) = token.cancel_query(tokio_postgres::NoTls).await {
-                tracing::warn!(statement_id = %id, %error, "PostgreSQL cancel request failed");
-            }
-        });
-    }
     tracing::info!(statement_id = %r.id, "cancel requested");
     Ok(json!({"Status": true}))
 }

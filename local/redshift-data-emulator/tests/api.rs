@@ -256,9 +256,8 @@ async fn cancel_running_statement_ends_aborted() {
         .id()
         .expect("Id")
         .to_string();
+    // Cancel as soon as it is STARTED: the query may not have reached PostgreSQL yet.
     wait_for(&client, &id, |d| d.status() == Some(&StatusString::Started)).await;
-    // Give the query a moment to be running inside PostgreSQL.
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
     let cancelled = client
         .cancel_statement()

@@ -241,7 +241,7 @@ async fn fault_delay_keeps_matching_statements_submitted() {
     let sink = EventSink::start().await;
     let faults = Faults {
         statement_name_contains: Some("/Slow".into()),
-        delay_ms: 1500,
+        delay_ms: 3000,
         ..Faults::default()
     };
     let emu = emulator_for(&sink, faults).await;
@@ -262,7 +262,7 @@ async fn fault_delay_keeps_matching_statements_submitted() {
 
     let slow_done = wait_done(&client, &slow).await;
     assert_eq!(slow_done.status(), Some(&StatusString::Finished));
-    assert!(started.elapsed() >= Duration::from_millis(1500));
+    assert!(started.elapsed() >= Duration::from_millis(3000));
     emu.shutdown().await;
 }
 

@@ -70,6 +70,14 @@ def task_events(history, kind):
     return [e for e in history if e["type"] == kind]
 
 
+def completions(stack, execution_name):
+    """Per step, which side of the rendezvous closed the task ("submitter" or "completer")."""
+    table = stack.deployment.functions["SubmitterFunction"].env["TOKEN_TABLE"]
+    items = stack.client("dynamodb").scan(TableName=table)["Items"]
+    mine = [i for i in items if f"/{execution_name}/" in i.get("statementName", {}).get("S", "")]
+    return {i["step"]["S"]: i.get("completedBy", {}).get("S") for i in mine}
+
+
 def assert_succeeded_once_per_step(desc, history):
     assert desc["status"] == "SUCCEEDED", (desc.get("error"), desc.get("cause"))
     steps = steps_of(json.loads(desc["output"]))
@@ -93,6 +101,9 @@ def test_happy_path_loads_the_documented_data(stack):
     assert_succeeded_once_per_step(desc, history)
     output = json.loads(desc["output"])
     assert output["runDate"] == RUN_DATE
+    # one rendezvous item per step, each closed exactly once by one of the two sides
+    assert set(completions(stack, desc["name"])) == set(ALL_STEPS)
+    assert set(completions(stack, desc["name"]).values()) <= {"submitter", "completer"}
     for step in steps_of(output):
         assert step["status"] == "FINISHED" and step["runDate"] == RUN_DATE and step["statementId"]
         assert isinstance(step["durationMs"], int) and isinstance(step["rows"], int)
@@ -141,9 +152,12 @@ def test_rerunning_the_date_leaves_identical_tables(stack):
 
 def test_event_before_token_still_completes_each_step_once(stack):
     before = dump(stack)
-    set_faults(stack, {"event_before_response": True})
+    # The emulator runs each batch and publishes its event, then holds its answer back long enough for
+    # the completer to record the event: every token is stored second, so the submitter closes every task.
+    set_faults(stack, {"event_before_response": True, "response_delay_ms": 3000})
     desc, history = execute(stack)
     assert_succeeded_once_per_step(desc, history)
+    assert completions(stack, desc["name"]) == {step: "submitter" for step in ALL_STEPS}
     assert dump(stack) == before
 
 

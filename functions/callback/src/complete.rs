@@ -14,7 +14,7 @@ use thiserror::Error;
 use tracing::{info, warn};
 
 use crate::event::StatementState;
-use crate::store::{RecordedEvent, RecordedTask, Rendezvous, StoreError, TokenTable};
+use crate::store::{RecordedEvent, RecordedTask, Rendezvous, Side, StoreError, TokenTable};
 use crate::task::{StepFailure, StepResult};
 
 /// Step Functions' limits on `SendTaskFailure`.
@@ -89,7 +89,11 @@ struct Report {
 
 impl Completer {
     /// Completes the task if this write brought both halves together, and otherwise says why not.
-    pub async fn settle(&self, rendezvous: &Rendezvous) -> Result<Completion, CompleteError> {
+    pub async fn settle(
+        &self,
+        rendezvous: &Rendezvous,
+        side: Side,
+    ) -> Result<Completion, CompleteError> {
         let id = rendezvous.statement_id.as_str();
         let (task, event) = match (&rendezvous.task, &rendezvous.event) {
             _ if rendezvous.completed => return Ok(Completion::AlreadyCompleted),
@@ -108,7 +112,7 @@ impl Completer {
                     Completion::Failed => "FAILED",
                     _ => "TASK_CLOSED",
                 };
-                if let Err(err) = self.table.mark_completed(id, outcome).await {
+                if let Err(err) = self.table.mark_completed(id, outcome, side).await {
                     // The task is closed either way; a redelivery would only meet a closed task.
                     warn!(statement_id = id, error = %err, "task closed but not marked completed");
                 }

@@ -71,6 +71,24 @@ fn classify(err: UpdateError) -> StoreError {
     }
 }
 
+/// Which half of the rendezvous wrote second and therefore closed the task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The event was there first; the submitter closed the task after storing the token.
+    Submitter,
+    /// The token was there first; the completer closed the task on the event.
+    Completer,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Submitter => "submitter",
+            Self::Completer => "completer",
+        }
+    }
+}
+
 /// The terminal state the event reported, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedEvent {
@@ -226,16 +244,20 @@ impl TokenTable {
             })
     }
 
-    /// Marks the task as completed with `outcome` (SUCCEEDED, FAILED or TASK_CLOSED).
+    /// Marks the task as completed with `outcome` (SUCCEEDED, FAILED or TASK_CLOSED) by `side`.
     pub async fn mark_completed(
         &self,
         statement_id: &str,
         outcome: &str,
+        side: Side,
     ) -> Result<(), StoreError> {
         self.update(statement_id)
-            .update_expression("SET completedAt = :now, outcome = :outcome REMOVE claimedUntil")
+            .update_expression(
+                "SET completedAt = :now, outcome = :outcome, completedBy = :side REMOVE claimedUntil",
+            )
             .expression_attribute_values(":now", n(now()))
             .expression_attribute_values(":outcome", s(outcome))
+            .expression_attribute_values(":side", s(side.as_str()))
             .send()
             .await
             .map(|_| ())

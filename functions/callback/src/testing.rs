@@ -53,6 +53,20 @@ pub fn update(prefix: &'static str, attributes: HashMap<String, AttributeValue>)
         })
 }
 
+/// The `UpdateItem` that marks a task completed by `side` ("submitter" or "completer").
+pub fn completed_by(side: &'static str) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(move |r| {
+            r.update_expression()
+                .is_some_and(|e| e.starts_with("SET completedAt"))
+                && r.expression_attribute_values()
+                    .and_then(|v| v.get(":side"))
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|v| v == side)
+        })
+        .then_output(|| UpdateItemOutput::builder().build())
+}
+
 /// An `UpdateItem` whose expression starts with `prefix`, failing its condition.
 pub fn update_condition_fails(prefix: &'static str) -> Rule {
     mock!(aws_sdk_dynamodb::Client::update_item)

@@ -4,7 +4,7 @@
 use etl_callback::complete::{CompleteError, Completer, Completion};
 use etl_callback::config::{ConfigError, Vars};
 use etl_callback::event::{parse_event, EventError};
-use etl_callback::store::StoreError;
+use etl_callback::store::{Side, StoreError};
 use serde::Serialize;
 use thiserror::Error;
 use tracing::info;
@@ -68,7 +68,7 @@ pub async fn handle(
 ) -> Result<Handled, CompleterError> {
     let event = parse_event(payload)?;
     let rendezvous = completer.table.record_event(&event).await?;
-    let completion = completer.settle(&rendezvous).await?;
+    let completion = completer.settle(&rendezvous, Side::Completer).await?;
     info!(statement_id = %event.statement_id, state = event.state.as_str(), completion = ?completion, "status event handled");
     if completion == Completion::WaitingForToken {
         info!(statement_id = %event.statement_id, "event arrived before the token; the submitter completes the task");

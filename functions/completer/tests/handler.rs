@@ -11,7 +11,7 @@ use aws_smithy_mocks::{mock, Rule};
 use completer::handle;
 use etl_callback::task::{StepFailure, StepResult};
 use etl_callback::testing::{
-    completer, described, item, update, update_condition_fails, with_token, TOKEN,
+    completed_by, completer, described, item, update, update_condition_fails, with_token, TOKEN,
 };
 use serde_json::Value;
 
@@ -117,7 +117,7 @@ async fn when_the_statement_finished_and_the_token_waits_should_send_success_onc
     let (record, claim, mark, describe, success, failure) = (
         record_event("FINISHED"),
         claim(),
-        mark(),
+        completed_by("completer"),
         describe(StatusString::Finished, FINISHED_SUBS),
         success(),
         failure(),

@@ -7,7 +7,7 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use etl_callback::complete::{CompleteError, Completer, Completion};
 use etl_callback::config::{ConfigError, Vars};
 use etl_callback::script::{self, ScriptError};
-use etl_callback::store::StoreError;
+use etl_callback::store::{Side, StoreError};
 use etl_callback::task::{statement_name, InputError, TaskInput};
 use serde::Serialize;
 use thiserror::Error;
@@ -187,7 +187,7 @@ impl Submitter {
             .table
             .record_task(&statement_id, &task, &name)
             .await?;
-        let completion = self.completer.settle(&rendezvous).await?;
+        let completion = self.completer.settle(&rendezvous, Side::Submitter).await?;
         if completion != Completion::WaitingForEvent {
             info!(statement_id = %statement_id, completion = ?completion, "status event arrived before the token was stored");
         }

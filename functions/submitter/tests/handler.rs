@@ -12,7 +12,9 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::error::NoSuchKey;
 use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessOutput;
 use aws_smithy_mocks::{mock, Rule};
-use etl_callback::testing::{completer, described, item, s3, update, with_token, TOKEN};
+use etl_callback::testing::{
+    completed_by, completer, described, item, s3, update, with_token, TOKEN,
+};
 use serde_json::Value;
 use submitter::{Config, Submitter, Target};
 
@@ -142,7 +144,7 @@ async fn when_the_event_arrived_first_the_submitter_completes_the_task() {
     both.extend([("eventState", "FINISHED"), ("eventRows", "1")]);
     let store = store_token(&both);
     let claim = update("SET claimedUntil", item(&[]));
-    let mark = update("SET completedAt", item(&[]));
+    let mark = completed_by("submitter");
     let describe = mock!(aws_sdk_redshiftdata::Client::describe_statement).then_output(|| {
         described(
             StatusString::Finished,

@@ -22,6 +22,9 @@ pub struct Faults {
     pub event_before_response: bool,
     /// Wait this long after the terminal state before publishing the event.
     pub event_delay_ms: u64,
+    /// Wait this long before ExecuteStatement/BatchExecuteStatement answers. With
+    /// `event_before_response` this makes sure the event has reached its consumer first.
+    pub response_delay_ms: u64,
 }
 
 impl Faults {

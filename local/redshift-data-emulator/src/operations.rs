@@ -255,12 +255,17 @@ async fn submit(state: &Arc<AppState>, req: Submit, batch: bool) -> Result<Value
         tracing::info!(statement_id = %id, faults = ?faults, "fault injection applies to this statement");
     }
     let before_response = faults.event_before_response;
+    let response_delay = std::time::Duration::from_millis(faults.response_delay_ms);
     let task = tokio::spawn(executor::run(state.clone(), id.clone(), faults));
     if before_response {
         tracing::info!(statement_id = %id, "fault: running statement and event before answering");
         if let Err(error) = task.await {
             tracing::error!(statement_id = %id, %error, "statement task failed");
         }
+    }
+    if !response_delay.is_zero() {
+        tracing::info!(statement_id = %id, delay_ms = response_delay.as_millis() as u64, "fault: delaying the answer");
+        tokio::time::sleep(response_delay).await;
     }
     let store = state.store.lock();
     let st = store

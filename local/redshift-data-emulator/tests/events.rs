@@ -368,6 +368,24 @@ async fn fault_event_before_response_delivers_event_first() {
 }
 
 #[tokio::test]
+async fn fault_response_delay_holds_the_answer_back() {
+    let sink = EventSink::start().await;
+    let faults = Faults {
+        response_delay_ms: 700,
+        ..Faults::default()
+    };
+    let emu = emulator_for(&sink, faults).await;
+    let client = client(&emu);
+    let started = std::time::Instant::now();
+    execute_with_event(&client, "faults/slow-answer", "select 1").await;
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(700),
+        "the answer came after the configured delay"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn fault_event_delay_holds_the_event_back() {
     let sink = EventSink::start().await;
     let faults = Faults {

@@ -84,7 +84,8 @@ deploy: setup ## sam build + sam deploy (guided the first time), then upload scr
 	  --query "Stacks[0].Outputs[?OutputKey=='ScriptsBucketName'].OutputValue" --output text); \
 	aws s3 sync scripts/ "s3://$$bucket/scripts/" --exclude '*' --include '*.sql' --delete
 
-clean: ## remove build output, the venv and node_modules
+clean: ## stop a local stack, remove build output, the venv and node_modules
+	-[ -x $(PY) ] && $(PY) local/stack.py down --run-dir $(LOCAL_RUN_DIR)
 	cargo clean
 	rm -rf $(VENV) node_modules .aws-sam .make .local-stack
 

@@ -1,4 +1,4 @@
-"""moto server for the local stack, with four small patches. Written against moto 5.2.5 (pinned
+"""moto server for the local stack, with five small patches. Written against moto 5.2.5 (pinned
 in local/requirements.txt); re-check every patch below when that pin changes.
 
 Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0.1:LAMBDA_PORT
@@ -33,6 +33,11 @@ Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0
 4. `StepFunctionResponse.send_task_failure` passes only `error` to the backend and drops `cause`
    (the interpreter's backend accepts it), so a failed task would lose the SQL error text. The
    patched handler passes `cause` through.
+
+5. The context object's `$$.Execution.StartTime` is a Python datetime inside the interpreter, so
+   intrinsic functions such as `States.StringSplit($$.Execution.StartTime, 'T')` (the ASL's
+   DefaultRunDate) fail with a TypeError. AWS hands it out as an ISO 8601 string
+   (`2021-06-27T06:00:00.123Z`); `ExecutionWorker._get_evaluation_environment` now does the same.
 """
 
 from __future__ import annotations
@@ -186,6 +191,22 @@ def patch_send_task_failure() -> None:
     StepFunctionResponse.send_task_failure = send_task_failure
 
 
+def patch_context_start_time() -> None:
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original = ExecutionWorker._get_evaluation_environment
+
+    def environment(self):  # noqa: ANN001
+        env = original(self)
+        execution = env.states.context_object.context_object_data["Execution"]
+        if isinstance(execution.get("StartTime"), datetime):
+            start = execution["StartTime"].astimezone(timezone.utc)
+            execution["StartTime"] = start.strftime("%Y-%m-%dT%H:%M:%S.") + f"{start.microsecond // 1000:03d}Z"
+        return env
+
+    ExecutionWorker._get_evaluation_environment = environment
+
+
 def configure() -> None:
     from moto.moto_api._internal.models import moto_api_backend
 
@@ -206,6 +227,7 @@ def main() -> None:
     patch_lambda(endpoint)
     patch_events(endpoint)
     patch_send_task_failure()
+    patch_context_start_time()
     from moto.server import main as moto_main
 
     moto_main(["--host", "127.0.0.1", "--port", str(args.port)])

@@ -223,7 +223,7 @@ def test_without_run_date_the_execution_start_day_is_used(stack):
     desc = follow(sfn, arn, echo=print, timeout=180)
     assert desc["status"] == "SUCCEEDED", (desc.get("error"), desc.get("cause"))
     today = desc["startDate"].astimezone(timezone.utc).date()
-    assert json.loads(desc["output"])["runDate"] is None
+    assert json.loads(desc["output"])["runDate"] == today.isoformat()
     assert {s["runDate"] for s in steps_of(json.loads(desc["output"]))} == {today.isoformat()}
     assert rows(stack, "select count(*) from store_sales where ss_sold_date_sk = %s",
                 int(today.strftime("%Y%m%d"))) == [(4,)]

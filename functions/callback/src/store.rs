@@ -14,8 +14,10 @@ use thiserror::Error;
 use crate::event::{StatementState, StatementStatusChange};
 use crate::task::{Task, TaskToken};
 
-/// How long a claim on completing a task lasts; after that another delivery may take over.
-pub const CLAIM_SECONDS: i64 = 120;
+/// How long a claim on completing a task lasts; after that another delivery may take over. Longer
+/// than the functions' 30 s timeout (a live holder is never overtaken), shorter than the 1 minute
+/// before Lambda retries a failed asynchronous invocation (the retry of a crashed holder takes over).
+pub const CLAIM_SECONDS: i64 = 45;
 
 type UpdateError = SdkError<UpdateItemError, aws_smithy_runtime_api::http::Response>;
 

@@ -1,6 +1,6 @@
 //! Redshift → PostgreSQL translation: the ONLY place where Redshift-only syntax is rewritten.
 //!
-//! Just enough for the project's scripts (see CONTRACT.md, "Redshift-only syntax allowed"):
+//! Just enough for the project's scripts (`scripts/README.md` lists the Redshift-only syntax they use):
 //! - in `CREATE TABLE` / `ALTER TABLE` statements: column `ENCODE <encoding>`, column
 //!   `DISTKEY` / `SORTKEY`, table attributes `DISTSTYLE ALL|EVEN|KEY|AUTO`, `DISTKEY(col)`,
 //!   `[COMPOUND|INTERLEAVED] SORTKEY(cols)`, `SORTKEY AUTO`, `BACKUP NO|YES` are removed;

@@ -13,6 +13,7 @@ use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
 use thiserror::Error;
 use tracing::{info, warn};
 
+use crate::config::TableSettings;
 use crate::event::StatementState;
 use crate::store::{RecordedEvent, RecordedTask, Rendezvous, Side, StoreError, TokenTable};
 use crate::task::{StepFailure, StepResult};
@@ -88,6 +89,19 @@ struct Report {
 }
 
 impl Completer {
+    /// The clients every cold start builds once from the shared SDK configuration.
+    pub fn new(aws: &aws_types::SdkConfig, settings: TableSettings) -> Self {
+        Self {
+            table: TokenTable {
+                client: aws_sdk_dynamodb::Client::new(aws),
+                table: settings.table,
+                ttl_seconds: settings.ttl_seconds,
+            },
+            sfn: aws_sdk_sfn::Client::new(aws),
+            redshift_data: aws_sdk_redshiftdata::Client::new(aws),
+        }
+    }
+
     /// Completes the task if this write brought both halves together, and otherwise says why not.
     pub async fn settle(
         &self,

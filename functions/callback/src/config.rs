@@ -15,6 +15,27 @@ pub struct Vars<F> {
     problems: Vec<String>,
 }
 
+/// Reads the process environment.
+pub fn env() -> Vars<fn(&str) -> Option<String>> {
+    Vars::new(|name| std::env::var(name).ok())
+}
+
+/// The rendezvous table both functions share: `TOKEN_TABLE`, `TOKEN_TTL_SECONDS` (default 2 days).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSettings {
+    pub table: String,
+    pub ttl_seconds: i64,
+}
+
+impl TableSettings {
+    pub fn read<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> Self {
+        Self {
+            table: vars.required("TOKEN_TABLE"),
+            ttl_seconds: vars.seconds("TOKEN_TTL_SECONDS", 172_800),
+        }
+    }
+}
+
 impl<F: Fn(&str) -> Option<String>> Vars<F> {
     pub fn new(lookup: F) -> Self {
         Self {

@@ -2,34 +2,19 @@
 //! rendezvous table and, when the task token is already there, closes the task.
 
 use etl_callback::complete::{CompleteError, Completer, Completion};
-use etl_callback::config::{ConfigError, Vars};
+use etl_callback::config::{self, ConfigError, TableSettings};
 use etl_callback::event::{parse_event, EventError};
 use etl_callback::store::{Side, StoreError};
 use serde::Serialize;
 use thiserror::Error;
 use tracing::info;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    pub token_table: String,
-    pub token_ttl_seconds: i64,
-}
-
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut vars = Vars::new(lookup);
-        let token_table = vars.required("TOKEN_TABLE");
-        let token_ttl_seconds = vars.seconds("TOKEN_TTL_SECONDS", 172_800);
-        vars.finish()?;
-        Ok(Self {
-            token_table,
-            token_ttl_seconds,
-        })
-    }
+/// The completer's configuration: only the rendezvous table.
+pub fn config_from_env() -> Result<TableSettings, ConfigError> {
+    let mut vars = config::env();
+    let settings = TableSettings::read(&mut vars);
+    vars.finish()?;
+    Ok(settings)
 }
 
 #[derive(Debug, Error)]

@@ -1,24 +1,14 @@
-use completer::{handle, Config};
+use completer::{config_from_env, handle};
 use etl_callback::complete::Completer;
 use etl_callback::diagnostic;
-use etl_callback::store::TokenTable;
 use lambda_runtime::{run, service_fn, tracing, Diagnostic, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     tracing::init_default_subscriber();
-    let config = Config::from_env()?;
+    let settings = config_from_env()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let completer = Completer {
-        table: TokenTable {
-            client: aws_sdk_dynamodb::Client::new(&aws),
-            table: config.token_table,
-            ttl_seconds: config.token_ttl_seconds,
-        },
-        sfn: aws_sdk_sfn::Client::new(&aws),
-        redshift_data: aws_sdk_redshiftdata::Client::new(&aws),
-    };
-    let completer = &completer;
+    let completer = &Completer::new(&aws, settings);
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             handle(completer, event.payload)

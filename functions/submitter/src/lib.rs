@@ -5,7 +5,7 @@ use aws_sdk_redshiftdata::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_redshiftdata::operation::batch_execute_statement::BatchExecuteStatementError;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use etl_callback::complete::{CompleteError, Completer, Completion};
-use etl_callback::config::{ConfigError, Vars};
+use etl_callback::config::{self, ConfigError, TableSettings, Vars};
 use etl_callback::script::{self, ScriptError};
 use etl_callback::store::{Side, StoreError};
 use etl_callback::task::{statement_name, InputError, TaskInput};
@@ -33,8 +33,7 @@ pub enum Target {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    pub token_table: String,
-    pub token_ttl_seconds: i64,
+    pub token_table: TableSettings,
     pub scripts_bucket: String,
     pub scripts_prefix: String,
     pub statement_name_prefix: String,
@@ -44,13 +43,15 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::read(config::env())
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut vars = Vars::new(lookup);
-        let token_table = vars.required("TOKEN_TABLE");
-        let token_ttl_seconds = vars.seconds("TOKEN_TTL_SECONDS", 172_800);
+        Self::read(Vars::new(lookup))
+    }
+
+    fn read<F: Fn(&str) -> Option<String>>(mut vars: Vars<F>) -> Result<Self, ConfigError> {
+        let token_table = TableSettings::read(&mut vars);
         let scripts_bucket = vars.required("SCRIPTS_BUCKET");
         let scripts_prefix = vars.optional("SCRIPTS_PREFIX").unwrap_or_default();
         let statement_name_prefix = vars.required("STATEMENT_NAME_PREFIX");
@@ -90,7 +91,6 @@ impl Config {
         vars.finish()?;
         Ok(Self {
             token_table,
-            token_ttl_seconds,
             scripts_bucket,
             scripts_prefix,
             statement_name_prefix,

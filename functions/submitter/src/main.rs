@@ -1,6 +1,5 @@
 use etl_callback::complete::Completer;
 use etl_callback::diagnostic;
-use etl_callback::store::TokenTable;
 use lambda_runtime::{run, service_fn, tracing, Diagnostic, LambdaEvent};
 use submitter::{Config, Submitter};
 
@@ -9,20 +8,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let submitter = Submitter {
+    let submitter = &Submitter {
         s3: aws_sdk_s3::Client::new(&aws),
-        completer: Completer {
-            table: TokenTable {
-                client: aws_sdk_dynamodb::Client::new(&aws),
-                table: config.token_table.clone(),
-                ttl_seconds: config.token_ttl_seconds,
-            },
-            sfn: aws_sdk_sfn::Client::new(&aws),
-            redshift_data: aws_sdk_redshiftdata::Client::new(&aws),
-        },
+        completer: Completer::new(&aws, config.token_table.clone()),
         config,
     };
-    let submitter = &submitter;
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             submitter

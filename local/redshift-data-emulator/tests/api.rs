@@ -215,17 +215,7 @@ async fn failing_batch_rolls_back_and_marks_sub_statements() {
 async fn single_statement_failure_is_failed_with_postgres_message() {
     let emu = emulator().await;
     let client = client(&emu);
-    let id = client
-        .execute_statement()
-        .cluster_identifier("c")
-        .database("dev")
-        .sql("select 1/0")
-        .send()
-        .await
-        .expect("ExecuteStatement")
-        .id()
-        .expect("Id")
-        .to_string();
+    let id = execute(&client, "select 1/0").await;
     let described = wait_done(&client, &id).await;
     assert_eq!(described.status(), Some(&StatusString::Failed));
     assert!(described
@@ -245,17 +235,7 @@ async fn single_statement_failure_is_failed_with_postgres_message() {
 async fn cancel_running_statement_ends_aborted() {
     let emu = emulator().await;
     let client = client(&emu);
-    let id = client
-        .execute_statement()
-        .cluster_identifier("c")
-        .database("dev")
-        .sql("select pg_sleep(60)")
-        .send()
-        .await
-        .expect("ExecuteStatement")
-        .id()
-        .expect("Id")
-        .to_string();
+    let id = execute(&client, "select pg_sleep(60)").await;
     // Cancel as soon as it is STARTED: the query may not have reached PostgreSQL yet.
     wait_for(&client, &id, |d| d.status() == Some(&StatusString::Started)).await;
     let started = Instant::now();

@@ -145,6 +145,21 @@ pub fn client(emulator: &Emulator) -> Client {
     Client::from_conf(config)
 }
 
+/// Starts one statement on cluster `c`, database `dev`; returns its id.
+pub async fn execute(client: &Client, sql: &str) -> String {
+    client
+        .execute_statement()
+        .cluster_identifier("c")
+        .database("dev")
+        .sql(sql)
+        .send()
+        .await
+        .expect("ExecuteStatement")
+        .id()
+        .expect("Id")
+        .to_string()
+}
+
 pub fn is_terminal(status: Option<&StatusString>) -> bool {
     matches!(
         status,

@@ -11,17 +11,17 @@ LOCAL_FLAGS = --run-dir $(LOCAL_RUN_DIR) $(if $(DATABASE_URL),--database-url '$(
 
 .PHONY: local local-up local-exec local-down test-e2e
 
-local: setup build
+local: setup build ## one pipeline run on a throwaway local stack (RUN_DATE=, KEEP=1, DATABASE_URL=)
 	$(PY) local/stack.py run --run-date '$(RUN_DATE)' $(if $(filter 1 yes true,$(KEEP)),--keep) $(LOCAL_FLAGS)
 
-local-up: setup build
+local-up: setup build ## start a local stack and leave it running (endpoints in .local-stack/env)
 	$(PY) local/stack.py up $(LOCAL_FLAGS)
 
-local-exec:
+local-exec: ## one more execution on the running local stack (RUN_DATE=)
 	$(PY) local/stack.py exec --run-date '$(RUN_DATE)' --run-dir $(LOCAL_RUN_DIR)
 
-local-down:
+local-down: ## stop the running local stack
 	$(PY) local/stack.py down --run-dir $(LOCAL_RUN_DIR)
 
-test-e2e: setup build
+test-e2e: setup build ## end-to-end tests on their own throwaway local stack
 	$(PY) -m pytest tests/e2e -v

@@ -16,7 +16,7 @@ export SAM_CLI_TELEMETRY := 0
 STACK_NAME ?= redshift-etl-callback
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup build fmt fmt-check clippy lint unit sam-build test deploy clean
+.PHONY: help setup build fmt fmt-check clippy lint unit sam-build test bench deploy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-12s %s\n", $$1, $$2 }'
@@ -73,6 +73,10 @@ sam-build: setup ## sam build, and check that both bootstraps are arm64 Linux ex
 	$(PY) tests/check_bootstraps.py .aws-sam/build SubmitterFunction CompleterFunction
 
 test: setup fmt-check clippy lint unit sam-build test-e2e ## everything CI runs
+
+bench: setup build ## speed and memory targets: script preparation, local-stack latency and Lambda RSS
+	cargo bench -p etl-callback --bench prepare --locked
+	$(PY) local/bench.py
 
 # ---- AWS ---------------------------------------------------------------------------------------
 

@@ -6,16 +6,19 @@ use std::error::Error as StdError;
 use aws_sdk_redshiftdata::operation::describe_statement::{
     DescribeStatementError, DescribeStatementOutput,
 };
-use aws_sdk_redshiftdata::types::StatementStatusString;
+use aws_sdk_redshiftdata::types::{StatementStatusString, StatusString};
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError;
+use aws_sdk_sfn::operation::send_task_heartbeat::SendTaskHeartbeatError;
 use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
 use thiserror::Error;
 use tracing::{info, warn};
 
 use crate::config::TableSettings;
-use crate::event::StatementState;
-use crate::store::{RecordedEvent, RecordedTask, Rendezvous, Side, StoreError, TokenTable};
+use crate::event::{StatementState, StatementStatusChange};
+use crate::store::{
+    Outcome, RecordedEvent, RecordedTask, Rendezvous, Side, StoreError, TokenTable,
+};
 use crate::task::{StepFailure, StepResult};
 
 /// Step Functions' limits on `SendTaskFailure`.
@@ -23,6 +26,8 @@ pub const MAX_ERROR_CHARS: usize = 256;
 pub const MAX_CAUSE_CHARS: usize = 32_768;
 pub const STATEMENT_FAILED: &str = "Redshift.StatementFailed";
 pub const STATEMENT_ABORTED: &str = "Redshift.StatementAborted";
+/// The Data API no longer (or never) knew the statement when the reconciler asked.
+pub const STATEMENT_NOT_FOUND: &str = "Redshift.StatementNotFound";
 
 type HttpResponse = aws_smithy_runtime_api::http::Response;
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -31,10 +36,18 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 pub enum CompleteError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("the Data API throttled DescribeStatement")]
-    DescribeThrottled(#[source] Box<SdkError<DescribeStatementError, HttpResponse>>),
-    #[error("DescribeStatement failed")]
-    DescribeFailed(#[source] Box<SdkError<DescribeStatementError, HttpResponse>>),
+    #[error("the Data API throttled {operation}")]
+    RedshiftThrottled {
+        operation: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    #[error("the Data API refused {operation}")]
+    RedshiftFailed {
+        operation: &'static str,
+        #[source]
+        source: BoxError,
+    },
     #[error("Step Functions throttled the task callback")]
     CallbackThrottled(#[source] BoxError),
     #[error("the task callback to Step Functions failed")]
@@ -45,10 +58,19 @@ impl CompleteError {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Store(e) => e.name(),
-            Self::DescribeThrottled(_) => "RedshiftThrottled",
-            Self::DescribeFailed(_) => "RedshiftRequestFailed",
+            Self::RedshiftThrottled { .. } => "RedshiftThrottled",
+            Self::RedshiftFailed { .. } => "RedshiftRequestFailed",
             Self::CallbackThrottled(_) => "CallbackThrottled",
             Self::CallbackFailed(_) => "CallbackFailed",
+        }
+    }
+
+    /// Throttling (or a timeout) of DynamoDB, the Data API or Step Functions: worth trying later.
+    pub fn is_throttling(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_throttling(),
+            Self::RedshiftThrottled { .. } | Self::CallbackThrottled(_) => true,
+            Self::RedshiftFailed { .. } | Self::CallbackFailed(_) => false,
         }
     }
 }
@@ -64,10 +86,54 @@ pub enum Completion {
     AlreadyCompleted,
     /// A duplicate: another delivery holds the claim and is completing it right now.
     ClaimedElsewhere,
+    /// A retry's token replaced the one this delivery used, twice over; that attempt is settled
+    /// by its own deliveries.
+    Superseded,
     Succeeded,
     Failed,
     /// Step Functions says the task is already closed (timed out, gone, or token invalid).
     TaskAlreadyClosed,
+}
+
+impl Completion {
+    fn outcome(self) -> Outcome {
+        match self {
+            Self::Succeeded => Outcome::Succeeded,
+            Self::Failed => Outcome::Failed,
+            _ => Outcome::TaskClosed,
+        }
+    }
+}
+
+/// What `DescribeStatement` says about a statement whose task is still waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementStatus {
+    /// It ended; its status event was lost or is late.
+    Ended {
+        state: StatementState,
+        rows: Option<i64>,
+    },
+    /// Submitted, picked or started.
+    Running,
+    /// The Data API does not know it (its details are kept 24 hours).
+    NotFound,
+}
+
+/// What a heartbeat learned about the waiting task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heartbeat {
+    Alive,
+    /// `TaskTimedOut`, `TaskDoesNotExist` or `InvalidToken`: nobody waits for the statement.
+    TaskClosed,
+}
+
+/// What closing a task nobody waits for any more did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    /// Claimed, the statement cancelled if it still ran (`cancelled`), marked TASK_CLOSED.
+    Closed { cancelled: bool },
+    /// Completed or being completed by someone else, or re-attached by a retry: left alone.
+    Skipped,
 }
 
 /// Everything needed to close tasks.
@@ -103,40 +169,246 @@ impl Completer {
     }
 
     /// Completes the task if this write brought both halves together, and otherwise says why not.
+    /// When a retry's token replaced the one used while completing, the item is read again and
+    /// settled once more with the current token.
     pub async fn settle(
         &self,
         rendezvous: &Rendezvous,
         side: Side,
     ) -> Result<Completion, CompleteError> {
+        if let Some(completion) = self.settle_once(rendezvous, side).await? {
+            return Ok(completion);
+        }
+        let id = rendezvous.statement_id.as_str();
+        info!(
+            statement_id = id,
+            "a retry's token replaced the one used; settling again with the current token"
+        );
+        match self.table.read(id).await? {
+            None => Ok(Completion::AlreadyCompleted),
+            Some(current) => Ok(self
+                .settle_once(&current, side)
+                .await?
+                .unwrap_or(Completion::Superseded)),
+        }
+    }
+
+    /// `None` when the token was replaced while the task was being completed.
+    async fn settle_once(
+        &self,
+        rendezvous: &Rendezvous,
+        side: Side,
+    ) -> Result<Option<Completion>, CompleteError> {
         let id = rendezvous.statement_id.as_str();
         let (task, event) = match (&rendezvous.task, &rendezvous.event) {
-            _ if rendezvous.completed => return Ok(Completion::AlreadyCompleted),
-            (None, _) => return Ok(Completion::WaitingForToken),
-            (_, None) => return Ok(Completion::WaitingForEvent),
+            _ if rendezvous.completed => return Ok(Some(Completion::AlreadyCompleted)),
+            (None, _) => return Ok(Some(Completion::WaitingForToken)),
+            (_, None) => return Ok(Some(Completion::WaitingForEvent)),
             (Some(task), Some(event)) => (task, event),
         };
-        if !self.table.claim(id).await? {
-            info!(statement_id = id, step = %task.step, "task already completed or being completed by another delivery");
-            return Ok(Completion::ClaimedElsewhere);
+        if !self.table.claim(id, &task.token).await? {
+            info!(statement_id = id, step = %task.step, token = %task.token.fingerprint(),
+                  "task already completed, being completed by another delivery, or its token replaced");
+            return Ok(Some(Completion::ClaimedElsewhere));
         }
         match self.close(id, task, event).await {
             Ok(completion) => {
-                let outcome = match completion {
-                    Completion::Succeeded => "SUCCEEDED",
-                    Completion::Failed => "FAILED",
-                    _ => "TASK_CLOSED",
-                };
-                if let Err(err) = self.table.mark_completed(id, outcome, side).await {
-                    // The task is closed either way; a redelivery would only meet a closed task.
-                    warn!(statement_id = id, error = %err, "task closed but not marked completed");
+                let marked = self
+                    .finish(id, task, completion.outcome(), side, None)
+                    .await;
+                info!(statement_id = id, step = %task.step, outcome = completion.outcome().as_str(),
+                      completed_by = side.as_str(), "task completed");
+                Ok(marked.then_some(completion))
+            }
+            Err(err) => {
+                self.give_back(id, task).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Records the outcome for `task`'s token; `false` when a retry's token replaced it.
+    async fn finish(
+        &self,
+        id: &str,
+        task: &RecordedTask,
+        outcome: Outcome,
+        side: Side,
+        execution_status: Option<&str>,
+    ) -> bool {
+        match self
+            .table
+            .mark_completed(id, &task.token, outcome, side, execution_status)
+            .await
+        {
+            Ok(marked) => marked,
+            Err(err) => {
+                // The task is closed either way; a redelivery would only meet a closed task.
+                warn!(statement_id = id, error = %err, "task closed but not marked completed");
+                true
+            }
+        }
+    }
+
+    async fn give_back(&self, id: &str, task: &RecordedTask) {
+        if let Err(release) = self.table.release(id, &task.token).await {
+            warn!(statement_id = id, error = %release, "could not release the claim; it expires by itself");
+        }
+    }
+
+    /// The reconciler's view of a statement whose task still waits.
+    pub async fn statement_status(&self, id: &str) -> Result<StatementStatus, CompleteError> {
+        let described = match self.redshift_data.describe_statement().id(id).send().await {
+            Ok(described) => described,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(DescribeStatementError::is_resource_not_found_exception) =>
+            {
+                return Ok(StatementStatus::NotFound)
+            }
+            Err(err) => return Err(describe_error(err)),
+        };
+        let state = match described.status() {
+            Some(StatusString::Finished) => StatementState::Finished,
+            Some(StatusString::Failed) => StatementState::Failed,
+            Some(StatusString::Aborted) => StatementState::Aborted,
+            _ => return Ok(StatementStatus::Running),
+        };
+        let subs = described.sub_statements();
+        let rows = if subs.is_empty() {
+            described.result_rows()
+        } else {
+            subs.iter().map(|s| s.result_rows().max(0)).sum()
+        };
+        Ok(StatementStatus::Ended {
+            state,
+            rows: (rows >= 0).then_some(rows),
+        })
+    }
+
+    /// Completes a task whose statement ended without its event reaching the completer: records
+    /// the event half exactly as the completer does, then settles as the reconciler.
+    pub async fn recover(
+        &self,
+        statement_id: &str,
+        state: StatementState,
+        rows: Option<i64>,
+    ) -> Result<Completion, CompleteError> {
+        let event = StatementStatusChange {
+            statement_id: statement_id.to_owned(),
+            statement_name: None,
+            state,
+            rows,
+            principal: None,
+            redshift_query_id: None,
+            expire_at: None,
+        };
+        let rendezvous = self.table.record_event(&event).await?;
+        self.settle(&rendezvous, Side::Reconciler).await
+    }
+
+    /// Tells Step Functions the task is still being worked on.
+    pub async fn heartbeat(&self, task: &RecordedTask) -> Result<Heartbeat, CompleteError> {
+        match self
+            .sfn
+            .send_task_heartbeat()
+            .task_token(task.token.expose())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Heartbeat::Alive),
+            Err(err) => closed_or_error(err).map(|()| Heartbeat::TaskClosed),
+        }
+    }
+
+    /// Cancels a statement; `Ok(false)` when it was not running any more (deliberately not an
+    /// error: it may have ended a moment ago).
+    pub async fn cancel_statement(&self, id: &str) -> Result<bool, CompleteError> {
+        match self.redshift_data.cancel_statement().id(id).send().await {
+            Ok(out) => Ok(out.status().unwrap_or(false)),
+            Err(err) => match err.as_service_error() {
+                Some(e) if e.is_validation_exception() || e.is_resource_not_found_exception() => {
+                    info!(statement_id = id, error = %e, "statement not running; nothing to cancel");
+                    Ok(false)
                 }
-                info!(statement_id = id, step = %task.step, outcome, "task completed");
+                _ => Err(redshift_error("CancelStatement", err)),
+            },
+        }
+    }
+
+    /// Closes a task nobody waits for any more: claims it, cancels its statement, marks it
+    /// TASK_CLOSED by the reconciler (with the execution's status when the execution ended).
+    pub async fn close_abandoned(
+        &self,
+        id: &str,
+        task: &RecordedTask,
+        execution_status: Option<&str>,
+    ) -> Result<Closing, CompleteError> {
+        if !self.table.claim(id, &task.token).await? {
+            return Ok(Closing::Skipped);
+        }
+        let cancelled = match self.cancel_statement(id).await {
+            Ok(cancelled) => cancelled,
+            Err(err) => {
+                self.give_back(id, task).await;
+                return Err(err);
+            }
+        };
+        if !self
+            .finish(
+                id,
+                task,
+                Outcome::TaskClosed,
+                Side::Reconciler,
+                execution_status,
+            )
+            .await
+        {
+            warn!(
+                statement_id = id,
+                "a retry re-attached while its predecessor was being closed"
+            );
+        }
+        Ok(Closing::Closed { cancelled })
+    }
+
+    /// Fails a task whose statement the Data API does not know with `Redshift.StatementNotFound`.
+    pub async fn fail_not_found(
+        &self,
+        id: &str,
+        task: &RecordedTask,
+    ) -> Result<Completion, CompleteError> {
+        if !self.table.claim(id, &task.token).await? {
+            return Ok(Completion::ClaimedElsewhere);
+        }
+        let cause = StepFailure {
+            step: task.step.clone(),
+            statement_id: id.to_owned(),
+            run_date: task.run_date.clone(),
+            status: "NOT_FOUND".to_owned(),
+            error: "DescribeStatement does not know the statement (the Data API keeps statements 24 hours) and its status event never arrived".to_owned(),
+            failed_statement_index: None,
+            failed_statement: None,
+        };
+        let sent = self
+            .sfn
+            .send_task_failure()
+            .task_token(task.token.expose())
+            .error(STATEMENT_NOT_FOUND)
+            .cause(serde_json::to_string(&cause).expect("a StepFailure always serializes"))
+            .send()
+            .await
+            .map(|_| Completion::Failed)
+            .or_else(callback_error);
+        match sent {
+            Ok(completion) => {
+                self.finish(id, task, completion.outcome(), Side::Reconciler, None)
+                    .await;
                 Ok(completion)
             }
             Err(err) => {
-                if let Err(release) = self.table.release(id).await {
-                    warn!(statement_id = id, error = %release, "could not release the claim; it expires by itself");
-                }
+                self.give_back(id, task).await;
                 Err(err)
             }
         }
@@ -209,23 +481,43 @@ impl Completer {
                         failed_statement: None,
                     })
                 }
-                Some(e)
-                    if e.is_active_waiting_requests_exceeded_exception()
-                        || e.code() == Some("ThrottlingException") =>
-                {
-                    Err(CompleteError::DescribeThrottled(Box::new(err)))
-                }
-                _ if matches!(
-                    err,
-                    SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
-                ) =>
-                {
-                    Err(CompleteError::DescribeThrottled(Box::new(err)))
-                }
-                _ => Err(CompleteError::DescribeFailed(Box::new(err))),
+                _ => Err(describe_error(err)),
             },
         }
     }
+}
+
+fn redshift_error<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> CompleteError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    let throttled = match &err {
+        SdkError::ServiceError(e) => matches!(
+            e.err().code(),
+            Some("ThrottlingException" | "ActiveWaitingRequestsExceededException")
+        ),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        _ => false,
+    };
+    let source = Box::new(err);
+    if throttled {
+        CompleteError::RedshiftThrottled { operation, source }
+    } else {
+        CompleteError::RedshiftFailed { operation, source }
+    }
+}
+
+fn describe_error(err: SdkError<DescribeStatementError, HttpResponse>) -> CompleteError {
+    if err
+        .as_service_error()
+        .is_some_and(DescribeStatementError::is_active_waiting_requests_exceeded_exception)
+    {
+        return CompleteError::RedshiftThrottled {
+            operation: "DescribeStatement",
+            source: Box::new(err),
+        };
+    }
+    redshift_error("DescribeStatement", err)
 }
 
 fn report_from(described: &DescribeStatementOutput, event: &RecordedEvent) -> Report {
@@ -336,12 +628,19 @@ impl ClosedTask for SendTaskFailureError {
     }
 }
 
-fn callback_error<E>(err: SdkError<E, HttpResponse>) -> Result<Completion, CompleteError>
+impl ClosedTask for SendTaskHeartbeatError {
+    fn task_is_closed(&self) -> bool {
+        self.is_task_timed_out() || self.is_task_does_not_exist() || self.is_invalid_token()
+    }
+}
+
+/// `Ok(())` when the error says the task is already closed; otherwise the error, classified.
+fn closed_or_error<E>(err: SdkError<E, HttpResponse>) -> Result<(), CompleteError>
 where
     E: ClosedTask + ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
     match &err {
-        SdkError::ServiceError(e) if e.err().task_is_closed() => Ok(Completion::TaskAlreadyClosed),
+        SdkError::ServiceError(e) if e.err().task_is_closed() => Ok(()),
         SdkError::ServiceError(e) if e.err().code() == Some("ThrottlingException") => {
             Err(CompleteError::CallbackThrottled(Box::new(err)))
         }
@@ -350,6 +649,13 @@ where
         }
         _ => Err(CompleteError::CallbackFailed(Box::new(err))),
     }
+}
+
+fn callback_error<E>(err: SdkError<E, HttpResponse>) -> Result<Completion, CompleteError>
+where
+    E: ClosedTask + ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    closed_or_error(err).map(|()| Completion::TaskAlreadyClosed)
 }
 
 #[cfg(test)]
@@ -362,6 +668,8 @@ mod tests {
             token: TaskToken::new("token"),
             step: "LoadItem".into(),
             run_date: "2021-06-26".into(),
+            execution_name: Some("run-1".into()),
+            attempt: 0,
         }
     }
 

@@ -2,14 +2,23 @@
 //! completer's status event meet. Every write is a single atomic `UpdateItem` returning the whole
 //! item, so whichever side writes second sees both halves and completes the task; a lease
 //! (`claimedUntil`) and a `completedAt` mark make sure a duplicate event never completes it twice.
+//!
+//! A retried Task gets a new token but, through the Data API `ClientToken`, the same statement: the
+//! retry's token replaces the stored one when it belongs to a later attempt of the same execution
+//! and step. While a token waits, the item carries `pending = "PENDING"`, the hash key of a sparse
+//! index (range key `submittedAt`) through which the reconciler finds waiting tasks without a scan.
 
 use std::collections::HashMap;
+use std::error::Error as StdError;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::operation::get_item::GetItemError;
+use aws_sdk_dynamodb::operation::query::QueryError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use thiserror::Error;
+use tracing::info;
 
 use crate::event::{StatementState, StatementStatusChange};
 use crate::task::{Task, TaskToken};
@@ -19,16 +28,33 @@ use crate::task::{Task, TaskToken};
 /// before Lambda retries a failed asynchronous invocation (the retry of a crashed holder takes over).
 pub const CLAIM_SECONDS: i64 = 45;
 
-type UpdateError = SdkError<UpdateItemError, aws_smithy_runtime_api::http::Response>;
+/// The value of `pending` while a token waits: the hash key of the sparse pending index.
+pub const PENDING: &str = "PENDING";
+/// The pending index's name when `PENDING_INDEX` is unset.
+pub const DEFAULT_PENDING_INDEX: &str = "PendingBySubmittedAt";
+
+type HttpResponse = aws_smithy_runtime_api::http::Response;
+type BoxError = Box<dyn StdError + Send + Sync>;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("DynamoDB throttled the token table request")]
-    Throttled(#[source] Box<UpdateError>),
+    Throttled(#[source] BoxError),
     #[error("the token table request failed")]
-    Failed(#[source] Box<UpdateError>),
+    Failed(#[source] BoxError),
     #[error("a task token is already stored for statement {statement_id}")]
     TokenAlreadyStored { statement_id: String },
+    #[error("statement {statement_id} is already attached to attempt {stored_attempt} of its Task; attempt {attempt} is older or the same")]
+    SupersededAttempt {
+        statement_id: String,
+        attempt: u32,
+        stored_attempt: u32,
+    },
+    #[error("statement {statement_id} was already completed with outcome {outcome}; a retry of the same Task entry cannot re-attach to it")]
+    AlreadyCompleted {
+        statement_id: String,
+        outcome: String,
+    },
     #[error("the token table item for statement {statement_id} is malformed: {reason}")]
     Corrupt {
         statement_id: String,
@@ -42,44 +68,72 @@ impl StoreError {
             Self::Throttled(_) => "TokenStoreThrottled",
             Self::Failed(_) => "TokenStoreFailed",
             Self::TokenAlreadyStored { .. } => "TokenAlreadyStored",
+            Self::SupersededAttempt { .. } => "SupersededAttempt",
+            Self::AlreadyCompleted { .. } => "StatementAlreadyCompleted",
             Self::Corrupt { .. } => "TokenStoreCorrupt",
         }
     }
-}
 
-fn is_throttling(err: &UpdateError) -> bool {
-    match err {
-        SdkError::ServiceError(e) => {
-            let e = e.err();
-            e.is_provisioned_throughput_exceeded_exception()
-                || e.is_request_limit_exceeded()
-                || matches!(e.code(), Some("ThrottlingException"))
-        }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-        _ => false,
+    pub fn is_throttling(&self) -> bool {
+        matches!(self, Self::Throttled(_))
     }
 }
 
-fn is_condition_failed(err: &UpdateError) -> bool {
-    err.as_service_error()
-        .is_some_and(|e| e.is_conditional_check_failed_exception())
+/// DynamoDB's throttling answers, matched on the modeled variants (and the generic code).
+trait Throttling: ProvideErrorMetadata {
+    fn is_throttled(&self) -> bool;
 }
 
-fn classify(err: UpdateError) -> StoreError {
-    if is_throttling(&err) {
+impl Throttling for UpdateItemError {
+    fn is_throttled(&self) -> bool {
+        self.is_provisioned_throughput_exceeded_exception() || self.is_request_limit_exceeded()
+    }
+}
+
+impl Throttling for GetItemError {
+    fn is_throttled(&self) -> bool {
+        self.is_provisioned_throughput_exceeded_exception() || self.is_request_limit_exceeded()
+    }
+}
+
+impl Throttling for QueryError {
+    fn is_throttled(&self) -> bool {
+        self.is_provisioned_throughput_exceeded_exception() || self.is_request_limit_exceeded()
+    }
+}
+
+fn classify<E>(err: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: Throttling + StdError + Send + Sync + 'static,
+{
+    let throttled = match &err {
+        SdkError::ServiceError(e) => {
+            e.err().is_throttled() || matches!(e.err().code(), Some("ThrottlingException"))
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        _ => false,
+    };
+    if throttled {
         StoreError::Throttled(Box::new(err))
     } else {
         StoreError::Failed(Box::new(err))
     }
 }
 
-/// Which half of the rendezvous wrote second and therefore closed the task.
+fn is_condition_failed(err: &SdkError<UpdateItemError, HttpResponse>) -> bool {
+    err.as_service_error()
+        .is_some_and(|e| e.is_conditional_check_failed_exception())
+}
+
+/// Which side closed the task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
     /// The event was there first; the submitter closed the task after storing the token.
     Submitter,
     /// The token was there first; the completer closed the task on the event.
     Completer,
+    /// The event never came (or the execution ended); the reconciler closed the task.
+    Reconciler,
 }
 
 impl Side {
@@ -87,6 +141,26 @@ impl Side {
         match self {
             Self::Submitter => "submitter",
             Self::Completer => "completer",
+            Self::Reconciler => "reconciler",
+        }
+    }
+}
+
+/// How a task ended, as recorded in `outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    /// Step Functions had already closed the task (timed out, gone, token invalid, execution over).
+    TaskClosed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+            Self::TaskClosed => "TASK_CLOSED",
         }
     }
 }
@@ -104,6 +178,10 @@ pub struct RecordedTask {
     pub token: TaskToken,
     pub step: String,
     pub run_date: String,
+    /// Absent only on items written before executions were recorded.
+    pub execution_name: Option<String>,
+    /// The Task attempt (`$$.State.RetryCount`) whose token is stored; 0 when not recorded.
+    pub attempt: u32,
 }
 
 /// The rendezvous item as it stands after a write.
@@ -113,6 +191,30 @@ pub struct Rendezvous {
     pub task: Option<RecordedTask>,
     pub event: Option<RecordedEvent>,
     pub completed: bool,
+    /// SUCCEEDED, FAILED or TASK_CLOSED once completed.
+    pub outcome: Option<String>,
+    pub submitted_at: Option<i64>,
+}
+
+/// How the submitter's token got into the item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The first token for this statement.
+    Stored,
+    /// A later attempt of the same Task entry re-attached to the statement its first attempt
+    /// started; its token replaced the previous attempt's.
+    Reattached,
+    /// The same token again (a redelivered invocation): nothing changed.
+    Redelivered,
+}
+
+/// Which pending items a query returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PendingFilter {
+    /// Tokens stored before this epoch second, oldest first.
+    SubmittedBefore(i64),
+    /// Every pending token of one execution.
+    Execution(String),
 }
 
 /// The token table and the clock: everything the rendezvous needs.
@@ -147,18 +249,24 @@ impl TokenTable {
     }
 
     /// The submitter's half: stores the token of the task that started `statement_id`.
+    ///
+    /// A retry of the same Task entry gets the same statement back (same `ClientToken`) with a new
+    /// token. That token replaces the stored one when execution and step match and the stored
+    /// attempt is older; an item the old token could not complete (`TASK_CLOSED`) is reopened for
+    /// it, one completed SUCCEEDED or FAILED never is. The same token again changes nothing.
     pub async fn record_task(
         &self,
         statement_id: &str,
         task: &Task,
         statement_name: &str,
-    ) -> Result<Rendezvous, StoreError> {
+    ) -> Result<(Rendezvous, Recorded), StoreError> {
         let now = now();
-        let out = self
+        let first = self
             .update(statement_id)
             .update_expression(
                 "SET taskToken = :token, step = :step, runDate = :runDate, statementName = :name, \
-                 executionName = :execution, submittedAt = :now, expiresAt = if_not_exists(expiresAt, :expires)",
+                 executionName = :execution, attempt = :attempt, stateEnteredTime = :entered, \
+                 submittedAt = :now, pending = :pending, expiresAt = if_not_exists(expiresAt, :expires)",
             )
             .condition_expression("attribute_not_exists(taskToken)")
             .expression_attribute_values(":token", s(task.token.expose()))
@@ -166,21 +274,78 @@ impl TokenTable {
             .expression_attribute_values(":runDate", s(task.run_date.to_string()))
             .expression_attribute_values(":name", s(statement_name))
             .expression_attribute_values(":execution", s(&task.execution_name))
+            .expression_attribute_values(":attempt", n(i64::from(task.attempt)))
+            .expression_attribute_values(":entered", s(&task.state_entered_time))
             .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":pending", s(PENDING))
             .expression_attribute_values(":expires", n(now + self.ttl_seconds))
             .return_values(ReturnValue::AllNew)
             .send()
+            .await;
+        match first {
+            Ok(out) => {
+                return Ok((
+                    parse_item(statement_id, out.attributes.unwrap_or_default())?,
+                    Recorded::Stored,
+                ))
+            }
+            Err(err) if is_condition_failed(&err) => {}
+            Err(err) => return Err(classify(err)),
+        }
+        let replaced = self
+            .update(statement_id)
+            .update_expression(
+                "SET taskToken = :token, attempt = :attempt, stateEnteredTime = :entered, \
+                 submittedAt = :now, pending = :pending \
+                 REMOVE completedAt, outcome, completedBy, claimedUntil, executionStatus",
+            )
+            .condition_expression(
+                "executionName = :execution AND step = :step \
+                 AND (attribute_not_exists(attempt) OR attempt < :attempt) \
+                 AND (attribute_not_exists(completedAt) OR outcome = :closed)",
+            )
+            .expression_attribute_values(":token", s(task.token.expose()))
+            .expression_attribute_values(":attempt", n(i64::from(task.attempt)))
+            .expression_attribute_values(":entered", s(&task.state_entered_time))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":pending", s(PENDING))
+            .expression_attribute_values(":execution", s(&task.execution_name))
+            .expression_attribute_values(":step", s(&task.step))
+            .expression_attribute_values(":closed", s(Outcome::TaskClosed.as_str()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match replaced {
+            Ok(out) => {
+                info!(statement_id, step = %task.step, attempt = task.attempt,
+                      token = %task.token.fingerprint(), "retry re-attached to the statement of its first attempt");
+                Ok((
+                    parse_item(statement_id, out.attributes.unwrap_or_default())?,
+                    Recorded::Reattached,
+                ))
+            }
+            Err(err) if is_condition_failed(&err) => {
+                let current = self.read(statement_id).await?;
+                refused(statement_id, task, current)
+            }
+            Err(err) => Err(classify(err)),
+        }
+    }
+
+    /// The whole item, read consistently; `None` when there is none.
+    pub async fn read(&self, statement_id: &str) -> Result<Option<Rendezvous>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("statementId", s(statement_id))
+            .consistent_read(true)
+            .send()
             .await
-            .map_err(|err| {
-                if is_condition_failed(&err) {
-                    StoreError::TokenAlreadyStored {
-                        statement_id: statement_id.to_owned(),
-                    }
-                } else {
-                    classify(err)
-                }
-            })?;
-        parse_item(statement_id, out)
+            .map_err(classify)?;
+        out.item
+            .map(|item| parse_item(statement_id, item))
+            .transpose()
     }
 
     /// The completer's half: records the event's terminal state (the first delivery wins; a
@@ -204,22 +369,24 @@ impl TokenTable {
             .send()
             .await
             .map_err(classify)?;
-        parse_item(&event.statement_id, out)
+        parse_item(&event.statement_id, out.attributes.unwrap_or_default())
     }
 
-    /// Takes the exclusive right to complete the task for `CLAIM_SECONDS`. `Ok(false)` when it is
-    /// already completed or another delivery holds a live claim.
-    pub async fn claim(&self, statement_id: &str) -> Result<bool, StoreError> {
+    /// Takes the exclusive right to complete the task holding `token` for `CLAIM_SECONDS`.
+    /// `Ok(false)` when it is already completed, another delivery holds a live claim, or a retry's
+    /// token has replaced this one.
+    pub async fn claim(&self, statement_id: &str, token: &TaskToken) -> Result<bool, StoreError> {
         let now = now();
         let result = self
             .update(statement_id)
             .update_expression("SET claimedUntil = :until")
             .condition_expression(
-                "attribute_exists(taskToken) AND attribute_not_exists(completedAt) \
+                "taskToken = :token AND attribute_not_exists(completedAt) \
                  AND (attribute_not_exists(claimedUntil) OR claimedUntil < :now)",
             )
             .expression_attribute_values(":until", n(now + CLAIM_SECONDS))
             .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":token", s(token.expose()))
             .send()
             .await;
         match result {
@@ -229,11 +396,12 @@ impl TokenTable {
         }
     }
 
-    /// Gives a claim back after a failure that a retry may fix.
-    pub async fn release(&self, statement_id: &str) -> Result<(), StoreError> {
+    /// Gives a claim back after a failure that a retry may fix (unless the token was replaced).
+    pub async fn release(&self, statement_id: &str, token: &TaskToken) -> Result<(), StoreError> {
         self.update(statement_id)
             .update_expression("REMOVE claimedUntil")
-            .condition_expression("attribute_not_exists(completedAt)")
+            .condition_expression("attribute_not_exists(completedAt) AND taskToken = :token")
+            .expression_attribute_values(":token", s(token.expose()))
             .send()
             .await
             .map(|_| ())
@@ -246,53 +414,162 @@ impl TokenTable {
             })
     }
 
-    /// Marks the task as completed with `outcome` (SUCCEEDED, FAILED or TASK_CLOSED) by `side`.
+    /// Marks the task holding `token` completed with `outcome` by `side`, and takes it out of the
+    /// pending index. `execution_status` notes why the reconciler closed it when its execution
+    /// ended. `Ok(false)` when a retry's token replaced `token` meanwhile: the item then belongs to
+    /// the new attempt and is left alone.
     pub async fn mark_completed(
         &self,
         statement_id: &str,
-        outcome: &str,
+        token: &TaskToken,
+        outcome: Outcome,
         side: Side,
-    ) -> Result<(), StoreError> {
-        self.update(statement_id)
-            .update_expression(
-                "SET completedAt = :now, outcome = :outcome, completedBy = :side REMOVE claimedUntil",
-            )
+        execution_status: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut expression =
+            "SET completedAt = :now, outcome = :outcome, completedBy = :side".to_owned();
+        if execution_status.is_some() {
+            expression.push_str(", executionStatus = :executionStatus");
+        }
+        expression.push_str(" REMOVE claimedUntil, pending");
+        let mut request = self
+            .update(statement_id)
+            .update_expression(expression)
+            .condition_expression("taskToken = :token")
             .expression_attribute_values(":now", n(now()))
-            .expression_attribute_values(":outcome", s(outcome))
+            .expression_attribute_values(":outcome", s(outcome.as_str()))
             .expression_attribute_values(":side", s(side.as_str()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(classify)
+            .expression_attribute_values(":token", s(token.expose()));
+        if let Some(status) = execution_status {
+            request = request.expression_attribute_values(":executionStatus", s(status));
+        }
+        let result = request.send().await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failed(&err) => Ok(false),
+            Err(err) => Err(classify(err)),
+        }
+    }
+
+    /// Pending items (a token waiting, not completed) from the sparse index `index`, at most
+    /// `max_items`, following pages. Never a scan: the index holds only pending items. An item
+    /// that does not parse comes back as its error.
+    pub async fn pending(
+        &self,
+        index: &str,
+        filter: &PendingFilter,
+        max_items: usize,
+    ) -> Result<Vec<Result<Rendezvous, StoreError>>, StoreError> {
+        let mut found = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let remaining = max_items.saturating_sub(found.len());
+            if remaining == 0 {
+                break;
+            }
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .expression_attribute_values(":pending", s(PENDING))
+                .set_exclusive_start_key(start.take());
+            let query = match filter {
+                PendingFilter::SubmittedBefore(cutoff) => query
+                    .key_condition_expression("pending = :pending AND submittedAt < :cutoff")
+                    .expression_attribute_values(":cutoff", n(*cutoff))
+                    .scan_index_forward(true)
+                    .limit(i32::try_from(remaining).unwrap_or(i32::MAX)),
+                PendingFilter::Execution(name) => query
+                    .key_condition_expression("pending = :pending")
+                    .filter_expression("executionName = :execution")
+                    .expression_attribute_values(":execution", s(name)),
+            };
+            let out = query.send().await.map_err(classify)?;
+            for item in out.items.unwrap_or_default() {
+                if found.len() == max_items {
+                    break;
+                }
+                let id = item
+                    .get("statementId")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                found.push(parse_item(&id, item));
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(found)
     }
 }
 
-fn parse_item(statement_id: &str, out: UpdateItemOutput) -> Result<Rendezvous, StoreError> {
-    let item = out.attributes.unwrap_or_default();
+/// Why a retry's token could not replace the stored one, or `Ok` for the same token again.
+fn refused(
+    statement_id: &str,
+    task: &Task,
+    current: Option<Rendezvous>,
+) -> Result<(Rendezvous, Recorded), StoreError> {
+    let already = || StoreError::TokenAlreadyStored {
+        statement_id: statement_id.to_owned(),
+    };
+    let current = current.ok_or_else(already)?;
+    let stored = current.task.as_ref().ok_or_else(already)?;
+    if stored.token == task.token {
+        info!(statement_id, step = %task.step, attempt = task.attempt, "the same token again; nothing to change");
+        return Ok((current, Recorded::Redelivered));
+    }
+    if stored.step != task.step || stored.execution_name.as_deref() != Some(&task.execution_name) {
+        return Err(already());
+    }
+    if stored.attempt >= task.attempt {
+        return Err(StoreError::SupersededAttempt {
+            statement_id: statement_id.to_owned(),
+            attempt: task.attempt,
+            stored_attempt: stored.attempt,
+        });
+    }
+    Err(StoreError::AlreadyCompleted {
+        statement_id: statement_id.to_owned(),
+        outcome: current.outcome.unwrap_or_default(),
+    })
+}
+
+fn parse_item(
+    statement_id: &str,
+    item: HashMap<String, AttributeValue>,
+) -> Result<Rendezvous, StoreError> {
     let corrupt = |reason: &str| StoreError::Corrupt {
         statement_id: statement_id.to_owned(),
         reason: reason.to_owned(),
     };
-    let text = |item: &HashMap<String, AttributeValue>, key: &str| {
-        item.get(key).and_then(|v| v.as_s().ok()).cloned()
+    let text = |key: &str| item.get(key).and_then(|v| v.as_s().ok()).cloned();
+    let number = |key: &str| {
+        item.get(key)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
     };
-    let task = match text(&item, "taskToken") {
+    let task = match text("taskToken") {
         None => None,
         Some(token) => Some(RecordedTask {
             token: TaskToken::new(token),
-            step: text(&item, "step").ok_or_else(|| corrupt("taskToken without step"))?,
-            run_date: text(&item, "runDate").ok_or_else(|| corrupt("taskToken without runDate"))?,
+            step: text("step").ok_or_else(|| corrupt("taskToken without step"))?,
+            run_date: text("runDate").ok_or_else(|| corrupt("taskToken without runDate"))?,
+            execution_name: text("executionName"),
+            attempt: number("attempt")
+                .map(u32::try_from)
+                .transpose()
+                .map_err(|_| corrupt("attempt is not a retry count"))?
+                .unwrap_or(0),
         }),
     };
-    let event = match text(&item, "eventState") {
+    let event = match text("eventState") {
         None => None,
         Some(state) => Some(RecordedEvent {
             state: StatementState::parse(&state).ok_or_else(|| corrupt("unknown eventState"))?,
-            rows: item
-                .get("eventRows")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<i64>().ok())
-                .filter(|rows| *rows >= 0),
+            rows: number("eventRows").filter(|rows| *rows >= 0),
         }),
     };
     Ok(Rendezvous {
@@ -300,5 +577,7 @@ fn parse_item(statement_id: &str, out: UpdateItemOutput) -> Result<Rendezvous, S
         task,
         event,
         completed: item.contains_key("completedAt"),
+        outcome: text("outcome"),
+        submitted_at: number("submittedAt"),
     })
 }

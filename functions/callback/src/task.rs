@@ -4,6 +4,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::run_date::{RunDate, RunDateError};
@@ -36,6 +37,15 @@ impl fmt::Debug for TaskToken {
     }
 }
 
+impl TaskToken {
+    /// The first 12 hex digits of the token's SHA-256: enough to tell tokens apart in a log line
+    /// without revealing the token.
+    pub fn fingerprint(&self) -> String {
+        let digest = hex::encode(Sha256::digest(self.0.as_bytes()));
+        digest[..12].to_owned()
+    }
+}
+
 /// The payload of a `lambda:invoke.waitForTaskToken` Task, as the state machine sends it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -47,6 +57,12 @@ pub struct TaskInput {
     pub run_date: Option<String>,
     pub execution_name: String,
     pub execution_start_time: String,
+    /// `$$.State.EnteredTime`: the same for every retry of one Task entry.
+    #[serde(default)]
+    pub state_entered_time: Option<String>,
+    /// `$$.State.RetryCount`: 0 on the first attempt; missing or null counts as 0.
+    #[serde(default)]
+    pub retry_count: Option<u32>,
 }
 
 /// A task input that passed every check.
@@ -57,6 +73,10 @@ pub struct Task {
     pub script: String,
     pub run_date: RunDate,
     pub execution_name: String,
+    /// When the state machine entered the Task state; shared by every retry of that entry.
+    pub state_entered_time: String,
+    /// Which attempt of the Task entry this is (`$$.State.RetryCount`).
+    pub attempt: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -127,6 +147,14 @@ impl TaskInput {
             "executionName",
             "must be 1-80 characters of A-Z a-z 0-9 _ -",
         )?;
+        let state_entered_time = self.state_entered_time.unwrap_or_default();
+        check(
+            !state_entered_time.trim().is_empty()
+                && state_entered_time.chars().count() <= 64
+                && state_entered_time.chars().all(|c| c.is_ascii_graphic()),
+            "stateEnteredTime",
+            "must be set ($$.State.EnteredTime): 1-64 printable characters",
+        )?;
         let run_date = RunDate::resolve(self.run_date.as_deref(), &self.execution_start_time)?;
         Ok(Task {
             token: self.task_token,
@@ -134,6 +162,8 @@ impl TaskInput {
             script: self.script,
             run_date,
             execution_name: self.execution_name,
+            state_entered_time,
+            attempt: self.retry_count.unwrap_or(0),
         })
     }
 }
@@ -146,6 +176,24 @@ pub fn statement_name(prefix: &str, execution_name: &str, step: &str) -> String 
     let execution: String = execution_name.chars().take(room).collect();
     let name = format!("{prefix}/{execution}/{step}");
     name.chars().take(MAX_STATEMENT_NAME_CHARS).collect()
+}
+
+/// The Data API `ClientToken` of one Task entry: 64 hex digits of SHA-256 over the statement-name
+/// prefix, the execution, the step and `$$.State.EnteredTime`. Every retry of the entry sends the
+/// same token, so the Data API (which keeps it 8 hours) returns the statement the first attempt
+/// started instead of running the script a second time.
+pub fn client_token(
+    prefix: &str,
+    execution_name: &str,
+    step: &str,
+    state_entered_time: &str,
+) -> String {
+    let mut hash = Sha256::new();
+    for part in [prefix, execution_name, step, state_entered_time] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    hex::encode(hash.finalize())
 }
 
 /// The result of a step that finished: the Task's output in the execution.
@@ -185,7 +233,9 @@ mod tests {
             "script": "load_item.sql",
             "runDate": "2021-06-26",
             "executionName": "run-2021-06-26",
-            "executionStartTime": "2021-06-27T06:00:00.000Z"
+            "executionStartTime": "2021-06-27T06:00:00.000Z",
+            "stateEnteredTime": "2021-06-27T06:00:00.456Z",
+            "retryCount": 0
         })
     }
 
@@ -220,6 +270,9 @@ mod tests {
             ("taskToken", json!(""), "InvalidInput"),
             ("taskToken", json!("x".repeat(2049)), "InvalidInput"),
             ("executionName", json!("a/b"), "InvalidInput"),
+            ("stateEnteredTime", json!(""), "InvalidInput"),
+            ("stateEnteredTime", json!(null), "InvalidInput"),
+            ("retryCount", json!(-1), "InvalidInput"),
         ];
         for (field, value, name) in cases {
             let mut v = input();
@@ -239,6 +292,67 @@ mod tests {
             TaskInput::from_json(json!([1])),
             Err(InputError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_missing_state_entered_time_is_invalid_and_a_missing_retry_count_is_the_first_attempt() {
+        let mut value = input();
+        value.as_object_mut().unwrap().remove("retryCount");
+        let task = TaskInput::from_json(value.clone())
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(task.attempt, 0);
+        assert_eq!(task.state_entered_time, "2021-06-27T06:00:00.456Z");
+        value["retryCount"] = json!(2);
+        assert_eq!(
+            TaskInput::from_json(value.clone())
+                .unwrap()
+                .validate()
+                .unwrap()
+                .attempt,
+            2
+        );
+        value.as_object_mut().unwrap().remove("stateEnteredTime");
+        let err = TaskInput::from_json(value).unwrap().validate().unwrap_err();
+        assert_eq!(err.name(), "InvalidInput");
+        assert!(err.to_string().contains("stateEnteredTime"));
+    }
+
+    #[test]
+    fn client_tokens_are_64_hex_digits_and_identify_one_task_entry() {
+        let token = client_token("etl", "run-1", "LoadItem", "2021-06-27T06:00:00.456Z");
+        assert_eq!(token.len(), 64);
+        assert!(token.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(
+            token,
+            client_token("etl", "run-1", "LoadItem", "2021-06-27T06:00:00.456Z")
+        );
+        for other in [
+            client_token(
+                "etl",
+                "run-1",
+                "LoadCustomerAddress",
+                "2021-06-27T06:00:00.456Z",
+            ),
+            client_token("etl", "run-1", "LoadItem", "2021-06-27T06:05:00.000Z"),
+            client_token("etl", "run-2", "LoadItem", "2021-06-27T06:00:00.456Z"),
+            client_token("etl2", "run-1", "LoadItem", "2021-06-27T06:00:00.456Z"),
+        ] {
+            assert_ne!(token, other);
+        }
+    }
+
+    #[test]
+    fn token_fingerprints_are_short_and_do_not_contain_the_token() {
+        let token = TaskToken::new("AQCEAAAAKgAAAAMAAAAAAAAAAW-secret");
+        let print = token.fingerprint();
+        assert_eq!(print.len(), 12);
+        assert!(!print.contains("secret"));
+        assert_eq!(
+            print,
+            TaskToken::new("AQCEAAAAKgAAAAMAAAAAAAAAAW-secret").fingerprint()
+        );
     }
 
     #[test]

@@ -7,8 +7,8 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use etl_callback::complete::{CompleteError, Completer, Completion};
 use etl_callback::config::{self, ConfigError, TableSettings, Vars};
 use etl_callback::script::{self, ScriptError};
-use etl_callback::store::{Side, StoreError};
-use etl_callback::task::{statement_name, InputError, TaskInput};
+use etl_callback::store::{Recorded, Side, StoreError};
+use etl_callback::task::{client_token, statement_name, InputError, Task, TaskInput};
 use serde::Serialize;
 use thiserror::Error;
 use tracing::info;
@@ -154,6 +154,11 @@ pub struct Submitted {
     pub step: String,
     pub run_date: String,
     pub statements: usize,
+    /// The Task attempt (`$$.State.RetryCount`) this invocation served.
+    pub attempt: u32,
+    /// `Stored`, `Reattached` (a retry found the statement its first attempt started) or
+    /// `Redelivered` (the same token again).
+    pub recorded: String,
     pub completion: String,
 }
 
@@ -178,15 +183,20 @@ impl Submitter {
             &task.execution_name,
             &task.step,
         );
-        let statement_id = self.start_batch(&statements, &name).await?;
+        let statement_id = self.start_batch(&statements, &name, &task).await?;
         info!(statement_id = %statement_id, step = %task.step, run_date = %task.run_date,
+              attempt = task.attempt, token = %task.token.fingerprint(),
               statements = statements.len(), "batch submitted");
 
-        let rendezvous = self
+        let (rendezvous, recorded) = self
             .completer
             .table
             .record_task(&statement_id, &task, &name)
             .await?;
+        if recorded != Recorded::Stored {
+            info!(statement_id = %statement_id, step = %task.step, attempt = task.attempt,
+                  recorded = ?recorded, "the Data API returned the statement of an earlier attempt");
+        }
         let completion = self.completer.settle(&rendezvous, Side::Submitter).await?;
         if completion != Completion::WaitingForEvent {
             info!(statement_id = %statement_id, completion = ?completion, "status event arrived before the token was stored");
@@ -197,6 +207,8 @@ impl Submitter {
             step: task.step,
             run_date: task.run_date.to_string(),
             statements: statements.len(),
+            attempt: task.attempt,
+            recorded: format!("{recorded:?}"),
             completion: format!("{completion:?}"),
         })
     }
@@ -238,7 +250,20 @@ impl Submitter {
         Ok(body.to_vec())
     }
 
-    async fn start_batch(&self, statements: &[String], name: &str) -> Result<String, SubmitError> {
+    /// Starts the batch under the Task entry's `ClientToken`: a retry of the entry gets the
+    /// statement its first attempt started instead of running the script again.
+    async fn start_batch(
+        &self,
+        statements: &[String],
+        name: &str,
+        task: &Task,
+    ) -> Result<String, SubmitError> {
+        let token = client_token(
+            &self.config.statement_name_prefix,
+            &task.execution_name,
+            &task.step,
+            &task.state_entered_time,
+        );
         let request = self
             .completer
             .redshift_data
@@ -246,6 +271,7 @@ impl Submitter {
             .set_sqls(Some(statements.to_vec()))
             .database(&self.config.database)
             .statement_name(name)
+            .client_token(token)
             .with_event(true);
         let request = match &self.config.target {
             Target::Cluster {

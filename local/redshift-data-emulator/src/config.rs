@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use crate::faults::Faults;
+use crate::faults::{Faults, FaultsError};
 
 pub const USAGE: &str = "\
 redshift-data-emulator: the Redshift Data API (awsJson1_1) on PostgreSQL, for local runs and tests
@@ -25,7 +25,9 @@ OPTIONS (environment fallback in brackets):
                                (arn:aws:iam::<account>:user/redshift-data-emulator)
     --faults JSON              initial fault set, same JSON as POST /_emulator/faults
                                [REDSHIFT_DATA_EMULATOR_FAULTS] (all off)
-    --max-active-statements N  ActiveStatementsExceededException above this (200)
+    --max-active-statements N  answer ActiveStatementsExceededException while N statements are
+                               SUBMITTED/PICKED/STARTED; N >= 1 or `unlimited`
+                               [REDSHIFT_DATA_EMULATOR_MAX_ACTIVE_STATEMENTS] (200, the service's)
     -h, --help                 this text
 ";
 
@@ -39,8 +41,12 @@ pub struct Config {
     pub region: String,
     pub principal: String,
     pub faults: Faults,
-    pub max_active_statements: usize,
+    /// `None`: unlimited.
+    pub max_active_statements: Option<usize>,
 }
+
+/// The service's quota of active statements per cluster or workgroup.
+pub const DEFAULT_MAX_ACTIVE_STATEMENTS: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -56,7 +62,9 @@ pub enum ConfigError {
     MissingDatabaseUrl,
     #[error("invalid --faults JSON: {0}")]
     Faults(#[from] serde_json::Error),
-    #[error("invalid --max-active-statements {0:?}")]
+    #[error("invalid --faults: {0}")]
+    FaultsInvalid(#[from] FaultsError),
+    #[error("invalid --max-active-statements {0:?}: expected a whole number >= 1 or `unlimited`")]
     MaxActive(String),
 }
 
@@ -73,7 +81,7 @@ impl Config {
             account,
             region: "us-east-1".into(),
             faults: Faults::default(),
-            max_active_statements: 200,
+            max_active_statements: Some(DEFAULT_MAX_ACTIVE_STATEMENTS),
         }
     }
 
@@ -99,7 +107,7 @@ impl Config {
         ]);
         let mut principal = env_any(&["REDSHIFT_DATA_EMULATOR_PRINCIPAL"]);
         let mut faults = env_any(&["REDSHIFT_DATA_EMULATOR_FAULTS"]);
-        let mut max_active = None;
+        let mut max_active = env_any(&["REDSHIFT_DATA_EMULATOR_MAX_ACTIVE_STATEMENTS"]);
 
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -146,13 +154,18 @@ impl Config {
             });
         }
         let account = account.unwrap_or_else(|| "123456789012".into());
-        let faults = match faults {
+        let faults: Faults = match faults {
             Some(json) => serde_json::from_str(&json)?,
             None => Faults::default(),
         };
-        let max_active_statements = match max_active {
-            Some(n) => n.parse().map_err(|_| ConfigError::MaxActive(n))?,
-            None => 200,
+        faults.validate()?;
+        let max_active_statements = match max_active.as_deref().map(str::trim) {
+            None => Some(DEFAULT_MAX_ACTIVE_STATEMENTS),
+            Some("unlimited") => None,
+            Some(text) => match text.parse::<usize>() {
+                Ok(n) if n >= 1 => Some(n),
+                _ => return Err(ConfigError::MaxActive(text.to_string())),
+            },
         };
         Ok(Self {
             listen,
@@ -251,5 +264,52 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(config.faults.delay_ms, 250);
+        assert!(matches!(
+            parse(
+                &[
+                    "--database-url",
+                    "x",
+                    "--faults",
+                    r#"{"fail_response_after_submit": true, "reject_response_after_submit": true}"#
+                ],
+                &[]
+            ),
+            Err(ConfigError::FaultsInvalid(_))
+        ));
+    }
+
+    #[test]
+    fn max_active_statements_from_flag_or_environment() {
+        let db = ("DATABASE_URL", "postgres://env/dev");
+        assert_eq!(
+            parse(&[], &[db]).expect("parses").max_active_statements,
+            Some(200)
+        );
+        let env = ("REDSHIFT_DATA_EMULATOR_MAX_ACTIVE_STATEMENTS", "7");
+        assert_eq!(
+            parse(&[], &[db, env])
+                .expect("parses")
+                .max_active_statements,
+            Some(7)
+        );
+        assert_eq!(
+            parse(&["--max-active-statements", "3"], &[db, env])
+                .expect("parses")
+                .max_active_statements,
+            Some(3),
+            "the flag wins"
+        );
+        assert_eq!(
+            parse(&["--max-active-statements=unlimited"], &[db])
+                .expect("parses")
+                .max_active_statements,
+            None
+        );
+        for bad in ["0", "-1", "lots"] {
+            assert!(matches!(
+                parse(&["--max-active-statements", bad], &[db]),
+                Err(ConfigError::MaxActive(_))
+            ));
+        }
     }
 }

@@ -25,6 +25,36 @@ pub struct Faults {
     /// Wait this long before ExecuteStatement/BatchExecuteStatement answers. With
     /// `event_before_response` this makes sure the event has reached its consumer first.
     pub response_delay_ms: u64,
+    /// Submit and run the statement normally, then answer ExecuteStatement /
+    /// BatchExecuteStatement with HTTP 500 `InternalServerException`. SDKs retry 5xx answers
+    /// (with the same `ClientToken`, so the retry gets the statement already started).
+    pub fail_response_after_submit: bool,
+    /// Submit and run the statement normally, then answer with HTTP 400 `ValidationException`
+    /// ("injected fault"), which SDKs do not retry: the caller fails although its statement runs.
+    pub reject_response_after_submit: bool,
+    /// How many matching submissions the two response faults above hit, counted from when the
+    /// fault set was set; then they are spent. 0: every matching submission.
+    pub response_fault_times: u32,
+}
+
+/// A fault set that cannot be applied.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FaultsError {
+    #[error("fail_response_after_submit and reject_response_after_submit exclude each other")]
+    ConflictingResponseFaults,
+    #[error(
+        "response_fault_times needs fail_response_after_submit or reject_response_after_submit"
+    )]
+    TimesWithoutResponseFault,
+}
+
+/// How the answer to a submission is replaced after the statement was started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseFault {
+    /// HTTP 500 `InternalServerException` (retried by SDKs).
+    InternalServerError,
+    /// HTTP 400 `ValidationException` (not retried).
+    Validation,
 }
 
 impl Faults {
@@ -44,6 +74,71 @@ impl Faults {
 
     pub fn is_off(&self) -> bool {
         *self == Faults::default()
+    }
+
+    /// Checks a fault set before it is installed.
+    pub fn validate(&self) -> Result<(), FaultsError> {
+        match (
+            self.fail_response_after_submit,
+            self.reject_response_after_submit,
+        ) {
+            (true, true) => Err(FaultsError::ConflictingResponseFaults),
+            (false, false) if self.response_fault_times > 0 => {
+                Err(FaultsError::TimesWithoutResponseFault)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The response fault of this (already filtered) set, if any.
+    pub fn response_fault(&self) -> Option<ResponseFault> {
+        if self.reject_response_after_submit {
+            Some(ResponseFault::Validation)
+        } else if self.fail_response_after_submit {
+            Some(ResponseFault::InternalServerError)
+        } else {
+            None
+        }
+    }
+
+    fn without_response_fault(mut self) -> Faults {
+        self.fail_response_after_submit = false;
+        self.reject_response_after_submit = false;
+        self.response_fault_times = 0;
+        self
+    }
+}
+
+/// The installed fault set and how often its response fault has hit.
+#[derive(Debug, Default)]
+pub struct ActiveFaults {
+    faults: Faults,
+    response_faults_used: u32,
+}
+
+impl ActiveFaults {
+    pub fn new(faults: Faults) -> Self {
+        Self {
+            faults,
+            response_faults_used: 0,
+        }
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// The faults for one new submission, spending one use of a limited response fault.
+    pub fn for_submission(&mut self, statement_name: Option<&str>) -> Faults {
+        let faults = self.faults.for_statement(statement_name);
+        if faults.response_fault().is_none() || faults.response_fault_times == 0 {
+            return faults;
+        }
+        if self.response_faults_used >= faults.response_fault_times {
+            return faults.without_response_fault();
+        }
+        self.response_faults_used += 1;
+        faults
     }
 }
 
@@ -70,6 +165,60 @@ mod tests {
         );
         assert!(faults.for_statement(Some("stack/exec/LoadStore")).is_off());
         assert!(faults.for_statement(None).is_off());
+    }
+
+    #[test]
+    fn limited_response_fault_hits_matching_submissions_then_is_spent() {
+        let mut active = ActiveFaults::new(Faults {
+            statement_name_contains: Some("Load".into()),
+            reject_response_after_submit: true,
+            response_fault_times: 2,
+            delay_ms: 5,
+            ..Faults::default()
+        });
+        assert_eq!(active.for_submission(Some("Other")).response_fault(), None);
+        for _ in 0..2 {
+            assert_eq!(
+                active.for_submission(Some("x/Load")).response_fault(),
+                Some(ResponseFault::Validation)
+            );
+        }
+        let spent = active.for_submission(Some("x/Load"));
+        assert_eq!(spent.response_fault(), None);
+        assert_eq!(spent.delay_ms, 5, "other faults stay on");
+    }
+
+    #[test]
+    fn unlimited_response_fault_hits_every_time() {
+        let mut active = ActiveFaults::new(Faults {
+            fail_response_after_submit: true,
+            ..Faults::default()
+        });
+        for _ in 0..5 {
+            assert_eq!(
+                active.for_submission(None).response_fault(),
+                Some(ResponseFault::InternalServerError)
+            );
+        }
+    }
+
+    #[test]
+    fn contradictory_response_faults_are_rejected() {
+        let both = Faults {
+            fail_response_after_submit: true,
+            reject_response_after_submit: true,
+            ..Faults::default()
+        };
+        assert_eq!(both.validate(), Err(FaultsError::ConflictingResponseFaults));
+        let times_only = Faults {
+            response_fault_times: 1,
+            ..Faults::default()
+        };
+        assert_eq!(
+            times_only.validate(),
+            Err(FaultsError::TimesWithoutResponseFault)
+        );
+        assert_eq!(Faults::default().validate(), Ok(()));
     }
 
     #[test]

@@ -75,23 +75,31 @@ async fn get_faults(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn set_faults(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    match serde_json::from_slice::<Faults>(&body) {
-        Ok(faults) => {
-            tracing::info!(faults = ?faults, "fault set replaced");
-            state.set_faults(faults.clone());
-            faults_response(&faults)
-        }
-        Err(error) => json_response(
+    let invalid = |error: &dyn std::fmt::Display| {
+        json_response(
             StatusCode::BAD_REQUEST,
             &json!({"error": format!("invalid fault set: {error}")}),
             None,
-        ),
+        )
+    };
+    let faults = match serde_json::from_slice::<Faults>(&body) {
+        Ok(faults) => faults,
+        Err(error) => return invalid(&error),
+    };
+    match state.set_faults(faults.clone()) {
+        Ok(()) => {
+            tracing::info!(faults = ?faults, "fault set replaced");
+            faults_response(&faults)
+        }
+        Err(error) => invalid(&error),
     }
 }
 
 async fn reset_faults(State(state): State<Arc<AppState>>) -> Response {
     tracing::info!("faults reset");
-    state.set_faults(Faults::default());
+    if let Err(error) = state.set_faults(Faults::default()) {
+        return error_response(&ApiError::Internal(error.to_string()));
+    }
     faults_response(&Faults::default())
 }
 

@@ -17,7 +17,7 @@ pub mod store;
 pub mod translate;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 
 pub use config::Config;
 use events::EventPublisher;
-use faults::Faults;
+use faults::{ActiveFaults, Faults, FaultsError};
 use store::Store;
 
 /// Shared state of one emulator instance.
@@ -34,15 +34,24 @@ pub struct AppState {
     pub pg_config: tokio_postgres::Config,
     pub store: Store,
     pub events: EventPublisher,
-    faults: RwLock<Faults>,
+    faults: Mutex<ActiveFaults>,
 }
 
 impl AppState {
-    pub fn faults(&self) -> Faults {
+    fn active_faults(&self) -> MutexGuard<'_, ActiveFaults> {
         self.faults
-            .read()
+            .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+    }
+
+    /// The installed fault set, as posted.
+    pub fn faults(&self) -> Faults {
+        self.active_faults().faults().clone()
+    }
+
+    /// The faults for one new statement (spends one use of a limited response fault).
+    pub fn faults_for_submission(&self, statement_name: Option<&str>) -> Faults {
+        self.active_faults().for_submission(statement_name)
     }
 
     /// Sends PostgreSQL a cancel request for every statement still running (at shutdown, so no
@@ -67,11 +76,11 @@ impl AppState {
         }
     }
 
-    pub fn set_faults(&self, faults: Faults) {
-        *self
-            .faults
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = faults;
+    /// Replaces the fault set (and restarts the count of `response_fault_times`).
+    pub fn set_faults(&self, faults: Faults) -> Result<(), FaultsError> {
+        faults.validate()?;
+        *self.active_faults() = ActiveFaults::new(faults);
+        Ok(())
     }
 }
 
@@ -81,6 +90,8 @@ pub enum StartError {
     DatabaseUrl(#[source] tokio_postgres::Error),
     #[error("cannot reach PostgreSQL at the database URL: {0}")]
     Database(#[source] tokio_postgres::Error),
+    #[error("invalid fault set: {0}")]
+    Faults(#[from] FaultsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -124,6 +135,7 @@ impl Emulator {
 
 /// Checks the database, binds the listener and serves in a background task.
 pub async fn start(config: Config) -> Result<Emulator, StartError> {
+    config.faults.validate()?;
     let pg_config: tokio_postgres::Config = config
         .database_url
         .parse()
@@ -171,7 +183,7 @@ pub async fn start(config: Config) -> Result<Emulator, StartError> {
             config.region.clone(),
             config.event_bus.clone(),
         ),
-        faults: RwLock::new(config.faults.clone()),
+        faults: Mutex::new(ActiveFaults::new(config.faults.clone())),
         store: Store::new(),
         pg_config,
         config,

@@ -7,8 +7,9 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::executor;
+use crate::faults::ResponseFault;
 use crate::params;
-use crate::store::{parse_id, NewStatement, Status, Target};
+use crate::store::{parse_id, Admission, Idempotency, NewStatement, Status, Target};
 use crate::AppState;
 
 /// Service limits.
@@ -16,6 +17,9 @@ pub const MAX_BATCH_STATEMENTS: usize = 40;
 pub const MAX_SQL_BYTES: usize = 100 * 1024;
 pub const MAX_STATEMENT_NAME: usize = 500;
 const MAX_LIST_RESULTS: usize = 100;
+pub const MAX_CLIENT_TOKEN: usize = 64;
+/// ListStatements `NextToken`: this prefix and the sequence number of the next statement.
+const LIST_TOKEN_PREFIX: &str = "from-";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -35,13 +39,53 @@ struct Submit {
     session_id: Option<String>,
     session_keep_alive_seconds: Option<i64>,
     execution_mode: Option<String>,
-    #[allow(dead_code)]
     client_token: Option<String>,
     #[allow(dead_code)]
     wait_time_seconds: Option<i64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+impl Submit {
+    /// A hash of what the request asks to run (everything but the token), to tell a retry of
+    /// the same request from a different request reusing a token.
+    fn fingerprint(&self, batch: bool) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        batch.hash(&mut hasher);
+        // Exhaustive on purpose: a new request member must be classified here.
+        let Submit {
+            sql,
+            sqls,
+            cluster_identifier,
+            workgroup_name,
+            database,
+            db_user,
+            secret_arn,
+            with_event,
+            statement_name,
+            parameters,
+            result_format,
+            session_id,
+            session_keep_alive_seconds,
+            execution_mode,
+            client_token: _,
+            wait_time_seconds: _,
+        } = self;
+        (
+            (sql, sqls, cluster_identifier, workgroup_name, database),
+            (db_user, secret_arn, with_event, statement_name, parameters),
+            (
+                result_format,
+                session_id,
+                session_keep_alive_seconds,
+                execution_mode,
+            ),
+        )
+            .hash(&mut hasher);
+        hasher.finish()
+    }
+}
+
+#[derive(Debug, Clone, Hash, Deserialize)]
 struct SqlParameter {
     name: String,
     value: String,
@@ -107,6 +151,15 @@ pub async fn dispatch(
 type Validated = (Vec<(String, String)>, Target, String);
 
 fn validate_submit(req: &Submit, batch: bool) -> Result<Validated, ApiError> {
+    if let Some(token) = &req.client_token {
+        let length = token.chars().count();
+        if !(1..=MAX_CLIENT_TOKEN).contains(&length) {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value at 'clientToken' failed to satisfy \
+                 constraint: Member must have length between 1 and {MAX_CLIENT_TOKEN} (got {length})"
+            )));
+        }
+    }
     if req.session_id.is_some() || req.session_keep_alive_seconds.is_some() {
         return Err(ApiError::validation(
             "SessionId/SessionKeepAliveSeconds are not supported by the redshift-data emulator",
@@ -211,12 +264,6 @@ fn validate_submit(req: &Submit, batch: bool) -> Result<Validated, ApiError> {
 
 async fn submit(state: &Arc<AppState>, req: Submit, batch: bool) -> Result<Value, ApiError> {
     let (sqls, target, database) = validate_submit(&req, batch)?;
-    if state.store.active_count() >= state.config.max_active_statements {
-        return Err(ApiError::ActiveStatementsExceeded(format!(
-            "Active statements exceeded the allowed quota ({}).",
-            state.config.max_active_statements
-        )));
-    }
     if req.db_user.is_some() || req.secret_arn.is_some() {
         tracing::info!(
             db_user = req.db_user.as_deref().unwrap_or(""),
@@ -225,24 +272,49 @@ async fn submit(state: &Arc<AppState>, req: Submit, batch: bool) -> Result<Value
         );
     }
     let statement_count = sqls.len();
-    let id = state.store.insert(NewStatement {
-        name: req.statement_name.clone(),
-        is_batch: batch,
-        auto_commit: req.execution_mode.as_deref() == Some("AUTO_COMMIT"),
-        target,
-        database,
-        db_user: req.db_user.clone(),
-        secret_arn: req.secret_arn.clone(),
-        with_event: req.with_event,
-        sqls,
-        parameters: req
-            .parameters
-            .iter()
-            .flatten()
-            .map(|p| (p.name.clone(), p.value.clone()))
-            .collect(),
-    });
-    let faults = state.faults().for_statement(req.statement_name.as_deref());
+    let fingerprint = req.fingerprint(batch);
+    let admission = state.store.admit(
+        NewStatement {
+            name: req.statement_name.clone(),
+            is_batch: batch,
+            auto_commit: req.execution_mode.as_deref() == Some("AUTO_COMMIT"),
+            target,
+            database,
+            db_user: req.db_user.clone(),
+            secret_arn: req.secret_arn.clone(),
+            with_event: req.with_event,
+            sqls,
+            parameters: req
+                .parameters
+                .iter()
+                .flatten()
+                .map(|p| (p.name.clone(), p.value.clone()))
+                .collect(),
+        },
+        req.client_token.as_deref().map(|client_token| Idempotency {
+            client_token,
+            fingerprint,
+        }),
+        state.config.max_active_statements,
+        std::time::Instant::now(),
+    )?;
+    let id = match admission {
+        Admission::Replay { id, same_request } => {
+            if same_request {
+                tracing::info!(statement_id = %id, "ClientToken seen before: answering with its statement");
+            } else {
+                tracing::warn!(
+                    statement_id = %id,
+                    client_token = req.client_token.as_deref().unwrap_or(""),
+                    "ClientToken reused with different parameters: answering with the statement \
+                     of the first request, nothing new runs"
+                );
+            }
+            return submit_response(state, &id);
+        }
+        Admission::New(id) => id,
+    };
+    let faults = state.faults_for_submission(req.statement_name.as_deref());
     tracing::info!(
         statement_id = %id,
         statement_name = req.statement_name.as_deref().unwrap_or(""),
@@ -256,6 +328,7 @@ async fn submit(state: &Arc<AppState>, req: Submit, batch: bool) -> Result<Value
     }
     let before_response = faults.event_before_response;
     let response_delay = std::time::Duration::from_millis(faults.response_delay_ms);
+    let response_fault = faults.response_fault();
     let task = tokio::spawn(executor::run(state.clone(), id.clone(), faults));
     if before_response {
         tracing::info!(statement_id = %id, "fault: running statement and event before answering");
@@ -267,9 +340,25 @@ async fn submit(state: &Arc<AppState>, req: Submit, batch: bool) -> Result<Value
         tracing::info!(statement_id = %id, delay_ms = response_delay.as_millis() as u64, "fault: delaying the answer");
         tokio::time::sleep(response_delay).await;
     }
+    match response_fault {
+        None => submit_response(state, &id),
+        Some(fault) => {
+            tracing::info!(statement_id = %id, ?fault, "fault: statement submitted, failing the answer");
+            let message =
+                format!("injected fault: statement {id} was submitted but the answer failed");
+            Err(match fault {
+                ResponseFault::InternalServerError => ApiError::Internal(message),
+                ResponseFault::Validation => ApiError::Validation(message),
+            })
+        }
+    }
+}
+
+/// The ExecuteStatement / BatchExecuteStatement answer for a recorded statement.
+fn submit_response(state: &AppState, id: &str) -> Result<Value, ApiError> {
     let store = state.store.lock();
     let st = store
-        .get(&id)
+        .get(id)
         .ok_or_else(|| ApiError::Internal("statement vanished".into()))?;
     Ok(st.submit_json())
 }
@@ -402,19 +491,23 @@ fn list(state: &AppState, req: ListRequest) -> Result<Value, ApiError> {
                 .ok_or_else(|| ApiError::validation(format!("Invalid Status {s:?}")))?,
         ),
     };
-    let offset: usize = match req.next_token.as_deref().filter(|t| !t.is_empty()) {
-        None => 0,
-        Some(t) => t
-            .strip_prefix("offset-")
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| ApiError::validation("Invalid NextToken"))?,
+    // The token is the sequence number of the next statement to list: pages stay exact while
+    // new statements arrive (they are newer, so they never shift the remaining pages).
+    let before: Option<usize> = match req.next_token.as_deref().filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) => Some(
+            t.strip_prefix(LIST_TOKEN_PREFIX)
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| n.checked_add(1))
+                .ok_or_else(|| ApiError::validation("Invalid NextToken"))?,
+        ),
     };
-    let ids = state.store.ids_newest_first();
+    let ids = state.store.ids_newest_first(before);
     let store = state.store.lock();
-    let matching: Vec<&crate::store::Statement> = ids
+    let matching: Vec<(usize, &crate::store::Statement)> = ids
         .iter()
-        .filter_map(|id| store.get(id))
-        .filter(|st| {
+        .filter_map(|(seq, id)| store.get(id).map(|st| (*seq, st)))
+        .filter(|(_, st)| {
             let name_ok = match &req.statement_name {
                 Some(prefix) => st
                     .name
@@ -433,21 +526,19 @@ fn list(state: &AppState, req: ListRequest) -> Result<Value, ApiError> {
             };
             name_ok && status_ok && db_ok && target_ok
         })
+        .take(max + 1)
         .collect();
     let page: Vec<Value> = matching
         .iter()
-        .skip(offset)
         .take(max)
-        .map(|st| st.list_json())
+        .map(|(_, st)| st.list_json())
         .collect();
     let mut out = json!({"Statements": page});
-    if offset + max < matching.len() {
-        if let Some(obj) = out.as_object_mut() {
-            obj.insert(
-                "NextToken".into(),
-                json!(format!("offset-{}", offset + max)),
-            );
-        }
+    if let (Some((next_seq, _)), Some(obj)) = (matching.get(max), out.as_object_mut()) {
+        obj.insert(
+            "NextToken".into(),
+            json!(format!("{LIST_TOKEN_PREFIX}{next_seq}")),
+        );
     }
     Ok(out)
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -446,13 +446,48 @@ pub fn parse_id(raw: &str) -> Result<StatementRef, ApiError> {
     })
 }
 
+/// How long a `ClientToken` keeps answering with its statement (the service keeps tokens 8 hours).
+pub const CLIENT_TOKEN_TTL: Duration = Duration::from_secs(8 * 3600);
+
+/// One remembered `ClientToken`: the statement it started and a hash of the request.
+struct TokenEntry {
+    id: String,
+    first_seen: Instant,
+    fingerprint: u64,
+}
+
+/// What [`Store::admit`] did with a submission.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// A new statement was recorded (SUBMITTED); the caller must start it.
+    New(String),
+    /// The `ClientToken` was seen less than [`CLIENT_TOKEN_TTL`] ago: nothing was recorded and
+    /// the caller answers with the statement the token started. `same_request` is false when
+    /// the earlier request had different parameters.
+    Replay { id: String, same_request: bool },
+}
+
+/// A submission's idempotency key: the client token and a hash of the request it came with.
+#[derive(Clone, Debug)]
+pub struct Idempotency<'a> {
+    pub client_token: &'a str,
+    pub fingerprint: u64,
+}
+
 #[derive(Default)]
 pub struct Store {
     statements: Mutex<HashMap<String, Statement>>,
-    /// Insertion order, for ListStatements.
+    /// Ids in insertion order (the index is the statement's sequence number), for ListStatements.
     order: Mutex<Vec<String>>,
+    /// `ClientToken` → the statement it started. Always locked before `statements`.
+    tokens: Mutex<HashMap<String, TokenEntry>>,
     next_query_id: AtomicI64,
     next_pid: AtomicI64,
+}
+
+fn unpoison<T>(result: std::sync::LockResult<MutexGuard<'_, T>>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means another request panicked mid-update; the data is still usable.
+    result.unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Store {
@@ -465,18 +500,72 @@ impl Store {
     }
 
     pub fn lock(&self) -> MutexGuard<'_, HashMap<String, Statement>> {
-        // A poisoned lock only means another request panicked mid-update; the data is still usable.
-        self.statements
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        unpoison(self.statements.lock())
     }
 
     pub fn next_query_id(&self) -> i64 {
         self.next_query_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Records a new statement in SUBMITTED state and returns its id.
+    /// Records a new statement in SUBMITTED state and returns its id (no token, no limit).
     pub fn insert(&self, new: NewStatement) -> String {
+        let mut statements = self.lock();
+        self.insert_locked(&mut statements, new)
+    }
+
+    /// Admits one submission atomically: a `ClientToken` seen within [`CLIENT_TOKEN_TTL`] of
+    /// `now` answers with its statement (whatever its state, nothing new runs); otherwise the
+    /// statement is recorded, unless `max_active` statements are already SUBMITTED, PICKED or
+    /// STARTED (`ActiveStatementsExceededException`).
+    pub fn admit(
+        &self,
+        new: NewStatement,
+        idempotency: Option<Idempotency<'_>>,
+        max_active: Option<usize>,
+        now: Instant,
+    ) -> Result<Admission, ApiError> {
+        let mut tokens = unpoison(self.tokens.lock());
+        tokens
+            .retain(|_, entry| now.saturating_duration_since(entry.first_seen) < CLIENT_TOKEN_TTL);
+        if let Some(key) = &idempotency {
+            if let Some(entry) = tokens.get(key.client_token) {
+                return Ok(Admission::Replay {
+                    id: entry.id.clone(),
+                    same_request: entry.fingerprint == key.fingerprint,
+                });
+            }
+        }
+        let mut statements = self.lock();
+        if let Some(max) = max_active {
+            let active = statements
+                .values()
+                .filter(|s| !s.status.is_terminal())
+                .count();
+            if active >= max {
+                return Err(ApiError::ActiveStatementsExceeded(format!(
+                    "Active statements exceeded the allowed quota ({max})."
+                )));
+            }
+        }
+        let id = self.insert_locked(&mut statements, new);
+        if let Some(key) = idempotency {
+            tokens.insert(
+                key.client_token.to_string(),
+                TokenEntry {
+                    id: id.clone(),
+                    first_seen: now,
+                    fingerprint: key.fingerprint,
+                },
+            );
+        }
+        Ok(Admission::New(id))
+    }
+
+    fn insert_locked(
+        &self,
+        statements: &mut HashMap<String, Statement>,
+        new: NewStatement,
+    ) -> String {
         let id = uuid::Uuid::new_v4().to_string();
         let now = now_epoch();
         let subs = new
@@ -520,21 +609,22 @@ impl Store {
             cancel_token: None,
             cancel_notify: Arc::new(Notify::new()),
         };
-        self.lock().insert(id.clone(), statement);
-        self.order
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(id.clone());
+        statements.insert(id.clone(), statement);
+        unpoison(self.order.lock()).push(id.clone());
         id
     }
 
-    /// Ids, newest first.
-    pub fn ids_newest_first(&self) -> Vec<String> {
-        let order = self
-            .order
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        order.iter().rev().cloned().collect()
+    /// (sequence number, id) of the statements older than sequence number `before` (all when
+    /// `None`), newest first. Sequence numbers never change, so they make stable page cursors.
+    pub fn ids_newest_first(&self, before: Option<usize>) -> Vec<(usize, String)> {
+        let order = unpoison(self.order.lock());
+        let end = before.map_or(order.len(), |b| b.min(order.len()));
+        order[..end]
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(seq, id)| (seq, id.clone()))
+            .collect()
     }
 
     /// Statements not yet in a terminal state.
@@ -582,5 +672,129 @@ mod tests {
     fn sub_index_zero_does_not_exist() {
         let err = parse_id("d9b6c0c9-0747-4bf4-b142-e8883122f766:0").expect_err("zero");
         assert_eq!(err.code(), "ResourceNotFoundException");
+    }
+
+    fn new_statement(sql: &str) -> NewStatement {
+        NewStatement {
+            name: None,
+            is_batch: false,
+            auto_commit: false,
+            target: Target::Cluster("c".into()),
+            database: "dev".into(),
+            db_user: None,
+            secret_arn: None,
+            with_event: false,
+            sqls: vec![(sql.into(), sql.into())],
+            parameters: Vec::new(),
+        }
+    }
+
+    fn token(t: &str, fingerprint: u64) -> Option<Idempotency<'_>> {
+        Some(Idempotency {
+            client_token: t,
+            fingerprint,
+        })
+    }
+
+    #[test]
+    fn client_token_replays_within_eight_hours_and_expires_after() {
+        let store = Store::new();
+        let t0 = Instant::now();
+        let Admission::New(first) = store
+            .admit(new_statement("select 1"), token("tok", 1), None, t0)
+            .expect("admitted")
+        else {
+            panic!("first use is new");
+        };
+        let again = store
+            .admit(
+                new_statement("select 1"),
+                token("tok", 1),
+                None,
+                t0 + CLIENT_TOKEN_TTL - Duration::from_secs(1),
+            )
+            .expect("admitted");
+        assert_eq!(
+            again,
+            Admission::Replay {
+                id: first.clone(),
+                same_request: true
+            }
+        );
+        let other = store
+            .admit(new_statement("select 2"), token("tok", 2), None, t0)
+            .expect("admitted");
+        assert_eq!(
+            other,
+            Admission::Replay {
+                id: first.clone(),
+                same_request: false
+            },
+            "different parameters still answer with the first statement"
+        );
+        assert_eq!(store.ids_newest_first(None).len(), 1);
+        let later = store
+            .admit(
+                new_statement("select 1"),
+                token("tok", 1),
+                None,
+                t0 + CLIENT_TOKEN_TTL,
+            )
+            .expect("admitted");
+        assert!(
+            matches!(&later, Admission::New(id) if *id != first),
+            "{later:?}"
+        );
+        assert_eq!(store.ids_newest_first(None).len(), 2);
+    }
+
+    #[test]
+    fn active_limit_counts_unfinished_statements_but_not_replays() {
+        let store = Store::new();
+        let now = Instant::now();
+        let Ok(Admission::New(first)) =
+            store.admit(new_statement("select 1"), token("a", 1), Some(1), now)
+        else {
+            panic!("first statement admitted");
+        };
+        let err = store
+            .admit(new_statement("select 1"), token("b", 1), Some(1), now)
+            .expect_err("over the limit");
+        assert_eq!(err.code(), "ActiveStatementsExceededException");
+        assert_eq!(
+            store
+                .admit(new_statement("select 1"), token("a", 1), Some(1), now)
+                .expect("a replay starts nothing"),
+            Admission::Replay {
+                id: first.clone(),
+                same_request: true
+            }
+        );
+        if let Some(st) = store.lock().get_mut(&first) {
+            st.finish(Status::Finished, None);
+        }
+        assert!(matches!(
+            store.admit(new_statement("select 1"), token("b", 1), Some(1), now),
+            Ok(Admission::New(_))
+        ));
+        assert!(matches!(
+            store.admit(new_statement("select 1"), None, None, now),
+            Ok(Admission::New(_))
+        ));
+    }
+
+    #[test]
+    fn sequence_cursor_lists_older_statements_newest_first() {
+        let store = Store::new();
+        let ids: Vec<String> = (0..3)
+            .map(|_| store.insert(new_statement("select 1")))
+            .collect();
+        let all = store.ids_newest_first(None);
+        assert_eq!(
+            all.iter().map(|(_, id)| id.as_str()).collect::<Vec<_>>(),
+            [ids[2].as_str(), ids[1].as_str(), ids[0].as_str()]
+        );
+        let older = store.ids_newest_first(Some(all[1].0));
+        assert_eq!(older, vec![(0, ids[0].clone())]);
     }
 }

@@ -72,6 +72,19 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         }
     }
 
+    /// An optional positive whole number with a default, at most `max`.
+    pub fn count(&mut self, name: &str, default: usize, max: usize) -> usize {
+        match self.optional(name).map(|v| v.parse::<usize>()) {
+            None => default,
+            Some(Ok(v)) if v > 0 && v <= max => v,
+            Some(_) => {
+                self.problems
+                    .push(format!("{name} must be a whole number from 1 to {max}"));
+                default
+            }
+        }
+    }
+
     /// Records a problem found while combining variables.
     pub fn problem(&mut self, problem: impl Into<String>) {
         self.problems.push(problem.into());

@@ -1,1 +1,509 @@
-//! placeholder
+//! The reconciler: the safety net under the callback protocol. Redshift Data API status events and
+//! Step Functions execution events are best effort, so on a schedule it looks at every task that
+//! has waited longer than a grace period (through the sparse pending index, never a scan) and
+//!
+//! - completes it from `DescribeStatement` when the statement ended but its event was lost;
+//! - sends a heartbeat when the statement still runs, and cancels the statement and closes the
+//!   item when Step Functions says nobody waits for it any more;
+//! - fails it with `Redshift.StatementNotFound` when the Data API no longer knows the statement.
+//!
+//! When an execution is aborted, times out or fails, it cancels that execution's running
+//! statements and closes their items. Every completion goes through the shared rendezvous
+//! (`etl_callback::store`, `etl_callback::complete`), so nothing is ever completed twice.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use etl_callback::complete::{
+    Closing, CompleteError, Completer, Completion, Heartbeat, StatementStatus,
+};
+use etl_callback::config::{self, ConfigError, TableSettings, Vars};
+use etl_callback::store::{
+    self, PendingFilter, Rendezvous, Side, StoreError, DEFAULT_PENDING_INDEX,
+};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tracing::{error, info, warn};
+
+pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
+pub const SCHEDULE_SOURCES: [&str; 2] = ["aws.events", "aws.scheduler"];
+pub const EXECUTION_DETAIL_TYPE: &str = "Step Functions Execution Status Change";
+pub const EXECUTION_SOURCE: &str = "aws.states";
+/// Execution statuses that leave waiting tasks behind.
+pub const ENDED_STATUSES: [&str; 3] = ["ABORTED", "TIMED_OUT", "FAILED"];
+/// The CloudWatch namespace of the reconciler's metrics.
+pub const METRICS_NAMESPACE: &str = "RedshiftEtlCallback";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub table: TableSettings,
+    /// `PENDING_INDEX`: the sparse index on `pending` (hash) and `submittedAt` (range).
+    pub pending_index: String,
+    /// `RECONCILE_GRACE_SECONDS`: how long a task waits before the reconciler looks at it.
+    pub grace_seconds: i64,
+    /// `RECONCILE_MAX_ITEMS`: the most pending items one invocation handles.
+    pub max_items: usize,
+    /// `AWS_LAMBDA_FUNCTION_NAME`: the metrics' `Function` dimension.
+    pub function_name: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(config::env())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::read(Vars::new(lookup))
+    }
+
+    fn read<F: Fn(&str) -> Option<String>>(mut vars: Vars<F>) -> Result<Self, ConfigError> {
+        let table = TableSettings::read(&mut vars);
+        let pending_index = vars
+            .optional("PENDING_INDEX")
+            .unwrap_or_else(|| DEFAULT_PENDING_INDEX.to_owned());
+        let grace_seconds = vars.seconds("RECONCILE_GRACE_SECONDS", 60);
+        let max_items = vars.count("RECONCILE_MAX_ITEMS", 100, 1000);
+        let function_name = vars
+            .optional("AWS_LAMBDA_FUNCTION_NAME")
+            .unwrap_or_else(|| "reconciler".to_owned());
+        vars.finish()?;
+        Ok(Self {
+            table,
+            pending_index,
+            grace_seconds,
+            max_items,
+            function_name,
+        })
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ReconcileError {
+    #[error("event is not a schedule or a Step Functions execution status change: {0}")]
+    Malformed(String),
+    #[error("event has source {event_source:?} and detail-type {detail_type:?}; expected a schedule or {EXECUTION_SOURCE:?} / {EXECUTION_DETAIL_TYPE:?}")]
+    UnexpectedEvent {
+        event_source: String,
+        detail_type: String,
+    },
+    #[error("execution {execution} has status {status}; only ABORTED, TIMED_OUT and FAILED executions leave tasks to close")]
+    UnexpectedExecutionStatus { execution: String, status: String },
+    #[error("could not list the pending tasks")]
+    Pending(#[source] StoreError),
+    #[error("every one of the {failed} pending tasks examined failed; the first error")]
+    AllFailed {
+        failed: u64,
+        #[source]
+        first: CompleteError,
+    },
+}
+
+impl ReconcileError {
+    /// The stable error name in the logs and the async invocation's failure record.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "MalformedEvent",
+            Self::UnexpectedEvent { .. } => "UnexpectedEvent",
+            Self::UnexpectedExecutionStatus { .. } => "UnexpectedExecutionStatus",
+            Self::Pending(e) => e.name(),
+            Self::AllFailed { .. } => "ReconcileFailed",
+        }
+    }
+}
+
+/// The detail of a Step Functions "Execution Status Change" event (the fields used here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionStatusChange {
+    pub execution_arn: String,
+    pub state_machine_arn: String,
+    pub name: String,
+    pub status: String,
+}
+
+/// What one event asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    Schedule,
+    ExecutionEnded(ExecutionStatusChange),
+}
+
+/// Tells the two events apart by `detail-type` and checks them.
+pub fn parse_trigger(payload: serde_json::Value) -> Result<Trigger, ReconcileError> {
+    let event: EventBridgeEvent<serde_json::Value> =
+        serde_json::from_value(payload).map_err(|e| ReconcileError::Malformed(e.to_string()))?;
+    let unexpected = |event: EventBridgeEvent<serde_json::Value>| ReconcileError::UnexpectedEvent {
+        event_source: event.source,
+        detail_type: event.detail_type,
+    };
+    match event.detail_type.as_str() {
+        SCHEDULE_DETAIL_TYPE if SCHEDULE_SOURCES.contains(&event.source.as_str()) => {
+            Ok(Trigger::Schedule)
+        }
+        EXECUTION_DETAIL_TYPE if event.source == EXECUTION_SOURCE => {
+            let detail: ExecutionStatusChange = serde_json::from_value(event.detail)
+                .map_err(|e| ReconcileError::Malformed(e.to_string()))?;
+            if detail.name.trim().is_empty() {
+                return Err(ReconcileError::Malformed(
+                    "execution status change without an execution name".to_owned(),
+                ));
+            }
+            if !ENDED_STATUSES.contains(&detail.status.as_str()) {
+                return Err(ReconcileError::UnexpectedExecutionStatus {
+                    execution: detail.name,
+                    status: detail.status,
+                });
+            }
+            Ok(Trigger::ExecutionEnded(detail))
+        }
+        _ => Err(unexpected(event)),
+    }
+}
+
+/// What one invocation did; the same counts go to CloudWatch as metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// `schedule` or `execution`.
+    pub trigger: String,
+    /// Pending tasks looked at.
+    pub examined: u64,
+    /// Tasks completed from `DescribeStatement` because their status event never arrived.
+    pub lost_events_recovered: u64,
+    pub heartbeats: u64,
+    /// Statements `CancelStatement` stopped.
+    pub cancellations: u64,
+    /// Items the reconciler marked TASK_CLOSED.
+    pub tasks_closed: u64,
+    /// Tasks failed with `Redshift.StatementNotFound`.
+    pub statements_not_found: u64,
+    /// Tasks skipped this round because DynamoDB, the Data API or Step Functions throttled.
+    pub throttled: u64,
+    /// Tasks completed or being completed by someone else meanwhile.
+    pub skipped: u64,
+    /// Tasks whose handling failed with an error that is not throttling.
+    pub errors: u64,
+}
+
+impl Summary {
+    fn metrics(&self) -> [(&'static str, u64); 7] {
+        [
+            ("LostEventsRecovered", self.lost_events_recovered),
+            ("Heartbeats", self.heartbeats),
+            ("Cancellations", self.cancellations),
+            ("TasksClosed", self.tasks_closed),
+            ("StatementsNotFound", self.statements_not_found),
+            ("Throttled", self.throttled),
+            ("Errors", self.errors),
+        ]
+    }
+
+    /// The counts as one CloudWatch Embedded Metric Format line, dimension `Function`.
+    pub fn emf_line(&self, function: &str, timestamp_ms: i64) -> String {
+        let mut line = serde_json::json!({
+            "_aws": {
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": METRICS_NAMESPACE,
+                    "Dimensions": [["Function"]],
+                    "Metrics": self.metrics().iter()
+                        .map(|(name, _)| serde_json::json!({"Name": name, "Unit": "Count"}))
+                        .collect::<Vec<_>>(),
+                }],
+            },
+            "Function": function,
+        });
+        for (name, value) in self.metrics() {
+            line[name] = value.into();
+        }
+        line.to_string()
+    }
+}
+
+/// What was done for one pending task, for its log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Recovered(Completion),
+    Heartbeat,
+    Closed { cancelled: bool },
+    NotFound(Completion),
+    Skipped(&'static str),
+}
+
+pub struct Reconciler {
+    pub config: Config,
+    pub completer: Completer,
+}
+
+impl Reconciler {
+    /// Handles one EventBridge delivery and publishes its counts as metrics.
+    pub async fn handle(&self, payload: serde_json::Value) -> Result<Summary, ReconcileError> {
+        let result = match parse_trigger(payload)? {
+            Trigger::Schedule => self.sweep().await,
+            Trigger::ExecutionEnded(execution) => self.execution_ended(&execution).await,
+        };
+        let summary = match &result {
+            Ok(summary) => summary,
+            Err((summary, _)) => summary,
+        };
+        println!(
+            "{}",
+            summary.emf_line(
+                &self.config.function_name,
+                chrono::Utc::now().timestamp_millis()
+            )
+        );
+        info!(trigger = %summary.trigger, examined = summary.examined,
+              lost_events_recovered = summary.lost_events_recovered, heartbeats = summary.heartbeats,
+              cancellations = summary.cancellations, tasks_closed = summary.tasks_closed,
+              statements_not_found = summary.statements_not_found, throttled = summary.throttled,
+              skipped = summary.skipped, errors = summary.errors, "reconciled");
+        result.map_err(|(_, err)| err)
+    }
+
+    /// The scheduled sweep: every task waiting longer than the grace period, oldest first.
+    async fn sweep(&self) -> Result<Summary, (Summary, ReconcileError)> {
+        let mut summary = Summary {
+            trigger: "schedule".to_owned(),
+            ..Summary::default()
+        };
+        let cutoff = store::now() - self.config.grace_seconds;
+        let pending = self
+            .pending(&PendingFilter::SubmittedBefore(cutoff))
+            .await
+            .map_err(|e| (summary.clone(), e))?;
+        let mut first_error = None;
+        for item in pending {
+            summary.examined += 1;
+            match item {
+                Ok(rendezvous) => {
+                    let result = self.reconcile(&rendezvous).await;
+                    tally(&mut summary, &rendezvous, result, &mut first_error, None);
+                }
+                Err(err) => count_error(&mut summary, CompleteError::Store(err), &mut first_error),
+            }
+        }
+        finish(summary, first_error)
+    }
+
+    /// An execution ended: cancel its running statements and close their items.
+    async fn execution_ended(
+        &self,
+        execution: &ExecutionStatusChange,
+    ) -> Result<Summary, (Summary, ReconcileError)> {
+        let mut summary = Summary {
+            trigger: "execution".to_owned(),
+            ..Summary::default()
+        };
+        let pending = self
+            .pending(&PendingFilter::Execution(execution.name.clone()))
+            .await
+            .map_err(|e| (summary.clone(), e))?;
+        let mut first_error = None;
+        for item in pending {
+            summary.examined += 1;
+            match item {
+                Ok(rendezvous) => {
+                    let result = self
+                        .close_for_execution(&rendezvous, &execution.status)
+                        .await;
+                    tally(
+                        &mut summary,
+                        &rendezvous,
+                        result,
+                        &mut first_error,
+                        Some(execution),
+                    );
+                }
+                Err(err) => count_error(&mut summary, CompleteError::Store(err), &mut first_error),
+            }
+        }
+        finish(summary, first_error)
+    }
+
+    async fn pending(
+        &self,
+        filter: &PendingFilter,
+    ) -> Result<Vec<Result<Rendezvous, StoreError>>, ReconcileError> {
+        self.completer
+            .table
+            .pending(&self.config.pending_index, filter, self.config.max_items)
+            .await
+            .map_err(ReconcileError::Pending)
+    }
+
+    /// One waiting task, decided from what the Data API and Step Functions say.
+    async fn reconcile(&self, rendezvous: &Rendezvous) -> Result<Action, CompleteError> {
+        let id = rendezvous.statement_id.as_str();
+        let task = match &rendezvous.task {
+            _ if rendezvous.completed => return Ok(Action::Skipped("already completed")),
+            None => return Ok(Action::Skipped("no token stored")),
+            Some(task) => task,
+        };
+        if rendezvous.event.is_some() {
+            // The event was recorded but the task never completed (the completer gave up).
+            let completion = self.completer.settle(rendezvous, Side::Reconciler).await?;
+            return Ok(recovered(completion));
+        }
+        match self.completer.statement_status(id).await? {
+            StatementStatus::Ended { state, rows } => {
+                Ok(recovered(self.completer.recover(id, state, rows).await?))
+            }
+            StatementStatus::Running => match self.completer.heartbeat(task).await? {
+                Heartbeat::Alive => Ok(Action::Heartbeat),
+                Heartbeat::TaskClosed => Ok(closed(
+                    self.completer.close_abandoned(id, task, None).await?,
+                )),
+            },
+            StatementStatus::NotFound => match self.completer.fail_not_found(id, task).await? {
+                completion @ (Completion::Failed | Completion::TaskAlreadyClosed) => {
+                    Ok(Action::NotFound(completion))
+                }
+                _ => Ok(Action::Skipped("completed by another side meanwhile")),
+            },
+        }
+    }
+
+    async fn close_for_execution(
+        &self,
+        rendezvous: &Rendezvous,
+        status: &str,
+    ) -> Result<Action, CompleteError> {
+        let task = match &rendezvous.task {
+            _ if rendezvous.completed => return Ok(Action::Skipped("already completed")),
+            None => return Ok(Action::Skipped("no token stored")),
+            Some(task) => task,
+        };
+        let closing = self
+            .completer
+            .close_abandoned(&rendezvous.statement_id, task, Some(status))
+            .await?;
+        Ok(closed(closing))
+    }
+}
+
+fn recovered(completion: Completion) -> Action {
+    match completion {
+        Completion::Succeeded | Completion::Failed | Completion::TaskAlreadyClosed => {
+            Action::Recovered(completion)
+        }
+        _ => Action::Skipped("completed by another side meanwhile"),
+    }
+}
+
+fn closed(closing: Closing) -> Action {
+    match closing {
+        Closing::Closed { cancelled } => Action::Closed { cancelled },
+        Closing::Skipped => Action::Skipped("completed by another side meanwhile"),
+    }
+}
+
+/// Counts one task's result and writes its log line (never the token).
+fn tally(
+    summary: &mut Summary,
+    rendezvous: &Rendezvous,
+    result: Result<Action, CompleteError>,
+    first_error: &mut Option<CompleteError>,
+    execution: Option<&ExecutionStatusChange>,
+) {
+    let task = rendezvous.task.as_ref();
+    let statement_id = rendezvous.statement_id.as_str();
+    let step = task.map_or("", |t| t.step.as_str());
+    let execution_name = task.and_then(|t| t.execution_name.as_deref()).unwrap_or("");
+    let execution_status = execution.map_or("", |e| e.status.as_str());
+    let token = task.map(|t| t.token.fingerprint()).unwrap_or_default();
+    let action = match result {
+        Ok(action) => action,
+        Err(err) => {
+            let throttled = err.is_throttling();
+            warn!(statement_id, step, execution = execution_name, execution_status, token = %token,
+                  action = "reconcile", outcome = if throttled { "throttled" } else { "error" },
+                  error_type = err.name(), error = %err, "pending task not reconciled this round");
+            count_error(summary, err, first_error);
+            return;
+        }
+    };
+    let (action_name, outcome) = match action {
+        Action::Recovered(completion) => {
+            summary.lost_events_recovered += 1;
+            if completion == Completion::TaskAlreadyClosed {
+                summary.tasks_closed += 1;
+            }
+            ("recover", completion_name(completion))
+        }
+        Action::Heartbeat => {
+            summary.heartbeats += 1;
+            ("heartbeat", "alive")
+        }
+        Action::Closed { cancelled } => {
+            summary.tasks_closed += 1;
+            if cancelled {
+                summary.cancellations += 1;
+            }
+            (
+                "cancel",
+                if cancelled {
+                    "cancelled"
+                } else {
+                    "not running"
+                },
+            )
+        }
+        Action::NotFound(completion) => {
+            summary.statements_not_found += 1;
+            if completion == Completion::TaskAlreadyClosed {
+                summary.tasks_closed += 1;
+            }
+            ("fail not found", completion_name(completion))
+        }
+        Action::Skipped(reason) => {
+            summary.skipped += 1;
+            ("skip", reason)
+        }
+    };
+    info!(
+        statement_id,
+        step,
+        execution = execution_name,
+        execution_status,
+        token = %token,
+        action = action_name,
+        outcome,
+        "reconciled a pending task"
+    );
+}
+
+/// Throttling skips the task this round; anything else is an error.
+fn count_error(summary: &mut Summary, err: CompleteError, first_error: &mut Option<CompleteError>) {
+    if err.is_throttling() {
+        summary.throttled += 1;
+    } else {
+        if first_error.is_none() {
+            error!(error_type = err.name(), error = %err, "could not reconcile a pending task");
+        }
+        summary.errors += 1;
+        first_error.get_or_insert(err);
+    }
+}
+
+fn completion_name(completion: Completion) -> &'static str {
+    match completion {
+        Completion::Succeeded => "SUCCEEDED",
+        Completion::Failed => "FAILED",
+        Completion::TaskAlreadyClosed => "TASK_CLOSED",
+        _ => "skipped",
+    }
+}
+
+/// Ok with the counts, unless every task examined failed with an error that is not throttling:
+/// then something is broken for all of them (permissions, configuration) and the invocation fails.
+fn finish(
+    summary: Summary,
+    first_error: Option<CompleteError>,
+) -> Result<Summary, (Summary, ReconcileError)> {
+    match first_error {
+        Some(first) if summary.errors == summary.examined => {
+            let failed = summary.errors;
+            Err((summary, ReconcileError::AllFailed { failed, first }))
+        }
+        _ => Ok(summary),
+    }
+}

@@ -269,26 +269,6 @@ async fn active_statement_quota_answers_active_statements_exceeded() {
 }
 
 #[tokio::test]
-async fn unlimited_quota_accepts_many_running_statements() {
-    let emu = emulator_with(|c| c.max_active_statements = None).await;
-    let client = client(&emu);
-    let mut ids = Vec::new();
-    for _ in 0..3 {
-        ids.push(execute(&client, "select pg_sleep(60)").await);
-    }
-    for id in &ids {
-        client
-            .cancel_statement()
-            .id(id)
-            .send()
-            .await
-            .expect("cancel");
-        wait_done(&client, id).await;
-    }
-    emu.shutdown().await;
-}
-
-#[tokio::test]
 async fn fault_reject_response_after_submit_fails_the_call_and_the_retry_reattaches() {
     let s = schema().await;
     let table = format!("{s}.runs");

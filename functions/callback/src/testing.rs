@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -63,6 +64,38 @@ pub fn completed_by(side: &'static str) -> Rule {
                     .and_then(|v| v.get(":side"))
                     .and_then(|v| v.as_s().ok())
                     .is_some_and(|v| v == side)
+        })
+        .then_output(|| UpdateItemOutput::builder().build())
+}
+
+/// A consistent `GetItem` of the rendezvous item answering `attributes`.
+pub fn read(attributes: HashMap<String, AttributeValue>) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::get_item)
+        .match_requests(|r| r.consistent_read() == Some(true) && r.table_name() == Some(TABLE))
+        .then_output(move || {
+            GetItemOutput::builder()
+                .set_item(Some(attributes.clone()))
+                .build()
+        })
+}
+
+/// The `UpdateItem` that marks the task holding `token` completed with `outcome` by `side`, and
+/// takes it out of the pending index.
+pub fn marked(side: &'static str, outcome: &'static str, token: &'static str) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(move |r| {
+            let value = |name: &str| {
+                r.expression_attribute_values()
+                    .and_then(|v| v.get(name))
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+            };
+            r.update_expression().is_some_and(|e| {
+                e.starts_with("SET completedAt") && e.ends_with("REMOVE claimedUntil, pending")
+            }) && r.condition_expression() == Some("taskToken = :token")
+                && value(":token").as_deref() == Some(token)
+                && value(":side").as_deref() == Some(side)
+                && value(":outcome").as_deref() == Some(outcome)
         })
         .then_output(|| UpdateItemOutput::builder().build())
 }

@@ -1,0 +1,756 @@
+//! The reconciler against real SDK clients answered by aws-smithy-mocks: every decision is checked
+//! by the requests it makes (shapes matched) and the ones it must not make (`num_calls() == 0`).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::query::QueryOutput;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_redshiftdata::operation::cancel_statement::CancelStatementOutput;
+use aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementError;
+use aws_sdk_redshiftdata::types::error::{ResourceNotFoundException, ValidationException};
+use aws_sdk_redshiftdata::types::StatusString;
+use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureOutput;
+use aws_sdk_sfn::operation::send_task_heartbeat::{
+    SendTaskHeartbeatError, SendTaskHeartbeatOutput,
+};
+use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessOutput;
+use aws_sdk_sfn::types::error::{InvalidToken, TaskDoesNotExist, TaskTimedOut};
+use aws_smithy_mocks::{mock, Rule};
+use etl_callback::task::StepFailure;
+use etl_callback::testing::{
+    completer, described, item, marked, update, update_condition_fails, TOKEN,
+};
+use reconciler::{parse_trigger, Config, Reconciler, Summary, Trigger};
+use serde_json::Value;
+
+const ID: &str = "d9b6c0c9-0747-4bf4-b142-e8883122f766";
+const ID2: &str = "0f4c3a55-8a51-4c8e-9f11-2b7b8f6c9e02";
+const ID3: &str = "7a1e2b3c-4d5e-4f60-8a9b-0c1d2e3f4a5b";
+const EXECUTION: &str = "daily-2021-06-26-3f7ef5c7";
+
+const FINISHED_SUBS: &[(&str, StatusString, i64, Option<&str>)] = &[
+    (
+        "d9b6c0c9-0747-4bf4-b142-e8883122f766:1",
+        StatusString::Finished,
+        3,
+        None,
+    ),
+    (
+        "d9b6c0c9-0747-4bf4-b142-e8883122f766:2",
+        StatusString::Finished,
+        2,
+        None,
+    ),
+];
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture exists")).unwrap()
+}
+
+fn config_with(extra: &'static [(&'static str, &'static str)]) -> Config {
+    Config::from_lookup(move |name| match name {
+        "TOKEN_TABLE" => Some("tokens".into()),
+        _ => extra
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned()),
+    })
+    .unwrap()
+}
+
+fn reconciler(dynamodb: &[&Rule], sfn: &[&Rule], redshift: &[&Rule]) -> Reconciler {
+    Reconciler {
+        config: config_with(&[]),
+        completer: completer(dynamodb, sfn, redshift),
+    }
+}
+
+/// A pending rendezvous item as the index returns it: token stored, no event, not completed.
+fn pending(id: &'static str) -> HashMap<String, AttributeValue> {
+    item(&[
+        ("statementId", id),
+        ("taskToken", TOKEN),
+        ("step", "LoadItem"),
+        ("runDate", "2021-06-26"),
+        ("executionName", EXECUTION),
+        ("attempt", "0"),
+        ("submittedAt", "1624773700"),
+        ("pending", "PENDING"),
+    ])
+}
+
+fn with(
+    mut base: HashMap<String, AttributeValue>,
+    pairs: &[(&str, &str)],
+) -> HashMap<String, AttributeValue> {
+    base.extend(item(pairs));
+    base
+}
+
+fn value<'a>(values: Option<&'a HashMap<String, AttributeValue>>, name: &str) -> Option<&'a str> {
+    values
+        .and_then(|v| v.get(name))
+        .and_then(|v| v.as_s().or_else(|_| v.as_n()).ok())
+        .map(String::as_str)
+}
+
+/// The scheduled query: the sparse index, pending items submitted before now - grace, oldest first.
+fn overdue(items: Vec<HashMap<String, AttributeValue>>) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::query)
+        .match_requests(|r| {
+            let cutoff: i64 = value(r.expression_attribute_values(), ":cutoff")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(i64::MAX);
+            let expected = chrono::Utc::now().timestamp() - 60;
+            r.table_name() == Some("tokens")
+                && r.index_name() == Some("PendingBySubmittedAt")
+                && r.key_condition_expression()
+                    == Some("pending = :pending AND submittedAt < :cutoff")
+                && value(r.expression_attribute_values(), ":pending") == Some("PENDING")
+                && (expected - 5..=expected).contains(&cutoff)
+                && r.scan_index_forward() == Some(true)
+                && r.filter_expression().is_none()
+        })
+        .then_output(move || {
+            QueryOutput::builder()
+                .set_items(Some(items.clone()))
+                .build()
+        })
+}
+
+/// The execution query: the same index, filtered on the execution's name (no scan).
+fn of_execution(items: Vec<HashMap<String, AttributeValue>>) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::query)
+        .match_requests(|r| {
+            r.index_name() == Some("PendingBySubmittedAt")
+                && r.key_condition_expression() == Some("pending = :pending")
+                && r.filter_expression() == Some("executionName = :execution")
+                && value(r.expression_attribute_values(), ":execution") == Some(EXECUTION)
+        })
+        .then_output(move || {
+            QueryOutput::builder()
+                .set_items(Some(items.clone()))
+                .build()
+        })
+}
+
+fn describe(id: &'static str, status: StatusString) -> Rule {
+    mock!(aws_sdk_redshiftdata::Client::describe_statement)
+        .match_requests(move |r| r.id() == Some(id))
+        .then_output(move || {
+            let subs = if status == StatusString::Finished {
+                FINISHED_SUBS
+            } else {
+                &[]
+            };
+            described(status.clone(), subs)
+        })
+}
+
+fn heartbeat() -> Rule {
+    mock!(aws_sdk_sfn::Client::send_task_heartbeat)
+        .match_requests(|r| r.task_token() == Some(TOKEN))
+        .then_output(|| SendTaskHeartbeatOutput::builder().build())
+}
+
+fn claim() -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.update_expression() == Some("SET claimedUntil = :until")
+                && value(r.expression_attribute_values(), ":token") == Some(TOKEN)
+        })
+        .then_output(|| UpdateItemOutput::builder().build())
+}
+
+fn cancel() -> Rule {
+    mock!(aws_sdk_redshiftdata::Client::cancel_statement)
+        .then_output(|| CancelStatementOutput::builder().status(true).build())
+}
+
+fn success() -> Rule {
+    mock!(aws_sdk_sfn::Client::send_task_success)
+        .then_output(|| SendTaskSuccessOutput::builder().build())
+}
+
+fn throttled_describe(id: &'static str) -> Rule {
+    mock!(aws_sdk_redshiftdata::Client::describe_statement)
+        .match_requests(move |r| r.id() == Some(id))
+        .then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+                aws_smithy_types::body::SdkBody::from(
+                    r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+                ),
+            )
+        })
+}
+
+async fn sweep(r: &Reconciler) -> Summary {
+    r.handle(fixture("reconciler-schedule.json")).await.unwrap()
+}
+
+#[tokio::test]
+async fn when_a_statement_ended_but_its_event_was_lost_the_reconciler_completes_the_task_as_the_completer_would(
+) {
+    let query = overdue(vec![pending(ID)]);
+    let record = update(
+        "SET eventState",
+        with(
+            pending(ID),
+            &[("eventState", "FINISHED"), ("eventRows", "5")],
+        ),
+    );
+    let (claim, mark) = (claim(), marked("reconciler", "SUCCEEDED", TOKEN));
+    let describe = describe(ID, StatusString::Finished);
+    let success = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(|r| {
+            let output: Value = serde_json::from_str(r.output().unwrap()).unwrap();
+            r.task_token() == Some(TOKEN)
+                && output["statementId"] == ID
+                && output["status"] == "FINISHED"
+                && output["rows"] == 5
+        })
+        .then_output(|| SendTaskSuccessOutput::builder().build());
+    let beat = heartbeat();
+    let r = reconciler(
+        &[&query, &record, &claim, &mark],
+        &[&success, &beat],
+        &[&describe],
+    );
+
+    let summary = sweep(&r).await;
+
+    assert_eq!(summary.lost_events_recovered, 1);
+    assert_eq!(summary.examined, 1);
+    assert_eq!(
+        (
+            record.num_calls(),
+            claim.num_calls(),
+            success.num_calls(),
+            mark.num_calls()
+        ),
+        (1, 1, 1, 1),
+        "the event half is recorded, then the task completed once and marked by the reconciler"
+    );
+    assert_eq!(beat.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn when_a_failed_statements_event_was_lost_the_task_fails_with_the_usual_error_name() {
+    let query = overdue(vec![pending(ID)]);
+    let record = update(
+        "SET eventState",
+        with(pending(ID), &[("eventState", "FAILED")]),
+    );
+    let (claim, mark) = (claim(), marked("reconciler", "FAILED", TOKEN));
+    let describe = mock!(aws_sdk_redshiftdata::Client::describe_statement).then_output(|| {
+        described(
+            StatusString::Failed,
+            &[(
+                "d9b6c0c9-0747-4bf4-b142-e8883122f766:1",
+                StatusString::Failed,
+                -1,
+                Some("ERROR: relation \"stg_item\" does not exist"),
+            )],
+        )
+    });
+    let failed = mock!(aws_sdk_sfn::Client::send_task_failure)
+        .match_requests(|r| {
+            let cause: StepFailure = serde_json::from_str(r.cause().unwrap()).unwrap();
+            r.error() == Some("Redshift.StatementFailed")
+                && cause.error.contains("stg_item")
+                && cause.failed_statement_index == Some(1)
+        })
+        .then_output(|| SendTaskFailureOutput::builder().build());
+    let r = reconciler(&[&query, &record, &claim, &mark], &[&failed], &[&describe]);
+
+    let summary = sweep(&r).await;
+
+    assert_eq!(summary.lost_events_recovered, 1);
+    assert_eq!((failed.num_calls(), mark.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn when_the_statement_still_runs_the_reconciler_sends_a_heartbeat_and_changes_nothing() {
+    let query = overdue(vec![pending(ID)]);
+    let (describe, beat, claim, cancel) = (
+        describe(ID, StatusString::Started),
+        heartbeat(),
+        claim(),
+        cancel(),
+    );
+    let r = reconciler(&[&query, &claim], &[&beat], &[&describe, &cancel]);
+
+    let summary = sweep(&r).await;
+
+    assert_eq!(summary.heartbeats, 1);
+    assert_eq!(beat.num_calls(), 1);
+    assert_eq!((claim.num_calls(), cancel.num_calls()), (0, 0));
+}
+
+#[tokio::test]
+async fn when_step_functions_says_the_task_is_closed_the_statement_is_cancelled_and_the_item_closed(
+) {
+    let closed_errors: [fn() -> SendTaskHeartbeatError; 3] = [
+        || SendTaskHeartbeatError::TaskTimedOut(TaskTimedOut::builder().build()),
+        || SendTaskHeartbeatError::TaskDoesNotExist(TaskDoesNotExist::builder().build()),
+        || SendTaskHeartbeatError::InvalidToken(InvalidToken::builder().build()),
+    ];
+    for closed in closed_errors {
+        let query = overdue(vec![pending(ID)]);
+        let describe = describe(ID, StatusString::Picked);
+        let beat = mock!(aws_sdk_sfn::Client::send_task_heartbeat).then_error(closed);
+        let cancel = mock!(aws_sdk_redshiftdata::Client::cancel_statement)
+            .match_requests(|r| r.id() == Some(ID))
+            .then_output(|| CancelStatementOutput::builder().status(true).build());
+        let (claim, mark) = (claim(), marked("reconciler", "TASK_CLOSED", TOKEN));
+        let r = reconciler(&[&query, &claim, &mark], &[&beat], &[&describe, &cancel]);
+
+        let summary = sweep(&r).await;
+
+        assert_eq!((summary.cancellations, summary.tasks_closed), (1, 1));
+        assert_eq!(
+            (claim.num_calls(), cancel.num_calls(), mark.num_calls()),
+            (1, 1, 1)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_statement_that_is_no_longer_running_when_cancelled_is_not_an_error() {
+    let query = overdue(vec![pending(ID)]);
+    let describe = describe(ID, StatusString::Started);
+    let beat = mock!(aws_sdk_sfn::Client::send_task_heartbeat)
+        .then_error(|| SendTaskHeartbeatError::TaskTimedOut(TaskTimedOut::builder().build()));
+    let finished = mock!(aws_sdk_redshiftdata::Client::cancel_statement).then_error(|| {
+        aws_sdk_redshiftdata::operation::cancel_statement::CancelStatementError::ValidationException(
+            ValidationException::builder()
+                .message("Could not cancel a query that is already in FINISHED state")
+                .build(),
+        )
+    });
+    let (claim, mark) = (claim(), marked("reconciler", "TASK_CLOSED", TOKEN));
+    let r = reconciler(&[&query, &claim, &mark], &[&beat], &[&describe, &finished]);
+
+    let summary = sweep(&r).await;
+
+    assert_eq!(
+        (summary.cancellations, summary.tasks_closed, summary.errors),
+        (0, 1, 0)
+    );
+    assert_eq!(mark.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn when_the_data_api_does_not_know_the_statement_the_task_fails_with_statement_not_found() {
+    let query = overdue(vec![pending(ID)]);
+    let gone = mock!(aws_sdk_redshiftdata::Client::describe_statement).then_error(|| {
+        DescribeStatementError::ResourceNotFoundException(
+            ResourceNotFoundException::builder()
+                .message("Query does not exist")
+                .resource_id(ID)
+                .build()
+                .unwrap(),
+        )
+    });
+    let not_found = mock!(aws_sdk_sfn::Client::send_task_failure)
+        .match_requests(|r| {
+            let cause: StepFailure = serde_json::from_str(r.cause().unwrap()).unwrap();
+            r.task_token() == Some(TOKEN)
+                && r.error() == Some("Redshift.StatementNotFound")
+                && cause.statement_id == ID
+                && cause.step == "LoadItem"
+                && cause.run_date == "2021-06-26"
+                && cause.status == "NOT_FOUND"
+        })
+        .then_output(|| SendTaskFailureOutput::builder().build());
+    let (claim, mark, beat) = (claim(), marked("reconciler", "FAILED", TOKEN), heartbeat());
+    let r = reconciler(&[&query, &claim, &mark], &[&not_found, &beat], &[&gone]);
+
+    let summary = sweep(&r).await;
+
+    assert_eq!(summary.statements_not_found, 1);
+    assert_eq!(
+        (not_found.num_calls(), mark.num_calls(), beat.num_calls()),
+        (1, 1, 0)
+    );
+}
+
+#[tokio::test]
+async fn when_the_data_api_does_not_know_the_statement_and_the_task_is_closed_the_item_is_task_closed(
+) {
+    let query = overdue(vec![pending(ID)]);
+    let gone = mock!(aws_sdk_redshiftdata::Client::describe_statement).then_error(|| {
+        DescribeStatementError::ResourceNotFoundException(
+            ResourceNotFoundException::builder()
+                .message("Query does not exist")
+                .resource_id(ID)
+                .build()
+                .unwrap(),
+        )
+    });
+    let timed_out = mock!(aws_sdk_sfn::Client::send_task_failure).then_error(|| {
+        aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError::TaskTimedOut(
+            TaskTimedOut::builder().build(),
+        )
+    });
+    let (claim, mark) = (claim(), marked("reconciler", "TASK_CLOSED", TOKEN));
+    let r = reconciler(&[&query, &claim, &mark], &[&timed_out], &[&gone]);
+
+    let summary = sweep(&r).await;
+
+    assert_eq!((summary.statements_not_found, summary.tasks_closed), (1, 1));
+    assert_eq!(mark.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_throttled_task_is_skipped_and_counted_and_the_others_are_still_reconciled() {
+    let query = overdue(vec![pending(ID), pending(ID2)]);
+    let (slow, running, beat) = (
+        throttled_describe(ID),
+        describe(ID2, StatusString::Submitted),
+        heartbeat(),
+    );
+    let r = reconciler(&[&query], &[&beat], &[&slow, &running]);
+
+    let summary = sweep(&r).await;
+
+    assert_eq!(
+        (summary.examined, summary.throttled, summary.heartbeats),
+        (2, 1, 1)
+    );
+    assert_eq!(summary.errors, 0);
+    assert_eq!(slow.num_calls(), 1, "no retry within the round");
+}
+
+#[tokio::test]
+async fn a_task_completed_by_the_completer_meanwhile_is_left_alone() {
+    // The index is eventually consistent: the item it returned may be completed by now.
+    let query = overdue(vec![pending(ID)]);
+    let done = update(
+        "SET eventState",
+        with(
+            pending(ID),
+            &[
+                ("eventState", "FINISHED"),
+                ("completedAt", "1624773800"),
+                ("outcome", "SUCCEEDED"),
+            ],
+        ),
+    );
+    let (describe, claim, success) = (describe(ID, StatusString::Finished), claim(), success());
+    let r = reconciler(&[&query, &done, &claim], &[&success], &[&describe]);
+    let summary = sweep(&r).await;
+    assert_eq!((summary.skipped, summary.lost_events_recovered), (1, 0));
+    assert_eq!((claim.num_calls(), success.num_calls()), (0, 0));
+}
+
+#[tokio::test]
+async fn a_task_the_completer_is_completing_right_now_is_left_to_it() {
+    let query = overdue(vec![pending(ID)]);
+    let open = update(
+        "SET eventState",
+        with(pending(ID), &[("eventState", "FINISHED")]),
+    );
+    let (describe, taken, success) = (
+        describe(ID, StatusString::Finished),
+        update_condition_fails("SET claimedUntil"),
+        success(),
+    );
+    let r = reconciler(&[&query, &open, &taken], &[&success], &[&describe]);
+    let summary = sweep(&r).await;
+    assert_eq!(summary.skipped, 1);
+    assert_eq!((taken.num_calls(), success.num_calls()), (1, 0));
+}
+
+#[tokio::test]
+async fn a_task_completed_between_the_heartbeat_and_the_claim_has_nothing_cancelled() {
+    let query = overdue(vec![pending(ID)]);
+    let describe = describe(ID, StatusString::Started);
+    let beat = mock!(aws_sdk_sfn::Client::send_task_heartbeat)
+        .then_error(|| SendTaskHeartbeatError::TaskTimedOut(TaskTimedOut::builder().build()));
+    let (taken, cancel, mark) = (
+        update_condition_fails("SET claimedUntil"),
+        cancel(),
+        marked("reconciler", "TASK_CLOSED", TOKEN),
+    );
+    let r = reconciler(&[&query, &taken, &mark], &[&beat], &[&describe, &cancel]);
+    let summary = sweep(&r).await;
+    assert_eq!((summary.skipped, summary.tasks_closed), (1, 0));
+    assert_eq!((cancel.num_calls(), mark.num_calls()), (0, 0));
+}
+
+#[tokio::test]
+async fn a_recorded_event_whose_completion_was_lost_is_completed_without_asking_the_data_api_twice()
+{
+    let query = overdue(vec![with(pending(ID), &[("eventState", "FINISHED")])]);
+    let (claim, mark, success) = (claim(), marked("reconciler", "SUCCEEDED", TOKEN), success());
+    let describe = describe(ID, StatusString::Finished);
+    let r = reconciler(&[&query, &claim, &mark], &[&success], &[&describe]);
+
+    let summary = sweep(&r).await;
+
+    assert_eq!(summary.lost_events_recovered, 1);
+    assert_eq!((describe.num_calls(), success.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn pages_are_followed_and_the_work_per_run_is_bounded() {
+    let first = mock!(aws_sdk_dynamodb::Client::query)
+        .match_requests(|r| r.exclusive_start_key().is_none() && r.limit() == Some(2))
+        .then_output(|| {
+            QueryOutput::builder()
+                .set_items(Some(vec![pending(ID)]))
+                .set_last_evaluated_key(Some(item(&[("statementId", ID)])))
+                .build()
+        });
+    let second = mock!(aws_sdk_dynamodb::Client::query)
+        .match_requests(|r| r.exclusive_start_key().is_some() && r.limit() == Some(1))
+        .then_output(|| {
+            QueryOutput::builder()
+                .set_items(Some(vec![pending(ID2), pending(ID3)]))
+                .set_last_evaluated_key(Some(item(&[("statementId", ID3)])))
+                .build()
+        });
+    let running = mock!(aws_sdk_redshiftdata::Client::describe_statement)
+        .then_output(|| described(StatusString::Started, &[]));
+    let beat = heartbeat();
+    let r = Reconciler {
+        config: config_with(&[("RECONCILE_MAX_ITEMS", "2")]),
+        completer: completer(&[&first, &second], &[&beat], &[&running]),
+    };
+
+    let summary = sweep(&r).await;
+
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    assert_eq!((summary.examined, summary.heartbeats), (2, 2));
+}
+
+#[tokio::test]
+async fn when_every_task_fails_for_a_reason_other_than_throttling_the_invocation_fails() {
+    let denied = || {
+        mock!(aws_sdk_redshiftdata::Client::describe_statement).then_error(|| {
+            DescribeStatementError::ValidationException(
+                ValidationException::builder()
+                    .message("not authorized")
+                    .build(),
+            )
+        })
+    };
+    let (query, broken) = (overdue(vec![pending(ID)]), denied());
+    let r = reconciler(&[&query], &[], &[&broken]);
+    let err = r
+        .handle(fixture("reconciler-schedule.json"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "ReconcileFailed");
+
+    // One success among the failures keeps the round Ok; the failure is counted.
+    let query = overdue(vec![pending(ID), pending(ID2)]);
+    let broken = mock!(aws_sdk_redshiftdata::Client::describe_statement)
+        .match_requests(|r| r.id() == Some(ID))
+        .then_error(|| {
+            DescribeStatementError::ValidationException(
+                ValidationException::builder()
+                    .message("not authorized")
+                    .build(),
+            )
+        });
+    let (running, beat) = (describe(ID2, StatusString::Started), heartbeat());
+    let r = reconciler(&[&query], &[&beat], &[&broken, &running]);
+    let summary = sweep(&r).await;
+    assert_eq!((summary.errors, summary.heartbeats), (1, 1));
+}
+
+#[tokio::test]
+async fn a_throttled_pending_query_fails_the_run_with_the_store_error_name() {
+    let throttled = mock!(aws_sdk_dynamodb::Client::query).then_error(|| {
+        aws_sdk_dynamodb::operation::query::QueryError::ProvisionedThroughputExceededException(
+            aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException::builder()
+                .message("slow down")
+                .build(),
+        )
+    });
+    let r = reconciler(&[&throttled], &[], &[]);
+    let err = r
+        .handle(fixture("reconciler-schedule.json"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "TokenStoreThrottled");
+}
+
+#[tokio::test]
+async fn when_an_execution_is_aborted_its_running_statements_are_cancelled_and_items_closed() {
+    let query = of_execution(vec![pending(ID), pending(ID2)]);
+    let (claim, cancel) = (claim(), cancel());
+    let mark = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            let values = r.expression_attribute_values();
+            r.update_expression()
+                == Some(
+                    "SET completedAt = :now, outcome = :outcome, completedBy = :side, \
+                 executionStatus = :executionStatus REMOVE claimedUntil, pending",
+                )
+                && r.condition_expression() == Some("taskToken = :token")
+                && value(values, ":outcome") == Some("TASK_CLOSED")
+                && value(values, ":side") == Some("reconciler")
+                && value(values, ":executionStatus") == Some("ABORTED")
+        })
+        .then_output(|| UpdateItemOutput::builder().build());
+    let (beat, describe) = (heartbeat(), describe(ID, StatusString::Started));
+    let r = reconciler(&[&query, &claim, &mark], &[&beat], &[&cancel, &describe]);
+
+    let summary = r.handle(fixture("execution-aborted.json")).await.unwrap();
+
+    assert_eq!(summary.trigger, "execution");
+    assert_eq!(
+        (
+            summary.examined,
+            summary.cancellations,
+            summary.tasks_closed
+        ),
+        (2, 2, 2)
+    );
+    assert_eq!(
+        (claim.num_calls(), cancel.num_calls(), mark.num_calls()),
+        (2, 2, 2)
+    );
+    assert_eq!((beat.num_calls(), describe.num_calls()), (0, 0));
+}
+
+#[tokio::test]
+async fn a_redelivered_execution_event_finds_nothing_pending_and_does_nothing() {
+    let query = of_execution(vec![]);
+    let (claim, cancel) = (claim(), cancel());
+    let r = reconciler(&[&query, &claim], &[], &[&cancel]);
+
+    let summary = r.handle(fixture("execution-aborted.json")).await.unwrap();
+
+    assert_eq!(summary.examined, 0);
+    assert_eq!(
+        (query.num_calls(), claim.num_calls(), cancel.num_calls()),
+        (1, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn foreign_and_malformed_events_are_named_errors_that_touch_nothing() {
+    let query = overdue(vec![pending(ID)]);
+    let r = reconciler(&[&query], &[], &[]);
+    let mut foreign = fixture("execution-aborted.json");
+    foreign["source"] = "aws.s3".into();
+    let mut succeeded = fixture("execution-aborted.json");
+    succeeded["detail"]["status"] = "SUCCEEDED".into();
+    let mut nameless = fixture("execution-aborted.json");
+    nameless["detail"].as_object_mut().unwrap().remove("name");
+    let mut statement_event = fixture("reconciler-schedule.json");
+    statement_event["detail-type"] = "Redshift Data Statement Status Change".into();
+
+    for (event, name) in [
+        (foreign, "UnexpectedEvent"),
+        (statement_event, "UnexpectedEvent"),
+        (succeeded, "UnexpectedExecutionStatus"),
+        (nameless, "MalformedEvent"),
+        (serde_json::json!("hello"), "MalformedEvent"),
+    ] {
+        assert_eq!(r.handle(event).await.unwrap_err().name(), name);
+    }
+    assert_eq!(query.num_calls(), 0);
+}
+
+#[test]
+fn the_event_fixtures_parse_into_their_triggers() {
+    assert_eq!(
+        parse_trigger(fixture("reconciler-schedule.json")).unwrap(),
+        Trigger::Schedule
+    );
+    match parse_trigger(fixture("execution-aborted.json")).unwrap() {
+        Trigger::ExecutionEnded(detail) => {
+            assert_eq!(
+                (detail.name.as_str(), detail.status.as_str()),
+                (EXECUTION, "ABORTED")
+            );
+            assert!(detail
+                .state_machine_arn
+                .ends_with(":stateMachine:redshift-etl-callback-etl"));
+        }
+        other => panic!("unexpected trigger {other:?}"),
+    }
+}
+
+#[test]
+fn the_counts_are_published_as_one_embedded_metric_format_line() {
+    let summary = Summary {
+        trigger: "schedule".into(),
+        lost_events_recovered: 2,
+        heartbeats: 3,
+        throttled: 1,
+        ..Summary::default()
+    };
+    let line = summary.emf_line(
+        "redshift-etl-callback-ReconcilerFunction",
+        1_624_773_600_000,
+    );
+    assert!(!line.contains('\n'));
+    let emf: Value = serde_json::from_str(&line).unwrap();
+    let directive = &emf["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(emf["_aws"]["Timestamp"], 1_624_773_600_000_i64);
+    assert_eq!(directive["Namespace"], "RedshiftEtlCallback");
+    assert_eq!(directive["Dimensions"], serde_json::json!([["Function"]]));
+    assert_eq!(emf["Function"], "redshift-etl-callback-ReconcilerFunction");
+    for name in [
+        "LostEventsRecovered",
+        "Heartbeats",
+        "Cancellations",
+        "TasksClosed",
+        "StatementsNotFound",
+        "Throttled",
+    ] {
+        assert!(
+            directive["Metrics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["Name"] == name && m["Unit"] == "Count"),
+            "{name}"
+        );
+        assert!(emf[name].is_u64(), "{name} has a value");
+    }
+    assert_eq!(
+        (
+            emf["LostEventsRecovered"].as_u64(),
+            emf["Throttled"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    let json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(json["lostEventsRecovered"], 2);
+    assert_eq!(json["statementsNotFound"], 0);
+}
+
+#[test]
+fn configuration_has_defaults_and_names_every_problem_at_once() {
+    let defaults = config_with(&[]);
+    assert_eq!(defaults.pending_index, "PendingBySubmittedAt");
+    assert_eq!((defaults.grace_seconds, defaults.max_items), (60, 100));
+    assert_eq!(defaults.function_name, "reconciler");
+
+    let err = Config::from_lookup(|name| match name {
+        "RECONCILE_GRACE_SECONDS" => Some("soon".into()),
+        "RECONCILE_MAX_ITEMS" => Some("0".into()),
+        "TOKEN_TTL_SECONDS" => Some("-1".into()),
+        _ => None,
+    })
+    .unwrap_err()
+    .to_string();
+    for name in [
+        "TOKEN_TABLE",
+        "RECONCILE_GRACE_SECONDS",
+        "RECONCILE_MAX_ITEMS",
+        "TOKEN_TTL_SECONDS",
+    ] {
+        assert!(err.contains(name), "{err}");
+    }
+}

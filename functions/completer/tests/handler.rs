@@ -11,7 +11,8 @@ use aws_smithy_mocks::{mock, Rule};
 use completer::handle;
 use etl_callback::task::{StepFailure, StepResult};
 use etl_callback::testing::{
-    completed_by, completer, described, item, update, update_condition_fails, with_token, TOKEN,
+    completed_by, completer, described, item, marked, read, update, update_condition_fails,
+    with_token, TOKEN,
 };
 use serde_json::Value;
 
@@ -382,4 +383,86 @@ fn the_event_fixtures_for_sam_local_invoke_parse() {
             .unwrap()
             .starts_with("redshift-etl-callback/"));
     }
+}
+
+#[tokio::test]
+async fn when_a_retry_replaced_the_token_while_completing_the_new_token_is_completed_from_the_event(
+) {
+    const NEW_TOKEN: &str = "AQCEAAAAKgAAAAMAAAAAAAAAAW-retry-token";
+    let record = record_event("FINISHED");
+    let claim = update("SET claimedUntil", item(&[]));
+    let describe = describe(StatusString::Finished, FINISHED_SUBS);
+    let dead = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(|r| r.task_token() == Some(TOKEN))
+        .then_error(|| {
+            SendTaskSuccessError::TaskTimedOut(
+                TaskTimedOut::builder().message("Task Timed Out").build(),
+            )
+        });
+    let alive = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(|r| r.task_token() == Some(NEW_TOKEN))
+        .then_output(|| SendTaskSuccessOutput::builder().build());
+    // The old token's mark loses to the replacement; the new token's mark wins.
+    let old_mark = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.update_expression().is_some_and(|e| e.starts_with("SET completedAt"))
+                && r.expression_attribute_values()
+                    .and_then(|v| v.get(":token"))
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|t| t == TOKEN)
+        })
+        .then_error(|| {
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
+                aws_sdk_dynamodb::types::error::ConditionalCheckFailedException::builder().build(),
+            )
+        });
+    let new_mark = marked("completer", "SUCCEEDED", NEW_TOKEN);
+    let mut replaced = with_token(ID);
+    replaced.retain(|(k, _)| *k != "taskToken");
+    replaced.extend([
+        ("taskToken", NEW_TOKEN),
+        ("attempt", "1"),
+        ("eventState", "FINISHED"),
+        ("eventRows", "4"),
+    ]);
+    let current = read(item(&replaced));
+    let c = completer(
+        &[&record, &claim, &old_mark, &new_mark, &current],
+        &[&dead, &alive],
+        &[&describe],
+    );
+
+    let handled = handle(&c, fixture("completer-finished.json"))
+        .await
+        .unwrap();
+
+    assert_eq!(handled.completion, "Succeeded");
+    assert_eq!((dead.num_calls(), alive.num_calls()), (1, 1));
+    assert_eq!(
+        (
+            old_mark.num_calls(),
+            current.num_calls(),
+            new_mark.num_calls()
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        claim.num_calls(),
+        2,
+        "the new token is claimed before it is completed"
+    );
+}
+
+#[tokio::test]
+async fn completing_takes_the_item_out_of_the_pending_index() {
+    let (record, claim, success) = (record_event("FINISHED"), claim(), success());
+    let describe = describe(StatusString::Finished, FINISHED_SUBS);
+    let mark = marked("completer", "SUCCEEDED", TOKEN);
+    let c = completer(&[&record, &claim, &mark], &[&success], &[&describe]);
+
+    handle(&c, fixture("completer-finished.json"))
+        .await
+        .unwrap();
+
+    assert_eq!(mark.num_calls(), 1);
 }

@@ -12,8 +12,10 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::error::NoSuchKey;
 use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessOutput;
 use aws_smithy_mocks::{mock, Rule};
+use etl_callback::task::client_token;
 use etl_callback::testing::{
-    completed_by, completer, described, item, s3, update, with_token, TOKEN,
+    completed_by, completer, described, item, marked, read, s3, update, update_condition_fails,
+    with_token, TOKEN,
 };
 use serde_json::Value;
 use submitter::{Config, Submitter, Target};
@@ -293,4 +295,304 @@ fn configuration_names_every_problem_and_supports_serverless() {
     assert!(
         matches!(serverless.target, Target::Workgroup { ref name, secret_arn: Some(_) } if name == "etl")
     );
+}
+
+const NEW_TOKEN: &str = "AQCEAAAAKgAAAAMAAAAAAAAAAW-retry-token";
+const ENTERED: &str = "2021-06-27T06:00:01.456Z";
+
+fn attribute(
+    values: Option<&std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+    name: &str,
+) -> Option<String> {
+    values
+        .and_then(|v| v.get(name))
+        .and_then(|v| v.as_s().or_else(|_| v.as_n()).ok())
+        .cloned()
+}
+
+/// The attempt-`attempt` retry of the fixture's Task entry, with its own token.
+fn retry(token: &str, attempt: u32) -> Value {
+    let mut input = input();
+    input["taskToken"] = token.into();
+    input["retryCount"] = attempt.into();
+    input
+}
+
+/// The item after a retry's token was stored: same execution and step, a later attempt.
+fn stored(
+    token: &'static str,
+    attempt: &'static str,
+    extra: &[(&'static str, &'static str)],
+) -> Vec<(&'static str, &'static str)> {
+    let mut pairs = vec![
+        ("statementId", ID),
+        ("taskToken", token),
+        ("step", "LoadItem"),
+        ("runDate", "2021-06-26"),
+        ("executionName", "daily-2021-06-26-3f7ef5c7"),
+        ("attempt", attempt),
+    ];
+    pairs.extend_from_slice(extra);
+    pairs
+}
+
+fn any_batch() -> Rule {
+    mock!(aws_sdk_redshiftdata::Client::batch_execute_statement)
+        .then_output(|| BatchExecuteStatementOutput::builder().id(ID).build())
+}
+
+#[tokio::test]
+async fn the_stored_token_is_pending_in_the_sparse_index_with_its_attempt_and_entry_time() {
+    let (get, batch) = (script(SCRIPT), batch());
+    let store = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            let values = r.expression_attribute_values();
+            r.update_expression().is_some_and(|e| {
+                e.contains("pending = :pending")
+                    && e.contains("submittedAt = :now")
+                    && e.contains("attempt = :attempt")
+                    && e.contains("stateEnteredTime = :entered")
+            }) && attribute(values, ":pending").as_deref() == Some("PENDING")
+                && values
+                    .and_then(|v| v.get(":now"))
+                    .is_some_and(|v| v.as_n().is_ok())
+                && attribute(values, ":attempt").as_deref() == Some("0")
+                && attribute(values, ":entered").as_deref() == Some(ENTERED)
+        })
+        .then_output(|| {
+            aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder()
+                .set_attributes(Some(item(&with_token(ID))))
+                .build()
+        });
+    let s = submitter(&[&get], &[&store], &[], &[&batch]);
+
+    let submitted = s.handle(input()).await.unwrap();
+
+    assert_eq!(
+        (submitted.attempt, submitted.recorded.as_str()),
+        (0, "Stored")
+    );
+    assert_eq!(store.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn the_client_token_is_the_same_for_every_retry_of_a_task_entry_and_differs_by_step_and_entry(
+) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let record = seen.clone();
+    let batch = mock!(aws_sdk_redshiftdata::Client::batch_execute_statement)
+        .match_requests(move |r| {
+            record
+                .lock()
+                .unwrap()
+                .push(r.client_token().unwrap_or_default().to_owned());
+            true
+        })
+        .then_output(|| BatchExecuteStatementOutput::builder().id(ID).build());
+    let get = mock!(aws_sdk_s3::Client::get_object).then_output(|| {
+        GetObjectOutput::builder()
+            .body(ByteStream::from_static(SCRIPT.as_bytes()))
+            .build()
+    });
+    let store = update("SET taskToken", item(&with_token(ID)));
+    let s = submitter(&[&get], &[&store], &[], &[&batch]);
+
+    let mut other_step = input();
+    other_step["step"] = "LoadCustomerAddress".into();
+    let mut other_entry = input();
+    other_entry["stateEnteredTime"] = "2021-06-27T07:00:00.000Z".into();
+    for payload in [
+        input(),
+        retry(TOKEN, 1),
+        retry(TOKEN, 2),
+        other_step,
+        other_entry,
+    ] {
+        s.handle(payload).await.unwrap();
+    }
+
+    let tokens = seen.lock().unwrap().clone();
+    let expected = client_token(
+        "redshift-etl-callback",
+        "daily-2021-06-26-3f7ef5c7",
+        "LoadItem",
+        ENTERED,
+    );
+    assert_eq!(tokens.len(), 5);
+    assert_eq!(
+        tokens[0], expected,
+        "derived from prefix, execution, step and entry time"
+    );
+    assert!((1..=64).contains(&tokens[0].len()));
+    assert_eq!(
+        (tokens[1].as_str(), tokens[2].as_str()),
+        (expected.as_str(), expected.as_str())
+    );
+    assert_ne!(tokens[3], expected, "another step");
+    assert_ne!(tokens[4], expected, "another entry of the same step");
+}
+
+#[tokio::test]
+async fn a_retry_with_a_newer_attempt_re_attaches_its_token_and_completes_once() {
+    // Attempt 0 timed out; its completer met the dead token and recorded TASK_CLOSED. The
+    // retry gets the same statement back (same ClientToken) and its token takes over.
+    let (get, batch) = (script(SCRIPT), any_batch());
+    let first_write = update_condition_fails("SET taskToken = :token, step");
+    let replace = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            let values = r.expression_attribute_values();
+            r.update_expression().is_some_and(|e| {
+                e.starts_with("SET taskToken = :token, attempt = :attempt")
+                    && e.contains("REMOVE completedAt, outcome, completedBy, claimedUntil")
+            }) && r.condition_expression()
+                == Some(
+                    "executionName = :execution AND step = :step \
+                     AND (attribute_not_exists(attempt) OR attempt < :attempt) \
+                     AND (attribute_not_exists(completedAt) OR outcome = :closed)",
+                )
+                && attribute(values, ":token").as_deref() == Some(NEW_TOKEN)
+                && attribute(values, ":attempt").as_deref() == Some("1")
+                && attribute(values, ":closed").as_deref() == Some("TASK_CLOSED")
+        })
+        .then_output(|| {
+            aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder()
+                .set_attributes(Some(item(&stored(
+                    NEW_TOKEN,
+                    "1",
+                    &[("eventState", "FINISHED"), ("eventRows", "2")],
+                ))))
+                .build()
+        });
+    let claim = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.update_expression() == Some("SET claimedUntil = :until")
+                && attribute(r.expression_attribute_values(), ":token").as_deref()
+                    == Some(NEW_TOKEN)
+        })
+        .then_output(|| {
+            aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder().build()
+        });
+    let mark = marked("submitter", "SUCCEEDED", NEW_TOKEN);
+    let describe = mock!(aws_sdk_redshiftdata::Client::describe_statement).then_output(|| {
+        described(
+            StatusString::Finished,
+            &[("x:1", StatusString::Finished, 2, None)],
+        )
+    });
+    let new_success = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(|r| r.task_token() == Some(NEW_TOKEN))
+        .then_output(|| SendTaskSuccessOutput::builder().build());
+    let old_success = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(|r| r.task_token() == Some(TOKEN))
+        .then_output(|| SendTaskSuccessOutput::builder().build());
+    let s = submitter(
+        &[&get],
+        &[&first_write, &replace, &claim, &mark],
+        &[&new_success, &old_success],
+        &[&batch, &describe],
+    );
+
+    let submitted = s.handle(retry(NEW_TOKEN, 1)).await.unwrap();
+
+    assert_eq!(
+        (
+            submitted.recorded.as_str(),
+            submitted.completion.as_str(),
+            submitted.attempt
+        ),
+        ("Reattached", "Succeeded", 1)
+    );
+    assert_eq!((first_write.num_calls(), replace.num_calls()), (1, 1));
+    assert_eq!((new_success.num_calls(), old_success.num_calls()), (1, 0));
+    assert_eq!(mark.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_older_attempt_arriving_after_a_newer_one_is_refused_and_completes_nothing() {
+    let (get, batch) = (script(SCRIPT), any_batch());
+    let (first_write, replace) = (
+        update_condition_fails("SET taskToken = :token, step"),
+        update_condition_fails("SET taskToken = :token, attempt"),
+    );
+    let current = read(item(&stored(NEW_TOKEN, "2", &[("eventState", "FINISHED")])));
+    let (claim, success) = (
+        update("SET claimedUntil", item(&[])),
+        mock!(aws_sdk_sfn::Client::send_task_success)
+            .then_output(|| SendTaskSuccessOutput::builder().build()),
+    );
+    let s = submitter(
+        &[&get],
+        &[&first_write, &replace, &current, &claim],
+        &[&success],
+        &[&batch],
+    );
+
+    let err = s.handle(retry(TOKEN, 1)).await.unwrap_err();
+
+    assert_eq!(err.name(), "SupersededAttempt");
+    assert!(!format!("{err} {err:?}").contains(TOKEN) && !format!("{err:?}").contains(NEW_TOKEN));
+    assert_eq!(
+        (current.num_calls(), claim.num_calls(), success.num_calls()),
+        (1, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn the_same_attempt_delivered_again_is_a_no_op() {
+    let (get, batch) = (script(SCRIPT), any_batch());
+    let (first_write, replace) = (
+        update_condition_fails("SET taskToken = :token, step"),
+        update_condition_fails("SET taskToken = :token, attempt"),
+    );
+    let current = read(item(&stored(TOKEN, "0", &[])));
+    let s = submitter(&[&get], &[&first_write, &replace, &current], &[], &[&batch]);
+
+    let submitted = s.handle(input()).await.unwrap();
+
+    assert_eq!(
+        (submitted.recorded.as_str(), submitted.completion.as_str()),
+        ("Redelivered", "WaitingForEvent")
+    );
+}
+
+#[tokio::test]
+async fn a_retry_cannot_re_attach_to_a_statement_whose_task_already_succeeded_or_failed() {
+    let (get, batch) = (script(SCRIPT), any_batch());
+    let (first_write, replace) = (
+        update_condition_fails("SET taskToken = :token, step"),
+        update_condition_fails("SET taskToken = :token, attempt"),
+    );
+    let current = read(item(&stored(
+        TOKEN,
+        "0",
+        &[
+            ("eventState", "FAILED"),
+            ("completedAt", "1624773800"),
+            ("outcome", "FAILED"),
+        ],
+    )));
+    let success = mock!(aws_sdk_sfn::Client::send_task_success)
+        .then_output(|| SendTaskSuccessOutput::builder().build());
+    let s = submitter(
+        &[&get],
+        &[&first_write, &replace, &current],
+        &[&success],
+        &[&batch],
+    );
+
+    let err = s.handle(retry(NEW_TOKEN, 1)).await.unwrap_err();
+
+    assert_eq!(err.name(), "StatementAlreadyCompleted");
+    assert_eq!(success.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_task_input_without_its_state_entered_time_is_invalid_input() {
+    let (get, batch) = (script(SCRIPT), any_batch());
+    let s = submitter(&[&get], &[], &[], &[&batch]);
+    let mut no_entry = input();
+    no_entry.as_object_mut().unwrap().remove("stateEnteredTime");
+
+    assert_eq!(s.handle(no_entry).await.unwrap_err().name(), "InvalidInput");
+    assert_eq!(batch.num_calls(), 0);
 }

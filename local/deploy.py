@@ -1,257 +1,266 @@
-"""Create the resources of template.yaml in moto: the one wiring, read from the template itself.
+"""Deploy template.yaml into moto the way `sam deploy` does: the SAM translator (aws-sam-translator,
+the transform `sam deploy` runs) turns it into plain CloudFormation, and moto's CloudFormation
+(`CreateStack`) creates the resources. What the stack is made of (physical names, ARNs, each
+function's resolved environment, the Outputs) is read back from moto, never computed here.
 
-Created: DynamoDB tables (key schema, billing, SSE, TTL), S3 buckets (+ scripts/*.sql uploaded where
-a function's SCRIPTS_BUCKET/SCRIPTS_PREFIX point), SQS queues, Lambda functions (name = Cargo binary
-of CodeUri, the template's environment), EventBridge rules (standalone or SAM `EventBridgeRule`
-events) with their real EventPattern and targets (RetryPolicy, DeadLetterConfig), Step Functions
-state machines from their ASL file with DefinitionSubstitutions, and the IAM roles moto needs to
-accept a function. Everything else (policies, permissions, schedules, log groups) is skipped with a
-note, because moto would not enforce it anyway.
+Local-only changes are made to an in-memory copy, as `sam package` would: each function's `CodeUri`
+points at a package `s3://local-stack-code/<Cargo binary>.zip` in moto's S3 (the binary named by
+`Metadata.BuildProperties.Binary`, which `sam build` builds; moto_adapter.py routes an invoke of the
+function to that binary under `cargo lambda`, whatever name CloudFormation generated), and a state
+machine's `DefinitionUri` file is inlined as its `Definition`. template.yaml itself is never changed.
+
+What CloudFormation cannot do, and this module therefore does after CreateStack:
+- upload `scripts/*.sql` where a function's SCRIPTS_BUCKET / SCRIPTS_PREFIX point;
+- apply the properties moto's CloudFormation drops although they change behaviour locally
+  (`FIXUPS`: a table's TimeToLiveSpecification; a function's LoggingConfig, which the local
+  processes need for their log format and level);
+- refuse a template that uses a resource type moto cannot create unless `SKIPPED` says why the
+  local stack can do without it (each one is printed as a note).
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import json
-import re
+import os
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cfn import Resource, Template, TemplateError
+from botocore.exceptions import ClientError
 
-FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
-STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
-SKIPPED_TYPES = {
-    "AWS::Lambda::Permission": "moto does not enforce resource policies",
-    "AWS::SQS::QueuePolicy": "moto does not enforce resource policies",
+CODE_BUCKET = "local-stack-code"  # moto_adapter.py reads the binary from a function's key in it
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+# Resource types moto's CloudFormation skips (with a warning), and why the local stack runs without them.
+SKIPPED = {
     "AWS::S3::BucketPolicy": "moto does not enforce resource policies",
-    "AWS::IAM::Policy": "moto does not enforce IAM",
-    "AWS::IAM::ManagedPolicy": "moto does not enforce IAM",
-    "AWS::Scheduler::Schedule": "schedules are off locally; start runs explicitly",
-    "AWS::Scheduler::ScheduleGroup": "schedules are off locally",
-    "AWS::Logs::LogGroup": "logs go to the process log files under the run dir",
-    "AWS::Lambda::EventInvokeConfig": "async invoke settings are not emulated",
+    "AWS::SQS::QueuePolicy": "moto does not enforce resource policies",
+    "AWS::Lambda::EventInvokeConfig": "Lambda's asynchronous retries and on-failure destination are not "
+                                      "emulated (the adapter retries EventBridge deliveries and dead-letters them)",
+    "AWS::Scheduler::Schedule": "EventBridge Scheduler is not emulated; start runs explicitly",
+    "AWS::CloudWatch::Alarm": "moto's CloudFormation has no alarms, and the local functions publish no "
+                              "CloudWatch metrics to evaluate them on",
 }
-TRUST = {
-    "lambda": "lambda.amazonaws.com",
-    "states": "states.amazonaws.com",
-    "scheduler": "scheduler.amazonaws.com",
-}
+
+
+class TemplateError(Exception):
+    """The template cannot be deployed locally; the message names the resource and the reason."""
 
 
 @dataclass
 class Function:
     logical_id: str
-    name: str
+    name: str  # the physical name CloudFormation generated
+    binary: str  # the Cargo binary sam build builds for it (Metadata.BuildProperties.Binary)
     arn: str
     env: dict[str, str]
+    timeout: int
+    memory: int
+    log_format: str
+    log_level: str
 
 
 @dataclass
 class Deployment:
+    stack_name: str
+    translated: dict
     functions: dict[str, Function] = field(default_factory=dict)
-    state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
-    tables: dict[str, str] = field(default_factory=dict)
-    buckets: dict[str, str] = field(default_factory=dict)
-    queues: dict[str, str] = field(default_factory=dict)  # logical id -> URL
-    rules: dict[str, str] = field(default_factory=dict)
-    outputs: dict[str, Any] = field(default_factory=dict)
+    physical: dict[str, str] = field(default_factory=dict)  # logical id -> physical id
+    types: dict[str, str] = field(default_factory=dict)  # logical id -> resource type (translated)
+    outputs: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def of_type(self, rtype: str) -> dict[str, str]:
+        return {lid: self.physical[lid] for lid, t in self.types.items() if t == rtype and lid in self.physical}
 
     @property
     def state_machine_arn(self) -> str:
-        if len(self.state_machines) != 1:
-            raise TemplateError(f"expected exactly one state machine in the template, found {sorted(self.state_machines)}")
-        return next(iter(self.state_machines.values()))
+        machines = self.of_type("AWS::StepFunctions::StateMachine")
+        if len(machines) != 1:
+            raise TemplateError(f"expected exactly one state machine in the stack, found {sorted(machines)}")
+        return next(iter(machines.values()))
+
+    @property
+    def tables(self) -> dict[str, str]:
+        return self.of_type("AWS::DynamoDB::Table")
+
+    @property
+    def queues(self) -> dict[str, str]:
+        return self.of_type("AWS::SQS::Queue")
+
+    @property
+    def rules(self) -> dict[str, str]:
+        return self.of_type("AWS::Events::Rule")
 
 
-def function_envs(tpl: Template) -> dict[str, Function]:
-    """Each function's binary name and environment, resolved from the template (no AWS calls)."""
-    out = {}
-    for res in tpl.of_type(*FUNCTION_TYPES):
-        props = tpl.props(res)
-        env = ((props.get("Environment") or {}).get("Variables")) or {}
-        out[res.logical_id] = Function(res.logical_id, res.ref, res.attrs["Arn"], {k: str(v) for k, v in env.items()})
-    return out
+def load_template(path: Path) -> dict:
+    from samtranslator.yaml_helper import yaml_parse
+
+    return yaml_parse(path.read_text(encoding="utf-8"))
 
 
-def deploy(tpl: Template, clients, scripts_dir: Path) -> Deployment:
-    """Create every supported resource in moto. `clients(service)` returns a boto3 client."""
-    dep = Deployment()
-    handled = set(FUNCTION_TYPES) | set(STATE_MACHINE_TYPES) | {
-        "AWS::IAM::Role", "AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::Events::Rule"}
-    for res in tpl.resources.values():
-        if res.type in SKIPPED_TYPES:
-            dep.notes.append(f"skipped {res.logical_id} ({res.type}): {SKIPPED_TYPES[res.type]}")
-        elif res.type not in handled:
-            dep.notes.append(f"skipped {res.logical_id} ({res.type}): not emulated by the local stack")
+def translate(template: dict, parameters: dict[str, str], iam, root: Path) -> dict:
+    """The SAM transform of an in-memory copy whose code and definition locations are local."""
+    from samtranslator.model.exceptions import InvalidDocumentException
+    from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+    from samtranslator.translator.transform import transform
 
-    for res in tpl.of_type("AWS::IAM::Role"):
-        _role(tpl, res, clients("iam"))
-    for res in tpl.of_type("AWS::DynamoDB::Table"):
-        dep.tables[res.logical_id] = _table(tpl.props(res), res.ref, clients("dynamodb"))
-    for res in tpl.of_type("AWS::S3::Bucket"):
-        clients("s3").create_bucket(Bucket=res.ref)
-        dep.buckets[res.logical_id] = res.ref
-    for res in tpl.of_type("AWS::SQS::Queue"):
-        dep.queues[res.logical_id] = _queue(tpl.props(res), res, clients("sqs"))
+    tpl = copy.deepcopy(template)
+    for lid, res in (tpl.get("Resources") or {}).items():
+        props = res.get("Properties") or {}
+        if res.get("Type") == "AWS::Serverless::Function":
+            binary = ((res.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
+            if not binary:
+                raise TemplateError(f"{lid}: Metadata.BuildProperties.Binary names no Cargo binary")
+            props["CodeUri"] = f"s3://{CODE_BUCKET}/{binary}.zip"
+        if res.get("Type") == "AWS::Serverless::StateMachine" and isinstance(props.get("DefinitionUri"), str):
+            path = root / props.pop("DefinitionUri")
+            try:
+                props["Definition"] = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as err:
+                raise TemplateError(f"{lid}: DefinitionUri {path}: {err}") from err
+    os.environ.setdefault("AWS_DEFAULT_REGION", iam.meta.region_name)  # the translator needs a region
+    try:
+        return transform(tpl, dict(parameters), ManagedPolicyLoader(iam))
+    except InvalidDocumentException as err:
+        raise TemplateError("the SAM translator rejected template.yaml:\n  " +
+                            "\n  ".join(str(e) for e in err.causes)) from err
 
-    dep.functions = function_envs(tpl)
-    for res in tpl.of_type(*FUNCTION_TYPES):
-        _function(tpl, res, dep, clients)
+
+def deploy(clients, template_path: Path, parameters: dict[str, str], stack_name: str,
+           scripts_dir: Path, timeout: float = 60) -> Deployment:
+    """Translate, CreateStack, wait, read the stack back and apply the fix-ups. `clients(service)`
+    returns a boto3 client for moto."""
+    translated = translate(load_template(template_path), parameters, clients("iam"), template_path.parent)
+    _upload_code(clients("s3"), translated)
+    cfn = clients("cloudformation")
+    try:
+        cfn.create_stack(
+            StackName=stack_name, TemplateBody=json.dumps(translated), Capabilities=CAPABILITIES,
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
+    except ClientError as err:
+        raise TemplateError(f"CreateStack {stack_name} failed: {err.response['Error'].get('Message')}") from err
+    stack = _wait(cfn, stack_name, timeout)
+    dep = Deployment(stack_name, translated)
+    dep.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
+    dep.parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters") or []}
+    dep.types = {lid: r["Type"] for lid, r in translated["Resources"].items()}
+    for res in _stack_resources(cfn, stack_name):
+        if res.get("LogicalResourceId"):
+            dep.physical[res["LogicalResourceId"]] = res.get("PhysicalResourceId") or ""
+    _check_skipped(dep)
+    for lid in dep.of_type("AWS::Lambda::Function"):
+        dep.functions[lid] = _function(dep, lid, clients("lambda"))
+    for rtype, fixup in FIXUPS.items():
+        for lid in dep.of_type(rtype):
+            fixup(dep, lid, clients)
     _upload_scripts(dep, clients("s3"), scripts_dir)
-
-    for res in tpl.of_type(*STATE_MACHINE_TYPES):
-        dep.state_machines[res.logical_id] = _state_machine(tpl, res, clients("stepfunctions"), dep)
-    for res in tpl.of_type("AWS::Events::Rule"):
-        props = tpl.props(res)
-        if "ScheduleExpression" in props:
-            dep.notes.append(f"skipped {res.logical_id}: scheduled rules are off locally")
-            continue
-        _rule(clients("events"), res.ref, props.get("EventPattern"), props.get("EventBusName"),
-              props.get("State", "ENABLED"), props.get("Targets") or [])
-        dep.rules[res.logical_id] = res.ref
-    dep.outputs = tpl.outputs()
     return dep
 
 
-# --- resource creators ---------------------------------------------------------------------------
+# --- CreateStack -------------------------------------------------------------------------------
 
-def _role(tpl: Template, res: Resource, iam) -> None:
-    props = tpl.props(res)
-    doc = props.get("AssumeRolePolicyDocument")
-    if doc is None:  # SAM implicit role: trust the service that owns the resource
-        owner = tpl.resources.get(res.logical_id[: -len("Role")])
-        service = TRUST["states"] if owner and owner.type in STATE_MACHINE_TYPES else TRUST["lambda"]
-        doc = {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
-    iam.create_role(RoleName=res.ref, AssumeRolePolicyDocument=json.dumps(doc))
-
-
-def _table(props: dict, name: str, ddb) -> str:
-    kwargs: dict[str, Any] = {
-        "TableName": name,
-        "KeySchema": props["KeySchema"],
-        "AttributeDefinitions": props["AttributeDefinitions"],
-        "BillingMode": props.get("BillingMode", "PROVISIONED"),
-    }
-    if kwargs["BillingMode"] == "PROVISIONED":
-        kwargs["ProvisionedThroughput"] = props.get("ProvisionedThroughput") or {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
-    if props.get("SSESpecification"):
-        kwargs["SSESpecification"] = {"Enabled": _bool(props["SSESpecification"].get("SSEEnabled", False))}
-    ddb.create_table(**kwargs)
-    ttl = props.get("TimeToLiveSpecification")
-    if ttl and _bool(ttl.get("Enabled", False)):
-        ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True})
-    return name
-
-
-def _queue(props: dict, res: Resource, sqs) -> str:
-    name = res.attrs["QueueName"]
-    attrs = {k: str(v) for k, v in props.items() if k in (
-        "MessageRetentionPeriod", "VisibilityTimeout", "DelaySeconds", "ReceiveMessageWaitTimeSeconds",
-        "SqsManagedSseEnabled", "FifoQueue", "ContentBasedDeduplication")}
-    url = sqs.create_queue(QueueName=name, Attributes={k: v.lower() if v in ("True", "False") else v for k, v in attrs.items()})["QueueUrl"]
-    res.ref = res.attrs["QueueUrl"] = url
-    return url
-
-
-def _function(tpl: Template, res: Resource, dep: Deployment, clients) -> None:
-    props = tpl.props(res)
-    fn = dep.functions[res.logical_id]
-    role = props.get("Role") or tpl.get_att(f"{res.logical_id}Role", "Arn")
+def _upload_code(s3, translated: dict) -> None:
+    """The package every function's Code points at (moto needs one; cargo lambda runs the binary)."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:  # moto needs a package; cargo lambda runs the real binary
+    with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("bootstrap", "served by cargo lambda watch\n")
-    kwargs: dict[str, Any] = {
-        "FunctionName": fn.name,
-        "Runtime": props.get("Runtime", "provided.al2023"),
-        "Role": role,
-        "Handler": props.get("Handler", "bootstrap"),
-        "Code": {"ZipFile": buf.getvalue()},
-        "Environment": {"Variables": fn.env},
-        "Timeout": int(props.get("Timeout", 3)),
-        "MemorySize": int(props.get("MemorySize", 128)),
-        "Architectures": props.get("Architectures") or ["x86_64"],
-    }
-    clients("lambda").create_function(**kwargs)
-    for event_id, event in (props.get("Events") or {}).items():
-        etype, eprops = event.get("Type"), event.get("Properties") or {}
-        if etype not in ("EventBridgeRule", "CloudWatchEvent"):
-            dep.notes.append(f"skipped {res.logical_id} event {event_id} ({etype}): not emulated locally")
+    s3.create_bucket(Bucket=CODE_BUCKET)
+    for lid, res in translated["Resources"].items():
+        code = (res.get("Properties") or {}).get("Code") or {}
+        if res["Type"] == "AWS::Lambda::Function" and code.get("S3Bucket") == CODE_BUCKET:
+            s3.put_object(Bucket=CODE_BUCKET, Key=code["S3Key"], Body=buf.getvalue())
+
+
+def _wait(cfn, stack_name: str, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+        status = stack["StackStatus"]
+        if status == "CREATE_COMPLETE":
+            return stack
+        if not status.endswith("_IN_PROGRESS"):
+            failures = [f"{e['LogicalResourceId']} ({e.get('ResourceType')}): {e.get('ResourceStatusReason')}"
+                        for e in cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
+                        if e["ResourceStatus"].endswith("FAILED")]
+            reason = "\n  ".join(failures) or stack.get("StackStatusReason") or "no reason given"
+            raise TemplateError(f"CreateStack {stack_name} ended {status}:\n  {reason}")
+        if time.monotonic() > deadline:
+            raise TemplateError(f"CreateStack {stack_name} still {status} after {timeout:.0f}s")
+        time.sleep(0.1)
+
+
+def _stack_resources(cfn, stack_name: str) -> list[dict]:
+    return cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
+
+
+def _check_skipped(dep: Deployment) -> None:
+    """Every translated resource is created, or skipped for a reason written down in SKIPPED."""
+    unexplained = []
+    for lid, rtype in sorted(dep.types.items()):
+        if lid in dep.physical:
             continue
-        target = {"Id": (eprops.get("Target") or {}).get("Id") or f"{res.logical_id}{event_id}LambdaTarget", "Arn": fn.arn}
-        if eprops.get("RetryPolicy"):
-            target["RetryPolicy"] = eprops["RetryPolicy"]
-        dlq = eprops.get("DeadLetterConfig") or {}
-        if dlq:
-            target["DeadLetterConfig"] = {"Arn": _sam_dlq_arn(tpl, res, event_id, dlq, dep, clients("sqs"))}
-        if "Input" in eprops:
-            target["Input"] = eprops["Input"]
-        rule_name = eprops.get("RuleName") or f"{tpl.ctx.stack_name}-{res.logical_id}{event_id}"
-        _rule(clients("events"), rule_name, eprops.get("Pattern"), eprops.get("EventBusName"),
-              eprops.get("State", "ENABLED"), [target])
-        dep.rules[f"{res.logical_id}.{event_id}"] = rule_name
+        if rtype in SKIPPED:
+            dep.notes.append(f"skipped {lid} ({rtype}): {SKIPPED[rtype]}")
+        else:
+            unexplained.append(f"{lid} ({rtype})")
+    if unexplained:
+        raise TemplateError("moto's CloudFormation did not create " + ", ".join(unexplained) +
+                            " (resource type not supported by moto); the local stack cannot run without it")
 
 
-def _sam_dlq_arn(tpl: Template, res: Resource, event_id: str, dlq: dict, dep: Deployment, sqs) -> str:
-    if dlq.get("Arn"):
-        return dlq["Arn"]
-    name = dlq.get("QueueLogicalId") or f"{res.logical_id}{event_id}Queue"
-    url = sqs.create_queue(QueueName=f"{tpl.ctx.stack_name}-{name}")["QueueUrl"]
-    dep.queues[name] = url
-    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+# --- reading the stack back ----------------------------------------------------------------------
+
+def _function(dep: Deployment, lid: str, lam) -> Function:
+    cfg = lam.get_function_configuration(FunctionName=dep.physical[lid])
+    res = dep.translated["Resources"][lid]
+    code = (res.get("Properties") or {}).get("Code") or {}
+    if code.get("S3Bucket") != CODE_BUCKET:
+        raise TemplateError(f"{lid}: a plain AWS::Lambda::Function is not run locally (no Cargo binary)")
+    binary = code["S3Key"].removesuffix(".zip")
+    logging_cfg = _resolve((res.get("Properties") or {}).get("LoggingConfig") or {}, dep, lid)
+    return Function(
+        logical_id=lid, name=cfg["FunctionName"], binary=binary, arn=cfg["FunctionArn"],
+        env=dict((cfg.get("Environment") or {}).get("Variables") or {}),
+        timeout=int(cfg.get("Timeout") or 3), memory=int(cfg.get("MemorySize") or 128),
+        log_format=logging_cfg.get("LogFormat", "Text"), log_level=logging_cfg.get("ApplicationLogLevel", "INFO"))
 
 
-def _rule(events, name: str, pattern: Any, bus: str | None, state: str, targets: list[dict]) -> None:
-    if not pattern:
-        raise TemplateError(f"rule {name}: no EventPattern")
-    kwargs: dict[str, Any] = {"Name": name, "EventPattern": pattern if isinstance(pattern, str) else json.dumps(pattern), "State": state}
-    if bus:
-        kwargs["EventBusName"] = bus
-    events.put_rule(**kwargs)
-    clean = []
-    for t in targets:
-        t = {k: v for k, v in t.items() if k in ("Id", "Arn", "RetryPolicy", "DeadLetterConfig", "Input", "InputPath", "InputTransformer")}
-        if "RetryPolicy" in t:
-            t["RetryPolicy"] = {k: int(v) for k, v in t["RetryPolicy"].items()}
-        clean.append(t)
-    put = {"Rule": name, "Targets": clean}
-    if bus:
-        put["EventBusName"] = bus
-    events.put_targets(**put)
+def _resolve(value: Any, dep: Deployment, lid: str) -> Any:
+    """A dropped property's value: literals and `Ref`s to stack parameters (as DescribeStacks resolved them)."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in dep.parameters:
+            return dep.parameters[value["Ref"]]
+        if any(k == "Ref" or k.startswith("Fn::") for k in value):
+            raise TemplateError(f"{lid}: cannot apply {value} locally (only parameter Refs are resolved)")
+        return {k: _resolve(v, dep, lid) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, dep, lid) for v in value]
+    return value
 
 
-def _state_machine(tpl: Template, res: Resource, sfn, dep: Deployment) -> str:
-    props = tpl.props(res)
-    if "DefinitionUri" in props:
-        uri = props["DefinitionUri"]
-        if not isinstance(uri, str):
-            raise TemplateError(f"{res.logical_id}: DefinitionUri must be a local file locally, got {uri!r}")
-        text = (tpl.root / uri).read_text(encoding="utf-8")
-    elif "Definition" in props:
-        text = json.dumps(props["Definition"])
-    elif "DefinitionString" in props:
-        text = props["DefinitionString"]
-    else:
-        raise TemplateError(f"{res.logical_id}: no DefinitionUri/Definition")
-    subs = props.get("DefinitionSubstitutions") or {}
-    text = re.sub(r"\$\{([A-Za-z0-9_]+)\}", lambda m: str(subs.get(m.group(1), m.group(0))), text)
-    left = sorted(set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", text)))
-    if left:
-        raise TemplateError(f"{res.logical_id}: DefinitionSubstitutions missing for {', '.join(left)}")
-    json.loads(text)  # fail here, with the file named, rather than inside moto
-    role = props.get("Role") or tpl.get_att(f"{res.logical_id}Role", "Arn")
-    for event_id, event in (props.get("Events") or {}).items():
-        dep.notes.append(f"skipped {res.logical_id} event {event_id} ({event.get('Type')}): schedules are off locally")
-    return sfn.create_state_machine(
-        name=res.attrs["Name"], definition=text, roleArn=role, type=props.get("Type", "STANDARD"))["stateMachineArn"]
+# --- fix-ups: what moto's CloudFormation drops -----------------------------------------------------
+
+def _table_ttl(dep: Deployment, lid: str, clients) -> None:
+    props = dep.translated["Resources"][lid].get("Properties") or {}
+    ttl = _resolve(props.get("TimeToLiveSpecification"), dep, lid)
+    if ttl and str(ttl.get("Enabled")).lower() == "true":
+        clients("dynamodb").update_time_to_live(
+            TableName=dep.physical[lid],
+            TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True})
+        dep.notes.append(f"applied {lid}.TimeToLiveSpecification after CreateStack (moto's CloudFormation drops it)")
+
+
+FIXUPS = {"AWS::DynamoDB::Table": _table_ttl}
 
 
 def _upload_scripts(dep: Deployment, s3, scripts_dir: Path) -> None:
-    targets = {(f.env["SCRIPTS_BUCKET"], f.env.get("SCRIPTS_PREFIX", "")) for f in dep.functions.values() if f.env.get("SCRIPTS_BUCKET")}
+    targets = {(f.env["SCRIPTS_BUCKET"], f.env.get("SCRIPTS_PREFIX", ""))
+               for f in dep.functions.values() if f.env.get("SCRIPTS_BUCKET")}
     if not targets:
         dep.notes.append("no function has SCRIPTS_BUCKET: SQL scripts not uploaded")
     scripts = sorted(scripts_dir.glob("*.sql"))
@@ -260,7 +269,3 @@ def _upload_scripts(dep: Deployment, s3, scripts_dir: Path) -> None:
     for bucket, prefix in sorted(targets):
         for path in scripts:
             s3.put_object(Bucket=bucket, Key=f"{prefix}{path.name}", Body=path.read_bytes())
-
-
-def _bool(value: Any) -> bool:
-    return value is True or str(value).lower() == "true"

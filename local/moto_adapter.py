@@ -1,7 +1,8 @@
-"""moto server for the local stack, with five small patches. Written against moto 5.2.5 (pinned
+"""moto server for the local stack, with eleven small patches. Written against moto 5.2.5 (pinned
 in local/requirements.txt); re-check every patch below when that pin changes.
 
 Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0.1:LAMBDA_PORT
+                                    [--faults-file PATH]
 
 1. Configuration (moto's own config API, applied in-process before the server starts):
    `{"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}` so that
@@ -10,8 +11,10 @@ Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0
    back over HTTP at `localhost:$MOTO_PORT` (moto.settings.moto_server_port), so MOTO_PORT is set.
 
 2. `LambdaSimpleBackend.invoke` (which only echoes its payload) is replaced by an HTTP POST of the
-   payload to `<lambda endpoint>/2015-03-31/functions/<function name>/invocations`, i.e. to
-   `cargo lambda watch` running the real Rust binaries. cargo-lambda answers a function error with
+   payload to `<lambda endpoint>/2015-03-31/functions/<binary>/invocations`, i.e. to
+   `cargo lambda watch` running the real Rust binaries. `<binary>` is the Cargo binary whose
+   package the function's code points at (`s3://local-stack-code/<binary>.zip`, see deploy.py), so
+   the names CloudFormation generates need no renaming; EventBridge deliveries route the same way. cargo-lambda answers a function error with
    HTTP 500 and the runtime's `{"errorType", "errorMessage"}` document; this becomes the Lambda
    API's `X-Amz-Function-Error: Unhandled` + that document, which is exactly what moto's Step
    Functions interpreter reads (`lambda_eval_utils`: FunctionError -> error name = `errorType`), so
@@ -38,6 +41,13 @@ Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0
    intrinsic functions such as `States.StringSplit($$.Execution.StartTime, 'T')` (the ASL's
    DefaultRunDate) fail with a TypeError. AWS hands it out as an ISO 8601 string
    (`2021-06-27T06:00:00.123Z`); `ExecutionWorker._get_evaluation_environment` now does the same.
+
+6. CloudFormation's `AWS::StepFunctions::StateMachine` (`StateMachine.create_from_cloudformation_json`)
+   writes to `stepfunctions_backends` although, with `execute_state_machine` on, the API reads
+   `stepfunctions_parser_backends` (the stack says CREATE_COMPLETE, `ListStateMachines` stays empty),
+   and it ignores `DefinitionSubstitutions` (the literal `${SubmitterFunctionArn}` stays) and
+   `StateMachineType`. The replacement applies the substitutions as CloudFormation does (every
+   `${Key}` of the map; unknown `${...}` stay) and creates the machine where the API reads it.
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import threading
 import time
 import urllib.error
@@ -84,7 +95,18 @@ def post_invocation(endpoint: str, function_name: str, payload: bytes, timeout: 
         raise LambdaUnavailable(f"{url} unreachable: {err}") from err
 
 
-def patch_lambda(endpoint: str) -> None:
+CODE_BUCKET = "local-stack-code"  # deploy.py uploads each function's package as <binary>.zip here
+
+
+def binary_of(fn) -> str:  # noqa: ANN001
+    """The Cargo binary that runs a function: the key of its package in the local code bucket."""
+    code = getattr(fn, "code", None) or {}
+    if code.get("S3Bucket") == CODE_BUCKET and str(code.get("S3Key", "")).endswith(".zip"):
+        return code["S3Key"][: -len(".zip")]
+    return fn.function_name
+
+
+def patch_lambda(endpoint: str, faults: "Faults") -> None:
     from moto.awslambda.exceptions import LambdaClientError
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
@@ -93,14 +115,19 @@ def patch_lambda(endpoint: str) -> None:
         payload = body.encode() if isinstance(body, str) else (body or b"{}")
         timeout = float(getattr(fn, "timeout", 0) or 3) + 5
         if (headers.get("X-Amz-Invocation-Type") or "") == "Event":
-            threading.Thread(target=_invoke_async, args=(endpoint, fn.function_name, payload, timeout), daemon=True).start()
+            threading.Thread(target=_invoke_async, args=(endpoint, binary_of(fn), payload, timeout), daemon=True).start()
             return b""
         try:
-            result, function_error = post_invocation(endpoint, fn.function_name, payload, timeout)
+            result, function_error = post_invocation(endpoint, binary_of(fn), payload, timeout)
         except LambdaUnavailable as err:
             exc = LambdaClientError("ServiceException", str(err))
             exc.code = 500
             raise exc from err
+        if not function_error and faults.fail_after_invoke(fn.function_name, payload):
+            LOG.info("fault: %s ran, answering ServiceException", fn.function_name)
+            exc = LambdaClientError("ServiceException", "injected fault: failed after the function ran")
+            exc.code = 500
+            raise exc
         if function_error:
             response_headers["x-amz-function-error"] = "Unhandled"
         return result
@@ -134,6 +161,8 @@ def patch_events(endpoint: str) -> None:
         return parse_arn(target["Arn"]).service == "lambda"
 
     def send_to_targets(self, original_event, transform_input=True):  # noqa: ANN001
+        if self.scheduled_expression:
+            return  # scheduled rules only fire on their schedule (patch 7)
         lambda_targets = [t for t in self.targets if is_lambda(t)]
         if lambda_targets and self.event_pattern.matches_event(original_event):
             for target in lambda_targets:
@@ -148,8 +177,19 @@ def patch_events(endpoint: str) -> None:
     Rule.send_to_targets = send_to_targets
 
 
+def _target_binary(arn: str) -> str:
+    from moto.awslambda.utils import get_backend
+
+    _, _, _, region, account, _, name = arn.split(":")[:7]
+    try:
+        return binary_of(get_backend(account, region).get_function(name))
+    except Exception:  # noqa: BLE001 - an unknown function fails at delivery, as on AWS
+        LOG.warning("target %s: no such function", arn)
+        return name
+
+
 def _deliver(endpoint: str, rule, target: dict, event: dict) -> None:  # noqa: ANN001
-    name = target["Arn"].split(":")[6]
+    name = _target_binary(target["Arn"])
     policy = target.get("RetryPolicy") or {}
     retries = min(int(policy.get("MaximumRetryAttempts", 185)), LOCAL_MAX_EVENT_RETRIES)
     payload = json.dumps(event).encode()
@@ -177,6 +217,142 @@ def _deliver(endpoint: str, rule, target: dict, event: dict) -> None:  # noqa: A
             message_body=json.dumps(event),
             message_attributes={k: {"DataType": "String", "StringValue": v} for k, v in attrs.items() if v},
         )
+
+
+RATE = re.compile(r"^rate\((\d+)\s*(second|seconds|minute|minutes|hour|hours|day|days)\)$")
+UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def rate_seconds(expression: str) -> float | None:
+    m = RATE.match(expression.strip())
+    return int(m.group(1)) * UNIT_SECONDS[m.group(2).rstrip("s")] if m else None
+
+
+def patch_schedules(endpoint: str) -> None:
+    from moto.events.models import EventsBackend
+
+    EventsBackend._RATE_REGEX = RATE
+    threading.Thread(target=scheduler_loop, args=(endpoint,), daemon=True, name="schedules").start()
+
+
+def scheduler_loop(endpoint: str, tick: float = 0.25) -> None:
+    from moto.events.models import events_backends
+
+    due: dict[str, float] = {}
+    warned: set[str] = set()
+    while True:
+        time.sleep(tick)
+        now = time.monotonic()
+        for account, regions in list(events_backends.items()):
+            for region, backend in list(regions.items()):
+                for bus in list(backend.event_buses.values()):
+                    for rule in list(bus.rules.values()):
+                        if not rule.scheduled_expression or rule.state != "ENABLED":
+                            due.pop(rule.arn, None)
+                            continue
+                        every = rate_seconds(rule.scheduled_expression)
+                        if every is None:
+                            if rule.arn not in warned:
+                                LOG.info("rule %s: %s is not fired locally", rule.name, rule.scheduled_expression)
+                                warned.add(rule.arn)
+                            continue
+                        if rule.arn not in due:
+                            due[rule.arn] = now + every
+                        elif now >= due[rule.arn]:
+                            due[rule.arn] = now + every
+                            fire(endpoint, rule, account, region)
+
+
+def fire(endpoint: str, rule, account: str, region: str) -> None:  # noqa: ANN001
+    import uuid
+
+    event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+             "account": account, "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+             "region": region, "resources": [rule.arn], "detail": {}}
+    for target in rule.targets:
+        if target["Arn"].split(":")[2] == "lambda":
+            body = json.loads(target["Input"]) if target.get("Input") else event
+            threading.Thread(target=_deliver, args=(endpoint, rule, target, body), daemon=True).start()
+
+
+def patch_stop_execution() -> None:
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    original = Execution.stop
+
+    def stop(self, stop_date, error, cause):  # noqa: ANN001
+        original(self, stop_date, error, cause)
+        worker = self.exec_worker
+        if worker is None:
+            return
+        for endpoint in list(getattr(worker.env.callback_pool_manager, "_pool", {}).values()):
+            endpoint.interrupt_all()  # the waiting Task sees the stopped program and ends
+
+    Execution.stop = stop
+
+
+def patch_execution_events() -> None:
+    from moto.events.models import events_backends
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    original = BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self):  # noqa: ANN001
+        original(self)
+        ex = self.execution
+        try:
+            status = ex.exec_status.value if hasattr(ex.exec_status, "value") else str(ex.exec_status)
+            detail = {
+                "executionArn": ex.exec_arn, "stateMachineArn": ex.state_machine_arn, "name": ex.name,
+                "status": status, "startDate": _millis(ex.start_date), "stopDate": _millis(ex.stop_date),
+                "input": ex.input_data if isinstance(ex.input_data, str) else json.dumps(ex.input_data),
+                "output": ex.output if isinstance(ex.output, (str, type(None))) else json.dumps(ex.output),
+                "error": getattr(ex, "error", None), "cause": getattr(ex, "cause", None),
+            }
+            events_backends[ex.account_id][ex.region_name].put_events([{
+                "Source": "aws.states", "DetailType": "Step Functions Execution Status Change",
+                "Detail": json.dumps(detail), "Resources": [ex.exec_arn]}])
+        except Exception:  # noqa: BLE001 - an event that cannot be built is lost, as on AWS (best effort)
+            LOG.exception("execution status change event for %s not published", ex.exec_arn)
+
+    BaseExecutionWorkerCommunication.terminated = terminated
+
+
+def _millis(value) -> int | None:  # noqa: ANN001
+    return int(value.timestamp() * 1000) if value is not None else None
+
+
+class Faults:
+    """The adapter's own fault injection (patch 10), read from a JSON file on every invoke."""
+
+    def __init__(self, path: str | None):
+        self.path, self.used = path, {}
+        self.lock = threading.Lock()
+
+    def fail_after_invoke(self, function_name: str, payload: bytes) -> bool:
+        if not self.path or not os.path.exists(self.path):
+            return False
+        try:
+            with open(self.path) as fh:
+                faults = json.load(fh)
+        except (OSError, ValueError) as err:
+            LOG.warning("faults file %s unreadable: %s", self.path, err)
+            return False
+        text = payload.decode(errors="replace").replace(" ", "")
+        with self.lock:
+            for i, f in enumerate(faults):
+                if not f.get("fail_after_invoke"):
+                    continue
+                if f.get("function_contains", "") not in function_name:
+                    continue
+                if f.get("payload_contains", "").replace(" ", "") not in text:
+                    continue
+                key = json.dumps(f, sort_keys=True) + str(i)
+                if self.used.get(key, 0) >= int(f.get("times", 1)):
+                    continue
+                self.used[key] = self.used.get(key, 0) + 1
+                return True
+        return False
 
 
 def patch_send_task_failure() -> None:
@@ -207,6 +383,53 @@ def patch_context_start_time() -> None:
     ExecutionWorker._get_evaluation_environment = environment
 
 
+def substitute(definition: str, substitutions: dict) -> str:
+    """CloudFormation's DefinitionSubstitutions: each `${Key}` of the map replaced by its value."""
+    for key, value in (substitutions or {}).items():
+        definition = definition.replace("${" + key + "}", str(value))
+    return definition
+
+
+def patch_state_machine_cloudformation() -> None:
+    from moto.stepfunctions.models import StateMachine
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+    from moto.stepfunctions.utils import cfn_to_api_tags
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):  # noqa: ANN001
+        props = cloudformation_json["Properties"]
+        definition = props.get("DefinitionString")
+        if definition is None and "Definition" in props:
+            definition = json.dumps(props["Definition"])
+        backend = stepfunctions_parser_backends[account_id][region_name]
+        return backend.create_state_machine(
+            props.get("StateMachineName", resource_name),
+            substitute(definition or "", props.get("DefinitionSubstitutions")),
+            props.get("RoleArn", ""),
+            tags=cfn_to_api_tags(props.get("Tags", [])),
+            sm_type=props.get("StateMachineType", "STANDARD"),
+        )
+
+    StateMachine.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+
+def patch_create_resource_errors() -> None:
+    from moto.cloudformation import parsing
+    from moto.cloudformation.exceptions import ValidationError
+
+    original = parsing.parse_and_create_resource
+
+    def parse_and_create_resource(logical_id, resource_json, resources_map, account_id, region_name):  # noqa: ANN001
+        try:
+            return original(logical_id, resource_json, resources_map, account_id, region_name)
+        except (KeyError, ValidationError):
+            raise  # KeyError: moto's own lookups of not-yet-created resources; ValidationError: named already
+        except Exception as err:  # noqa: BLE001 - any failure of moto's model code, named for the user
+            raise ValidationError(message=f"{logical_id} ({resource_json.get('Type')}) could not be created: "
+                                          f"{type(err).__name__}: {err}") from err
+
+    parsing.parse_and_create_resource = parse_and_create_resource
+
+
 def configure() -> None:
     from moto.moto_api._internal.models import moto_api_backend
 
@@ -217,6 +440,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--lambda-endpoint", required=True, help="cargo lambda watch, e.g. http://127.0.0.1:9000")
+    parser.add_argument("--faults-file", help="JSON list of adapter faults (patch 10), re-read on every invoke")
     args = parser.parse_args()
     if moto.__version__ != EXPECTED_MOTO:
         raise SystemExit(f"moto_adapter.py is written for moto {EXPECTED_MOTO}, found {moto.__version__}")
@@ -224,10 +448,15 @@ def main() -> None:
     os.environ["MOTO_PORT"] = str(args.port)
     endpoint = args.lambda_endpoint.rstrip("/")
     configure()
-    patch_lambda(endpoint)
+    patch_lambda(endpoint, Faults(args.faults_file))
     patch_events(endpoint)
+    patch_schedules(endpoint)
+    patch_stop_execution()
+    patch_execution_events()
     patch_send_task_failure()
     patch_context_start_time()
+    patch_state_machine_cloudformation()
+    patch_create_resource_errors()
     from moto.server import main as moto_main
 
     moto_main(["--host", "127.0.0.1", "--port", str(args.port)])

@@ -1,6 +1,7 @@
 """The whole pipeline on one machine: PostgreSQL, the Redshift Data API emulator, moto (Step Functions,
-DynamoDB, EventBridge, S3, SQS, Lambda control plane) and the real Rust Lambda binaries, deployed
-from template.yaml + the ASL, then one execution with live progress.
+DynamoDB, EventBridge, S3, SQS, Lambda control plane) and the real Rust Lambda binaries; template.yaml
+deployed through the SAM translator and moto's CloudFormation (local/deploy.py), then one execution
+with live progress.
 
     python local/stack.py run  [--run-date 2021-06-26] [--keep] [--database-url URL] [--run-dir DIR]
     python local/stack.py up   [--database-url URL] [--run-dir DIR]    # start, deploy, leave running
@@ -13,11 +14,13 @@ Processes (all on 127.0.0.1, free ports, each in its own process group, logs in 
 - PostgreSQL from `local/pg.sh start` (unless --database-url / DATABASE_URL);
 - `target/debug/redshift-data-emulator`, publishing events to moto's EventBridge;
 - moto through `local/moto_adapter.py` (Lambda invokes -> cargo lambda, EventBridge Lambda targets);
-- `cargo lambda watch --only-lambda-apis`: the Lambda invoke + runtime APIs. The function binaries
-  are the workspace's `target/debug/<binary>` (nothing is recompiled), each started by this script
-  with AWS_LAMBDA_RUNTIME_API=<watch>/.rt/<binary> and its own template environment (so the two
-  functions never share one environment), plus AWS_ENDPOINT_URL (moto) and
-  AWS_ENDPOINT_URL_REDSHIFT_DATA (emulator).
+- `cargo lambda watch --only-lambda-apis`: the Lambda invoke + runtime APIs. Once the stack exists,
+  each function's binary (`target/debug/<Metadata.BuildProperties.Binary>`, nothing is recompiled)
+  is started with AWS_LAMBDA_RUNTIME_API=<watch>/.rt/<binary> (cargo lambda serves binaries of the
+  workspace by name), AWS_LAMBDA_FUNCTION_NAME=<the name CloudFormation generated> and the
+  environment CloudFormation resolved (GetFunctionConfiguration), plus AWS_ENDPOINT_URL (moto) and
+  AWS_ENDPOINT_URL_REDSHIFT_DATA (emulator). moto_adapter.py routes an invoke of that function to
+  that binary through its code location.
 Endpoints for the AWS CLI/SDKs: <run dir>/env (`. .local-stack/env`).
 """
 
@@ -42,8 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import boto3  # noqa: E402
 from botocore.config import Config as BotoConfig  # noqa: E402
 
-from cfn import Context, Template, TemplateError  # noqa: E402
-from deploy import Deployment, Function, deploy, function_envs  # noqa: E402
+from deploy import Deployment, Function, TemplateError, deploy, load_template  # noqa: E402
 from procs import Processes, StackError, free_port, stop_pids, tail  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,13 +76,16 @@ class LocalStack:
     endpoints: Endpoints = field(default_factory=Endpoints)
     deployment: Deployment | None = None
     startup_seconds: float = 0.0
+    parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
+    template_path: Path | None = None  # default: <root>/template.yaml
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).resolve()
         self.procs = Processes(self.run_dir)
         self.pg_dir: Path | None = None
-        self.template = Template(
-            self.root / "template.yaml", Context(self.stack_name, REGION, ACCOUNT), LOCAL_PARAMETERS)
+        self.template_path = Path(self.template_path or self.root / "template.yaml")
+        self.faults_file = self.run_dir / "adapter-faults.json"  # moto_adapter.py patch 10
+        self.faults_file.unlink(missing_ok=True)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "LocalStack":
@@ -88,11 +93,12 @@ class LocalStack:
             raise StackError(f"a local stack is already recorded in {self.run_dir}/state.json; "
                              f"stop it first (make local-down / stack.py down --run-dir {self.run_dir})")
         t0 = time.monotonic()
-        functions = function_envs(self.template)
-        binaries = self._check_prerequisites(functions)
+        binaries = self._check_prerequisites()
         try:
-            self._start_processes(functions, binaries)
-            self.deployment = deploy(self.template, self.client, self.root / "scripts")
+            self._start_processes(binaries)
+            self.deployment = deploy(self.client, self.template_path, {**LOCAL_PARAMETERS, **self.parameters}, self.stack_name,
+                                     self.root / "scripts")
+            self._start_functions(binaries)
         except BaseException:
             self.stop()
             raise
@@ -127,9 +133,13 @@ class LocalStack:
         return self.client("redshift-data", self.endpoints.emulator)
 
     # -- internals ------------------------------------------------------------------------------
-    def _check_prerequisites(self, functions: dict[str, Function]) -> dict[str, Path]:
+    def _check_prerequisites(self) -> dict[str, Path]:
+        """The Cargo binaries of the template's functions (what `sam build` builds) and the emulator."""
         missing = []
-        binaries = {f.name: self.root / "target" / "debug" / f.name for f in functions.values()}
+        names = [((r.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
+                 for r in load_template(self.template_path)["Resources"].values()
+                 if r.get("Type") == "AWS::Serverless::Function"]
+        binaries = {name: self.root / "target" / "debug" / name for name in names if name}
         binaries[EMULATOR] = self.root / "target" / "debug" / EMULATOR
         missing += [f"{p} (make build)" for p in binaries.values() if not p.exists()]
         if not _cargo_lambda(self.root):
@@ -140,9 +150,9 @@ class LocalStack:
             raise StackError("missing prerequisites:\n  " + "\n  ".join(missing))
         return binaries
 
-    def _start_processes(self, functions: dict[str, Function], binaries: dict[str, Path]) -> None:
+    def _start_processes(self, binaries: dict[str, Path]) -> None:
         """cargo lambda watch and moto first (moto's import takes seconds), PostgreSQL meanwhile, then
-        the emulator; the function binaries once the runtime API listens; then wait for readiness."""
+        the emulator; then wait until moto, the emulator and the runtime API answer."""
         ep = self.endpoints
         moto_port, emu_port, lambda_port = free_port(), free_port(), free_port()
         ep.moto, ep.emulator, ep.lambda_ = (f"http://127.0.0.1:{p}" for p in (moto_port, emu_port, lambda_port))
@@ -152,7 +162,8 @@ class LocalStack:
         self._save_state()
         moto = self.procs.start("moto", [
             sys.executable, str(self.root / "local" / "moto_adapter.py"),
-            "--port", str(moto_port), "--lambda-endpoint", ep.lambda_], cwd=self.root)
+            "--port", str(moto_port), "--lambda-endpoint", ep.lambda_,
+            "--faults-file", str(self.faults_file)], cwd=self.root)
         self._save_state()
         if self.database_url:
             ep.database_url = self.database_url
@@ -166,28 +177,29 @@ class LocalStack:
             env={**CREDS, "AWS_ENDPOINT_URL": ep.moto, "RUST_LOG": os.environ.get("RUST_LOG", "info")}, cwd=self.root)
         self._save_state()
         _wait_tcp(self.procs, watch, lambda_port)
-        for fn in functions.values():
-            self.procs.start(fn.name, [str(binaries[fn.name])], env=self._function_env(fn), cwd=self.root)
-        self._save_state()
         self.procs.wait_http(moto, f"{ep.moto}/moto-api/")
         self.procs.wait_http(emu, f"{ep.emulator}/_emulator/health", ok=lambda s: s == 200)
+
+    def _start_functions(self, binaries: dict[str, Path]) -> None:
+        """Each function's binary, with the environment CloudFormation resolved for it."""
+        for fn in self.deployment.functions.values():
+            self.procs.start(fn.binary, [str(binaries[fn.binary])], env=self._function_env(fn), cwd=self.root)
+        self._save_state()
         time.sleep(0.2)
         self.procs.check()
 
     def _function_env(self, fn: Function) -> dict[str, str]:
-        props = self.template.props(self.template.resources[fn.logical_id])
-        logging_cfg = props.get("LoggingConfig") or {}
         env = {
             **CREDS,
             "AWS_ENDPOINT_URL": self.endpoints.moto,
             "AWS_ENDPOINT_URL_REDSHIFT_DATA": self.endpoints.emulator,
             # the Lambda runtime API of `cargo lambda watch --only-lambda-apis`, one path per function
-            "AWS_LAMBDA_RUNTIME_API": f"{self.endpoints.lambda_}/.rt/{fn.name}",
+            "AWS_LAMBDA_RUNTIME_API": f"{self.endpoints.lambda_}/.rt/{fn.binary}",
             "AWS_LAMBDA_FUNCTION_NAME": fn.name,
             "AWS_LAMBDA_FUNCTION_VERSION": "1",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(props.get("MemorySize", 128)),
-            "AWS_LAMBDA_LOG_FORMAT": logging_cfg.get("LogFormat", "Text"),
-            "AWS_LAMBDA_LOG_LEVEL": logging_cfg.get("ApplicationLogLevel", "INFO"),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),
+            "AWS_LAMBDA_LOG_FORMAT": fn.log_format,
+            "AWS_LAMBDA_LOG_LEVEL": fn.log_level,
         }
         env.update(fn.env)
         return env
@@ -207,6 +219,7 @@ class LocalStack:
             "LOCAL_LAMBDA_ENDPOINT": self.endpoints.lambda_,
             "DATABASE_URL": self.endpoints.database_url,
             "STATE_MACHINE_ARN": self.deployment.state_machine_arn,
+            **{f"{fn.binary.upper()}_FUNCTION": fn.name for fn in self.deployment.functions.values()},
         }
         text = "# source me: . .local-stack/env   (written by local/stack.py)\n"
         text += "".join(f"export {k}={shlex.quote(v)}\n" for k, v in values.items())

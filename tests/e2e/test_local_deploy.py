@@ -1,110 +1,235 @@
-"""The local deployment reads template.yaml + the ASL and nothing else (fast: moto in-process, no processes)."""
+"""The local stack deploys template.yaml the way AWS does (SAM translator, then moto's CloudFormation):
+every resource of the translated template is created in moto with the properties that matter, or
+skipped for a written-down reason. Checked against an independent translation of template.yaml, so a
+template change the local stack silently ignores fails here."""
 
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from cfn import Context, Template, TemplateError, load_yaml
-from deploy import deploy
-from stack import ACCOUNT, LOCAL_PARAMETERS, REGION, ROOT, STACK_NAME
-
-CTX = Context(STACK_NAME, REGION, ACCOUNT)
+from deploy import SKIPPED, TemplateError, deploy, load_template, translate
+from procs import _group_alive
+from stack import LOCAL_PARAMETERS, ROOT, LocalStack
 
 
-@pytest.fixture()
-def deployed():
-    with mock_aws(config={"lambda": {"use_docker": False}}):
-        tpl = Template(ROOT / "template.yaml", CTX, LOCAL_PARAMETERS)
-
-        def client(service):
-            return boto3.client(service, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
-
-        yield tpl, deploy(tpl, client, ROOT / "scripts"), client
+@pytest.fixture(scope="module")
+def translated(stack):
+    return translate(load_template(ROOT / "template.yaml"), LOCAL_PARAMETERS, stack.client("iam"), ROOT)
 
 
-def test_short_tags_and_intrinsics_resolve(tmp_path: Path):
-    path = tmp_path / "t.yaml"
-    path.write_text(textwrap.dedent("""
-        Parameters:
-          Env: {Type: String, Default: ""}
-        Conditions:
-          HasEnv: !Not [!Equals [!Ref Env, ""]]
-        Resources:
-          Q: {Type: AWS::SQS::Queue}
-          F:
-            Type: AWS::Serverless::Function
-            Properties:
-              CodeUri: functions/thing/
-              Environment:
-                Variables:
-                  A: !GetAtt Q.Arn
-                  B: !Sub "${AWS::StackName}/${Q.QueueName}/${X}"
-                  C: !Sub ["${Y}-x", {Y: !Ref AWS::Region}]
-                  D: !If [HasEnv, !Ref Env, !Ref AWS::NoValue]
-                  E: !Join ["-", [a, !Select [1, !Split [",", "p,q"]]]]
-    """).replace("${X}", "${!X}"))
-    tpl = Template(path, CTX, {})
-    fn = tpl.resources["F"]
-    assert fn.ref == "thing"
-    env = tpl.props(fn)["Environment"]["Variables"]
-    assert env == {
-        "A": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK_NAME}-Q",
-        "B": f"{STACK_NAME}/{STACK_NAME}-Q/${{X}}",
-        "C": f"{REGION}-x",
-        "E": "a-q",
-    }
-    assert "FRole" in tpl.resources  # SAM's implicit role
-    with pytest.raises(TemplateError, match="unknown template parameters"):
-        Template(path, CTX, {"Nope": "1"})
+class Resolver:
+    """Just enough CloudFormation to read the translated template's values back from the live stack."""
+
+    def __init__(self, stack, translated):
+        self.stack, self.dep, self.tpl = stack, stack.deployment, translated
+
+    def __call__(self, value):
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if set(value) == {"Ref"}:
+            return self.ref(value["Ref"])
+        if set(value) == {"Fn::GetAtt"}:
+            lid, attr = value["Fn::GetAtt"]
+            return self.get_att(lid, attr)
+        if set(value) == {"Fn::Sub"}:
+            text, names = (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
+
+            def sub(m):
+                name = m.group(1)
+                if name in names:
+                    return str(self(names[name]))
+                return str(self.get_att(*name.split(".", 1)) if "." in name else self.ref(name))
+            return re.sub(r"\$\{([A-Za-z0-9_:.]+)\}", sub, text)
+        return {k: self(v) for k, v in value.items()}
+
+    def ref(self, name):
+        pseudo = {"AWS::StackName": self.dep.stack_name, "AWS::Region": "us-east-1",
+                  "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.dep.parameters:
+            return self.dep.parameters[name]
+        return self.dep.physical[name]
+
+    def get_att(self, lid, attr):
+        assert attr == "Arn", attr
+        rtype, phys = self.tpl["Resources"][lid]["Type"], self.dep.physical[lid]
+        if rtype == "AWS::Lambda::Function":
+            return self.dep.functions[lid].arn
+        if rtype == "AWS::SQS::Queue":
+            return self.stack.client("sqs").get_queue_attributes(QueueUrl=phys, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        if rtype == "AWS::Events::Rule":
+            return self.stack.client("events").describe_rule(Name=phys)["Arn"]
+        if rtype == "AWS::DynamoDB::Table":
+            return self.stack.client("dynamodb").describe_table(TableName=phys)["Table"]["TableArn"]
+        if rtype == "AWS::IAM::Role":
+            return self.stack.client("iam").get_role(RoleName=phys)["Role"]["Arn"]
+        return phys
 
 
-def test_functions_get_the_template_environment(deployed):
-    tpl, dep, client = deployed
-    assert set(dep.functions) == {"SubmitterFunction", "CompleterFunction"}
-    lam = client("lambda")
-    sub = lam.get_function(FunctionName="submitter")["Configuration"]
-    env = sub["Environment"]["Variables"]
-    assert env["STATEMENT_NAME_PREFIX"] == STACK_NAME
-    assert env["REDSHIFT_CLUSTER_ID"] == "local-cluster" and env["REDSHIFT_DB_USER"] == "awsuser"
-    assert env["TOKEN_TABLE"] == dep.tables["TokenTable"]
-    assert lam.get_function(FunctionName="completer")["Configuration"]["Environment"]["Variables"] == {
-        "TOKEN_TABLE": dep.tables["TokenTable"]}
+def of_type(translated, rtype):
+    return {lid: r.get("Properties") or {} for lid, r in translated["Resources"].items() if r["Type"] == rtype}
 
 
-def test_table_bucket_and_scripts_follow_the_template(deployed):
-    tpl, dep, client = deployed
-    ddb = client("dynamodb")
-    table = ddb.describe_table(TableName=dep.tables["TokenTable"])["Table"]
-    assert table["KeySchema"] == [{"AttributeName": "statementId", "KeyType": "HASH"}]
-    assert ddb.describe_time_to_live(TableName=table["TableName"])["TimeToLiveDescription"]["AttributeName"] == "expiresAt"
-    env = dep.functions["SubmitterFunction"].env
-    keys = [o["Key"] for o in client("s3").list_objects_v2(Bucket=env["SCRIPTS_BUCKET"])["Contents"]]
+def test_every_translated_resource_is_created_or_skipped_with_a_reason(stack, translated):
+    dep = stack.deployment
+    for lid, res in translated["Resources"].items():
+        if res["Type"] in SKIPPED:
+            assert lid not in dep.physical
+            assert f"skipped {lid} ({res['Type']}): {SKIPPED[res['Type']]}" in dep.notes
+        else:
+            assert lid in dep.physical, f"{lid} ({res['Type']}) was not created"
+    assert set(dep.types) == set(translated["Resources"])
+
+
+def test_tables_have_the_template_keys_indexes_and_ttl(stack, translated):
+    ddb = stack.client("dynamodb")
+    for lid, props in of_type(translated, "AWS::DynamoDB::Table").items():
+        name = stack.deployment.physical[lid]
+        table = ddb.describe_table(TableName=name)["Table"]
+        assert table["KeySchema"] == props["KeySchema"]
+        assert sorted(table["AttributeDefinitions"], key=str) == sorted(props["AttributeDefinitions"], key=str)
+        assert table["BillingModeSummary"]["BillingMode"] == props.get("BillingMode", "PROVISIONED")
+        want_gsis = {g["IndexName"]: g["KeySchema"] for g in props.get("GlobalSecondaryIndexes", [])}
+        assert {g["IndexName"]: g["KeySchema"] for g in table.get("GlobalSecondaryIndexes", [])} == want_gsis
+        ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if props.get("TimeToLiveSpecification", {}).get("Enabled"):
+            assert ttl["TimeToLiveStatus"] == "ENABLED"
+            assert ttl["AttributeName"] == props["TimeToLiveSpecification"]["AttributeName"]
+
+
+def test_functions_get_the_environment_cloudformation_resolved(stack, translated):
+    resolve = Resolver(stack, translated)
+    functions = of_type(translated, "AWS::Lambda::Function")
+    assert set(stack.deployment.functions) == set(functions)
+    lam = stack.client("lambda")
+    for lid, props in functions.items():
+        fn = stack.deployment.functions[lid]
+        cfg = lam.get_function_configuration(FunctionName=fn.name)
+        assert cfg["Environment"]["Variables"] == resolve(props["Environment"]["Variables"])
+        assert fn.env == cfg["Environment"]["Variables"]
+        assert (cfg["Timeout"], cfg["MemorySize"]) == (props["Timeout"], props["MemorySize"])
+        assert fn.binary == translated["Resources"][lid]["Metadata"]["BuildProperties"]["Binary"]
+        assert fn.log_format == props["LoggingConfig"]["LogFormat"]
+    sub = stack.deployment.functions["SubmitterFunction"].env
+    assert sub["REDSHIFT_CLUSTER_ID"] == LOCAL_PARAMETERS["RedshiftClusterId"]
+    assert sub["STATEMENT_NAME_PREFIX"] == stack.stack_name
+
+
+def test_rules_have_the_template_pattern_and_targets(stack, translated):
+    resolve = Resolver(stack, translated)
+    events = stack.client("events")
+    rules = of_type(translated, "AWS::Events::Rule")
+    assert rules
+    for lid, props in rules.items():
+        rule = events.describe_rule(Name=stack.deployment.physical[lid])
+        assert rule["State"] == props.get("State", "ENABLED")
+        if "EventPattern" in props:
+            assert json.loads(rule["EventPattern"]) == resolve(props["EventPattern"])
+        else:
+            assert rule["ScheduleExpression"] == resolve(props["ScheduleExpression"])
+        targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+        want = resolve(props["Targets"])
+        assert [(t["Id"], t["Arn"]) for t in targets] == [(t["Id"], t["Arn"]) for t in want]
+        for got, exp in zip(targets, want):
+            for key in ("RetryPolicy", "DeadLetterConfig", "Input"):
+                assert got.get(key) == exp.get(key), (lid, key)
+
+
+def test_state_machine_is_the_asl_with_its_substitutions(stack, translated):
+    resolve = Resolver(stack, translated)
+    sfn = stack.client("stepfunctions")
+    machines = of_type(translated, "AWS::StepFunctions::StateMachine")
+    assert [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]] == \
+        [stack.deployment.physical[lid] for lid in machines]
+    for lid, props in machines.items():
+        got = sfn.describe_state_machine(stateMachineArn=stack.deployment.physical[lid])
+        asl = (ROOT / load_template(ROOT / "template.yaml")["Resources"][lid]["Properties"]["DefinitionUri"]).read_text()
+        for key, value in resolve(props["DefinitionSubstitutions"]).items():
+            asl = asl.replace("${" + key + "}", value)
+        assert "${" not in got["definition"]
+        assert json.loads(got["definition"]) == json.loads(asl)
+        assert got["type"] == props["StateMachineType"]
+        assert got["name"] == resolve(props["StateMachineName"])
+
+
+def test_scripts_are_uploaded_where_the_submitter_reads_them(stack):
+    env = stack.deployment.functions["SubmitterFunction"].env
+    keys = [o["Key"] for o in stack.client("s3").list_objects_v2(Bucket=env["SCRIPTS_BUCKET"])["Contents"]]
     assert sorted(keys) == sorted(env["SCRIPTS_PREFIX"] + p.name for p in (ROOT / "scripts").glob("*.sql"))
 
 
-def test_rule_has_the_real_pattern_and_target(deployed):
-    tpl, dep, client = deployed
-    raw = load_yaml(ROOT / "template.yaml")["Resources"]["StatementStatusChangeRule"]["Properties"]
-    events = client("events")
-    rule = events.describe_rule(Name=dep.rules["StatementStatusChangeRule"])
-    assert json.loads(rule["EventPattern"]) == tpl.resolve(raw["EventPattern"])
-    assert json.loads(rule["EventPattern"])["detail"]["statementName"] == [{"prefix": f"{STACK_NAME}/"}]
-    (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-    assert target["Arn"] == dep.functions["CompleterFunction"].arn
-    assert target["DeadLetterConfig"]["Arn"].endswith(":" + dep.queues["StatementEventsDeadLetterQueue"].rsplit("/", 1)[-1])
-    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 185
+def test_outputs_come_from_the_stack(stack):
+    out = stack.deployment.outputs
+    assert out["StateMachineArn"] == stack.deployment.state_machine_arn
+    assert out["TokenTableName"] == stack.deployment.functions["SubmitterFunction"].env["TOKEN_TABLE"]
 
 
-def test_state_machine_is_the_asl_with_substitutions(deployed):
-    tpl, dep, client = deployed
-    definition = client("stepfunctions").describe_state_machine(stateMachineArn=dep.state_machine_arn)["definition"]
-    asl = (ROOT / "statemachine" / "etl.asl.json").read_text()
-    assert "${" not in definition
-    assert json.loads(definition) == json.loads(asl.replace("${SubmitterFunctionArn}", dep.functions["SubmitterFunction"].arn))
-    assert dep.state_machine_arn.endswith(f":stateMachine:{STACK_NAME}-etl")
+def _copy_project(tmp_path: Path, extra_resources: str) -> Path:
+    """template.yaml plus resources, beside a copy of the ASL it references."""
+    (tmp_path / "statemachine").mkdir()
+    for asl in (ROOT / "statemachine").glob("*.json"):
+        (tmp_path / "statemachine" / asl.name).write_text(asl.read_text())
+    text = (ROOT / "template.yaml").read_text()
+    text = text.replace("\nResources:\n", "\nResources:\n" + textwrap.indent(textwrap.dedent(extra_resources), "  "), 1)
+    path = tmp_path / "template.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_resource_type_moto_cannot_create_stops_the_deploy_naming_it(stack, tmp_path):
+    path = _copy_project(tmp_path, """
+        UpstreamCrawler:
+          Type: AWS::Glue::Crawler
+          Properties: {Role: x, DatabaseName: y, Targets: {S3Targets: [{Path: s3://b/p}]}}
+    """)
+    with pytest.raises(TemplateError, match=r"UpstreamCrawler \(AWS::Glue::Crawler\)"):
+        deploy(stack.client, path, LOCAL_PARAMETERS, "bad-type", ROOT / "scripts")
+
+
+def test_a_failing_create_stack_names_the_resource_and_the_reason(stack, tmp_path):
+    path = _copy_project(tmp_path, """
+        BrokenTable:
+          Type: AWS::DynamoDB::Table
+          Properties:
+            BillingMode: PAY_PER_REQUEST
+            AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
+            KeySchema: [{AttributeName: id, KeyType: HASH}, {AttributeName: nope, KeyType: RANGE}]
+    """)
+    with pytest.raises(TemplateError, match=r"CreateStack bad-stack failed: BrokenTable \(AWS::DynamoDB::Table\) could not be created"):
+        deploy(stack.client, path, LOCAL_PARAMETERS, "bad-stack", ROOT / "scripts")
+
+
+def test_a_template_the_translator_rejects_is_a_clear_error(stack, tmp_path):
+    path = _copy_project(tmp_path, """
+        BadEvent:
+          Type: AWS::Serverless::Function
+          Metadata: {BuildProperties: {Binary: completer}}
+          Properties: {Events: {E: {Type: NotAnEventType}}}
+    """)
+    with pytest.raises(TemplateError, match="SAM translator rejected(.|\n)*BadEvent"):
+        deploy(stack.client, path, LOCAL_PARAMETERS, "bad-sam", ROOT / "scripts")
+
+
+def test_a_bad_template_stops_the_start_up_and_leaves_no_process_running(tmp_path):
+    path = _copy_project(tmp_path, """
+        UpstreamCrawler:
+          Type: AWS::Glue::Crawler
+          Properties: {Role: x, DatabaseName: y, Targets: {S3Targets: [{Path: s3://b/p}]}}
+    """)
+    bad = LocalStack(run_dir=tmp_path / "run", template_path=path)
+    started = []
+    original = bad.procs.start
+    bad.procs.start = lambda *a, **kw: started.append(original(*a, **kw)) or started[-1]
+    with pytest.raises(TemplateError, match="UpstreamCrawler"):
+        bad.start()
+    assert {c.name for c in started} >= {"moto", "emulator", "cargo-lambda"}
+    assert [c.name for c in started if _group_alive(c.pid)] == []
+    assert not (tmp_path / "run" / "state.json").exists()

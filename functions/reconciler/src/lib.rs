@@ -236,13 +236,9 @@ pub struct Reconciler {
 impl Reconciler {
     /// Handles one EventBridge delivery and publishes its counts as metrics.
     pub async fn handle(&self, payload: serde_json::Value) -> Result<Summary, ReconcileError> {
-        let result = match parse_trigger(payload)? {
+        let (summary, outcome) = match parse_trigger(payload)? {
             Trigger::Schedule => self.sweep().await,
             Trigger::ExecutionEnded(execution) => self.execution_ended(&execution).await,
-        };
-        let summary = match &result {
-            Ok(summary) => summary,
-            Err((summary, _)) => summary,
         };
         println!(
             "{}",
@@ -256,20 +252,20 @@ impl Reconciler {
               cancellations = summary.cancellations, tasks_closed = summary.tasks_closed,
               statements_not_found = summary.statements_not_found, throttled = summary.throttled,
               skipped = summary.skipped, errors = summary.errors, "reconciled");
-        result.map_err(|(_, err)| err)
+        outcome.map(|()| summary)
     }
 
     /// The scheduled sweep: every task waiting longer than the grace period, oldest first.
-    async fn sweep(&self) -> Result<Summary, (Summary, ReconcileError)> {
+    async fn sweep(&self) -> (Summary, Result<(), ReconcileError>) {
         let mut summary = Summary {
             trigger: "schedule".to_owned(),
             ..Summary::default()
         };
         let cutoff = store::now() - self.config.grace_seconds;
-        let pending = self
-            .pending(&PendingFilter::SubmittedBefore(cutoff))
-            .await
-            .map_err(|e| (summary.clone(), e))?;
+        let pending = match self.pending(&PendingFilter::SubmittedBefore(cutoff)).await {
+            Ok(pending) => pending,
+            Err(err) => return (summary, Err(err)),
+        };
         let mut first_error = None;
         for item in pending {
             summary.examined += 1;
@@ -288,15 +284,18 @@ impl Reconciler {
     async fn execution_ended(
         &self,
         execution: &ExecutionStatusChange,
-    ) -> Result<Summary, (Summary, ReconcileError)> {
+    ) -> (Summary, Result<(), ReconcileError>) {
         let mut summary = Summary {
             trigger: "execution".to_owned(),
             ..Summary::default()
         };
-        let pending = self
+        let pending = match self
             .pending(&PendingFilter::Execution(execution.name.clone()))
             .await
-            .map_err(|e| (summary.clone(), e))?;
+        {
+            Ok(pending) => pending,
+            Err(err) => return (summary, Err(err)),
+        };
         let mut first_error = None;
         for item in pending {
             summary.examined += 1;
@@ -498,12 +497,12 @@ fn completion_name(completion: Completion) -> &'static str {
 fn finish(
     summary: Summary,
     first_error: Option<CompleteError>,
-) -> Result<Summary, (Summary, ReconcileError)> {
+) -> (Summary, Result<(), ReconcileError>) {
     match first_error {
         Some(first) if summary.errors == summary.examined => {
             let failed = summary.errors;
-            Err((summary, ReconcileError::AllFailed { failed, first }))
+            (summary, Err(ReconcileError::AllFailed { failed, first }))
         }
-        _ => Ok(summary),
+        _ => (summary, Ok(())),
     }
 }

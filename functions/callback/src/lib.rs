@@ -1,10 +1,11 @@
-//! The callback protocol shared by the submitter and completer Lambdas.
+//! The callback protocol shared by the submitter, completer and reconciler Lambdas.
 //!
 //! - [`task`]: what the state machine sends the submitter and what a step returns;
 //! - [`run_date`], [`sql`], [`script`]: a step's script checked and split for one Data API batch;
 //! - [`event`]: the Redshift Data status-change event the completer receives;
 //! - [`store`]: the DynamoDB rendezvous where token and event meet;
-//! - [`complete`]: closing the task once both have arrived, exactly once in effect.
+//! - [`complete`]: closing the task once both have arrived, exactly once in effect, and the
+//!   reconciler's primitives (statement status, heartbeat, cancel, not-found failure).
 
 pub mod complete;
 pub mod config;

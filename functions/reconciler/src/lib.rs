@@ -10,6 +10,11 @@
 //! When an execution is aborted, times out or fails, it cancels that execution's running
 //! statements and closes their items. Every completion goes through the shared rendezvous
 //! (`etl_callback::store`, `etl_callback::complete`), so nothing is ever completed twice.
+//!
+//! A task that hits throttling (DynamoDB, the Data API, Step Functions) is skipped, counted as
+//! `Throttled` and looked at again on the next run. The invocation returns Ok with the counts,
+//! unless listing the pending tasks failed or every task examined failed with an error that is not
+//! throttling (`ReconcileFailed`: something is broken for all of them, such as permissions).
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use etl_callback::complete::{

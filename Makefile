@@ -68,9 +68,9 @@ lint: setup ## sam validate --lint, cfn-lint and asl-validator
 unit: setup ## Rust unit and integration tests (handlers, tokenizer, emulator on real PostgreSQL)
 	cargo test --workspace --locked
 
-sam-build: setup ## sam build, and check that both bootstraps are arm64 Linux executables
+sam-build: setup ## sam build, and check that every bootstrap is an arm64 Linux executable
 	sam build
-	$(PY) tests/check_bootstraps.py .aws-sam/build SubmitterFunction CompleterFunction
+	$(PY) tests/check_bootstraps.py .aws-sam/build SubmitterFunction CompleterFunction ReconcilerFunction
 
 test: setup fmt-check clippy lint unit sam-build test-e2e ## everything CI runs
 

@@ -225,7 +225,8 @@ def _function(dep: Deployment, lid: str, lam) -> Function:
     logging_cfg = _resolve((res.get("Properties") or {}).get("LoggingConfig") or {}, dep, lid)
     return Function(
         logical_id=lid, name=cfg["FunctionName"], binary=binary, arn=cfg["FunctionArn"],
-        env=dict((cfg.get("Environment") or {}).get("Variables") or {}),
+        # moto keeps a Number parameter's Ref as a number; Lambda environment values are strings
+        env={k: str(v) for k, v in ((cfg.get("Environment") or {}).get("Variables") or {}).items()},
         timeout=int(cfg.get("Timeout") or 3), memory=int(cfg.get("MemorySize") or 128),
         log_format=logging_cfg.get("LogFormat", "Text"), log_level=logging_cfg.get("ApplicationLogLevel", "INFO"))
 

@@ -1,4 +1,4 @@
-"""moto server for the local stack, with eleven small patches. Written against moto 5.2.5 (pinned
+"""moto server for the local stack, with thirteen small patches. Written against moto 5.2.5 (pinned
 in local/requirements.txt); re-check every patch below when that pin changes.
 
 Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0.1:LAMBDA_PORT
@@ -290,6 +290,17 @@ def patch_stop_execution() -> None:
 
     Execution.stop = stop
 
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    for name in ("set_error", "set_timed_out"):
+        def keep_stopped(self, *args, _original=getattr(Environment, name), **kwargs):  # noqa: ANN001
+            if isinstance(self._program_state, ProgramStopped):
+                return None
+            return _original(self, *args, **kwargs)
+
+        setattr(Environment, name, keep_stopped)
+
 
 def patch_execution_events() -> None:
     from moto.events.models import events_backends
@@ -430,6 +441,39 @@ def patch_create_resource_errors() -> None:
     parsing.parse_and_create_resource = parse_and_create_resource
 
 
+def patch_retry_task_tokens() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+
+    original = StateTaskServiceCallback._evaluate_with_timeout
+
+    def evaluate_with_timeout(self, env):  # noqa: ANN001
+        context = env.states.context_object
+        callback = (self._is_integration_pattern()
+                    and ResourceCondition.WaitForTaskToken in self._supported_integration_patterns)
+        if callback and context.context_object_data.get("State", {}).get("RetryCount", 0) > 0:
+            env.callback_pool_manager.add(context.update_task_token())
+        try:
+            return original(self, env)
+        except Exception:
+            if callback:  # the failed attempt's token is dead: a late callback answers InvalidToken
+                token = (context.context_object_data.get("Task") or {}).get("Token")
+                getattr(env.callback_pool_manager, "_pool", {}).pop(token, None)
+            raise
+
+    StateTaskServiceCallback._evaluate_with_timeout = evaluate_with_timeout
+
+    wait_heartbeat = StateTaskServiceCallback._wait_for_task_token_heartbeat
+
+    def wait_for_task_token_heartbeat(self, env, callback_endpoint, heartbeat_endpoint):  # noqa: ANN001
+        outcome = callback_endpoint.get_outcome()  # patch 13: completed while the invoke ran
+        return outcome if outcome is not None else wait_heartbeat(self, env, callback_endpoint, heartbeat_endpoint)
+
+    StateTaskServiceCallback._wait_for_task_token_heartbeat = wait_for_task_token_heartbeat
+
+
 def configure() -> None:
     from moto.moto_api._internal.models import moto_api_backend
 
@@ -457,6 +501,7 @@ def main() -> None:
     patch_context_start_time()
     patch_state_machine_cloudformation()
     patch_create_resource_errors()
+    patch_retry_task_tokens()
     from moto.server import main as moto_main
 
     moto_main(["--host", "127.0.0.1", "--port", str(args.port)])

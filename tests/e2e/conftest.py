@@ -13,6 +13,11 @@ sys.path.insert(0, str(ROOT / "local"))
 
 from stack import LocalStack  # noqa: E402
 
+# Template parameters of the e2e stack: the reconciler every 2 s (locally a rate may be in seconds, see
+# local/moto_adapter.py patch 7), steps looked after 3 s after submitting, heartbeat timeout 8 s.
+E2E_PARAMETERS = {"ReconcileRate": "rate(2 seconds)", "ReconcileGraceSeconds": "3",
+                  "StepHeartbeatSeconds": "8", "StepTimeoutSeconds": "300"}
+
 ETL_TABLES = ("customer", "customer_address", "date_dim", "item", "store_sales",
               "stg_customer_address", "stg_item", "stg_store_sales")
 
@@ -21,7 +26,7 @@ ETL_TABLES = ("customer", "customer_address", "date_dim", "item", "store_sales",
 def stack(tmp_path_factory):
     """A throwaway stack; E2E_DATABASE_URL points it at an existing PostgreSQL whose ETL tables it DROPS."""
     database_url = os.environ.get("E2E_DATABASE_URL") or None
-    s = LocalStack(run_dir=tmp_path_factory.mktemp("local-stack"), database_url=database_url)
+    s = LocalStack(run_dir=tmp_path_factory.mktemp("local-stack"), database_url=database_url, parameters=E2E_PARAMETERS)
     s.start()
     print(f"\nlocal stack started in {s.startup_seconds:.1f}s (logs: {s.run_dir}/logs)")
     if database_url:

@@ -1,4 +1,4 @@
-"""moto server for the local stack, with thirteen small patches. Written against moto 5.2.5 (pinned
+"""moto server for the local stack, with thirteen small patches and one probe. Written against moto 5.2.5 (pinned
 in local/requirements.txt); re-check every patch below when that pin changes.
 
 Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0.1:LAMBDA_PORT
@@ -48,6 +48,55 @@ Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0
    and it ignores `DefinitionSubstitutions` (the literal `${SubmitterFunctionArn}` stays) and
    `StateMachineType`. The replacement applies the substitutions as CloudFormation does (every
    `${Key}` of the map; unknown `${...}` stay) and creates the machine where the API reads it.
+
+7. Scheduled EventBridge rules never fire in moto, and its `put_rule` accepts only minute/hour/day
+   rates. `scheduler_loop` fires every ENABLED rule with a `rate(...)` expression at its rate,
+   delivering EventBridge's "Scheduled Event" to its Lambda targets (as 3.); the rate is read from
+   the rule CloudFormation created from template.yaml, so a rule switched off (DisableRule) stops
+   firing. Locally `rate(N seconds)` is also accepted so that the end-to-end tests can run the
+   reconciler every few seconds through the template parameter (AWS: one minute at least). cron
+   expressions are not fired locally (logged once). moto's own `send_to_targets` treats a
+   scheduled rule (no pattern) as matching every event; scheduled rules now get no PutEvents.
+
+8. `StopExecution` only flags the interpreter's worker, which stays blocked in a `waitForTaskToken`
+   wait: the execution stayed RUNNING. The patched stop also interrupts the callback waits of that
+   execution (`CallbackEndpoint.interrupt_all`), so it ends ABORTED at once; its tokens then answer
+   InvalidToken, as the tokens of a stopped run do on AWS. The interrupted wait raises inside the
+   Task, and `Environment.set_error`/`set_timed_out` would then overwrite the stopped state (the run
+   ended FAILED): a stopped program now stays stopped.
+
+9. moto publishes no "Step Functions Execution Status Change" events. When an execution ends, the
+   event AWS sends (source `aws.states`, detail executionArn, stateMachineArn, name, status,
+   startDate, stopDate, input, output, error, cause) is now put on the default bus.
+
+10. Fault injection for tests (`--faults-file`, a JSON list re-read on each invoke, off when
+    absent): `{"fail_after_invoke": true, "function_contains": "Submitter", "payload_contains":
+    ["\"executionName\":\"x\"", "\"step\":\"LoadItem\""], "times": 1}` (payload_contains: a string
+    or a list that must all occur, spaces ignored) lets the function run and then answers the
+    synchronous invoke with `ServiceException` (Step Functions: `Lambda.ServiceException`), as when
+    Lambda fails after the function did its work.
+
+11. When a resource cannot be created, moto's `CreateStack` answers a bare HTTP 500 (the exception
+    escapes `parse_and_create_resource`). The patched function turns it into a CloudFormation
+    `ValidationError` naming the resource, its type and moto's reason, which the local stack prints
+    as it stops.
+
+12. The interpreter makes one `$$.Task.Token` per state entry and reuses it for every Retry attempt
+    of a `waitForTaskToken` Task, so a callback sent for a failed attempt lands on the retry. Step
+    Functions schedules each attempt as a new task with a new token (the old one then answers
+    TaskTimedOut/InvalidToken), which is what the submitter's re-attach relies on; the patched
+    `_evaluate_with_timeout` mints a new token for every retry attempt and retires the token of an
+    attempt that failed.
+
+13. With `HeartbeatSeconds`, the interpreter waits only for the heartbeat signal, which is set up
+    after the Lambda invoke returns: a `SendTaskSuccess` sent during the invoke (the submitter
+    closes the task itself when the status event came first) was never seen and the Task failed by
+    heartbeat timeout. The wait now returns an outcome that already arrived.
+
+Probe (`--callbacks-log PATH`, off when absent): every `SendTaskSuccess`/`SendTaskFailure`/
+`SendTaskHeartbeat` Step Functions handled is appended to PATH as a JSON line `{"api", "token"
+(first 12 hex of the token's SHA-256, never the token), "accepted", "error", "at"}`, so the soak
+test counts what Step Functions accepted, not what the functions believe they sent.
 """
 
 from __future__ import annotations
@@ -356,7 +405,8 @@ class Faults:
                     continue
                 if f.get("function_contains", "") not in function_name:
                     continue
-                if f.get("payload_contains", "").replace(" ", "") not in text:
+                wanted = f.get("payload_contains", "")
+                if not all(w.replace(" ", "") in text for w in ([wanted] if isinstance(wanted, str) else wanted)):
                     continue
                 key = json.dumps(f, sort_keys=True) + str(i)
                 if self.used.get(key, 0) >= int(f.get("times", 1)):
@@ -474,6 +524,35 @@ def patch_retry_task_tokens() -> None:
     StateTaskServiceCallback._wait_for_task_token_heartbeat = wait_for_task_token_heartbeat
 
 
+def probe_callbacks(path: str | None) -> None:
+    if not path:
+        return
+    import hashlib
+
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    lock = threading.Lock()
+
+    def record(api: str, token: str, error: str | None) -> None:
+        line = json.dumps({"api": api, "token": hashlib.sha256(str(token).encode()).hexdigest()[:12],
+                           "accepted": error is None, "error": error, "at": time.time()})
+        with lock, open(path, "a") as fh:
+            fh.write(line + "\n")
+
+    for api, name in (("SendTaskSuccess", "send_task_success"), ("SendTaskFailure", "send_task_failure"),
+                      ("SendTaskHeartbeat", "send_task_heartbeat")):
+        def probed(self, task_token, *args, _original=getattr(StepFunctionsParserBackend, name), _api=api, **kwargs):  # noqa: ANN001
+            try:
+                result = _original(self, task_token, *args, **kwargs)
+            except Exception as err:
+                record(_api, task_token, type(err).__name__)
+                raise
+            record(_api, task_token, None)
+            return result
+
+        setattr(StepFunctionsParserBackend, name, probed)
+
+
 def configure() -> None:
     from moto.moto_api._internal.models import moto_api_backend
 
@@ -485,6 +564,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--lambda-endpoint", required=True, help="cargo lambda watch, e.g. http://127.0.0.1:9000")
     parser.add_argument("--faults-file", help="JSON list of adapter faults (patch 10), re-read on every invoke")
+    parser.add_argument("--callbacks-log", help="append every task callback Step Functions handled (probe)")
     args = parser.parse_args()
     if moto.__version__ != EXPECTED_MOTO:
         raise SystemExit(f"moto_adapter.py is written for moto {EXPECTED_MOTO}, found {moto.__version__}")
@@ -502,6 +582,7 @@ def main() -> None:
     patch_state_machine_cloudformation()
     patch_create_resource_errors()
     patch_retry_task_tokens()
+    probe_callbacks(args.callbacks_log)
     from moto.server import main as moto_main
 
     moto_main(["--host", "127.0.0.1", "--port", str(args.port)])

@@ -78,6 +78,7 @@ class LocalStack:
     startup_seconds: float = 0.0
     parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
     template_path: Path | None = None  # default: <root>/template.yaml
+    emulator_args: list[str] = field(default_factory=list)  # e.g. ["--max-active-statements", "20"]
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).resolve()
@@ -86,6 +87,8 @@ class LocalStack:
         self.template_path = Path(self.template_path or self.root / "template.yaml")
         self.faults_file = self.run_dir / "adapter-faults.json"  # moto_adapter.py patch 10
         self.faults_file.unlink(missing_ok=True)
+        self.callbacks_log = self.run_dir / "callbacks.jsonl"  # moto_adapter.py probe
+        self.callbacks_log.unlink(missing_ok=True)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "LocalStack":
@@ -163,7 +166,7 @@ class LocalStack:
         moto = self.procs.start("moto", [
             sys.executable, str(self.root / "local" / "moto_adapter.py"),
             "--port", str(moto_port), "--lambda-endpoint", ep.lambda_,
-            "--faults-file", str(self.faults_file)], cwd=self.root)
+            "--faults-file", str(self.faults_file), "--callbacks-log", str(self.callbacks_log)], cwd=self.root)
         self._save_state()
         if self.database_url:
             ep.database_url = self.database_url
@@ -173,7 +176,8 @@ class LocalStack:
             self._save_state()
             ep.database_url = _start_pg(self.root, self.pg_dir, self.procs.log_dir / "postgres.log")
         emu = self.procs.start("emulator", [
-            str(binaries[EMULATOR]), "--listen", f"127.0.0.1:{emu_port}", "--database-url", ep.database_url],
+            str(binaries[EMULATOR]), "--listen", f"127.0.0.1:{emu_port}", "--database-url", ep.database_url,
+            *self.emulator_args],
             env={**CREDS, "AWS_ENDPOINT_URL": ep.moto, "RUST_LOG": os.environ.get("RUST_LOG", "info")}, cwd=self.root)
         self._save_state()
         _wait_tcp(self.procs, watch, lambda_port)

@@ -184,9 +184,23 @@ class LocalStack:
         self.procs.wait_http(moto, f"{ep.moto}/moto-api/")
         self.procs.wait_http(emu, f"{ep.emulator}/_emulator/health", ok=lambda s: s == 200)
 
-    def _start_functions(self, binaries: dict[str, Path]) -> None:
+    def add_stack(self, template_path: Path, stack_name: str, parameters: dict[str, str]) -> Deployment:
+        """Deploy another template on this running stack (same moto, emulator and PostgreSQL) the same
+        way, and start its functions' binaries (target/debug); e.g. the benchmark's polling baseline."""
+        names = [((r.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
+                 for r in load_template(Path(template_path))["Resources"].values()
+                 if r.get("Type") == "AWS::Serverless::Function"]
+        binaries = {name: self.root / "target" / "debug" / name for name in names if name}
+        missing = [str(p) for p in binaries.values() if not p.exists()]
+        if missing:
+            raise StackError("missing binaries (make build): " + ", ".join(missing))
+        deployment = deploy(self.client, Path(template_path), parameters, stack_name, self.root / "scripts")
+        self._start_functions(binaries, deployment)
+        return deployment
+
+    def _start_functions(self, binaries: dict[str, Path], deployment: Deployment | None = None) -> None:
         """Each function's binary, with the environment CloudFormation resolved for it."""
-        for fn in self.deployment.functions.values():
+        for fn in (deployment or self.deployment).functions.values():
             self.procs.start(fn.binary, [str(binaries[fn.binary])], env=self._function_env(fn), cwd=self.root)
         self._save_state()
         time.sleep(0.2)

@@ -64,6 +64,9 @@ lint: setup ## sam validate --lint, cfn-lint and asl-validator
 	sam validate --lint --template template.yaml
 	cfn-lint template.yaml
 	npx --no-install asl-validator --json-path statemachine/etl.asl.json
+	sam validate --lint --template bench/template.yaml
+	cfn-lint bench/template.yaml
+	npx --no-install asl-validator --json-path bench/polling.asl.json
 
 unit: setup ## Rust unit and integration tests (handlers, tokenizer, emulator on real PostgreSQL)
 	cargo test --workspace --locked

@@ -1,0 +1,532 @@
+"""Callback vs polling on one local stack, same SQL, one run (`make bench`; benchmark code only).
+
+    python bench/compare.py [--quick] [--runs N] [--delays 0,5,30] [--wait-seconds 10] [--out DIR]
+
+One throwaway LocalStack (local/stack.py) runs the product (template.yaml) and, deployed next to it
+through the same path (`LocalStack.add_stack`), the polling baseline bench/template.yaml: the original
+AWS sample's design, every step = submit, `Wait` --wait-seconds, DescribeStatement, `Choice` looping
+until FINISHED/FAILED/ABORTED. Both share the Redshift Data API emulator and PostgreSQL and run the
+same scripts for the same run date. For every statement duration (the emulator's `delay_ms` fault,
+applied to every statement submitted while set), the two designs run alternately (callback first on
+even runs, polling first on odd runs), so a noisy machine hits both alike.
+
+Figures, per pipeline run (definitions in the Markdown this writes):
+- per-step orchestration overhead: the step's batch ended (emulator `UpdatedAt`, ms) -> Step Functions
+  leaves the step (the Task's `TaskStateExited` for the callback design, the `ChoiceStateExited` of
+  the Choice that saw FINISHED for polling; the next state is entered at that instant);
+- end-to-end: the execution's startDate -> stopDate;
+- state transitions: `*StateEntered` events in GetExecutionHistory (what a Standard workflow bills);
+- Lambda invocations: Lambda tasks in the history (TaskScheduled with resourceType lambda) plus,
+  for the callback design, one completer invocation per Data API status-change event;
+- Lambda GB-s: 128 MB x the sum of the invocations' durations, each rounded up to 1 ms, measured
+  from the history (upper bounds, see the Markdown);
+- DynamoDB writes: UpdateItem/PutItem/DeleteItem/BatchWriteItem/TransactWriteItems requests moto
+  received during the run (moto's request recorder);
+- cost per 1,000 pipelines at the list prices in PRICES.
+
+Exit status 1 when the target is missed (TARGET below), 2 when the stack or a run fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import math
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "local"))
+
+from procs import StackError  # noqa: E402
+from run import TERMINAL, _history, start_execution  # noqa: E402
+from stack import LOCAL_PARAMETERS, LocalStack  # noqa: E402
+
+POLLING_STACK = "redshift-etl-polling"
+RUN_DATE = "2021-06-26"
+MEMORY_GB = 128 / 1024
+# AWS list prices, us-east-1, as of 2026-11 (/work/shared/REFERENCE.md; DynamoDB: on-demand write
+# request units since the November 2024 price cut).
+PRICES_DATE = "2026-11"
+PRICES = {
+    "transition": 0.025 / 1000,        # Step Functions Standard, per state transition
+    "gb_second": 0.0000133334,         # Lambda arm64, per GB-s
+    "request": 0.20 / 1_000_000,       # Lambda, per request
+    "write": 0.625 / 1_000_000,        # DynamoDB on-demand, per write request unit
+}
+# The target `make bench` checks: the callback design's per-step overhead (median over all steps,
+# runs and durations) is under 1 s and under a quarter of the polling baseline's (which waits
+# --wait-seconds per poll). Measured here: about 0.1 s vs several seconds.
+TARGET_OVERHEAD_S = 1.0
+TARGET_OVERHEAD_RATIO = 0.25
+STEPS = ("SetupSalesDataPipeline", "LoadCustomerAddress", "LoadItem", "LoadStoreSales", "ValidateSalesData")
+DDB_WRITES = ("UpdateItem", "PutItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+
+
+@dataclass
+class Run:
+    design: str
+    delay_s: float
+    status: str
+    e2e_s: float
+    overheads: list[float]
+    transitions: int
+    invocations: int
+    gb_s: float
+    writes: int
+    durations_ms: list[int] = field(default_factory=list)
+
+    @property
+    def cost(self) -> dict[str, float]:
+        """Dollars per 1,000 pipeline runs, by item."""
+        c = {
+            "Step Functions": self.transitions * PRICES["transition"],
+            "Lambda requests": self.invocations * PRICES["request"],
+            "Lambda GB-s": self.gb_s * PRICES["gb_second"],
+            "DynamoDB writes": self.writes * PRICES["write"],
+        }
+        return {k: v * 1000 for k, v in c.items()}
+
+    @property
+    def total_cost(self) -> float:
+        return sum(self.cost.values())
+
+
+# -- the stack ----------------------------------------------------------------------------------
+
+def emulator_faults(stack: LocalStack, faults: dict | None) -> None:
+    url = f"{stack.endpoints.emulator}/_emulator/faults"
+    req = (urllib.request.Request(url, data=json.dumps(faults).encode(), method="POST",
+                                  headers={"Content-Type": "application/json"})
+           if faults is not None else urllib.request.Request(url, method="DELETE"))
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        resp.read()
+
+
+class Recorder:
+    """moto's request recorder (/moto-api/recorder): the requests moto received, read incrementally."""
+
+    def __init__(self, stack: LocalStack):
+        self.base = f"{stack.endpoints.moto}/moto-api/recorder"
+        self.seen = 0
+        self._post("reset-recording")
+        self._post("start-recording")
+
+    def _post(self, what: str) -> bytes:
+        req = urllib.request.Request(f"{self.base}/{what}", data=b"", method="POST")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.read()
+
+    def new_requests(self) -> list[dict]:
+        with urllib.request.urlopen(f"{self.base}/download-recording", timeout=60) as resp:
+            lines = resp.read().decode().splitlines()
+        fresh, self.seen = lines[self.seen:], len(lines)
+        return [json.loads(line) for line in fresh if line.strip()]
+
+    def stop(self) -> None:
+        try:
+            self._post("stop-recording")
+            self._post("reset-recording")
+        except OSError:
+            pass
+
+
+def ddb_writes(requests: list[dict], table: str = "") -> int:
+    """Write requests on `table` (every table when empty)."""
+    n = 0
+    for r in requests:
+        target = {k.lower(): v for k, v in r.get("headers", {}).items()}.get("x-amz-target", "")
+        if not target.startswith("DynamoDB_") or target.split(".")[-1] not in DDB_WRITES:
+            continue
+        body = r.get("body") or ""
+        if r.get("body_encoded"):
+            body = base64.b64decode(body).decode(errors="replace")
+        if not table or table in body:
+            n += 1
+    return n
+
+
+# -- one run ------------------------------------------------------------------------------------
+
+def wait_done(sfn, arn: str, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        desc = sfn.describe_execution(executionArn=arn)
+        if desc["status"] in TERMINAL:
+            return desc
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"execution {arn} still {desc['status']} after {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+def statements_of(rsd, prefix: str) -> dict[str, dict]:
+    """The execution's statements by step (StatementName = <stack>/<execution>/<step>), newest wins."""
+    out: dict[str, dict] = {}
+    kw = {"StatementName": prefix, "Status": "ALL", "MaxResults": 100}
+    while True:
+        page = rsd.list_statements(**kw)
+        for s in page["Statements"]:
+            step = s["StatementName"].rsplit("/", 1)[-1]
+            if step not in out or s["UpdatedAt"] > out[step]["UpdatedAt"]:
+                out[step] = s
+        if not page.get("NextToken"):
+            return out
+        kw["NextToken"] = page["NextToken"]
+
+
+def owners(events: list[dict]) -> dict[int, str | None]:
+    """Each event's state name, through previousEventId (works inside Parallel branches)."""
+    owner: dict[int, str | None] = {}
+    for ev in events:
+        if ev["type"].endswith("StateEntered"):
+            owner[ev["id"]] = ev["stateEnteredEventDetails"]["name"]
+        else:
+            owner[ev["id"]] = owner.get(ev.get("previousEventId"))
+    return owner
+
+
+def measure(design: str, delay_s: float, desc: dict, events: list[dict], statements: dict[str, dict],
+            writes: int) -> Run:
+    owner = owners(events)
+    gate_type, gate_name = (("TaskStateExited", "{}") if design == "callback" else ("ChoiceStateExited", "{}Done"))
+    exited: dict[str, datetime] = {}
+    for ev in events:
+        if ev["type"] == gate_type:
+            exited[ev["stateExitedEventDetails"]["name"]] = ev["timestamp"]  # the last one wins
+    overheads = []
+    for step in STEPS:
+        gate = exited.get(gate_name.format(step))
+        if gate is None or step not in statements:
+            raise StackError(f"{design} {desc['name']}: no exit of {gate_name.format(step)} or no statement for {step}")
+        overheads.append((gate - statements[step]["UpdatedAt"]).total_seconds())
+
+    # Lambda invocations and their durations (upper bounds from the history, see the Markdown).
+    scheduled: dict[str, datetime] = {}
+    durations: list[float] = []
+    invocations = 0
+    for ev in events:
+        et = ev["type"]
+        if et == "TaskScheduled" and ev["taskScheduledEventDetails"].get("resourceType") == "lambda":
+            invocations += 1
+            scheduled[owner[ev["id"]]] = ev["timestamp"]
+        elif et == "LambdaFunctionScheduled":
+            invocations += 1
+            scheduled[owner[ev["id"]]] = ev["timestamp"]
+        elif et in ("TaskSubmitted", "TaskSucceeded", "TaskFailed") and owner[ev["id"]] in scheduled:
+            if design == "polling" or et == "TaskSubmitted":
+                durations.append((ev["timestamp"] - scheduled.pop(owner[ev["id"]])).total_seconds())
+    if design == "callback":
+        # One completer invocation per status-change event (one per statement, WithEvent=true): from
+        # the statement's end to the step's TaskSucceeded (event publish + delivery + the completer).
+        succeeded = {owner[ev["id"]]: ev["timestamp"] for ev in events if ev["type"] == "TaskSucceeded"}
+        for step, st in statements.items():
+            invocations += 1
+            if step in succeeded:
+                durations.append(max(0.001, (succeeded[step] - st["UpdatedAt"]).total_seconds()))
+    billed_ms = [max(1, math.ceil(d * 1000)) for d in durations]
+    return Run(
+        design=design, delay_s=delay_s, status=desc["status"],
+        e2e_s=((desc.get("stopDate") or desc["startDate"]) - desc["startDate"]).total_seconds(),
+        overheads=overheads,
+        transitions=sum(ev["type"].endswith("StateEntered") for ev in events),
+        invocations=invocations, gb_s=sum(billed_ms) / 1000 * MEMORY_GB, writes=writes, durations_ms=billed_ms)
+
+
+def one_run(stack: LocalStack, design: str, arn: str, stack_name: str, delay_s: float, recorder: Recorder,
+            timeout: float) -> Run:
+    sfn = stack.client("stepfunctions")
+    recorder.new_requests()  # skip what came before this run
+    exec_arn = start_execution(sfn, arn, RUN_DATE, prefix=f"bench-{design}")
+    desc = wait_done(sfn, exec_arn, timeout)
+    time.sleep(0.3)  # let late writes (the completer's completion mark) reach moto
+    writes = ddb_writes(recorder.new_requests())  # every table: the runs do not overlap
+    events = _history(sfn, exec_arn)
+    statements = statements_of(stack.redshift_data(), f"{stack_name}/{desc['name']}/")
+    run = measure(design, delay_s, desc, events, statements, writes)
+    if run.status != "SUCCEEDED":
+        raise StackError(f"{design} execution {desc['name']} ended {run.status}: {desc.get('error')} {desc.get('cause')}")
+    return run
+
+
+# -- statistics and output ------------------------------------------------------------------------
+
+def p90(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, math.ceil(0.9 * len(xs)) - 1)]
+
+
+def enough_for_p90(xs: list) -> bool:
+    return len(xs) >= 10
+
+
+def figures(runs: list[Run]) -> dict[str, tuple[float, float | None, int]]:
+    """figure -> (median, p90 or None, samples)."""
+    def fig(xs: list[float]):
+        return statistics.median(xs), (p90(xs) if enough_for_p90(xs) else None), len(xs)
+    return {
+        "overhead": fig([o for r in runs for o in r.overheads]),
+        "e2e": fig([r.e2e_s for r in runs]),
+        "transitions": fig([r.transitions for r in runs]),
+        "invocations": fig([r.invocations for r in runs]),
+        "duration": fig([d for r in runs for d in r.durations_ms]),
+        "gb_s": fig([r.gb_s for r in runs]),
+        "writes": fig([r.writes for r in runs]),
+        "cost": fig([r.total_cost for r in runs]),
+        **{f"cost:{k}": fig([r.cost[k] for r in runs]) for k in runs[0].cost},
+    }
+
+
+LABELS = {
+    "overhead": ("Per-step overhead: statement end → next state (s)", "{:.2f}"),
+    "e2e": ("End-to-end wall time per pipeline (s)", "{:.1f}"),
+    "transitions": ("State transitions per pipeline", "{:.0f}"),
+    "invocations": ("Lambda invocations per pipeline", "{:.0f}"),
+    "duration": ("Lambda duration per invocation, upper bound (ms)", "{:.0f}"),
+    "gb_s": ("Lambda GB-s per pipeline (128 MB)", "{:.4f}"),
+    "writes": ("DynamoDB writes per pipeline", "{:.0f}"),
+    "cost:Step Functions": ("… Step Functions transitions ($ / 1,000 runs)", "{:.4f}"),
+    "cost:Lambda requests": ("… Lambda requests ($ / 1,000 runs)", "{:.4f}"),
+    "cost:Lambda GB-s": ("… Lambda GB-s ($ / 1,000 runs)", "{:.4f}"),
+    "cost:DynamoDB writes": ("… DynamoDB writes ($ / 1,000 runs)", "{:.4f}"),
+    "cost": ("**Cost per 1,000 pipeline runs ($)**", "{:.4f}"),
+}
+
+
+def cell(value: tuple, fmt: str) -> str:
+    med, p, _ = value
+    return fmt.format(med) + (f" (p90 {fmt.format(p)})" if p is not None else "")
+
+
+def ratio(a: float, b: float) -> str:
+    if b == 0:
+        return "—" if a == 0 else "∞"
+    r = a / b
+    return f"{r:.3f}" if r < 0.1 else f"{r:.2f}"
+
+
+def markdown(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
+    lines = [
+        "# Callback vs polling: same stack, same SQL, one run",
+        "",
+        f"Generated by `{meta['command']}` on {meta['date']} ({meta['machine']}); {meta['elapsed']}.",
+        "Both designs ran on one local stack (moto Step Functions interpreter, the Redshift Data API emulator on "
+        "PostgreSQL, the Rust Lambdas as x86_64 **debug** binaries under `cargo lambda watch`), alternately, "
+        f"{meta['runs']} runs per design and statement duration; polling `Wait` = {meta['wait']} s (the original "
+        "sample's value). Statement duration = the emulator's `delay_ms` on every batch (plus the SQL itself, a few ms). "
+        "Medians, with the p90 where there are at least 10 samples (overhead: 5 steps per run).",
+        "",
+        "| Statement duration | Figure | Callback | Polling | Callback / polling |",
+        "|---|---|---|---|---|",
+    ]
+    for delay, by_design in results.items():
+        cb, po = figures(by_design["callback"]), figures(by_design["polling"])
+        for key, (label, fmt) in LABELS.items():
+            lines.append(f"| {delay:g} s | {label} | {cell(cb[key], fmt)} | {cell(po[key], fmt)} | "
+                         f"{ratio(cb[key][0], po[key][0])} |")
+    lines += [
+        "",
+        "![Overhead and cost per design and statement duration](callback-vs-polling.svg)",
+        "",
+        "## How each figure is measured",
+        "",
+        "- **Per-step overhead**: for each of the 5 SQL steps, the batch's end (the emulator's `UpdatedAt` of the "
+        "batch, millisecond precision, from `ListStatements`) → the moment Step Functions leaves the step: the "
+        "`TaskStateExited` of the callback Task, or the `ChoiceStateExited` of the polling Choice that saw FINISHED. "
+        "The next state is entered at that instant (for the two `LoadDimensions` branches, the branch ends). Both "
+        "timestamps come from the same host clock.",
+        "- **End-to-end**: `startDate` → `stopDate` of the execution.",
+        "- **State transitions**: `*StateEntered` events in `GetExecutionHistory` (a Standard workflow bills each "
+        "state entered; the callback design's `CheckRunDate`/`Settings` and the polling design's `Settings` and "
+        "`Succeed` states included).",
+        "- **Lambda invocations**: `TaskScheduled` events with `resourceType` lambda in the history (callback: the "
+        "submitter; polling: submit and every status check) plus, for the callback design, one completer "
+        "invocation per Data API status-change event (one per statement). The reconciler is not counted: it runs "
+        "per time, not per pipeline (`ReconcileRate` 2 min: 720 invocations a day however many pipelines run, "
+        "about $0.004 a day in requests and a few ms each), and its execution-ended rule fires only for failed runs.",
+        "- **Lambda GB-s**: 0.125 GB × the sum of the invocations' durations, each rounded up to 1 ms as Lambda "
+        "bills. Durations are upper bounds read from the history, including the local invoke path "
+        "(moto → cargo lambda → the binary): a synchronous task's `TaskScheduled` → `TaskSucceeded` (polling), the "
+        "submitter's `TaskScheduled` → `TaskSubmitted`, and for a completer the statement's end → the step's "
+        "`TaskSucceeded` (which also includes the event's publication and delivery). Warm functions, no INIT "
+        "(both designs alike); debug x86_64 builds, not the arm64 release build AWS runs.",
+        "- **DynamoDB writes**: write requests (`UpdateItem`, `PutItem`, `DeleteItem`, batch and transactional "
+        "writes) that moto received during the run, from the functions and from Step Functions' own DynamoDB "
+        "integrations (moto's request recorder; the runs never overlap); counted as 1 write request unit each "
+        "(items under 1 KB; a real task token of ~1 KB and the sparse `PendingBySubmittedAt` index can make a "
+        "write 2–3 WRU, which would not change the totals' order). The polling baseline stores nothing.",
+        f"- **Cost per 1,000 runs**, AWS list prices for us-east-1 as of {PRICES_DATE}: Step Functions Standard "
+        "$0.025 per 1,000 state transitions; Lambda arm64 $0.0000133334 per GB-s and $0.20 per million requests; "
+        "DynamoDB on-demand $0.625 per million write request units. Data API status-change events on the default "
+        "bus, CloudWatch Logs and the Data API itself are left out (free, or the same for both designs).",
+        "",
+        f"Target checked by `make bench`: callback per-step overhead median (all durations) < {TARGET_OVERHEAD_S:g} s "
+        f"and < {TARGET_OVERHEAD_RATIO:g} × polling's — {meta['target']}.",
+        "",
+        f"Regenerate: `{meta['regenerate']}`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def svg(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
+    """Two grouped bar charts (std lib only): per-step overhead median, cost per 1,000 runs."""
+    colors = {"callback": "#2b8a3e", "polling": "#c92a2a"}
+    delays = list(results)
+    panels = [
+        ("Per-step orchestration overhead, median (s)", "overhead", "{:.2f}"),
+        ("Cost per 1,000 pipeline runs ($)", "cost", "${:.3f}"),
+    ]
+    pw, ph, top, left = 420, 260, 60, 60
+    width, height = left + len(panels) * (pw + 40), top + ph + 80
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">'
+           f'Callback vs polling (Wait {meta["wait"]} s), {meta["runs"]} runs each, local stack</text>']
+    for i, (title, key, fmt) in enumerate(panels):
+        x0 = left + i * (pw + 40)
+        vals = {(d, des): figures(results[d][des])[key][0] for d in delays for des in ("callback", "polling")}
+        vmax = max(vals.values()) * 1.15 or 1
+        out.append(f'<text x="{x0 + pw / 2}" y="{top - 12}" text-anchor="middle" font-weight="bold">{title}</text>')
+        out.append(f'<line x1="{x0}" y1="{top + ph}" x2="{x0 + pw}" y2="{top + ph}" stroke="#333"/>')
+        out.append(f'<line x1="{x0}" y1="{top}" x2="{x0}" y2="{top + ph}" stroke="#333"/>')
+        for t in range(5):
+            v = vmax * t / 4
+            y = top + ph - ph * t / 4
+            out.append(f'<line x1="{x0 - 4}" y1="{y:.1f}" x2="{x0 + pw}" y2="{y:.1f}" stroke="#ddd"/>')
+            out.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{v:.2f}</text>')
+        gw = pw / len(delays)
+        bw = gw * 0.32
+        for j, d in enumerate(delays):
+            gx = x0 + j * gw + gw * 0.15
+            for k, des in enumerate(("callback", "polling")):
+                v = vals[(d, des)]
+                h = ph * v / vmax
+                bx = gx + k * (bw + 4)
+                out.append(f'<rect x="{bx:.1f}" y="{top + ph - h:.1f}" width="{bw:.1f}" height="{h:.1f}" '
+                           f'fill="{colors[des]}"><title>{des}, {d:g} s: {fmt.format(v)}</title></rect>')
+                out.append(f'<text x="{bx + bw / 2:.1f}" y="{top + ph - h - 4:.1f}" text-anchor="middle" '
+                           f'font-size="10">{fmt.format(v)}</text>')
+            out.append(f'<text x="{gx + bw + 2:.1f}" y="{top + ph + 16}" text-anchor="middle">{d:g} s statements</text>')
+    ly = top + ph + 44
+    for k, des in enumerate(("callback", "polling")):
+        lx = left + k * 200
+        label = "callback (product)" if des == "callback" else f"polling baseline (Wait {meta['wait']} s)"
+        out.append(f'<rect x="{lx}" y="{ly - 10}" width="12" height="12" fill="{colors[des]}"/>')
+        out.append(f'<text x="{lx + 18}" y="{ly}">{label}</text>')
+    out.append(f'<text x="{left}" y="{ly + 22}" font-size="10" fill="#555">Generated by {meta["regenerate"]} '
+               f'on {meta["date"]}; details in callback-vs-polling.md</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    return f"{platform.system()} {platform.machine()}, {cpus} cores"
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+def _on_signal(signum, _frame):  # noqa: ANN001
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 runs, statement durations 0 and 5 s (< 5 min)")
+    parser.add_argument("--runs", type=int, help="runs per design and duration (default 5; quick 2)")
+    parser.add_argument("--delays", help="statement durations in seconds, comma separated (default 0,5,30; quick 0,5)")
+    parser.add_argument("--wait-seconds", type=int, default=10, help="the polling Wait (default 10, the sample's)")
+    parser.add_argument("--out", type=Path, help="where the .md and .svg go (default bench/results; quick: target/bench-quick)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for one execution")
+    args = parser.parse_args(argv)
+    runs = args.runs or (2 if args.quick else 5)
+    delays = [float(d) for d in (args.delays or ("0,5" if args.quick else "0,5,30")).split(",")]
+    out_dir = args.out or (ROOT / "target" / "bench-quick" if args.quick else ROOT / "bench" / "results")
+    regenerate = "make bench" + (" QUICK=1" if args.quick else "") + \
+        " (or .venv/bin/python bench/compare.py" + (" --quick" if args.quick else "") + ")"
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    t0 = time.monotonic()
+    results: dict[float, dict[str, list[Run]]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-compare-") as run_dir:
+        stack = LocalStack(run_dir=Path(run_dir), echo=lambda _: None)
+        recorder = None
+        try:
+            stack.start()
+            polling = stack.add_stack(ROOT / "bench" / "template.yaml", POLLING_STACK,
+                                      {**LOCAL_PARAMETERS, "WaitSeconds": str(args.wait_seconds)})
+            designs = {
+                "callback": (stack.deployment.state_machine_arn, stack.stack_name),
+                "polling": (polling.state_machine_arn, POLLING_STACK),
+            }
+            print(f"local stack up in {time.monotonic() - t0:.1f}s with the polling baseline "
+                  f"({POLLING_STACK}, Wait {args.wait_seconds} s); logs: {run_dir}/logs (removed on exit)")
+            recorder = Recorder(stack)
+            print(f"\n{'duration':>8} {'run':>3} {'design':<9} {'e2e':>7} {'overhead p50':>12} {'trans':>5} "
+                  f"{'lambda':>6} {'GB-s':>7} {'ddb':>4} {'$/1k':>7}")
+            for delay in delays:
+                emulator_faults(stack, {"delay_ms": int(delay * 1000)})
+                results[delay] = {"callback": [], "polling": []}
+                for i in range(runs):
+                    order = ("callback", "polling") if i % 2 == 0 else ("polling", "callback")
+                    for design in order:
+                        arn, name = designs[design]
+                        r = one_run(stack, design, arn, name, delay, recorder, args.timeout)
+                        results[delay][design].append(r)
+                        print(f"{delay:>7g}s {i + 1:>3} {design:<9} {r.e2e_s:>6.1f}s "
+                              f"{statistics.median(r.overheads):>11.2f}s {r.transitions:>5} {r.invocations:>6} "
+                              f"{r.gb_s:>7.4f} {r.writes:>4} {r.total_cost:>7.4f}", flush=True)
+            emulator_faults(stack, None)
+        except (StackError, TimeoutError, OSError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted; stopping the local stack", file=sys.stderr)
+            return 130
+        finally:
+            if recorder:
+                recorder.stop()
+            stack.stop()
+            (ROOT / "moto_recording").unlink(missing_ok=True)  # the recorder's file (moto runs in ROOT)
+
+    all_cb = [o for d in results.values() for r in d["callback"] for o in r.overheads]
+    all_po = [o for d in results.values() for r in d["polling"] for o in r.overheads]
+    cb_med, po_med = statistics.median(all_cb), statistics.median(all_po)
+    ok = cb_med < TARGET_OVERHEAD_S and cb_med < TARGET_OVERHEAD_RATIO * po_med
+    target = (f"{'met' if ok else 'MISSED'}: callback {cb_med:.2f} s, polling {po_med:.2f} s "
+              f"(ratio {cb_med / po_med:.3f})" if po_med else "no polling samples")
+    elapsed = time.monotonic() - t0
+    meta = {
+        "command": "bench/compare.py" + (" --quick" if args.quick else ""),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(), "runs": runs, "wait": args.wait_seconds, "target": target,
+        "elapsed": f"the whole comparison took {elapsed / 60:.1f} min", "regenerate": regenerate,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = markdown(results, meta)
+    (out_dir / "callback-vs-polling.md").write_text(md)
+    (out_dir / "callback-vs-polling.svg").write_text(svg(results, meta))
+    print("\n" + md)
+    print(f"written: {out_dir / 'callback-vs-polling.md'}, {out_dir / 'callback-vs-polling.svg'}")
+    print(f"  {'ok    ' if ok else 'MISSED'} callback per-step overhead median {cb_med:.2f}s < {TARGET_OVERHEAD_S:g}s "
+          f"and < {TARGET_OVERHEAD_RATIO:g} x polling's {po_med:.2f}s")
+    if not ok:
+        print("error: a benchmark target was missed", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

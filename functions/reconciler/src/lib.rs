@@ -11,6 +11,10 @@
 //! statements and closes their items. Every completion goes through the shared rendezvous
 //! (`etl_callback::store`, `etl_callback::complete`), so nothing is ever completed twice.
 //!
+//! When a run lock is configured (`RUN_LOCK_TABLE`, see [`lock`]), it also releases the lock held
+//! by an execution that ended without releasing it: on its execution-ended event, and on the
+//! schedule for every holder whose execution is no longer running (its event was lost).
+//!
 //! A task that hits throttling (DynamoDB, the Data API, Step Functions) is skipped, counted as
 //! `Throttled` and looked at again on the next run. The invocation returns Ok with the counts,
 //! unless listing the pending tasks failed or every task examined failed with an error that is not
@@ -27,6 +31,10 @@ use etl_callback::store::{
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tracing::{error, info, warn};
+
+pub mod lock;
+
+use lock::{ExecutionState, LockError, Release, RunLock, RunLockSettings, DEFAULT_LOCK_NAME};
 
 pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
 pub const SCHEDULE_SOURCES: [&str; 2] = ["aws.events", "aws.scheduler"];
@@ -48,6 +56,10 @@ pub struct Config {
     pub max_items: usize,
     /// `AWS_LAMBDA_FUNCTION_NAME`: the metrics' `Function` dimension.
     pub function_name: String,
+    /// `RUN_LOCK_TABLE` (unset or empty: no run lock handling) and `RUN_LOCK_NAME` (default
+    /// `etl`): the lock item whose holders the reconciler releases. The scheduled run looks at
+    /// no more than `max_items` holders.
+    pub run_lock: Option<RunLockSettings>,
 }
 
 impl Config {
@@ -69,6 +81,7 @@ impl Config {
         let function_name = vars
             .optional("AWS_LAMBDA_FUNCTION_NAME")
             .unwrap_or_else(|| "reconciler".to_owned());
+        let run_lock = read_run_lock(&mut vars);
         vars.finish()?;
         Ok(Self {
             table,
@@ -76,8 +89,36 @@ impl Config {
             grace_seconds,
             max_items,
             function_name,
+            run_lock,
         })
     }
+}
+
+/// A DynamoDB table name (3-255 of `A-Z a-z 0-9 _ . -`) or a table ARN.
+fn is_table_name(name: &str) -> bool {
+    if name.starts_with("arn:") {
+        return name.contains(":table/") && name.chars().all(|c| c.is_ascii_graphic());
+    }
+    (3..=255).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+fn read_run_lock<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> Option<RunLockSettings> {
+    let name = vars
+        .optional("RUN_LOCK_NAME")
+        .unwrap_or_else(|| DEFAULT_LOCK_NAME.to_owned());
+    if name.chars().count() > 255 || name.chars().any(char::is_control) {
+        vars.problem("RUN_LOCK_NAME must be 1-255 characters without control characters");
+    }
+    let table = vars.optional("RUN_LOCK_TABLE")?;
+    if !is_table_name(&table) {
+        vars.problem(
+            "RUN_LOCK_TABLE must be a DynamoDB table name (3-255 characters of A-Z a-z 0-9 _ . -) or a table ARN",
+        );
+    }
+    Some(RunLockSettings { table, name })
 }
 
 #[derive(Debug, Error)]
@@ -99,6 +140,8 @@ pub enum ReconcileError {
         #[source]
         first: CompleteError,
     },
+    #[error("could not release the run lock")]
+    RunLock(#[source] LockError),
 }
 
 impl ReconcileError {
@@ -110,6 +153,7 @@ impl ReconcileError {
             Self::UnexpectedExecutionStatus { .. } => "UnexpectedExecutionStatus",
             Self::Pending(e) => e.name(),
             Self::AllFailed { .. } => "ReconcileFailed",
+            Self::RunLock(e) => e.name(),
         }
     }
 }
@@ -186,10 +230,12 @@ pub struct Summary {
     pub skipped: u64,
     /// Tasks whose handling failed with an error that is not throttling.
     pub errors: u64,
+    /// Run lock holders released: the ended execution's own, or stale ones found on the schedule.
+    pub locks_released: u64,
 }
 
 impl Summary {
-    fn metrics(&self) -> [(&'static str, u64); 7] {
+    fn metrics(&self) -> [(&'static str, u64); 8] {
         [
             ("LostEventsRecovered", self.lost_events_recovered),
             ("Heartbeats", self.heartbeats),
@@ -198,6 +244,7 @@ impl Summary {
             ("StatementsNotFound", self.statements_not_found),
             ("Throttled", self.throttled),
             ("Errors", self.errors),
+            ("LocksReleased", self.locks_released),
         ]
     }
 
@@ -241,10 +288,21 @@ pub struct Reconciler {
 impl Reconciler {
     /// Handles one EventBridge delivery and publishes its counts as metrics.
     pub async fn handle(&self, payload: serde_json::Value) -> Result<Summary, ReconcileError> {
-        let (summary, outcome) = match parse_trigger(payload)? {
+        let trigger = parse_trigger(payload)?;
+        let (mut summary, outcome) = match &trigger {
             Trigger::Schedule => self.sweep().await,
-            Trigger::ExecutionEnded(execution) => self.execution_ended(&execution).await,
+            Trigger::ExecutionEnded(execution) => self.execution_ended(execution).await,
         };
+        // The lock is released even when the pending tasks could not be listed: a held lock
+        // blocks every later run.
+        let lock_outcome = match (&trigger, self.run_lock()) {
+            (_, None) => Ok(()),
+            (Trigger::Schedule, Some(lock)) => self.release_stale(&lock, &mut summary).await,
+            (Trigger::ExecutionEnded(execution), Some(lock)) => {
+                release_ended(&lock, execution, &mut summary).await
+            }
+        };
+        let outcome = outcome.and(lock_outcome);
         println!(
             "{}",
             summary.emf_line(
@@ -256,8 +314,95 @@ impl Reconciler {
               lost_events_recovered = summary.lost_events_recovered, heartbeats = summary.heartbeats,
               cancellations = summary.cancellations, tasks_closed = summary.tasks_closed,
               statements_not_found = summary.statements_not_found, throttled = summary.throttled,
-              skipped = summary.skipped, errors = summary.errors, "reconciled");
+              skipped = summary.skipped, errors = summary.errors,
+              locks_released = summary.locks_released, "reconciled");
         outcome.map(|()| summary)
+    }
+
+    /// The run lock, when one is configured; its clients are the completer's.
+    fn run_lock(&self) -> Option<RunLock<'_>> {
+        self.config.run_lock.as_ref().map(|settings| RunLock {
+            dynamodb: &self.completer.table.client,
+            sfn: &self.completer.sfn,
+            settings,
+        })
+    }
+
+    /// The scheduled look at the run lock: every holder whose execution no longer runs (its
+    /// execution-ended event was lost) is released; running holders are left alone. At most
+    /// `max_items` holders per run. Fails only when reading the lock item fails with an error that
+    /// is not throttling, or every holder looked at failed so.
+    async fn release_stale(
+        &self,
+        lock: &RunLock<'_>,
+        summary: &mut Summary,
+    ) -> Result<(), ReconcileError> {
+        let lock_name = lock.settings.name.as_str();
+        let holders = match lock.holders().await {
+            Ok(holders) => holders,
+            Err(err) => return lock_failure(summary, lock_name, "", err),
+        };
+        if holders.len() > self.config.max_items {
+            warn!(
+                lock_name,
+                holders = holders.len(),
+                max_items = self.config.max_items,
+                "more run lock holders than one run looks at; the next run takes the rest"
+            );
+        }
+        let (mut failed, mut first_error) = (0_usize, None);
+        let examined = holders.len().min(self.config.max_items);
+        for holder in holders.into_iter().take(self.config.max_items) {
+            let execution = holder.execution_name.as_str();
+            let Some(arn) = holder.execution_arn.as_deref() else {
+                warn!(
+                    lock_name,
+                    execution,
+                    action = "release lock",
+                    outcome = "error",
+                    "run lock holder is not an execution ARN; left alone"
+                );
+                summary.errors += 1;
+                failed += 1;
+                continue;
+            };
+            let result = match lock.execution_state(arn).await {
+                Ok(ExecutionState::Live(status)) => {
+                    info!(lock_name, execution, execution_status = %status,
+                          action = "keep lock", "run lock holder still runs");
+                    continue;
+                }
+                Ok(ExecutionState::Ended(status)) => lock
+                    .release(execution)
+                    .await
+                    .map(|release| (release, "stale holder: execution ended", status)),
+                Ok(ExecutionState::DoesNotExist) => lock.release(execution).await.map(|release| {
+                    (
+                        release,
+                        "stale holder: execution does not exist",
+                        String::new(),
+                    )
+                }),
+                Err(err) => Err(err),
+            };
+            match result {
+                Ok((release, reason, status)) => {
+                    log_release(summary, lock_name, execution, &status, reason, release);
+                }
+                Err(err) => {
+                    if !err.is_throttling() {
+                        failed += 1;
+                    }
+                    if let Err(err) = lock_failure(summary, lock_name, execution, err) {
+                        first_error.get_or_insert(err);
+                    }
+                }
+            }
+        }
+        match first_error {
+            Some(err) if failed == examined => Err(err),
+            _ => Ok(()),
+        }
     }
 
     /// The scheduled sweep: every task waiting longer than the grace period, oldest first.
@@ -381,6 +526,86 @@ impl Reconciler {
             .close_abandoned(&rendezvous.statement_id, task, Some(status))
             .await?;
         Ok(closed(closing))
+    }
+}
+
+/// An execution ended: release the lock it may still hold (its release step did not run when it
+/// was stopped, timed out or failed outside a `Catch`).
+async fn release_ended(
+    lock: &RunLock<'_>,
+    execution: &ExecutionStatusChange,
+    summary: &mut Summary,
+) -> Result<(), ReconcileError> {
+    let lock_name = lock.settings.name.as_str();
+    match lock.release(&execution.name).await {
+        Ok(release) => {
+            log_release(
+                summary,
+                lock_name,
+                &execution.name,
+                &execution.status,
+                "execution ended",
+                release,
+            );
+            Ok(())
+        }
+        Err(err) => lock_failure(summary, lock_name, &execution.name, err),
+    }
+}
+
+/// Counts a release and writes its log line.
+fn log_release(
+    summary: &mut Summary,
+    lock_name: &str,
+    execution: &str,
+    execution_status: &str,
+    reason: &str,
+    release: Release,
+) {
+    match release {
+        Release::Released => {
+            summary.locks_released += 1;
+            info!(
+                lock_name,
+                execution,
+                execution_status,
+                reason,
+                action = "release lock",
+                outcome = "released",
+                "run lock released"
+            );
+        }
+        Release::AlreadyReleased => {
+            info!(
+                lock_name,
+                execution,
+                execution_status,
+                reason,
+                action = "release lock",
+                outcome = "already released",
+                "run lock holder already released"
+            );
+        }
+    }
+}
+
+/// Throttling is counted and left to the next scheduled run; anything else is counted and returned.
+fn lock_failure(
+    summary: &mut Summary,
+    lock_name: &str,
+    execution: &str,
+    err: LockError,
+) -> Result<(), ReconcileError> {
+    let throttled = err.is_throttling();
+    warn!(lock_name, execution, action = "release lock",
+          outcome = if throttled { "throttled" } else { "error" },
+          error_type = err.name(), error = %err, "run lock not released this round");
+    if throttled {
+        summary.throttled += 1;
+        Ok(())
+    } else {
+        summary.errors += 1;
+        Err(ReconcileError::RunLock(err))
     }
 }
 

@@ -3,19 +3,25 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_redshiftdata::operation::cancel_statement::CancelStatementOutput;
 use aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementError;
 use aws_sdk_redshiftdata::types::error::{ResourceNotFoundException, ValidationException};
 use aws_sdk_redshiftdata::types::StatusString;
+use aws_sdk_sfn::operation::describe_execution::{DescribeExecutionError, DescribeExecutionOutput};
 use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureOutput;
 use aws_sdk_sfn::operation::send_task_heartbeat::{
     SendTaskHeartbeatError, SendTaskHeartbeatOutput,
 };
 use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessOutput;
-use aws_sdk_sfn::types::error::{InvalidToken, TaskDoesNotExist, TaskTimedOut};
+use aws_sdk_sfn::types::error::{
+    ExecutionDoesNotExist, InvalidToken, TaskDoesNotExist, TaskTimedOut,
+};
+use aws_sdk_sfn::types::ExecutionStatus;
 use aws_smithy_mocks::{mock, Rule};
 use etl_callback::task::StepFailure;
 use etl_callback::testing::{
@@ -707,6 +713,7 @@ fn the_counts_are_published_as_one_embedded_metric_format_line() {
         "TasksClosed",
         "StatementsNotFound",
         "Throttled",
+        "LocksReleased",
     ] {
         assert!(
             directive["Metrics"]
@@ -751,6 +758,413 @@ fn configuration_has_defaults_and_names_every_problem_at_once() {
         "RECONCILE_MAX_ITEMS",
         "TOKEN_TTL_SECONDS",
     ] {
+        assert!(err.contains(name), "{err}");
+    }
+}
+
+// The run lock (the Step Functions semaphore pattern): `lockName` = RUN_LOCK_NAME, one
+// `holder:<execution name>` attribute per holding execution whose value is the execution ARN.
+
+const LOCK_TABLE: &str = "run-lock";
+const STATE_MACHINE: &str =
+    "arn:aws:states:us-east-1:123456789012:stateMachine:redshift-etl-callback-etl";
+
+fn execution_arn(name: &str) -> String {
+    format!("arn:aws:states:us-east-1:123456789012:execution:redshift-etl-callback-etl:{name}")
+}
+
+fn locking(dynamodb: &[&Rule], sfn: &[&Rule], redshift: &[&Rule]) -> Reconciler {
+    Reconciler {
+        config: config_with(&[("RUN_LOCK_TABLE", LOCK_TABLE), ("RUN_LOCK_NAME", "etl")]),
+        completer: completer(dynamodb, sfn, redshift),
+    }
+}
+
+/// The state machine's own release for `execution`, shape checked: table, key, expressions,
+/// the `#holder` name and `:one`.
+fn release_matches(
+    r: &aws_sdk_dynamodb::operation::update_item::UpdateItemInput,
+    execution: &str,
+) -> bool {
+    let holder = format!("holder:{execution}");
+    r.table_name() == Some(LOCK_TABLE)
+        && r.key().map(|k| k.len()) == Some(1)
+        && value(r.key(), "lockName") == Some("etl")
+        && r.update_expression() == Some("SET runCount = runCount - :one REMOVE #holder")
+        && r.condition_expression() == Some("attribute_exists(#holder)")
+        && r.expression_attribute_names().map(|n| n.len()) == Some(1)
+        && r.expression_attribute_names()
+            .and_then(|n| n.get("#holder"))
+            .map(String::as_str)
+            == Some(holder.as_str())
+        && r.expression_attribute_values().map(|v| v.len()) == Some(1)
+        && r.expression_attribute_values()
+            .and_then(|v| v.get(":one"))
+            .and_then(|v| v.as_n().ok())
+            .map(String::as_str)
+            == Some("1")
+}
+
+fn release(execution: &'static str) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(move |r| release_matches(r, execution))
+        .then_output(|| UpdateItemOutput::builder().build())
+}
+
+fn already_released(execution: &'static str) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(move |r| release_matches(r, execution))
+        .then_error(|| {
+            UpdateItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder()
+                    .message("The conditional request failed")
+                    .build(),
+            )
+        })
+}
+
+/// The consistent read of the lock item, answering with `holders` (execution names).
+fn lock_item(holders: &'static [&'static str]) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::get_item)
+        .match_requests(|r| {
+            r.table_name() == Some(LOCK_TABLE)
+                && value(r.key(), "lockName") == Some("etl")
+                && r.consistent_read() == Some(true)
+        })
+        .then_output(move || {
+            let mut item = item(&[("lockName", "etl")]);
+            item.insert(
+                "runCount".into(),
+                AttributeValue::N(holders.len().to_string()),
+            );
+            for name in holders {
+                item.insert(
+                    format!("holder:{name}"),
+                    AttributeValue::S(execution_arn(name)),
+                );
+            }
+            GetItemOutput::builder().set_item(Some(item)).build()
+        })
+}
+
+fn execution(name: &'static str, status: ExecutionStatus) -> Rule {
+    mock!(aws_sdk_sfn::Client::describe_execution)
+        .match_requests(move |r| r.execution_arn() == Some(execution_arn(name).as_str()))
+        .then_output(move || {
+            DescribeExecutionOutput::builder()
+                .execution_arn(execution_arn(name))
+                .state_machine_arn(STATE_MACHINE)
+                .name(name)
+                .status(status.clone())
+                .start_date(aws_smithy_types::DateTime::from_secs(1_624_773_600))
+                .build()
+                .unwrap()
+        })
+}
+
+fn execution_gone(name: &'static str) -> Rule {
+    mock!(aws_sdk_sfn::Client::describe_execution)
+        .match_requests(move |r| r.execution_arn() == Some(execution_arn(name).as_str()))
+        .then_error(|| {
+            DescribeExecutionError::ExecutionDoesNotExist(
+                ExecutionDoesNotExist::builder()
+                    .message("Execution Does Not Exist")
+                    .build(),
+            )
+        })
+}
+
+fn execution_throttled(name: &'static str) -> Rule {
+    mock!(aws_sdk_sfn::Client::describe_execution)
+        .match_requests(move |r| r.execution_arn() == Some(execution_arn(name).as_str()))
+        .then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+                aws_smithy_types::body::SdkBody::from(
+                    r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+                ),
+            )
+        })
+}
+
+#[tokio::test]
+async fn when_an_execution_is_aborted_its_run_lock_holder_is_released_after_its_statements_are_cancelled(
+) {
+    let query = of_execution(vec![pending(ID)]);
+    let (claim, cancel) = (claim(), cancel());
+    let mark = marked_closed();
+    let release = release(EXECUTION);
+    let r = locking(&[&query, &claim, &mark, &release], &[], &[&cancel]);
+
+    let summary = r.handle(fixture("execution-aborted.json")).await.unwrap();
+
+    assert_eq!(
+        (
+            summary.tasks_closed,
+            summary.cancellations,
+            summary.locks_released
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!((cancel.num_calls(), release.num_calls()), (1, 1));
+    let emf: Value = serde_json::from_str(&summary.emf_line("reconciler", 0)).unwrap();
+    assert_eq!(emf["LocksReleased"], 1);
+    assert_eq!(serde_json::to_value(&summary).unwrap()["locksReleased"], 1);
+}
+
+fn marked_closed() -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.update_expression()
+                .is_some_and(|e| e.starts_with("SET completedAt"))
+        })
+        .then_output(|| UpdateItemOutput::builder().build())
+}
+
+#[tokio::test]
+async fn a_run_lock_the_run_already_released_is_not_an_error_and_counts_nothing() {
+    let query = of_execution(vec![]);
+    let gone = already_released(EXECUTION);
+    let r = locking(&[&query, &gone], &[], &[]);
+
+    let summary = r.handle(fixture("execution-aborted.json")).await.unwrap();
+
+    assert_eq!(gone.num_calls(), 1);
+    assert_eq!(
+        (summary.locks_released, summary.errors, summary.throttled),
+        (0, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn the_lock_is_released_even_when_the_pending_tasks_cannot_be_listed() {
+    let broken = mock!(aws_sdk_dynamodb::Client::query).then_error(|| {
+        aws_sdk_dynamodb::operation::query::QueryError::ProvisionedThroughputExceededException(
+            aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException::builder()
+                .message("slow down")
+                .build(),
+        )
+    });
+    let release = release(EXECUTION);
+    let r = locking(&[&broken, &release], &[], &[]);
+
+    let err = r
+        .handle(fixture("execution-aborted.json"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.name(), "TokenStoreThrottled");
+    assert_eq!(release.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_release_refused_for_a_reason_other_than_throttling_fails_the_invocation_by_name() {
+    let query = of_execution(vec![]);
+    let denied = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| release_matches(r, EXECUTION))
+        .then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+                aws_smithy_types::body::SdkBody::from(
+                    r#"{"__type":"com.amazon.coral.service#AccessDeniedException","message":"no"}"#,
+                ),
+            )
+        });
+    let r = locking(&[&query, &denied], &[], &[]);
+
+    let err = r
+        .handle(fixture("execution-aborted.json"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.name(), "RunLockFailed");
+}
+
+#[tokio::test]
+async fn on_the_schedule_holders_whose_executions_ended_or_vanished_are_released_and_running_ones_left(
+) {
+    let query = overdue(vec![]);
+    let lock = lock_item(&[
+        "run-aborted",
+        "run-failed",
+        "run-gone",
+        "run-live",
+        "run-succeeded",
+    ]);
+    let described = [
+        execution("run-succeeded", ExecutionStatus::Succeeded),
+        execution("run-failed", ExecutionStatus::Failed),
+        execution("run-aborted", ExecutionStatus::Aborted),
+        execution("run-live", ExecutionStatus::Running),
+        execution_gone("run-gone"),
+    ];
+    let releases = [
+        release("run-succeeded"),
+        release("run-failed"),
+        release("run-aborted"),
+        release("run-gone"),
+    ];
+    let live_release = release("run-live");
+    let mut dynamodb: Vec<&Rule> = vec![&query, &lock, &live_release];
+    dynamodb.extend(releases.iter());
+    let sfn: Vec<&Rule> = described.iter().collect();
+    let r = locking(&dynamodb, &sfn, &[]);
+
+    let summary = sweep(&r).await;
+
+    assert_eq!(summary.trigger, "schedule");
+    assert_eq!((summary.locks_released, summary.errors), (4, 0));
+    assert_eq!(lock.num_calls(), 1);
+    for rule in described.iter() {
+        assert_eq!(rule.num_calls(), 1);
+    }
+    for rule in releases.iter() {
+        assert_eq!(rule.num_calls(), 1);
+    }
+    assert_eq!(
+        live_release.num_calls(),
+        0,
+        "a running holder is left alone"
+    );
+}
+
+#[tokio::test]
+async fn a_stale_holder_released_meanwhile_by_its_run_is_not_counted() {
+    let query = overdue(vec![]);
+    let lock = lock_item(&["run-failed"]);
+    let described = execution("run-failed", ExecutionStatus::Failed);
+    let gone = already_released("run-failed");
+    let r = locking(&[&query, &lock, &gone], &[&described], &[]);
+
+    let summary = sweep(&r).await;
+
+    assert_eq!(gone.num_calls(), 1);
+    assert_eq!((summary.locks_released, summary.errors), (0, 0));
+}
+
+#[tokio::test]
+async fn a_throttled_describe_execution_skips_that_holder_and_counts_it() {
+    let query = overdue(vec![]);
+    let lock = lock_item(&["run-failed", "run-slow"]);
+    let (failed, slow) = (
+        execution("run-failed", ExecutionStatus::Failed),
+        execution_throttled("run-slow"),
+    );
+    let (released, slow_release) = (release("run-failed"), release("run-slow"));
+    let r = locking(
+        &[&query, &lock, &released, &slow_release],
+        &[&failed, &slow],
+        &[],
+    );
+
+    let summary = sweep(&r).await;
+
+    assert_eq!(
+        (summary.locks_released, summary.throttled, summary.errors),
+        (1, 1, 0)
+    );
+    assert_eq!((released.num_calls(), slow_release.num_calls()), (1, 0));
+}
+
+#[tokio::test]
+async fn the_holders_looked_at_per_run_are_bounded() {
+    let query = overdue(vec![]);
+    let lock = lock_item(&["run-a", "run-b", "run-c"]);
+    let described = [
+        execution("run-a", ExecutionStatus::Failed),
+        execution("run-b", ExecutionStatus::Failed),
+        execution("run-c", ExecutionStatus::Failed),
+    ];
+    let releases = [release("run-a"), release("run-b"), release("run-c")];
+    let mut dynamodb: Vec<&Rule> = vec![&query, &lock];
+    dynamodb.extend(releases.iter());
+    let sfn: Vec<&Rule> = described.iter().collect();
+    let r = Reconciler {
+        config: config_with(&[("RUN_LOCK_TABLE", LOCK_TABLE), ("RECONCILE_MAX_ITEMS", "2")]),
+        completer: completer(&dynamodb, &sfn, &[]),
+    };
+
+    let summary = sweep(&r).await;
+
+    assert_eq!(summary.locks_released, 2);
+    assert_eq!(
+        releases.iter().map(Rule::num_calls).collect::<Vec<_>>(),
+        [1, 1, 0]
+    );
+}
+
+#[tokio::test]
+async fn a_throttled_lock_read_is_counted_and_the_run_still_succeeds() {
+    let query = overdue(vec![]);
+    let throttled = mock!(aws_sdk_dynamodb::Client::get_item).then_error(|| {
+        aws_sdk_dynamodb::operation::get_item::GetItemError::ProvisionedThroughputExceededException(
+            aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException::builder()
+                .message("slow down")
+                .build(),
+        )
+    });
+    let r = locking(&[&query, &throttled], &[], &[]);
+
+    let summary = sweep(&r).await;
+
+    assert_eq!((summary.throttled, summary.errors), (1, 0));
+}
+
+#[tokio::test]
+async fn without_a_run_lock_table_the_lock_is_never_read_or_released() {
+    let (query, pending_of_execution) = (overdue(vec![]), of_execution(vec![]));
+    let lock = lock_item(&["run-failed"]);
+    let (released, ended_release) = (release("run-failed"), release(EXECUTION));
+    let described = execution("run-failed", ExecutionStatus::Failed);
+    let r = reconciler(
+        &[
+            &query,
+            &pending_of_execution,
+            &lock,
+            &released,
+            &ended_release,
+        ],
+        &[&described],
+        &[],
+    );
+    assert_eq!(r.config.run_lock, None);
+
+    let scheduled = sweep(&r).await;
+    let ended = r.handle(fixture("execution-aborted.json")).await.unwrap();
+
+    assert_eq!((scheduled.locks_released, ended.locks_released), (0, 0));
+    assert_eq!(
+        (
+            lock.num_calls(),
+            released.num_calls(),
+            ended_release.num_calls(),
+            described.num_calls()
+        ),
+        (0, 0, 0, 0)
+    );
+}
+
+#[test]
+fn the_run_lock_settings_are_optional_typed_and_checked() {
+    let on = config_with(&[("RUN_LOCK_TABLE", "redshift-etl-RunLockTable-1X2Y")]);
+    let lock = on.run_lock.unwrap();
+    assert_eq!(
+        (lock.table.as_str(), lock.name.as_str()),
+        ("redshift-etl-RunLockTable-1X2Y", "etl")
+    );
+    assert_eq!(config_with(&[("RUN_LOCK_TABLE", " ")]).run_lock, None);
+    let named = config_with(&[("RUN_LOCK_TABLE", LOCK_TABLE), ("RUN_LOCK_NAME", "nightly")]);
+    assert_eq!(named.run_lock.unwrap().name, "nightly");
+
+    let err = Config::from_lookup(|name| match name {
+        "TOKEN_TABLE" => Some("tokens".into()),
+        "RUN_LOCK_TABLE" => Some("no/such table".into()),
+        "RUN_LOCK_NAME" => Some("bad\u{7}name".into()),
+        _ => None,
+    })
+    .unwrap_err()
+    .to_string();
+    for name in ["RUN_LOCK_TABLE", "RUN_LOCK_NAME"] {
         assert!(err.contains(name), "{err}");
     }
 }

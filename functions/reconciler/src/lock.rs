@@ -1,0 +1,255 @@
+//! The run lock (the Step Functions semaphore pattern): one DynamoDB item per pipeline in which the
+//! state machine counts its running executions (`runCount`) and records each holder as a top-level
+//! attribute `holder:<execution name>` whose value is the execution ARN. The state machine acquires
+//! and releases it through its direct DynamoDB integration; the reconciler releases what a run that
+//! ended without its release step left behind:
+//!
+//! - when its execution-ended event arrives ([`RunLock::release`]);
+//! - on the schedule, for every holder whose execution is no longer running or no longer exists
+//!   (its execution-ended event was lost) ([`RunLock::holders`], [`RunLock::execution_state`]).
+//!
+//! The release is the state machine's own, conditional on the holder attribute, so whoever releases
+//! second changes nothing: the count is decremented exactly once per holder.
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::fmt::Debug;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sfn::types::ExecutionStatus;
+use thiserror::Error;
+
+/// The lock item's key attribute.
+pub const LOCK_KEY: &str = "lockName";
+/// The prefix of a holder attribute: `holder:<execution name>`.
+pub const HOLDER_PREFIX: &str = "holder:";
+/// The lock name when `RUN_LOCK_NAME` is unset.
+pub const DEFAULT_LOCK_NAME: &str = "etl";
+/// The state machine's release, byte for byte (`#holder` = `holder:<execution name>`).
+pub const RELEASE_EXPRESSION: &str = "SET runCount = runCount - :one REMOVE #holder";
+pub const RELEASE_CONDITION: &str = "attribute_exists(#holder)";
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// `RUN_LOCK_TABLE` and `RUN_LOCK_NAME`: where the run lock lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunLockSettings {
+    pub table: String,
+    pub name: String,
+}
+
+#[derive(Debug, Error)]
+pub enum LockError {
+    #[error("DynamoDB throttled {operation} on the run lock")]
+    Throttled {
+        operation: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    #[error("the run lock request {operation} failed")]
+    Failed {
+        operation: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    #[error("Step Functions throttled DescribeExecution")]
+    DescribeThrottled(#[source] BoxError),
+    #[error("DescribeExecution failed")]
+    DescribeFailed(#[source] BoxError),
+}
+
+impl LockError {
+    /// The stable error name in the logs and the async invocation's failure record.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Throttled { .. } => "RunLockThrottled",
+            Self::Failed { .. } => "RunLockFailed",
+            Self::DescribeThrottled(_) => "DescribeExecutionThrottled",
+            Self::DescribeFailed(_) => "DescribeExecutionFailed",
+        }
+    }
+
+    /// Throttling (or a timeout): skipped this round, the next scheduled run takes it.
+    pub fn is_throttling(&self) -> bool {
+        matches!(self, Self::Throttled { .. } | Self::DescribeThrottled(_))
+    }
+}
+
+/// What a release did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// This call removed the holder and decremented the count.
+    Released,
+    /// The holder was already gone: the run (or an earlier delivery) released it.
+    AlreadyReleased,
+}
+
+/// One `holder:<execution name>` attribute of the lock item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub execution_name: String,
+    /// The execution ARN; `None` when the attribute is not a string (nothing to ask about).
+    pub execution_arn: Option<String>,
+}
+
+/// What Step Functions says about a holder's execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutionState {
+    /// RUNNING, or PENDING_REDRIVE (about to run again): the holder is live, left alone.
+    Live(String),
+    /// SUCCEEDED, FAILED, TIMED_OUT, ABORTED (or a status this build does not know): stale.
+    Ended(String),
+    /// `ExecutionDoesNotExist`: stale.
+    DoesNotExist,
+}
+
+/// The lock item and the clients to release it.
+pub struct RunLock<'a> {
+    pub dynamodb: &'a aws_sdk_dynamodb::Client,
+    pub sfn: &'a aws_sdk_sfn::Client,
+    pub settings: &'a RunLockSettings,
+}
+
+impl RunLock<'_> {
+    fn key(&self) -> AttributeValue {
+        AttributeValue::S(self.settings.name.clone())
+    }
+
+    /// The state machine's release for `execution_name`: `ConditionalCheckFailed` means the
+    /// holder is already gone, deliberately not an error.
+    pub async fn release(&self, execution_name: &str) -> Result<Release, LockError> {
+        let result = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.settings.table)
+            .key(LOCK_KEY, self.key())
+            .update_expression(RELEASE_EXPRESSION)
+            .condition_expression(RELEASE_CONDITION)
+            .expression_attribute_names("#holder", format!("{HOLDER_PREFIX}{execution_name}"))
+            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Release::Released),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Release::AlreadyReleased)
+            }
+            Err(err) => {
+                let throttled = err.as_service_error().is_some_and(|e| {
+                    e.is_provisioned_throughput_exceeded_exception()
+                        || e.is_request_limit_exceeded()
+                });
+                Err(store_error("UpdateItem", err, throttled))
+            }
+        }
+    }
+
+    /// Every holder recorded on the lock item (a consistent read), by execution name; none when
+    /// the item does not exist.
+    pub async fn holders(&self) -> Result<Vec<Holder>, LockError> {
+        let result = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.settings.table)
+            .key(LOCK_KEY, self.key())
+            .consistent_read(true)
+            .send()
+            .await;
+        let item = match result {
+            Ok(out) => out.item.unwrap_or_default(),
+            Err(err) => {
+                let throttled = err.as_service_error().is_some_and(|e| {
+                    e.is_provisioned_throughput_exceeded_exception()
+                        || e.is_request_limit_exceeded()
+                });
+                return Err(store_error("GetItem", err, throttled));
+            }
+        };
+        Ok(holders_of(&item))
+    }
+
+    /// `DescribeExecution` of a holder's execution.
+    pub async fn execution_state(&self, execution_arn: &str) -> Result<ExecutionState, LockError> {
+        match self
+            .sfn
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(match out.status() {
+                ExecutionStatus::Running | ExecutionStatus::PendingRedrive => {
+                    ExecutionState::Live(out.status().as_str().to_owned())
+                }
+                status => ExecutionState::Ended(status.as_str().to_owned()),
+            }),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_execution_does_not_exist()) =>
+            {
+                Ok(ExecutionState::DoesNotExist)
+            }
+            Err(err) => {
+                if is_throttling(&err) {
+                    Err(LockError::DescribeThrottled(Box::new(err)))
+                } else {
+                    Err(LockError::DescribeFailed(Box::new(err)))
+                }
+            }
+        }
+    }
+}
+
+/// The `holder:*` attributes of a lock item, sorted by execution name.
+pub fn holders_of(item: &HashMap<String, AttributeValue>) -> Vec<Holder> {
+    let mut holders: Vec<Holder> = item
+        .iter()
+        .filter_map(|(name, value)| {
+            let execution_name = name.strip_prefix(HOLDER_PREFIX)?;
+            Some(Holder {
+                execution_name: execution_name.to_owned(),
+                execution_arn: value.as_s().ok().cloned(),
+            })
+        })
+        .collect();
+    holders.sort_by(|a, b| a.execution_name.cmp(&b.execution_name));
+    holders
+}
+
+fn is_throttling<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(e) => matches!(
+            e.err().code(),
+            Some("ThrottlingException" | "TooManyRequestsException")
+        ),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        _ => false,
+    }
+}
+
+fn store_error<E, R>(operation: &'static str, err: SdkError<E, R>, modeled: bool) -> LockError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: Debug + Send + Sync + 'static,
+{
+    if modeled || is_throttling(&err) {
+        LockError::Throttled {
+            operation,
+            source: Box::new(err),
+        }
+    } else {
+        LockError::Failed {
+            operation,
+            source: Box::new(err),
+        }
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use crate::faults::{Faults, FaultsError};
+use crate::faults::{FaultSet, FaultsError};
 
 pub const USAGE: &str = "\
 redshift-data-emulator: the Redshift Data API (awsJson1_1) on PostgreSQL, for local runs and tests
@@ -23,7 +23,8 @@ OPTIONS (environment fallback in brackets):
                                AWS_DEFAULT_REGION] (us-east-1)
     --principal ARN            event `principal` [REDSHIFT_DATA_EMULATOR_PRINCIPAL]
                                (arn:aws:iam::<account>:user/redshift-data-emulator)
-    --faults JSON              initial fault set, same JSON as POST /_emulator/faults
+    --faults JSON              initial fault set, same JSON as POST /_emulator/faults: one
+                               fault object or {\"rules\": [...]}
                                [REDSHIFT_DATA_EMULATOR_FAULTS] (all off)
     --max-active-statements N  answer ActiveStatementsExceededException while N statements are
                                SUBMITTED/PICKED/STARTED; N >= 1 or `unlimited`
@@ -40,7 +41,8 @@ pub struct Config {
     pub account: String,
     pub region: String,
     pub principal: String,
-    pub faults: Faults,
+    /// A single fault object or `{"rules": [...]}`.
+    pub faults: FaultSet,
     /// `None`: unlimited.
     pub max_active_statements: Option<usize>,
 }
@@ -80,7 +82,7 @@ impl Config {
             principal: default_principal(&account),
             account,
             region: "us-east-1".into(),
-            faults: Faults::default(),
+            faults: FaultSet::default(),
             max_active_statements: Some(DEFAULT_MAX_ACTIVE_STATEMENTS),
         }
     }
@@ -154,9 +156,9 @@ impl Config {
             });
         }
         let account = account.unwrap_or_else(|| "123456789012".into());
-        let faults: Faults = match faults {
+        let faults: FaultSet = match faults {
             Some(json) => serde_json::from_str(&json)?,
-            None => Faults::default(),
+            None => FaultSet::default(),
         };
         faults.validate()?;
         let max_active_statements = match max_active.as_deref().map(str::trim) {
@@ -263,7 +265,28 @@ mod tests {
             &[],
         )
         .expect("parses");
-        assert_eq!(config.faults.delay_ms, 250);
+        assert_eq!(config.faults.rules()[0].delay_ms, 250);
+        let rules = parse(
+            &["--database-url", "x"],
+            &[(
+                "REDSHIFT_DATA_EMULATOR_FAULTS",
+                r#"{"rules": [{"statement_name_contains": "A", "delay_ms": 1}, {"drop_event": true}]}"#,
+            )],
+        )
+        .expect("parses rules");
+        assert_eq!(rules.faults.rules().len(), 2);
+        assert!(rules.faults.rules()[1].drop_event);
+        let error = parse(
+            &[
+                "--database-url",
+                "x",
+                "--faults",
+                r#"{"rules": [{}, {"response_fault_times": 1}]}"#,
+            ],
+            &[],
+        )
+        .expect_err("invalid rule");
+        assert!(error.to_string().contains("rules[1]"), "{error}");
         assert!(matches!(
             parse(
                 &[

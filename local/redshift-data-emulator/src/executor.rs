@@ -50,7 +50,7 @@ pub async fn run(state: Arc<AppState>, id: String, faults: Faults) {
         }
     }
 
-    let outcome = execute(&state, &id).await;
+    let outcome = execute(&state, &id, faults.fail_statement.as_deref()).await;
     let query_id_base = {
         let mut store = state.store.lock();
         let Some(st) = store.get_mut(&id) else { return };
@@ -123,10 +123,24 @@ async fn publish_with_faults(
         tokio::time::sleep(Duration::from_millis(faults.event_delay_ms)).await;
     }
     state.events.publish(detail, resources).await;
-    if faults.duplicate_event {
-        tracing::info!(statement_id = %detail.statement_id, "fault: publishing the event a second time");
+    let extra = faults.extra_event_copies();
+    for copy in 1..=extra {
+        tracing::info!(statement_id = %detail.statement_id, copy, extra, "fault: publishing an extra copy of the event");
         state.events.publish(detail, resources).await;
     }
+}
+
+/// SQL that makes PostgreSQL raise `message` as an error (`ERROR: <message>`): a `DO` block
+/// whose body is dollar-quoted with a tag the message does not contain, the message a standard
+/// string literal (quotes doubled) passed as the argument of a `%` format, so quotes, `$$`,
+/// backslashes and `%` in it all arrive verbatim.
+fn raise_sql(message: &str) -> String {
+    let mut tag = String::from("rde_fault");
+    while message.contains(&format!("${tag}$")) {
+        tag.push('x');
+    }
+    let literal = message.replace('\'', "''");
+    format!("do ${tag}$ begin raise exception '%', '{literal}'; end ${tag}$")
 }
 
 enum Outcome {
@@ -154,7 +168,11 @@ fn abort_requested(state: &AppState, id: &str) -> bool {
     state.store.lock().get(id).is_none_or(|s| s.abort_requested)
 }
 
-async fn execute(state: &Arc<AppState>, id: &str) -> Outcome {
+/// Runs the statement's SQL. With `fail_statement`, every statement runs, then the failure is
+/// raised right after the last one in the same transaction and is reported as that (last)
+/// statement's error: the whole batch is rolled back. A single statement or an `AUTO_COMMIT`
+/// batch, which has no transaction of its own, runs its last statement in one for this.
+async fn execute(state: &Arc<AppState>, id: &str, fail_statement: Option<&str>) -> Outcome {
     if abort_requested(state, id) {
         return Outcome::Aborted(abort_message(state, id));
     }
@@ -199,11 +217,21 @@ async fn execute(state: &Arc<AppState>, id: &str) -> Outcome {
             return Outcome::Failed(sql_error(&error));
         }
     }
+    // Whether a transaction is open (then ROLLBACK on failure, COMMIT at the end).
+    let mut in_transaction = !auto_commit;
+    let last = sqls.len().saturating_sub(1);
 
     for (index, sql) in sqls.iter().enumerate() {
         if abort_requested(state, id) {
-            rollback(&client, auto_commit).await;
+            rollback(&client, in_transaction).await;
             return Outcome::Aborted(abort_message(state, id));
+        }
+        let fail_here = fail_statement.filter(|_| index == last);
+        if fail_here.is_some() && !in_transaction {
+            if let Err(error) = client.batch_execute("BEGIN").await {
+                return Outcome::Failed(sql_error(&error));
+            }
+            in_transaction = true;
         }
         let query_id = state.store.next_query_id();
         if let Some(sub) = state
@@ -215,6 +243,16 @@ async fn execute(state: &Arc<AppState>, id: &str) -> Outcome {
             sub.start(query_id);
         }
         let result = run_cancellable(&client, sql, &notify).await;
+        let result = match (result, fail_here) {
+            (Ok(_), Some(message)) => {
+                tracing::info!(statement_id = %id, index, "fault: failing the statement with an injected SQL error");
+                match client.batch_execute(&raise_sql(message)).await {
+                    Err(error) => Err(RunError::Sql(sql_error(&error))),
+                    Ok(()) => Err(RunError::Sql(format!("ERROR: {message}"))),
+                }
+            }
+            (other, _) => other,
+        };
         let result = match result {
             Err(RunError::Sql(_)) if abort_requested(state, id) => Err(RunError::Cancelled),
             other => other,
@@ -251,20 +289,20 @@ async fn execute(state: &Arc<AppState>, id: &str) -> Outcome {
         match failure {
             None => {}
             Some(None) => {
-                rollback(&client, auto_commit).await;
+                rollback(&client, in_transaction).await;
                 return Outcome::Aborted(abort_message(state, id));
             }
             Some(Some(message)) => {
-                rollback(&client, auto_commit).await;
+                rollback(&client, in_transaction).await;
                 tracing::info!(statement_id = %id, failed_index = index, "statement failed, rolled back");
                 return Outcome::Failed(message);
             }
         }
     }
 
-    if !auto_commit {
+    if in_transaction {
         if abort_requested(state, id) {
-            rollback(&client, auto_commit).await;
+            rollback(&client, in_transaction).await;
             return Outcome::Aborted(abort_message(state, id));
         }
         if let Err(error) = client.batch_execute("COMMIT").await {
@@ -298,8 +336,8 @@ async fn run_cancellable(
     }
 }
 
-async fn rollback(client: &Client, auto_commit: bool) {
-    if !auto_commit {
+async fn rollback(client: &Client, in_transaction: bool) {
+    if in_transaction {
         if let Err(error) = client.batch_execute("ROLLBACK").await {
             tracing::warn!(%error, "ROLLBACK failed");
         }
@@ -466,6 +504,18 @@ mod tests {
         assert_eq!(
             to_field(Some("\\x68656c6c6f"), Some(&Type::BYTEA)),
             Field::Blob("aGVsbG8=".into())
+        );
+    }
+
+    #[test]
+    fn raise_sql_quotes_any_message() {
+        assert_eq!(
+            raise_sql("boom"),
+            "do $rde_fault$ begin raise exception '%', 'boom'; end $rde_fault$"
+        );
+        assert_eq!(
+            raise_sql("it's $rde_fault$ 100%"),
+            "do $rde_faultx$ begin raise exception '%', 'it''s $rde_fault$ 100%'; end $rde_faultx$"
         );
     }
 

@@ -11,7 +11,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::faults::Faults;
+use crate::faults::FaultSet;
 use crate::operations;
 use crate::AppState;
 
@@ -82,13 +82,13 @@ async fn set_faults(State(state): State<Arc<AppState>>, body: Bytes) -> Response
             None,
         )
     };
-    let faults = match serde_json::from_slice::<Faults>(&body) {
+    let faults = match serde_json::from_slice::<FaultSet>(&body) {
         Ok(faults) => faults,
         Err(error) => return invalid(&error),
     };
     match state.set_faults(faults.clone()) {
         Ok(()) => {
-            tracing::info!(faults = ?faults, "fault set replaced");
+            tracing::info!(rules = faults.rules().len(), faults = ?faults, "fault set replaced");
             faults_response(&faults)
         }
         Err(error) => invalid(&error),
@@ -97,13 +97,13 @@ async fn set_faults(State(state): State<Arc<AppState>>, body: Bytes) -> Response
 
 async fn reset_faults(State(state): State<Arc<AppState>>) -> Response {
     tracing::info!("faults reset");
-    if let Err(error) = state.set_faults(Faults::default()) {
+    if let Err(error) = state.set_faults(FaultSet::default()) {
         return error_response(&ApiError::Internal(error.to_string()));
     }
-    faults_response(&Faults::default())
+    faults_response(&FaultSet::default())
 }
 
-fn faults_response(faults: &Faults) -> Response {
+fn faults_response(faults: &FaultSet) -> Response {
     match serde_json::to_value(faults) {
         Ok(value) => json_response(StatusCode::OK, &value, None),
         Err(error) => error_response(&ApiError::Internal(error.to_string())),

@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 
 pub use config::Config;
 use events::EventPublisher;
-use faults::{ActiveFaults, Faults, FaultsError};
+use faults::{ActiveFaults, FaultSet, Faults, FaultsError};
 use store::Store;
 
 /// Shared state of one emulator instance.
@@ -44,8 +44,8 @@ impl AppState {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The installed fault set, as posted.
-    pub fn faults(&self) -> Faults {
+    /// The installed fault set, as posted (a single object or rules).
+    pub fn faults(&self) -> FaultSet {
         self.active_faults().faults().clone()
     }
 
@@ -77,7 +77,8 @@ impl AppState {
     }
 
     /// Replaces the fault set (and restarts the count of `response_fault_times`).
-    pub fn set_faults(&self, faults: Faults) -> Result<(), FaultsError> {
+    pub fn set_faults(&self, faults: impl Into<FaultSet>) -> Result<(), FaultsError> {
+        let faults = faults.into();
         faults.validate()?;
         *self.active_faults() = ActiveFaults::new(faults);
         Ok(())

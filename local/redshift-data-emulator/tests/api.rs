@@ -601,11 +601,15 @@ async fn faults_admin_endpoint_reads_replaces_and_resets() {
     };
     let (status, _) = http("POST", &url, &faults_json(&wanted)).await;
     assert_eq!(status, 200);
-    assert_eq!(emu.state.faults(), wanted);
+    assert_eq!(emu.state.faults(), wanted.clone().into());
 
     let (status, body) = http("POST", &url, r#"{"delay": 5}"#).await;
     assert_eq!(status, 400, "{body}");
-    assert_eq!(emu.state.faults(), wanted, "a bad request changes nothing");
+    assert_eq!(
+        emu.state.faults(),
+        wanted.into(),
+        "a bad request changes nothing"
+    );
 
     let (status, _) = http("DELETE", &url, "").await;
     assert_eq!(status, 200);

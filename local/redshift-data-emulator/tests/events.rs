@@ -14,7 +14,7 @@ async fn emulator_for(sink: &EventSink, faults: Faults) -> redshift_data_emulato
     let endpoint = sink.endpoint.clone();
     emulator_with(move |c| {
         c.eventbridge_endpoint = Some(endpoint);
-        c.faults = faults;
+        c.faults = faults.into();
     })
     .await
 }
@@ -274,6 +274,7 @@ async fn cancel_during_delay_aborts_without_running() {
             delay_ms: 60_000,
             ..Faults::default()
         }
+        .into()
     })
     .await;
     let client = client(&emu);

@@ -279,7 +279,7 @@ async fn fault_reject_response_after_submit_fails_the_call_and_the_retry_reattac
         response_fault_times: 1,
         ..Faults::default()
     };
-    let emu = emulator_with(move |c| c.faults = faults).await;
+    let emu = emulator_with(move |c| c.faults = faults.into()).await;
     let client = client(&emu);
     let name = unique("exec/LoadItem");
     let token = unique("tok");
@@ -325,7 +325,7 @@ async fn fault_fail_response_after_submit_is_http_500_and_the_sdk_retry_gets_the
         fail_response_after_submit: true,
         ..Faults::default()
     };
-    let emu = emulator_with(move |c| c.faults = faults).await;
+    let emu = emulator_with(move |c| c.faults = faults.into()).await;
 
     // Without retries the caller sees the 500 although its statement runs.
     let no_retry = Client::from_conf(

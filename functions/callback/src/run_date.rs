@@ -22,6 +22,27 @@ pub enum RunDateError {
     BadStartTime { value: String },
 }
 
+impl RunDateError {
+    /// The message naming where a given run date came from (the object that triggered the run,
+    /// `s3://bucket/key`). A missing run date came from no object: its message is unchanged.
+    pub fn from_origin(&self, origin: &str) -> String {
+        match self {
+            Self::NotADate { value } => format!(
+                "run date {value:?} (from {origin}) is not a calendar date in the form YYYY-MM-DD"
+            ),
+            Self::OutOfRange { value } => format!(
+                "run date {value:?} (from {origin}) is outside the supported years 1900-9999"
+            ),
+            Self::BadStartTime { .. } => self.to_string(),
+        }
+    }
+
+    /// Whether the error is about a run date that was given (and so may have an origin).
+    pub fn is_given_date(&self) -> bool {
+        matches!(self, Self::NotADate { .. } | Self::OutOfRange { .. })
+    }
+}
+
 impl RunDate {
     /// Parses a strict `YYYY-MM-DD` calendar date (no time, no spaces, no other separators).
     pub fn parse(value: &str) -> Result<Self, RunDateError> {

@@ -63,6 +63,37 @@ pub struct TaskInput {
     /// `$$.State.RetryCount`: 0 on the first attempt; missing or null counts as 0.
     #[serde(default)]
     pub retry_count: Option<u32>,
+    /// `$$.Execution.Input`: the execution's input, any JSON. A run started by the S3 trigger
+    /// carries `{"runDate": …, "trigger": {"source": "s3", "bucket": …, "key": …}}`, and a bad
+    /// run date then names that object. Missing or null: nothing to name.
+    #[serde(default)]
+    pub execution_input: Option<serde_json::Value>,
+}
+
+/// The longest bucket or key shown in an error message.
+const MAX_ORIGIN_PART_CHARS: usize = 1024;
+
+/// `s3://bucket/key` of the object that triggered the run, from the execution input's
+/// `trigger.bucket` and `trigger.key` (both non-empty strings), control characters escaped.
+pub fn trigger_object(execution_input: Option<&serde_json::Value>) -> Option<String> {
+    let trigger = execution_input?.get("trigger")?;
+    let part = |name: &str| {
+        let text = trigger.get(name)?.as_str()?;
+        (!text.trim().is_empty()).then(|| {
+            text.chars()
+                .take(MAX_ORIGIN_PART_CHARS)
+                .flat_map(|c| {
+                    let escaped: Vec<char> = if c.is_control() {
+                        c.escape_default().collect()
+                    } else {
+                        vec![c]
+                    };
+                    escaped
+                })
+                .collect::<String>()
+        })
+    };
+    Some(format!("s3://{}/{}", part("bucket")?, part("key")?))
 }
 
 /// A task input that passed every check.
@@ -90,12 +121,15 @@ pub enum InputError {
     },
     #[error(transparent)]
     RunDate(#[from] RunDateError),
+    /// A bad run date given by the object that triggered the run (`origin`, `s3://bucket/key`).
+    #[error("{}", .error.from_origin(.origin))]
+    RunDateFrom { error: RunDateError, origin: String },
 }
 
 impl InputError {
     pub fn name(&self) -> &'static str {
         match self {
-            Self::RunDate(_) => "InvalidRunDate",
+            Self::RunDate(_) | Self::RunDateFrom { .. } => "InvalidRunDate",
             _ => "InvalidInput",
         }
     }
@@ -155,7 +189,15 @@ impl TaskInput {
             "stateEnteredTime",
             "must be set ($$.State.EnteredTime): 1-64 printable characters",
         )?;
-        let run_date = RunDate::resolve(self.run_date.as_deref(), &self.execution_start_time)?;
+        let run_date = RunDate::resolve(self.run_date.as_deref(), &self.execution_start_time)
+            .map_err(
+                |error| match trigger_object(self.execution_input.as_ref()) {
+                    Some(origin) if error.is_given_date() => {
+                        InputError::RunDateFrom { error, origin }
+                    }
+                    _ => InputError::RunDate(error),
+                },
+            )?;
         Ok(Task {
             token: self.task_token,
             step: self.step,
@@ -257,6 +299,55 @@ mod tests {
         assert_eq!(task.run_date.to_string(), "2021-06-27");
         value.as_object_mut().unwrap().remove("runDate");
         assert!(TaskInput::from_json(value).unwrap().validate().is_ok());
+    }
+
+    #[test]
+    fn a_bad_run_date_from_an_s3_trigger_names_the_object() {
+        let mut v = input();
+        v["runDate"] = json!("2021-13-01");
+        v["executionInput"] = json!({"runDate": "2021-13-01", "trigger": {
+            "source": "s3", "bucket": "bucket", "key": "markers/2021-13-01.ready"}});
+        let err = TaskInput::from_json(v.clone())
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.name(), "InvalidRunDate");
+        assert_eq!(
+            err.to_string(),
+            "run date \"2021-13-01\" (from s3://bucket/markers/2021-13-01.ready) is not a calendar date in the form YYYY-MM-DD"
+        );
+
+        v["runDate"] = json!("0999-01-01");
+        v["executionInput"]["trigger"]["key"] = json!("a\nb.ready");
+        let err = TaskInput::from_json(v.clone())
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "run date \"0999-01-01\" (from s3://bucket/a\\nb.ready) is outside the supported years 1900-9999"
+        );
+
+        // No object to name: without a trigger, with an incomplete one, or with no run date given.
+        for execution_input in [
+            json!(null),
+            json!({"runDate": "0999-01-01"}),
+            json!({"trigger": {"source": "s3", "bucket": "bucket"}}),
+            json!({"trigger": {"bucket": "", "key": "k"}}),
+            json!({"trigger": "s3://bucket/key"}),
+        ] {
+            v["executionInput"] = execution_input;
+            let err = TaskInput::from_json(v.clone())
+                .unwrap()
+                .validate()
+                .unwrap_err();
+            assert!(matches!(err, InputError::RunDate(_)), "{err}");
+        }
+        v["executionInput"] = json!({"trigger": {"bucket": "b", "key": "k"}});
+        v.as_object_mut().unwrap().remove("runDate");
+        v["executionStartTime"] = json!("yesterday");
+        let err = TaskInput::from_json(v).unwrap().validate().unwrap_err();
+        assert!(matches!(err, InputError::RunDate(_)), "{err}");
     }
 
     #[test]

@@ -241,6 +241,41 @@ async fn bad_input_is_refused_before_anything_is_read_or_run() {
 }
 
 #[tokio::test]
+async fn a_bad_run_date_from_an_s3_trigger_names_the_object_and_nothing_is_read_or_run() {
+    let (get, batch) = (script(SCRIPT), batch());
+    let store = update("SET", item(&with_token(ID)));
+    let success = mock!(aws_sdk_sfn::Client::send_task_success)
+        .then_output(|| SendTaskSuccessOutput::builder().build());
+    let s = submitter(&[&get], &[&store], &[&success], &[&batch]);
+
+    let err = s
+        .handle(fixture("submitter-bad-trigger-key.json"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.name(), "InvalidRunDate");
+    assert_eq!(
+        err.to_string(),
+        "run date \"2021-13-01\" (from s3://redshift-etl-callback-triggers/markers/2021-13-01.ready) \
+         is not a calendar date in the form YYYY-MM-DD"
+    );
+    assert_eq!(
+        etl_callback::diagnostic(err.name(), &err).error_message,
+        err.to_string(),
+        "the message says it once"
+    );
+    assert_eq!(
+        (
+            get.num_calls(),
+            batch.num_calls(),
+            store.num_calls(),
+            success.num_calls()
+        ),
+        (0, 0, 0, 0)
+    );
+}
+
+#[tokio::test]
 async fn scripts_that_break_the_data_api_limits_are_refused_before_submitting() {
     let missing = mock!(aws_sdk_s3::Client::get_object)
         .then_error(|| GetObjectError::NoSuchKey(NoSuchKey::builder().build()));

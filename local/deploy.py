@@ -79,9 +79,12 @@ class Deployment:
 
     @property
     def state_machine_arn(self) -> str:
+        """The pipeline's state machine: the stack's `StateMachineArn` output, or its only state machine."""
+        if "StateMachineArn" in self.outputs:
+            return self.outputs["StateMachineArn"]
         machines = self.of_type("AWS::StepFunctions::StateMachine")
         if len(machines) != 1:
-            raise TemplateError(f"expected exactly one state machine in the stack, found {sorted(machines)}")
+            raise TemplateError(f"no StateMachineArn output and not exactly one state machine: {sorted(machines)}")
         return next(iter(machines.values()))
 
     @property
@@ -204,7 +207,10 @@ def _check_skipped(dep: Deployment) -> None:
     for lid, rtype in sorted(dep.types.items()):
         if lid in dep.physical:
             continue
-        if rtype in SKIPPED:
+        condition = dep.translated["Resources"][lid].get("Condition")
+        if condition:
+            dep.notes.append(f"not created {lid} ({rtype}): its Condition {condition} is false for these parameters")
+        elif rtype in SKIPPED:
             dep.notes.append(f"skipped {lid} ({rtype}): {SKIPPED[rtype]}")
         else:
             unexplained.append(f"{lid} ({rtype})")

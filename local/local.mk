@@ -4,12 +4,17 @@
 #   make local-up / make local-down  leave a stack running (endpoints in .local-stack/env) / stop it
 #   make local-exec RUN_DATE=...     one more execution on the running stack
 #   make test-e2e                    end-to-end tests on their own throwaway stack
+#   make soak [N=100 SEED=… ACTIVE_LIMIT=20]   N concurrent pipelines through injected faults
 
 RUN_DATE ?= 2021-06-26
 LOCAL_RUN_DIR ?= .local-stack
 LOCAL_FLAGS = --run-dir $(LOCAL_RUN_DIR) $(if $(DATABASE_URL),--database-url '$(DATABASE_URL)')
 
-.PHONY: local local-up local-exec local-down test-e2e
+N ?= 100
+ACTIVE_LIMIT ?= 20
+SEED ?=
+
+.PHONY: local local-up local-exec local-watch local-down test-e2e soak soak-small
 
 local: setup build ## one pipeline run on a throwaway local stack (RUN_DATE=, KEEP=1, DATABASE_URL=)
 	$(PY) local/stack.py run --run-date '$(RUN_DATE)' $(if $(filter 1 yes true,$(KEEP)),--keep) $(LOCAL_FLAGS)
@@ -20,8 +25,17 @@ local-up: setup build ## start a local stack and leave it running (endpoints in 
 local-exec: ## one more execution on the running local stack (RUN_DATE=)
 	$(PY) local/stack.py exec --run-date '$(RUN_DATE)' --run-dir $(LOCAL_RUN_DIR)
 
+local-watch: ## live progress of every execution started on the running stack (markers, CLI, ...)
+	$(PY) local/stack.py watch --run-dir $(LOCAL_RUN_DIR)
+
 local-down: ## stop the running local stack
 	$(PY) local/stack.py down --run-dir $(LOCAL_RUN_DIR)
 
 test-e2e: setup build ## end-to-end tests on their own throwaway local stack
 	$(PY) -m pytest tests/e2e -v
+
+soak: setup build ## N concurrent pipelines through injected faults, every invariant checked (N=100 SEED= ACTIVE_LIMIT=20)
+	$(PY) local/soak.py --n $(N) --active-limit $(ACTIVE_LIMIT) $(if $(SEED),--seed $(SEED))
+
+soak-small: setup build ## the soak's small version run by `make test` (N=10)
+	$(PY) local/soak.py --n 10 --active-limit 5 $(if $(SEED),--seed $(SEED))

@@ -1,4 +1,4 @@
-"""moto server for the local stack, with thirteen small patches and one probe. Written against moto 5.2.5 (pinned
+"""moto server for the local stack, with sixteen small patches and one probe. Written against moto 5.2.5 (pinned
 in local/requirements.txt); re-check every patch below when that pin changes.
 
 Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0.1:LAMBDA_PORT
@@ -92,6 +92,23 @@ Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0
     after the Lambda invoke returns: a `SendTaskSuccess` sent during the invoke (the submitter
     closes the task itself when the status event came first) was never seen and the Task failed by
     heartbeat timeout. The wait now returns an outcome that already arrived.
+
+14. EventBridge rule targets that are Step Functions state machines are not started by moto (only
+    Lambda, SQS, logs and buses are). Matching events now start an execution of the target
+    (asynchronously, as EventBridge does; the event, or the target's `Input`, is the execution
+    input; the generated name is random, as with EventBridge).
+
+15. moto's S3 puts a constant `sequencer` ("617f08299329d189") into every EventBridge "Object
+    Created" event. S3 gives each write of a key a new, increasing sequencer (redeliveries of one
+    event keep it); the trigger workflow names runs after it. `_send_event_bridge_message` now
+    sets a per-write increasing sequencer.
+
+16. The interpreter's `arn:aws:states:::states:startExecution` integration hands the state's
+    PascalCase parameters (`StateMachineArn`, `Name`, `Input`) to boto3 unchanged (its base
+    `_normalise_parameters` is empty), and botocore fails with KeyError 'Input' (States.Runtime);
+    its response keeps boto3's keys and a datetime `startDate`, which then breaks DescribeExecution
+    of the calling execution (HTTP 500). The patch renames the parameters to the API's member names
+    and gives the state the output Step Functions gives: `{"ExecutionArn", "StartDate"}` (a string).
 
 Probe (`--callbacks-log PATH`, off when absent): every `SendTaskSuccess`/`SendTaskFailure`/
 `SendTaskHeartbeat` Step Functions handled is appended to PATH as a JSON line `{"api", "token"
@@ -213,17 +230,91 @@ def patch_events(endpoint: str) -> None:
         if self.scheduled_expression:
             return  # scheduled rules only fire on their schedule (patch 7)
         lambda_targets = [t for t in self.targets if is_lambda(t)]
-        if lambda_targets and self.event_pattern.matches_event(original_event):
+        states_targets = [t for t in self.targets if parse_arn(t["Arn"]).service == "states"]
+        if (lambda_targets or states_targets) and self.event_pattern.matches_event(original_event):
             for target in lambda_targets:
                 event = json.loads(target["Input"]) if target.get("Input") else eventbridge_shape(original_event)
                 threading.Thread(target=_deliver, args=(endpoint, self, target, event), daemon=True).start()
-        others = [t for t in self.targets if not is_lambda(t)]
+            for target in states_targets:  # patch 14
+                event = json.loads(target["Input"]) if target.get("Input") else eventbridge_shape(original_event)
+                threading.Thread(target=_start_execution, args=(self, target, event), daemon=True).start()
+        others = [t for t in self.targets if not is_lambda(t) and parse_arn(t["Arn"]).service != "states"]
         if others:
             rest = self.__class__.__new__(self.__class__)
             rest.__dict__.update(self.__dict__, targets=others)
             original(rest, original_event, transform_input)
 
     Rule.send_to_targets = send_to_targets
+
+
+def _start_execution(rule, target: dict, event: dict) -> None:  # noqa: ANN001
+    import uuid
+
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    arn = target["Arn"]
+    region, account = arn.split(":")[3], arn.split(":")[4]
+    try:
+        stepfunctions_parser_backends[account][region].start_execution(
+            state_machine_arn=arn, name=str(uuid.uuid4()), execution_input=json.dumps(event))
+    except Exception:  # noqa: BLE001 - as EventBridge: a failed target is logged (and dead-lettered on AWS)
+        LOG.exception("rule %s: could not start %s", rule.name, arn)
+
+
+def patch_s3_sequencer() -> None:
+    import itertools
+
+    from moto.s3 import notifications
+
+    original = notifications._send_event_bridge_message
+    counter = itertools.count(int(time.time() * 1000) << 16)
+    lock = threading.Lock()
+
+    def send(account_id, bucket, event_name, key):  # noqa: ANN001
+        from moto.events.models import Rule
+
+        with lock:  # one S3 event at a time while its rules are wrapped (targets run in threads)
+            sequencer = f"{next(counter):016X}"
+            send_to_targets = Rule.send_to_targets
+
+            def with_sequencer(rule, event, transform_input=True):  # noqa: ANN001
+                obj = (event.get("detail") or {}).get("object") or {}
+                if event.get("source") == "aws.s3" and "sequencer" in obj:
+                    obj["sequencer"] = sequencer
+                return send_to_targets(rule, event, transform_input)
+
+            Rule.send_to_targets = with_sequencer
+            try:
+                original(account_id, bucket, event_name, key)
+            finally:
+                Rule.send_to_targets = send_to_targets
+
+    notifications._send_event_bridge_message = send
+
+
+def patch_sfn_integration_parameters() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+        StateTaskServiceSfn,
+    )
+
+    original = StateTaskServiceSfn._normalise_parameters
+
+    def normalise(self, parameters, boto_service_name=None, service_action_name=None):  # noqa: ANN001
+        original(self, parameters, boto_service_name, service_action_name)
+        for key in [k for k in parameters if k[:1].isupper()]:
+            parameters[key[0].lower() + key[1:]] = parameters.pop(key)
+
+    StateTaskServiceSfn._normalise_parameters = normalise
+
+    eval_task = StateTaskServiceSfn._eval_service_task
+
+    def eval_service_task(self, env, *args, **kwargs):  # noqa: ANN001
+        eval_task(self, env, *args, **kwargs)
+        response = env.stack.pop()
+        env.stack.append({k[0].upper() + k[1:]: (v.isoformat() if isinstance(v, datetime) else v)
+                          for k, v in response.items()} if isinstance(response, dict) else response)
+
+    StateTaskServiceSfn._eval_service_task = eval_service_task
 
 
 def _target_binary(arn: str) -> str:
@@ -582,6 +673,8 @@ def main() -> None:
     patch_state_machine_cloudformation()
     patch_create_resource_errors()
     patch_retry_task_tokens()
+    patch_s3_sequencer()
+    patch_sfn_integration_parameters()
     probe_callbacks(args.callbacks_log)
     from moto.server import main as moto_main
 

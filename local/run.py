@@ -152,3 +152,37 @@ def run_once(stack, run_date: str | None, timeout: float = 600, echo=print) -> i
             echo(f"logs: {stack.run_dir / 'logs'} (submitter.log, completer.log, emulator.log, moto.log)")
         return 1
     return 0
+
+
+def watch(stack, echo=print, poll: float = 1.0, until: float | None = None) -> None:
+    """Live progress of every execution started on the stack from now on, whoever started it (a marker
+    object, the trigger workflow, the CLI): each line prefixed with the execution's name. Ctrl-C ends it."""
+    import threading
+
+    sfn = stack.client("stepfunctions")
+    arn = stack.deployment.state_machine_arn
+    seen = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn, maxResults=1000)["executions"]}
+    lock = threading.Lock()
+
+    def follow_one(execution_arn: str) -> None:
+        name = execution_arn.rsplit(":", 1)[-1]
+
+        def say(line: str) -> None:
+            with lock:
+                echo(f"{name[:40]:<40} {line.strip()}")
+        try:
+            desc = follow(sfn, execution_arn, echo=say, timeout=24 * 3600)
+            input_ = json.loads(desc.get("input") or "{}")
+            say(f"ended {desc['status']} (runDate {input_.get('runDate', 'default')}"
+                f"{', trigger ' + json.dumps(input_['trigger']) if 'trigger' in input_ else ''})"
+                + (f": {desc.get('error')}: {_short(desc.get('cause', ''))}" if desc["status"] != "SUCCEEDED" else ""))
+        except Exception as err:  # noqa: BLE001 - one execution's watcher must not end the others
+            say(f"watch failed: {err}")
+
+    echo(f"watching {arn.rsplit(':', 1)[-1]} for new executions (Ctrl-C to stop) ...")
+    while until is None or time.monotonic() < until:
+        for e in sfn.list_executions(stateMachineArn=arn, maxResults=1000)["executions"]:
+            if e["executionArn"] not in seen:
+                seen.add(e["executionArn"])
+                threading.Thread(target=follow_one, args=(e["executionArn"],), daemon=True).start()
+        time.sleep(poll)

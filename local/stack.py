@@ -7,6 +7,7 @@ with live progress.
     python local/stack.py up   [--database-url URL] [--run-dir DIR]    # start, deploy, leave running
     python local/stack.py exec [--run-date D] [--run-dir DIR]          # one execution on the running stack
     python local/stack.py down [--run-dir DIR]                         # stop what `up`/`--keep` left
+    python local/stack.py watch [--run-dir DIR]                        # live progress of every new execution
 
 Needs `make setup build` (the venv with moto/cargo-lambda, and target/debug binaries).
 
@@ -53,7 +54,10 @@ STACK_NAME = "redshift-etl-callback"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 # Template parameters for the local run: a "cluster" the emulator stands in for.
-LOCAL_PARAMETERS = {"RedshiftClusterId": "local-cluster", "RedshiftDatabase": "dev", "RedshiftDbUser": "awsuser"}
+LOCAL_PARAMETERS = {"RedshiftClusterId": "local-cluster", "RedshiftDatabase": "dev", "RedshiftDbUser": "awsuser",
+                    "TriggerBucketName": "local-upstream"}
+# The upstream job's bucket (not part of the template): marker objects under TriggerKeyPrefix start runs.
+UPSTREAM_BUCKET = LOCAL_PARAMETERS["TriggerBucketName"]
 EMULATOR = "redshift-data-emulator"
 CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
 
@@ -99,6 +103,7 @@ class LocalStack:
         binaries = self._check_prerequisites()
         try:
             self._start_processes(binaries)
+            self._create_upstream_bucket()
             self.deployment = deploy(self.client, self.template_path, {**LOCAL_PARAMETERS, **self.parameters}, self.stack_name,
                                      self.root / "scripts")
             self._start_functions(binaries)
@@ -184,6 +189,15 @@ class LocalStack:
         self.procs.wait_http(moto, f"{ep.moto}/moto-api/")
         self.procs.wait_http(emu, f"{ep.emulator}/_emulator/health", ok=lambda s: s == 200)
 
+    def _create_upstream_bucket(self) -> None:
+        """The bucket an upstream job writes its markers to, with EventBridge notifications on."""
+        bucket = {**LOCAL_PARAMETERS, **self.parameters}.get("TriggerBucketName")
+        if bucket:
+            s3 = self.client("s3")
+            s3.create_bucket(Bucket=bucket)
+            s3.put_bucket_notification_configuration(
+                Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
+
     def add_stack(self, template_path: Path, stack_name: str, parameters: dict[str, str]) -> Deployment:
         """Deploy another template on this running stack (same moto, emulator and PostgreSQL) the same
         way, and start its functions' binaries (target/debug); e.g. the benchmark's polling baseline."""
@@ -237,6 +251,8 @@ class LocalStack:
             "LOCAL_LAMBDA_ENDPOINT": self.endpoints.lambda_,
             "DATABASE_URL": self.endpoints.database_url,
             "STATE_MACHINE_ARN": self.deployment.state_machine_arn,
+            "TRIGGER_STATE_MACHINE_ARN": self.deployment.outputs.get("TriggerStateMachineArn", ""),
+            "UPSTREAM_BUCKET": {**LOCAL_PARAMETERS, **self.parameters}.get("TriggerBucketName", ""),
             **{f"{fn.binary.upper()}_FUNCTION": fn.name for fn in self.deployment.functions.values()},
         }
         text = "# source me: . .local-stack/env   (written by local/stack.py)\n"
@@ -340,7 +356,7 @@ def _on_signal(signum, _frame):  # noqa: ANN001
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Local stack: moto + Redshift Data emulator + Rust Lambdas.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("run", "up", "down", "exec"):
+    for name in ("run", "up", "down", "exec", "watch"):
         p = sub.add_parser(name)
         p.add_argument("--run-dir", type=Path, default=ROOT / ".local-stack", help="state, logs and env file")
         if name in ("run", "up"):
@@ -356,6 +372,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "down":
         print("local stack stopped" if down(args.run_dir.resolve()) else f"no local stack recorded in {args.run_dir}")
         return 0
+    if args.command == "watch":
+        from run import watch
+        try:
+            watch(AttachedStack.load(args.run_dir.resolve()))
+        except StackError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 0
     if args.command == "exec":
         from run import run_once
         try:

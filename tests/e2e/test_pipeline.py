@@ -67,7 +67,9 @@ def original_script(stack, name: str) -> str:
 
 
 def task_events(history, kind):
-    return [e for e in history if e["type"] == kind]
+    """The SQL steps' task events of one kind (the run lock's DynamoDB tasks left out)."""
+    return [e for e in history if e["type"] == kind
+            and next((v for k, v in e.items() if k.endswith("EventDetails")), {}).get("resourceType") != "dynamodb"]
 
 
 def completions(stack, execution_name):

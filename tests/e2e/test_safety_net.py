@@ -15,7 +15,7 @@ import pytest
 from conftest import E2E_PARAMETERS
 from run import follow, start_execution
 from test_pipeline import (ALL_STEPS, RUN_DATE, assert_succeeded_once_per_step, dump, execute, original_script,
-                           put_script, set_faults)
+                           put_script, set_faults, task_events)
 
 GRACE = int(E2E_PARAMETERS["ReconcileGraceSeconds"])
 INTERVAL = int(E2E_PARAMETERS["ReconcileRate"].split("(")[1].split()[0])
@@ -154,7 +154,7 @@ def test_a_submit_retried_after_it_submitted_reattaches_to_its_statement(stack):
     # the retry got the first statement back (ClientToken): one statement per step, each completed once
     for step in ALL_STEPS:
         assert len(statements(stack, name, step)) == 1, step
-    assert len([e for e in events if e["type"] == "TaskSucceeded"]) == len(ALL_STEPS)
+    assert len(task_events(events, "TaskSucceeded")) == len(ALL_STEPS)
     assert items(stack, name)["LoadItem"]["outcome"] == "SUCCEEDED"
     assert dump(stack) == before
 

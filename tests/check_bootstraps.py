@@ -1,11 +1,13 @@
 """Checks that `sam build` produced, for each function, a `bootstrap` that is an arm64 Linux ELF
-executable (what the provided.al2023 / arm64 runtime runs). Usage: check_bootstraps.py BUILD_DIR NAME..."""
+executable (what the provided.al2023 / arm64 runtime runs) of at most MAX_MB (8 MB, README "The
+functions: size, start, memory"). Usage: check_bootstraps.py BUILD_DIR NAME..."""
 
 import os
 import struct
 import sys
 
 EM_AARCH64 = 183
+MAX_MB = 8.0  # 1 MB = 10^6 bytes
 
 
 def check(path: str) -> str | None:
@@ -22,6 +24,9 @@ def check(path: str) -> str | None:
     (machine,) = struct.unpack_from("<H", header, 18)
     if machine != EM_AARCH64:
         return f"machine {machine}, not aarch64 ({EM_AARCH64})"
+    size_mb = os.path.getsize(path) / 1e6
+    if size_mb > MAX_MB:
+        return f"{size_mb:.2f} MB, over the {MAX_MB:.0f} MB target"
     return None
 
 
@@ -35,7 +40,7 @@ def main() -> int:
             failures += 1
             print(f"FAIL {path}: {problem}")
         else:
-            print(f"ok   {path}: arm64 ELF executable, {os.path.getsize(path) // 1024} KiB")
+            print(f"ok   {path}: arm64 ELF executable, {os.path.getsize(path) / 1e6:.2f} MB <= {MAX_MB:.0f} MB")
     return 1 if failures else 0
 
 

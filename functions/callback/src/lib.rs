@@ -1,5 +1,6 @@
 //! The callback protocol shared by the submitter, completer and reconciler Lambdas.
 //!
+//! - [`aws`]: the SDK configuration and HTTPS client every cold start builds once;
 //! - [`task`]: what the state machine sends the submitter and what a step returns;
 //! - [`run_date`], [`sql`], [`script`]: a step's script checked and split for one Data API batch;
 //! - [`event`]: the Redshift Data status-change event the completer receives;
@@ -7,6 +8,7 @@
 //! - [`complete`]: closing the task once both have arrived, exactly once in effect, and the
 //!   reconciler's primitives (statement status, heartbeat, cancel, not-found failure).
 
+pub mod aws;
 pub mod complete;
 pub mod config;
 pub mod event;

@@ -217,6 +217,16 @@ pub enum PendingFilter {
     Execution(String),
 }
 
+impl Rendezvous {
+    /// The item DynamoDB returned (`ALL_NEW` after a write, or a read), checked.
+    pub fn from_item(
+        statement_id: &str,
+        item: HashMap<String, AttributeValue>,
+    ) -> Result<Self, StoreError> {
+        parse_item(statement_id, item)
+    }
+}
+
 /// The token table and the clock: everything the rendezvous needs.
 #[derive(Debug, Clone)]
 pub struct TokenTable {

@@ -7,7 +7,7 @@ use lambda_runtime::{run, service_fn, tracing, Diagnostic, LambdaEvent};
 async fn main() -> Result<(), lambda_runtime::Error> {
     tracing::init_default_subscriber();
     let settings = config_from_env()?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = etl_callback::aws::load_config().await;
     let completer = &Completer::new(&aws, settings);
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {

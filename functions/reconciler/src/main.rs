@@ -7,7 +7,7 @@ use reconciler::{Config, Reconciler};
 async fn main() -> Result<(), lambda_runtime::Error> {
     tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = etl_callback::aws::load_config().await;
     let reconciler = &Reconciler {
         completer: Completer::new(&aws, config.table.clone()),
         config,

@@ -7,7 +7,7 @@ use submitter::{Config, Submitter};
 async fn main() -> Result<(), lambda_runtime::Error> {
     tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = etl_callback::aws::load_config().await;
     let submitter = &Submitter {
         s3: aws_sdk_s3::Client::new(&aws),
         completer: Completer::new(&aws, config.token_table.clone()),

@@ -141,6 +141,7 @@ pub fn client(emulator: &Emulator) -> Client {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
         .endpoint_url(emulator.endpoint())
+        .http_client(etl_callback::aws::http_client())
         .build();
     Client::from_conf(config)
 }

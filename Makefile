@@ -80,6 +80,7 @@ test: setup fmt-check clippy lint unit sam-build test-e2e ## everything CI runs
 bench: setup build ## speed and memory targets: script preparation, local-stack latency and Lambda RSS
 	cargo bench -p etl-callback --bench prepare --locked
 	$(PY) local/bench.py
+	$(PY) bench/compare.py $(if $(QUICK),--quick,)  # callback vs polling (bench/results)
 
 # ---- AWS ---------------------------------------------------------------------------------------
 

@@ -64,6 +64,7 @@ lint: setup ## sam validate --lint, cfn-lint and asl-validator
 	sam validate --lint --template template.yaml
 	cfn-lint template.yaml
 	npx --no-install asl-validator --json-path statemachine/etl.asl.json
+	npx --no-install asl-validator --json-path statemachine/trigger.asl.json
 	sam validate --lint --template bench/template.yaml
 	cfn-lint bench/template.yaml
 	npx --no-install asl-validator --json-path bench/polling.asl.json
@@ -75,7 +76,7 @@ sam-build: setup ## sam build, and check that every bootstrap is an arm64 Linux 
 	sam build
 	$(PY) tests/check_bootstraps.py .aws-sam/build SubmitterFunction CompleterFunction ReconcilerFunction
 
-test: setup fmt-check clippy lint unit sam-build test-e2e ## everything CI runs
+test: setup fmt-check clippy lint unit sam-build test-e2e soak-small ## everything CI runs
 
 bench: setup build ## speed and memory targets: script preparation, local-stack latency and Lambda RSS
 	cargo bench -p etl-callback --bench prepare --locked

@@ -348,6 +348,7 @@ def markdown(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
         "`TaskStateExited` of the callback Task, or the `ChoiceStateExited` of the polling Choice that saw FINISHED. "
         "The next state is entered at that instant (for the two `LoadDimensions` branches, the branch ends). Both "
         "timestamps come from the same host clock.",
+        "  Polling's overhead is the time from the statement's end to the next poll; polls come every Wait plus the loop's own latency (a Lambda call and transitions), so it lies between about 0 and the Wait depending on the phase: about 10 s at 0 s and 5 s at 5 s, while at 30 s the third poll, after 3 × (10 s + that latency), lands just after the statement's end, and polling costs transitions instead of time.",
         "- **End-to-end**: `startDate` → `stopDate` of the execution.",
         "- **State transitions**: `*StateEntered` events in `GetExecutionHistory` (a Standard workflow bills each "
         "state entered; the callback design's `CheckRunDate`/`Settings` and the polling design's `Settings` and "
@@ -356,7 +357,7 @@ def markdown(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
         "submitter; polling: submit and every status check) plus, for the callback design, one completer "
         "invocation per Data API status-change event (one per statement). The reconciler is not counted: it runs "
         "per time, not per pipeline (`ReconcileRate` 2 min: 720 invocations a day however many pipelines run, "
-        "about $0.004 a day in requests and a few ms each), and its execution-ended rule fires only for failed runs.",
+        "$0.00014 a day in requests plus a few ms of GB-s each), and its execution-ended rule fires only for failed runs.",
         "- **Lambda GB-s**: 0.125 GB × the sum of the invocations' durations, each rounded up to 1 ms as Lambda "
         "bills. Durations are upper bounds read from the history, including the local invoke path "
         "(moto → cargo lambda → the binary): a synchronous task's `TaskScheduled` → `TaskSucceeded` (polling), the "

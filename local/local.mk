@@ -38,4 +38,4 @@ soak: setup build ## N concurrent pipelines through injected faults, every invar
 	$(PY) local/soak.py --n $(N) --active-limit $(ACTIVE_LIMIT) $(if $(SEED),--seed $(SEED))
 
 soak-small: setup build ## the soak's small version run by `make test` (N=10)
-	$(PY) local/soak.py --n 10 --active-limit 5 $(if $(SEED),--seed $(SEED))
+	$(PY) local/soak.py --n 10 --active-limit 2 $(if $(SEED),--seed $(SEED))

@@ -1,4 +1,4 @@
-"""moto server for the local stack, with sixteen small patches and one probe. Written against moto 5.2.5 (pinned
+"""moto server for the local stack, with seventeen small patches and one probe. Written against moto 5.2.5 (pinned
 in local/requirements.txt); re-check every patch below when that pin changes.
 
 Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0.1:LAMBDA_PORT
@@ -109,6 +109,14 @@ Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0
     its response keeps boto3's keys and a datetime `startDate`, which then breaks DescribeExecution
     of the calling execution (HTTP 500). The patch renames the parameters to the API's member names
     and gives the state the output Step Functions gives: `{"ExecutionArn", "StartDate"}` (a string).
+
+17. `SendTaskSuccess`/`SendTaskFailure`/`SendTaskHeartbeat` look for the token in every RUNNING
+    execution's callback pool, and an execution that is just starting has a worker without an
+    environment yet: the call then fails with HTTP 500 (AttributeError) for whatever token it
+    carries, which under concurrent starts (the soak test) sent completions to the dead-letter
+    queue (`SendTaskFailure` scans all executions and hits the same). The parser backend's
+    `_get_executions`, whose every caller dereferences `exec_worker.env`, now skips executions
+    whose worker has no environment (they cannot hold the token).
 
 Probe (`--callbacks-log PATH`, off when absent): every `SendTaskSuccess`/`SendTaskFailure`/
 `SendTaskHeartbeat` Step Functions handled is appended to PATH as a JSON line `{"api", "token"
@@ -290,6 +298,19 @@ def patch_s3_sequencer() -> None:
                 Rule.send_to_targets = send_to_targets
 
     notifications._send_event_bridge_message = send
+
+
+def patch_starting_executions() -> None:
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend._get_executions
+
+    def get_executions(self, execution_status=None):  # noqa: ANN001
+        # every caller (send_task_*, the map-run calls) dereferences exec_worker.env
+        return [e for e in original(self, execution_status)
+                if getattr(getattr(e, "exec_worker", None), "env", None) is not None]
+
+    StepFunctionsParserBackend._get_executions = get_executions
 
 
 def patch_sfn_integration_parameters() -> None:
@@ -675,6 +696,7 @@ def main() -> None:
     patch_retry_task_tokens()
     patch_s3_sequencer()
     patch_sfn_integration_parameters()
+    patch_starting_executions()
     probe_callbacks(args.callbacks_log)
     from moto.server import main as moto_main
 

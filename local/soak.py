@@ -39,8 +39,8 @@ STEPS = ["SetupSalesDataPipeline", "LoadCustomerAddress", "LoadItem", "LoadStore
 FAILABLE = STEPS[:4]  # a failing ValidateSalesData is reported as Validation.NoSalesLoaded by design
 RUNNING = ("SUBMITTED", "PICKED", "STARTED")
 SOAK_PARAMETERS = {"ReconcileRate": "rate(3 seconds)", "ReconcileGraceSeconds": "5",
-                   "StepHeartbeatSeconds": "20", "StepTimeoutSeconds": "600"}
-SLOW_MS = 30_000  # longer than StepHeartbeatSeconds: only the reconciler's heartbeats keep it alive
+                   "StepHeartbeatSeconds": "60", "StepTimeoutSeconds": "600"}
+SLOW_MS = 75_000  # longer than StepHeartbeatSeconds: only the reconciler's heartbeats keep it alive
 WARMUP_DATE = date(2021, 6, 26)
 FIRST_DATE = date(2022, 1, 1)
 # scenario -> weight; every kind occurs at least once when N >= len(SCENARIOS)
@@ -68,7 +68,7 @@ class Plan:
             match = f"/{r['name']}/{r['step']}"
             fault = {
                 "drop_event": {"drop_event": True},
-                "duplicate_event": {"duplicate_event": True, "duplicate_event_count": 3},
+                "duplicate_event": {"duplicate_event": True, "duplicate_event_count": 2},  # delivered three times in all
                 "out_of_order": {"event_delay_ms": 2500},
                 "event_before_response": {"event_before_response": True},
                 "slow": {"delay_ms": SLOW_MS},
@@ -193,14 +193,15 @@ def step_overheads(events: list[dict], ended_at: dict[str, float]) -> list[float
 def log_counts(stack: LocalStack) -> dict:
     counts = collections.Counter()
     logs = stack.run_dir / "logs"
-    for line in (logs / "reconciler.log").read_text(errors="replace").splitlines():
+    lines = [ln for log in logs.glob("reconciler*.log") for ln in log.read_text(errors="replace").splitlines()]
+    for line in lines:
         if '"message":"reconciled"' in line:
             fields = json.loads(line).get("fields", {})
             for k in ("lost_events_recovered", "heartbeats", "cancellations", "tasks_closed", "throttled"):
                 counts[k] += int(fields.get(k, 0))
-    for name in ("submitter", "completer", "reconciler"):
-        text = (logs / f"{name}.log").read_text(errors="replace")
-        counts["claim_conflicts"] += text.count("being completed by another delivery")
+    for log in logs.glob("*.log"):
+        if log.name.split(".")[0].split("-")[0] in ("submitter", "completer", "reconciler"):
+            counts["claim_conflicts"] += log.read_text(errors="replace").count("being completed by another delivery")
     return counts
 
 
@@ -213,10 +214,13 @@ def vm_hwm_mib(pid: int) -> float:
 
 # --- the run -----------------------------------------------------------------------------------
 
-def soak(n: int, seed: int, active_limit: int, timeout: float, run_dir: Path) -> tuple[list[str], dict]:
+def soak(n: int, seed: int, active_limit: int, timeout: float, run_dir: Path,
+         concurrency: int) -> tuple[list[str], dict]:
     plan = Plan(n, seed)
-    stack = LocalStack(run_dir=run_dir, parameters=SOAK_PARAMETERS,
-                       emulator_args=["--max-active-statements", str(active_limit)])
+    # every run has its own date, so they may all run at once: the run lock allows N holders
+    stack = LocalStack(run_dir=run_dir, parameters={**SOAK_PARAMETERS, "RunConcurrency": str(n)},
+                       emulator_args=["--max-active-statements", str(active_limit)],
+                       function_concurrency=concurrency)
     violations: list[str] = []
     stack.start()
     try:
@@ -298,7 +302,11 @@ def soak(n: int, seed: int, active_limit: int, timeout: float, run_dir: Path) ->
             throttled += sum(1 for e in events if e["type"] in ("TaskFailed", "LambdaFunctionFailed")
                              and "RedshiftThrottled" in json.dumps(e, default=str))
         counts = log_counts(stack)
-        rss = {c.name: vm_hwm_mib(c.pid) for c in stack.procs.children if c.name in ("submitter", "completer", "reconciler")}
+        rss = {}
+        for c in stack.procs.children:
+            fn = c.name.split("-")[0]
+            if fn in ("submitter", "completer", "reconciler"):
+                rss[fn] = max(rss.get(fn, 0.0), vm_hwm_mib(c.pid))
         figures = {
             "seed": seed, "n": n, "active_limit": active_limit, "wall_s": round(wall, 1),
             "outcomes": dict(collections.Counter(r["desc"]["status"] for r in plan.runs)),
@@ -322,12 +330,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--active-limit", type=int, default=20, help="the emulator's --max-active-statements")
     parser.add_argument("--timeout", type=float, default=600, help="seconds for all executions to end")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--run-dir", type=Path, help="keep the stack's logs here (default: a temp dir, removed)")
+    parser.add_argument("--concurrency", type=int, default=4,
+                        help="processes per function (Lambda concurrency; one process = one invocation at a time)")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
     print(f"soak: N={args.n} seed={seed} (replay: make soak N={args.n} SEED={seed} ACTIVE_LIMIT={args.active_limit})")
     try:
         with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
-            violations, figures = soak(args.n, seed, args.active_limit, args.timeout, Path(tmp))
+            run_dir = args.run_dir or Path(tmp)
+            violations, figures = soak(args.n, seed, args.active_limit, args.timeout, run_dir, args.concurrency)
     except StackError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

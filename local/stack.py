@@ -83,6 +83,7 @@ class LocalStack:
     parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
     template_path: Path | None = None  # default: <root>/template.yaml
     emulator_args: list[str] = field(default_factory=list)  # e.g. ["--max-active-statements", "20"]
+    function_concurrency: int = 1  # processes per function (concurrent invocations), as Lambda scales out
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).resolve()
@@ -215,7 +216,10 @@ class LocalStack:
     def _start_functions(self, binaries: dict[str, Path], deployment: Deployment | None = None) -> None:
         """Each function's binary, with the environment CloudFormation resolved for it."""
         for fn in (deployment or self.deployment).functions.values():
-            self.procs.start(fn.binary, [str(binaries[fn.binary])], env=self._function_env(fn), cwd=self.root)
+            # like Lambda's concurrency: each process takes one invocation at a time from cargo lambda
+            for i in range(self.function_concurrency):
+                name = fn.binary if i == 0 else f"{fn.binary}-{i + 1}"
+                self.procs.start(name, [str(binaries[fn.binary])], env=self._function_env(fn), cwd=self.root)
         self._save_state()
         time.sleep(0.2)
         self.procs.check()

@@ -39,8 +39,8 @@ STEPS = ["SetupSalesDataPipeline", "LoadCustomerAddress", "LoadItem", "LoadStore
 FAILABLE = STEPS[:4]  # a failing ValidateSalesData is reported as Validation.NoSalesLoaded by design
 RUNNING = ("SUBMITTED", "PICKED", "STARTED")
 SOAK_PARAMETERS = {"ReconcileRate": "rate(3 seconds)", "ReconcileGraceSeconds": "5",
-                   "StepHeartbeatSeconds": "60", "StepTimeoutSeconds": "600"}
-SLOW_MS = 75_000  # longer than StepHeartbeatSeconds: only the reconciler's heartbeats keep it alive
+                   "StepHeartbeatSeconds": "20", "StepTimeoutSeconds": "600"}
+SLOW_MS = 30_000  # longer than StepHeartbeatSeconds: only the reconciler's heartbeats keep it alive
 WARMUP_DATE = date(2021, 6, 26)
 FIRST_DATE = date(2022, 1, 1)
 # scenario -> weight; every kind occurs at least once when N >= len(SCENARIOS)

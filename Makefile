@@ -78,8 +78,14 @@ sam-build: setup ## sam build, and check that every bootstrap is an arm64 Linux 
 
 test: setup fmt-check clippy lint unit sam-build test-e2e soak-small ## everything CI runs
 
-bench: setup build ## speed and memory targets: script preparation, local-stack latency and Lambda RSS
-	cargo bench -p etl-callback --bench prepare --locked
+# QUICK=1: shorter criterion runs, 7 starts and 200 events per function instead of 21 and 1,000.
+CRITERION_ARGS := $(if $(QUICK),--warm-up-time 0.5 --measurement-time 1 --sample-size 20,)
+
+bench: setup build sam-build ## speed and memory targets: bootstrap size, start, RSS, criterion medians, local-stack latency
+	cargo bench -p etl-callback --bench prepare --bench completer --locked -- $(CRITERION_ARGS)
+	$(PY) bench/check_criterion.py
+	cargo build --release --locked -p submitter -p completer -p reconciler
+	$(PY) bench/lambda_runtime.py $(if $(QUICK),--quick,)
 	$(PY) local/bench.py
 	$(PY) bench/compare.py $(if $(QUICK),--quick,)  # callback vs polling (bench/results)
 

@@ -145,9 +145,10 @@ def statements(stack: LocalStack) -> list[dict]:
 
 def pending_items(stack: LocalStack) -> list[dict]:
     ddb, table = stack.client("dynamodb"), stack.deployment.tables["TokenTable"]
+    index = stack.deployment.functions["ReconcilerFunction"].env["PENDING_INDEX"]  # as the template declares it
     out, key = [], None
     while True:
-        kw = {"TableName": table, "IndexName": "PendingBySubmittedAt", "KeyConditionExpression": "pending = :p",
+        kw = {"TableName": table, "IndexName": index, "KeyConditionExpression": "pending = :p",
               "ExpressionAttributeValues": {":p": {"S": "PENDING"}}, **({"ExclusiveStartKey": key} if key else {})}
         page = ddb.query(**kw)
         out += page["Items"]

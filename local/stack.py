@@ -105,7 +105,7 @@ class LocalStack:
         try:
             self._start_processes(binaries)
             self._create_upstream_bucket()
-            self.deployment = deploy(self.client, self.template_path, {**LOCAL_PARAMETERS, **self.parameters}, self.stack_name,
+            self.deployment = deploy(self.client, self.template_path, self.template_parameters, self.stack_name,
                                      self.root / "scripts")
             self._start_functions(binaries)
         except BaseException:
@@ -190,9 +190,14 @@ class LocalStack:
         self.procs.wait_http(moto, f"{ep.moto}/moto-api/")
         self.procs.wait_http(emu, f"{ep.emulator}/_emulator/health", ok=lambda s: s == 200)
 
+    @property
+    def template_parameters(self) -> dict[str, str]:
+        """The parameters the stack is deployed with: the local defaults and this stack's overrides."""
+        return {**LOCAL_PARAMETERS, **self.parameters}
+
     def _create_upstream_bucket(self) -> None:
         """The bucket an upstream job writes its markers to, with EventBridge notifications on."""
-        bucket = {**LOCAL_PARAMETERS, **self.parameters}.get("TriggerBucketName")
+        bucket = self.template_parameters.get("TriggerBucketName")
         if bucket:
             s3 = self.client("s3")
             s3.create_bucket(Bucket=bucket)
@@ -256,7 +261,7 @@ class LocalStack:
             "DATABASE_URL": self.endpoints.database_url,
             "STATE_MACHINE_ARN": self.deployment.state_machine_arn,
             "TRIGGER_STATE_MACHINE_ARN": self.deployment.outputs.get("TriggerStateMachineArn", ""),
-            "UPSTREAM_BUCKET": {**LOCAL_PARAMETERS, **self.parameters}.get("TriggerBucketName", ""),
+            "UPSTREAM_BUCKET": self.template_parameters.get("TriggerBucketName", ""),
             **{f"{fn.binary.upper()}_FUNCTION": fn.name for fn in self.deployment.functions.values()},
         }
         text = "# source me: . .local-stack/env   (written by local/stack.py)\n"

@@ -1,4 +1,4 @@
-"""moto server for the local stack, with seventeen small patches and one probe. Written against moto 5.2.5 (pinned
+"""moto server for the local stack, with twenty-four small patches and one probe. Written against moto 5.2.5 (pinned
 in local/requirements.txt); re-check every patch below when that pin changes.
 
 Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0.1:LAMBDA_PORT
@@ -118,6 +118,52 @@ Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0
     `_get_executions`, whose every caller dereferences `exec_worker.env`, now skips executions
     whose worker has no environment (they cannot hold the token).
 
+18. The interpreter parses the state machine's ASL again for every execution (ANTLR in pure Python,
+    `ExecutionWorker._get_evaluation_entrypoint`): with a hundred executions starting at once this
+    was 40% of moto's CPU (the soak, measured with py-spy). The parsed program is now kept per
+    definition text. It is safe to share: the components keep no evaluation state (that lives in
+    each execution's `Environment`, its heap keyed by the component's `heap_key`, which is fixed
+    here before the program is shared, as two threads could otherwise draw different keys).
+
+19. Every JSONPath the interpreter evaluates (`extract_json`, `ResultPath`) is parsed again by
+    jsonpath-ng, whose parser rebuilds its PLY tables on each call (15% of moto's CPU in the soak).
+    Parsed paths are now kept per path text (jsonpath-ng's parsed expressions are not changed by
+    `find`/`update`).
+
+20. Each service integration call of the interpreter (the Lambda invoke of every Task, the DynamoDB
+    calls of the run lock) built a new boto3 client (`boto_client_for`, ~7 ms of CPU, 8% of moto's
+    CPU in the soak) and so a new connection. Clients are now kept per service, region and
+    endpoint when no state credentials are given (boto3 clients are thread-safe), with a
+    connection pool large enough for every waiting Task.
+
+21. moto's request dispatcher lists moto's package directory (`list_of_moto_modules`, hundreds of
+    `isdir` calls) for every request, inside a lock every request takes; the list is now read
+    once. werkzeug's access log line per request is off (warnings and errors stay).
+
+22. Not moto: `cargo lambda watch` 1.9.2 deadlocks once 100 invocations of one function are queued
+    (`RequestCache::upsert` awaits room in the function's bounded queue while it holds the table's
+    write lock, and `pop` for `invocation/next` needs the read lock): every function stops
+    receiving invocations and every caller times out. A hundred executions starting at once (the
+    soak) reached it. `post_invocation` keeps at most MAX_OUTSTANDING_PER_FUNCTION invocations per
+    function at cargo lambda; the rest wait in the adapter (within the invoke's own timeout).
+
+23. Not moto's models: its server. werkzeug's development server closes the connection after every
+    request and starts a thread per connection from one accept loop; under load (a hundred
+    executions, ~300 interpreter threads on one GIL) every request waited 100-250 ms to be
+    accepted although moto served it in ~3 ms, and a completer's five calls took a second. moto's
+    WSGI application (`DomainDispatcherApplication`, as `moto_server` builds it) is served by
+    waitress instead: keep-alive connections and a fixed pool of WSGI_THREADS worker threads.
+
+24. moto's DynamoDB is not safe for concurrent requests on one item: `update_item` deep-copies the
+    item while another request changes it (RuntimeError, HTTP 500, seen on the run lock item when
+    a hundred executions acquire it at once), and a conditional write checks and writes in two
+    steps, so two concurrent claims could both pass. DynamoDB applies each request to an item
+    atomically. Every DynamoDB request (`DynamoHandler.call_action`, parsing to serialising) now
+    holds a lock: GetItem/PutItem/UpdateItem/DeleteItem the lock of their item (256 stripes by
+    table and key) and a shared gate, every other request (Query, Scan, batches, transactions,
+    table operations) the gate alone, exclusively. One lock for all requests was tried first: under
+    the GIL its holder was often descheduled while holding it, and every step waited.
+
 Probe (`--callbacks-log PATH`, off when absent): every `SendTaskSuccess`/`SendTaskFailure`/
 `SendTaskHeartbeat` Step Functions handled is appended to PATH as a JSON line `{"api", "token"
 (first 12 hex of the token's SHA-256, never the token), "accepted", "error", "at"}`, so the soak
@@ -127,6 +173,7 @@ test counts what Step Functions accepted, not what the functions believe they se
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -148,8 +195,38 @@ class LambdaUnavailable(Exception):
     """The local Lambda endpoint could not run the function (no answer, or not a function error)."""
 
 
+# cargo lambda 1.9.2 deadlocks when 100 invocations of one function wait in its queue: the
+# scheduler holds the request table's write lock while it waits for room in that function's
+# bounded queue (capacity 100), and every runtime's `invocation/next` needs the read lock to take
+# one out, so no function gets another invocation (patch 22). At most this many invocations per
+# function are outstanding at cargo lambda; the others wait here, as in Lambda's own queue.
+MAX_OUTSTANDING_PER_FUNCTION = 64
+# waitress worker threads (patch 23): more than every request that can block at once (the
+# synchronous invokes of waiting Tasks, each holding a thread until its function answers, while
+# the functions' own calls need threads too).
+WSGI_THREADS = 384
+_outstanding: dict[str, threading.BoundedSemaphore] = {}
+_outstanding_lock = threading.Lock()
+
+
 def post_invocation(endpoint: str, function_name: str, payload: bytes, timeout: float) -> tuple[bytes, bool]:
     """POST one invocation to cargo lambda; returns (body, is_function_error)."""
+    with _outstanding_lock:
+        slots = _outstanding.setdefault(function_name, threading.BoundedSemaphore(MAX_OUTSTANDING_PER_FUNCTION))
+    waited = time.monotonic()
+    acquired = slots.acquire(timeout=timeout)
+    _record(f"invoke {function_name} (waiting for a slot)", 0.0, time.monotonic() - waited)
+    if not acquired:
+        raise LambdaUnavailable(f"{function_name}: {MAX_OUTSTANDING_PER_FUNCTION} invocations outstanding for {timeout:.0f} s")
+    started = time.monotonic()
+    try:
+        return _post(endpoint, function_name, payload, timeout)
+    finally:
+        slots.release()
+        _record(f"invoke {function_name} (at cargo lambda)", 0.0, time.monotonic() - started)
+
+
+def _post(endpoint: str, function_name: str, payload: bytes, timeout: float) -> tuple[bytes, bool]:
     url = f"{endpoint}/2015-03-31/functions/{function_name}/invocations"
     req = urllib.request.Request(url, data=payload, method="POST", headers={"Content-Type": "application/json"})
     try:
@@ -665,6 +742,221 @@ def probe_callbacks(path: str | None) -> None:
         setattr(StepFunctionsParserBackend, name, probed)
 
 
+def patch_program_cache() -> None:
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    programs: dict[str, object] = {}
+    lock = threading.Lock()
+
+    def fix_heap_keys(node, seen: set) -> None:  # noqa: ANN001
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        if isinstance(node, EvalComponent):
+            _ = node.heap_key
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, (list, tuple)) else (
+            vars(node).values() if hasattr(node, "__dict__") and type(node).__module__.startswith("moto.") else ())
+        for child in children:
+            fix_heap_keys(child, seen)
+
+    def entrypoint(self):  # noqa: ANN001
+        definition = self._evaluation_details.state_machine_details.definition
+        with lock:
+            program = programs.get(definition)
+            if program is None:
+                program = AmazonStateLanguageParser.parse(definition)[0]
+                fix_heap_keys(program, set())
+                programs[definition] = program
+        return program
+
+    ExecutionWorker._get_evaluation_entrypoint = entrypoint
+
+
+def patch_jsonpath_cache() -> None:
+    import functools
+
+    import jsonpath_ng
+    import jsonpath_ng.ext
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    json_path.parse = functools.lru_cache(maxsize=4096)(jsonpath_ng.ext.parse)
+    result_path.parse = functools.lru_cache(maxsize=4096)(jsonpath_ng.parse)
+
+
+def patch_integration_clients() -> None:
+    import boto3
+    from botocore.config import Config
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    clients: dict[tuple, object] = {}
+    lock = threading.Lock()
+
+    class CachedBoto3:
+        """What `boto_client_for` sees as `boto3`: `client(...)` reuses one client per service,
+        region and endpoint (credentials are the fixed fake ones)."""
+
+        def __getattr__(self, name):  # noqa: ANN001
+            return getattr(boto3, name)
+
+        @staticmethod
+        def client(**kwargs):  # noqa: ANN003
+            key = tuple(sorted((k, v) for k, v in kwargs.items() if k != "config"))
+            with lock:
+                client = clients.get(key)
+                if client is None:
+                    config = kwargs.get("config") or Config()
+                    client = boto3.client(**{**kwargs, "config": config.merge(Config(max_pool_connections=512))})
+                    clients[key] = client
+            return client
+
+    boto_client.boto3 = CachedBoto3()
+
+
+class _Gate:
+    """A readers-writer lock, writers first: many holders of `shared()` at once, or one of `exclusive()`."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = self._writers_waiting = 0
+        self._writer = False
+
+    @contextlib.contextmanager
+    def shared(self):  # noqa: ANN201
+        with self._cond:
+            while self._writer or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self):  # noqa: ANN201
+        with self._cond:
+            self._writers_waiting += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._writers_waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+def patch_dynamodb_atomic() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.call_action
+    gate, stripes = _Gate(), [threading.Lock() for _ in range(256)]
+
+    def item_key(handler, action: str, params) -> str | None:  # noqa: ANN001
+        table = params.get("TableName")
+        if action != "PutItem":
+            return json.dumps([table, params.get("Key")], sort_keys=True) if params.get("Key") else None
+        try:
+            schema = handler.dynamodb_backend.get_table(table)
+        except Exception:  # noqa: BLE001 - an unknown table: moto answers ResourceNotFound under the gate
+            return None
+        item = params.get("Item") or {}
+        return json.dumps([table, item.get(schema.hash_key_attr), item.get(schema.range_key_attr or "")], sort_keys=True)
+
+    def call_action(self):  # noqa: ANN001
+        action = self._get_action()
+        params = getattr(self, "params", None) or {}
+        key = item_key(self, action, params) if action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem") else None
+        if key is None:
+            with gate.exclusive():
+                return original(self)
+        with gate.shared(), stripes[hash(key) % len(stripes)]:
+            return original(self)
+
+    DynamoHandler.call_action = call_action
+
+
+def patch_request_dispatch() -> None:
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+def _request_kind(environ: dict) -> str:
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target
+    path = environ.get("PATH_INFO", "")
+    if "/functions/" in path and path.endswith("/invocations"):
+        return "Lambda.Invoke"
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    service = auth.split("Credential=")[1].split("/")[3] if "Credential=" in auth else "?"
+    return f"{service} {environ.get('REQUEST_METHOD')}"
+
+
+_stats: dict[str, list[float]] | None = None  # the requests probe's figures, when it is on
+_stats_lock = threading.Lock()
+
+
+def _record(kind: str, cpu: float, wall: float) -> None:
+    if _stats is None:
+        return
+    with _stats_lock:
+        entry = _stats.setdefault(kind, [0, 0.0, 0.0])
+        entry[0] += 1
+        entry[1] += cpu
+        entry[2] += wall
+
+
+def probe_requests(path: str | None, every: float = 2.0) -> None:
+    """`--requests-log PATH`: where moto's one process spends its CPU and the functions their time.
+    Per request kind (the X-Amz-Target, or service and method): count, CPU seconds of the thread
+    that served it, wall seconds; per function: the time invocations waited for a slot (patch 22)
+    and spent at cargo lambda; and the process's CPU in all (the rest is the interpreter's and the
+    adapter's threads). Rewritten as one JSON document every `every` seconds."""
+    global _stats
+    if not path:
+        return
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    _stats = {}
+    original = DomainDispatcherApplication.__call__
+
+    def call(self, environ, start_response):  # noqa: ANN001
+        kind, cpu, wall = _request_kind(environ), time.thread_time(), time.monotonic()
+        try:
+            return original(self, environ, start_response)
+        finally:
+            _record(kind, time.thread_time() - cpu, time.monotonic() - wall)
+
+    DomainDispatcherApplication.__call__ = call
+    started = time.monotonic()
+
+    def dump() -> None:
+        while True:
+            time.sleep(every)
+            with _stats_lock:
+                requests = {k: {"count": v[0], "cpu_s": round(v[1], 3), "wall_s": round(v[2], 3)}
+                            for k, v in sorted(_stats.items(), key=lambda kv: (-kv[1][1], -kv[1][2]))}
+            doc = {"seconds": round(time.monotonic() - started, 1), "process_cpu_s": round(time.process_time(), 3),
+                   "threads": threading.active_count(), "requests": requests}
+            tmp = path + ".tmp"
+            with open(tmp, "w") as fh:
+                json.dump(doc, fh, indent=1)
+            os.replace(tmp, path)
+
+    threading.Thread(target=dump, daemon=True, name="requests-probe").start()
+
+
 def configure() -> None:
     from moto.moto_api._internal.models import moto_api_backend
 
@@ -677,6 +969,7 @@ def main() -> None:
     parser.add_argument("--lambda-endpoint", required=True, help="cargo lambda watch, e.g. http://127.0.0.1:9000")
     parser.add_argument("--faults-file", help="JSON list of adapter faults (patch 10), re-read on every invoke")
     parser.add_argument("--callbacks-log", help="append every task callback Step Functions handled (probe)")
+    parser.add_argument("--requests-log", help="CPU and wall time per request kind, rewritten every 2 s (probe)")
     args = parser.parse_args()
     if moto.__version__ != EXPECTED_MOTO:
         raise SystemExit(f"moto_adapter.py is written for moto {EXPECTED_MOTO}, found {moto.__version__}")
@@ -697,10 +990,29 @@ def main() -> None:
     patch_s3_sequencer()
     patch_sfn_integration_parameters()
     patch_starting_executions()
+    patch_program_cache()
+    patch_jsonpath_cache()
+    patch_integration_clients()
+    patch_request_dispatch()
+    patch_dynamodb_atomic()
     probe_callbacks(args.callbacks_log)
-    from moto.server import main as moto_main
+    probe_requests(args.requests_log)
+    serve(args.port)
 
-    moto_main(["--host", "127.0.0.1", "--port", str(args.port)])
+
+def serve(port: int) -> None:
+    """moto's WSGI application (as `moto_server` builds it) behind waitress instead of werkzeug's
+    development server (patch 23)."""
+    import signal
+
+    import waitress
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    app = DomainDispatcherApplication(create_backend_app)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" warnings under load
+    waitress.serve(app, host="127.0.0.1", port=port, threads=WSGI_THREADS, connection_limit=4096,
+                   channel_timeout=600, backlog=2048, ident="moto")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -100,21 +99,35 @@ def wait_terminal(sfn, arn: str, deadline: float) -> dict:
         time.sleep(1.0)
 
 
-def stop_when_waiting(sfn, arn: str, step: str, deadline: float) -> None:
-    """StopExecution once the step's statement is submitted (its Task waits for the callback)."""
-    while time.monotonic() < deadline:
-        events = _history(sfn, arn)
-        entered = {e["id"]: e["stateEnteredEventDetails"]["name"] for e in events if e["type"] == "TaskStateEntered"}
-        owner = {}
-        for e in events:
-            owner[e["id"]] = entered.get(e["id"]) or owner.get(e.get("previousEventId"))
-            if e["type"] == "TaskSubmitted" and owner[e["id"]] == step:
-                time.sleep(1.0)
-                sfn.stop_execution(executionArn=arn, error="Soak.Stopped", cause="stopped by the soak test")
-                return
-        if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
+def wait_all(sfn, state_machine_arn: str, arns: list[str], deadline: float) -> list[dict]:
+    """Every execution's DescribeExecution once it ended (or at the deadline). One ListExecutions
+    poll for all of them, not a poll per execution: the soak measures the pipeline, and moto
+    serves the harness on the same single core as the pipeline."""
+    waiting = set(arns)
+    while waiting and time.monotonic() < deadline:
+        time.sleep(2.0)
+        running, token = set(), None
+        while True:
+            page = sfn.list_executions(stateMachineArn=state_machine_arn, statusFilter="RUNNING", maxResults=1000,
+                                       **({"nextToken": token} if token else {}))
+            running |= {e["executionArn"] for e in page["executions"]}
+            token = page.get("nextToken")
+            if not token:
+                break
+        waiting &= running
+    return [sfn.describe_execution(executionArn=arn) for arn in arns]
+
+
+def stop_when_waiting(stack: LocalStack, sfn, run: dict, deadline: float, done: threading.Event) -> None:
+    """StopExecution once the step's statement is submitted (its Task then waits for the callback);
+    the emulator, not the execution history, tells when."""
+    wanted = f"/{run['name']}/{run['step']}"
+    while time.monotonic() < deadline and not done.is_set():
+        if any(s.get("StatementName", "").endswith(wanted) for s in statements(stack)):
+            time.sleep(1.0)
+            sfn.stop_execution(executionArn=run["arn"], error="Soak.Stopped", cause="stopped by the soak test")
             return
-        time.sleep(0.5)
+        time.sleep(1.0)
 
 
 # --- checks ------------------------------------------------------------------------------------
@@ -241,12 +254,13 @@ def soak(n: int, seed: int, active_limit: int, timeout: float, run_dir: Path,
         for r in plan.runs:
             r["arn"] = sfn.start_execution(stateMachineArn=stack.deployment.state_machine_arn, name=r["name"],
                                            input=json.dumps({"runDate": r["run_date"]}))["executionArn"]
-        stoppers = [threading.Thread(target=stop_when_waiting, args=(sfn, r["arn"], r["step"], deadline), daemon=True)
+        done = threading.Event()
+        stoppers = [threading.Thread(target=stop_when_waiting, args=(stack, sfn, r, deadline, done), daemon=True)
                     for r in plan.runs if r["kind"] == "stop"]
         for t in stoppers:
             t.start()
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            descs = list(pool.map(lambda r: wait_terminal(sfn, r["arn"], deadline), plan.runs))
+        descs = wait_all(sfn, stack.deployment.state_machine_arn, [r["arn"] for r in plan.runs], deadline)
+        done.set()
         wall = time.monotonic() - t0
         for r, desc in zip(plan.runs, descs):
             r["desc"] = desc

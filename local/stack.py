@@ -94,6 +94,7 @@ class LocalStack:
         self.faults_file.unlink(missing_ok=True)
         self.callbacks_log = self.run_dir / "callbacks.jsonl"  # moto_adapter.py probe
         self.callbacks_log.unlink(missing_ok=True)
+        self.requests_log = self.run_dir / "moto-requests.json"  # moto_adapter.py probe: moto's CPU per request kind
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "LocalStack":
@@ -172,7 +173,8 @@ class LocalStack:
         moto = self.procs.start("moto", [
             sys.executable, str(self.root / "local" / "moto_adapter.py"),
             "--port", str(moto_port), "--lambda-endpoint", ep.lambda_,
-            "--faults-file", str(self.faults_file), "--callbacks-log", str(self.callbacks_log)], cwd=self.root)
+            "--faults-file", str(self.faults_file), "--callbacks-log", str(self.callbacks_log),
+            "--requests-log", str(self.requests_log)], cwd=self.root)
         self._save_state()
         if self.database_url:
             ep.database_url = self.database_url

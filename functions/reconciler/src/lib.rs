@@ -28,6 +28,7 @@ use etl_callback::config::{self, ConfigError, TableSettings, Vars};
 use etl_callback::store::{
     self, PendingFilter, Rendezvous, Side, StoreError, DEFAULT_PENDING_INDEX,
 };
+use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tracing::{error, info, warn};
@@ -44,6 +45,10 @@ pub const EXECUTION_SOURCE: &str = "aws.states";
 pub const ENDED_STATUSES: [&str; 3] = ["ABORTED", "TIMED_OUT", "FAILED"];
 /// The CloudWatch namespace of the reconciler's metrics.
 pub const METRICS_NAMESPACE: &str = "RedshiftEtlCallback";
+/// How many pending tasks (and run lock holders) one invocation looks at at once. Each takes a few
+/// sequential calls (DescribeStatement, then a heartbeat or a completion); one at a time, a backlog
+/// of a hundred took longer than a step's heartbeat interval under load.
+pub const CONCURRENCY: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -352,38 +357,33 @@ impl Reconciler {
         }
         let (mut failed, mut first_error) = (0_usize, None);
         let examined = holders.len().min(self.config.max_items);
-        for holder in holders.into_iter().take(self.config.max_items) {
+        let mut looked_at = stream::iter(holders.into_iter().take(self.config.max_items))
+            .map(|holder| async move {
+                let outcome = match holder.execution_arn.as_deref() {
+                    None => None,
+                    Some(arn) => Some(release_if_ended(lock, &holder.execution_name, arn).await),
+                };
+                (holder, outcome)
+            })
+            .buffer_unordered(CONCURRENCY);
+        while let Some((holder, outcome)) = looked_at.next().await {
             let execution = holder.execution_name.as_str();
-            let Some(arn) = holder.execution_arn.as_deref() else {
-                warn!(
-                    lock_name,
-                    execution,
-                    action = "release lock",
-                    outcome = "error",
-                    "run lock holder is not an execution ARN; left alone"
-                );
-                summary.errors += 1;
-                failed += 1;
-                continue;
-            };
-            let result = match lock.execution_state(arn).await {
-                Ok(ExecutionState::Live(status)) => {
-                    info!(lock_name, execution, execution_status = %status,
-                          action = "keep lock", "run lock holder still runs");
+            let result = match outcome {
+                None => {
+                    warn!(
+                        lock_name,
+                        execution,
+                        action = "release lock",
+                        outcome = "error",
+                        "run lock holder is not an execution ARN; left alone"
+                    );
+                    summary.errors += 1;
+                    failed += 1;
                     continue;
                 }
-                Ok(ExecutionState::Ended(status)) => lock
-                    .release(execution)
-                    .await
-                    .map(|release| (release, "stale holder: execution ended", status)),
-                Ok(ExecutionState::DoesNotExist) => lock.release(execution).await.map(|release| {
-                    (
-                        release,
-                        "stale holder: execution does not exist",
-                        String::new(),
-                    )
-                }),
-                Err(err) => Err(err),
+                Some(Ok(None)) => continue,
+                Some(Ok(Some(released))) => Ok(released),
+                Some(Err(err)) => Err(err),
             };
             match result {
                 Ok((release, reason, status)) => {
@@ -417,14 +417,28 @@ impl Reconciler {
             Err(err) => return (summary, Err(err)),
         };
         let mut first_error = None;
-        for item in pending {
-            summary.examined += 1;
-            match item {
-                Ok(rendezvous) => {
-                    let result = self.reconcile(&rendezvous).await;
-                    tally(&mut summary, &rendezvous, result, &mut first_error, None);
+        let mut results = stream::iter(pending)
+            .map(|item| async move {
+                match item {
+                    Ok(rendezvous) => {
+                        let result = self.reconcile(&rendezvous).await;
+                        (Some(rendezvous), result)
+                    }
+                    Err(err) => (None, Err(CompleteError::Store(err))),
                 }
-                Err(err) => count_error(&mut summary, CompleteError::Store(err), &mut first_error),
+            })
+            .buffer_unordered(CONCURRENCY);
+        while let Some((rendezvous, result)) = results.next().await {
+            summary.examined += 1;
+            match rendezvous {
+                Some(rendezvous) => {
+                    tally(&mut summary, &rendezvous, result, &mut first_error, None)
+                }
+                None => {
+                    if let Err(err) = result {
+                        count_error(&mut summary, err, &mut first_error);
+                    }
+                }
             }
         }
         finish(summary, first_error)
@@ -626,6 +640,32 @@ fn closed(closing: Closing) -> Action {
 }
 
 /// Counts one task's result and writes its log line (never the token).
+/// One run lock holder on the schedule: released when its execution ended or does not exist
+/// (with the reason and the execution's status), `None` while it still runs.
+async fn release_if_ended(
+    lock: &RunLock<'_>,
+    execution: &str,
+    arn: &str,
+) -> Result<Option<(Release, &'static str, String)>, LockError> {
+    match lock.execution_state(arn).await? {
+        ExecutionState::Live(status) => {
+            info!(lock_name = lock.settings.name.as_str(), execution, execution_status = %status,
+                  action = "keep lock", "run lock holder still runs");
+            Ok(None)
+        }
+        ExecutionState::Ended(status) => Ok(Some((
+            lock.release(execution).await?,
+            "stale holder: execution ended",
+            status,
+        ))),
+        ExecutionState::DoesNotExist => Ok(Some((
+            lock.release(execution).await?,
+            "stale holder: execution does not exist",
+            String::new(),
+        ))),
+    }
+}
+
 fn tally(
     summary: &mut Summary,
     rendezvous: &Rendezvous,

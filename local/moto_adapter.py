@@ -153,6 +153,9 @@ Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0
     accepted although moto served it in ~3 ms, and a completer's five calls took a second. moto's
     WSGI application (`DomainDispatcherApplication`, as `moto_server` builds it) is served by
     waitress instead: keep-alive connections and a fixed pool of WSGI_THREADS worker threads.
+    waitress 3.0.2 (pinned in local/requirements.txt) never answered a request without a body that
+    carries `Expect: 100-continue` (boto3's empty PutObject) after its "100 Continue"; such a
+    request now gets no "100 Continue", only its response.
 
 24. moto's DynamoDB is not safe for concurrent requests on one item: `update_item` deep-copies the
     item while another request changes it (RuntimeError, HTTP 500, seen on the run lock item when
@@ -1008,6 +1011,18 @@ def serve(port: int) -> None:
     import waitress
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    from waitress.parser import HTTPRequestParser
+
+    parse_header = HTTPRequestParser.parse_header
+
+    def no_continue_without_body(self, header_plus):  # noqa: ANN001
+        # waitress 3.0.2 answers `Expect: 100-continue` on a request without a body (boto3 sends it
+        # with an empty PutObject) with "100 Continue" and then never with the response.
+        parse_header(self, header_plus)
+        if not self.chunked and not self.content_length:
+            self.expect_continue = False
+
+    HTTPRequestParser.parse_header = no_continue_without_body
     app = DomainDispatcherApplication(create_backend_app)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" warnings under load

@@ -4,14 +4,14 @@
 #   make local-up / make local-down  leave a stack running (endpoints in .local-stack/env) / stop it
 #   make local-exec RUN_DATE=...     one more execution on the running stack
 #   make test-e2e                    end-to-end tests on their own throwaway stack
-#   make soak [N=100 SEED=… ACTIVE_LIMIT=20]   N concurrent pipelines through injected faults
+#   make soak [N=100 SEED=… ACTIVE_LIMIT=10]   N concurrent pipelines through injected faults
 
 RUN_DATE ?= 2021-06-26
 LOCAL_RUN_DIR ?= .local-stack
 LOCAL_FLAGS = --run-dir $(LOCAL_RUN_DIR) $(if $(DATABASE_URL),--database-url '$(DATABASE_URL)')
 
 N ?= 100
-ACTIVE_LIMIT ?= 20
+ACTIVE_LIMIT ?= 10
 SEED ?=
 
 .PHONY: local local-up local-exec local-watch local-down test-e2e soak soak-small
@@ -34,7 +34,7 @@ local-down: ## stop the running local stack
 test-e2e: setup build ## end-to-end tests on their own throwaway local stack
 	$(PY) -m pytest tests/e2e -v
 
-soak: setup build ## N concurrent pipelines through injected faults, every invariant checked (N=100 SEED= ACTIVE_LIMIT=20)
+soak: setup build ## N concurrent pipelines through injected faults, every invariant checked (N=100 SEED= ACTIVE_LIMIT=10)
 	$(PY) local/soak.py --n $(N) --active-limit $(ACTIVE_LIMIT) $(if $(SEED),--seed $(SEED))
 
 soak-small: setup build ## the soak's small version run by `make test` (N=10)

@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--seed", type=int, default=None, help="default: drawn and printed")
-    parser.add_argument("--active-limit", type=int, default=20, help="the emulator's --max-active-statements")
+    parser.add_argument("--active-limit", type=int, default=10, help="the emulator's --max-active-statements")
     parser.add_argument("--timeout", type=float, default=600, help="seconds for all executions to end")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--run-dir", type=Path, help="keep the stack's logs here (default: a temp dir, removed)")

@@ -133,11 +133,11 @@ class LocalStack:
         self.pg_dir = None
 
     # -- clients --------------------------------------------------------------------------------
-    def client(self, service: str, endpoint: str | None = None):
+    def client(self, service: str, endpoint: str | None = None, config: BotoConfig | None = None):
         return boto3.client(
             service, endpoint_url=endpoint or self.endpoints.moto, region_name=REGION,
             aws_access_key_id="testing", aws_secret_access_key="testing",
-            config=BotoConfig(retries={"max_attempts": 2}))
+            config=config or BotoConfig(retries={"max_attempts": 2}))
 
     def redshift_data(self):
         return self.client("redshift-data", self.endpoints.emulator)

@@ -1,7 +1,7 @@
 """`make soak`: N pipelines at once on a throwaway local stack, through faults drawn from a seed, then
 every invariant of "nothing lost, nothing twice" checked, and the figures printed.
 
-    python local/soak.py [--n 100] [--seed S] [--active-limit 20] [--timeout 600] [--json FILE]
+    python local/soak.py [--n 100] [--seed S] [--active-limit 10] [--timeout 600] [--json FILE]
 
 Each execution gets its own run date and one scenario (a fault on one of its steps), drawn from the
 seed (printed; the same seed replays the same plan). Faults come from the emulator's fault rules

@@ -38,6 +38,9 @@ class Resolver:
         if set(value) == {"Fn::GetAtt"}:
             lid, attr = value["Fn::GetAtt"]
             return self.get_att(lid, attr)
+        if set(value) == {"Fn::FindInMap"}:
+            mapping, top, second = (self(v) for v in value["Fn::FindInMap"])
+            return self.tpl["Mappings"][mapping][top][second]
         if set(value) == {"Fn::Sub"}:
             text, names = (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
 

@@ -43,7 +43,8 @@ def runs_for_key(stack, key):
 
 def lock_item(stack):
     table = stack.deployment.outputs["RunLockTableName"]
-    return stack.client("dynamodb").get_item(TableName=table, Key={"lockName": {"S": "etl"}}, ConsistentRead=True).get("Item", {})
+    name = stack.deployment.functions["ReconcilerFunction"].env["RUN_LOCK_NAME"]  # the template's one lock name
+    return stack.client("dynamodb").get_item(TableName=table, Key={"lockName": {"S": name}}, ConsistentRead=True).get("Item", {})
 
 
 def holders(stack):

@@ -37,7 +37,7 @@ from stack import LocalStack  # noqa: E402
 STEPS = ["SetupSalesDataPipeline", "LoadCustomerAddress", "LoadItem", "LoadStoreSales", "ValidateSalesData"]
 FAILABLE = STEPS[:4]  # a failing ValidateSalesData is reported as Validation.NoSalesLoaded by design
 RUNNING = ("SUBMITTED", "PICKED", "STARTED")
-SOAK_PARAMETERS = {"ReconcileRate": "rate(3 seconds)", "ReconcileGraceSeconds": "5",
+SOAK_PARAMETERS = {"ReconcileRate": "rate(3 seconds)", "ReconcileGraceSeconds": "10",
                    "StepHeartbeatSeconds": "20", "StepTimeoutSeconds": "600"}
 SLOW_MS = 30_000  # longer than StepHeartbeatSeconds: only the reconciler's heartbeats keep it alive
 WARMUP_DATE = date(2021, 6, 26)

@@ -639,7 +639,6 @@ fn closed(closing: Closing) -> Action {
     }
 }
 
-/// Counts one task's result and writes its log line (never the token).
 /// One run lock holder on the schedule: released when its execution ended or does not exist
 /// (with the reason and the execution's status), `None` while it still runs.
 async fn release_if_ended(
@@ -666,6 +665,7 @@ async fn release_if_ended(
     }
 }
 
+/// Counts one task's result and writes its log line (never the token).
 fn tally(
     summary: &mut Summary,
     rendezvous: &Rendezvous,

@@ -16,7 +16,7 @@ export SAM_CLI_TELEMETRY := 0
 STACK_NAME ?= redshift-etl-callback
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup build fmt fmt-check clippy lint unit sam-build test bench deploy clean
+.PHONY: help setup build asl fmt fmt-check clippy lint unit sam-build test bench deploy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-12s %s\n", $$1, $$2 }'
@@ -51,6 +51,11 @@ node_modules/.installed: package.json package-lock.json
 build: ## build every crate (the Lambdas and the emulator, debug)
 	cargo build --workspace --locked
 
+asl: ## regenerate the state machines and the README's pipeline diagram and step table from scripts/pipeline.toml
+	cargo run --quiet --locked -p pipeline -- asl --out statemachine/etl.asl.json
+	cargo run --quiet --locked -p pipeline -- readme --readme README.md
+	cargo run --quiet --locked -p polling-baseline --bin polling-asl -- --out bench/polling.asl.json
+
 fmt: ## format the Rust code
 	cargo fmt --all
 
@@ -69,7 +74,7 @@ lint: setup ## sam validate --lint, cfn-lint and asl-validator
 	cfn-lint bench/template.yaml
 	npx --no-install asl-validator --json-path bench/polling.asl.json
 
-unit: setup ## Rust unit and integration tests (handlers, tokenizer, emulator on real PostgreSQL)
+unit: setup ## Rust unit and integration tests (handlers, tokenizer, generator and its committed output, emulator on real PostgreSQL)
 	cargo test --workspace --locked
 
 sam-build: setup ## sam build, and check that every bootstrap is an arm64 Linux executable

@@ -1,6 +1,6 @@
 # Local stack targets (included by the Makefile, which defines VENV, PY, setup and build).
 #   make local                       one run for RUN_DATE on a throwaway stack, then stop it
-#   make local RUN_DATE=2021-06-27 KEEP=1 DATABASE_URL=postgres://...
+#   make local RUN_DATE=2021-06-27 KEEP=1 DATABASE_URL=postgres://... PIPELINE=path/to/pipeline.toml
 #   make local-up / make local-down  leave a stack running (endpoints in .local-stack/env) / stop it
 #   make local-exec RUN_DATE=...     one more execution on the running stack
 #   make test-e2e                    end-to-end tests on their own throwaway stack
@@ -9,6 +9,7 @@
 RUN_DATE ?= 2021-06-26
 LOCAL_RUN_DIR ?= .local-stack
 LOCAL_FLAGS = --run-dir $(LOCAL_RUN_DIR) $(if $(DATABASE_URL),--database-url '$(DATABASE_URL)')
+PIPELINE_FLAG = $(if $(PIPELINE),--pipeline '$(PIPELINE)')
 
 N ?= 100
 ACTIVE_LIMIT ?= 10
@@ -16,11 +17,11 @@ SEED ?=
 
 .PHONY: local local-up local-exec local-watch local-down test-e2e soak soak-small
 
-local: setup build ## one pipeline run on a throwaway local stack (RUN_DATE=, KEEP=1, DATABASE_URL=)
-	$(PY) local/stack.py run --run-date '$(RUN_DATE)' $(if $(filter 1 yes true,$(KEEP)),--keep) $(LOCAL_FLAGS)
+local: setup build ## one pipeline run on a throwaway local stack (RUN_DATE=, KEEP=1, DATABASE_URL=, PIPELINE=your/pipeline.toml)
+	$(PY) local/stack.py run --run-date '$(RUN_DATE)' $(if $(filter 1 yes true,$(KEEP)),--keep) $(LOCAL_FLAGS) $(PIPELINE_FLAG)
 
-local-up: setup build ## start a local stack and leave it running (endpoints in .local-stack/env)
-	$(PY) local/stack.py up $(LOCAL_FLAGS)
+local-up: setup build ## start a local stack and leave it running (endpoints in .local-stack/env; PIPELINE=)
+	$(PY) local/stack.py up $(LOCAL_FLAGS) $(PIPELINE_FLAG)
 
 local-exec: ## one more execution on the running local stack (RUN_DATE=)
 	$(PY) local/stack.py exec --run-date '$(RUN_DATE)' --run-dir $(LOCAL_RUN_DIR)

@@ -4,6 +4,8 @@
 //! the same SQL: the script is read from the same bucket and prepared by the product's own
 //! `etl_callback::script::prepare`, so both designs submit identical batches.
 
+pub mod asl;
+
 use serde::{Deserialize, Serialize};
 
 /// Submit function input (the state machine's `Payload`).

@@ -452,7 +452,7 @@ impl Completer {
             .sfn
             .send_task_failure()
             .task_token(task.token.expose())
-            .error(STATEMENT_NOT_FOUND)
+            .error(error_name(task, STATEMENT_NOT_FOUND))
             .cause(serde_json::to_string(&cause).expect("a StepFailure always serializes"))
             .send()
             .await
@@ -613,6 +613,13 @@ fn report_from(described: &DescribeStatementOutput, event: &RecordedEvent) -> Re
     }
 }
 
+/// The `SendTaskFailure` error name for `name`, the outcome of `task`'s statement: the step's own
+/// name when its `errors` mapping has one, within Step Functions' limit. Every `SendTaskFailure`
+/// takes its name from here, whichever function closes the task.
+pub fn error_name(task: &RecordedTask, name: &str) -> String {
+    truncate(task.error_names.apply(name), MAX_ERROR_CHARS)
+}
+
 /// The `SendTaskFailure` error name and cause, within Step Functions' limits.
 fn failure(
     id: &str,
@@ -636,7 +643,7 @@ fn failure(
     loop {
         let text = serde_json::to_string(&cause).expect("a StepFailure always serializes");
         if text.chars().count() <= MAX_CAUSE_CHARS {
-            return (truncate(name, MAX_ERROR_CHARS), text);
+            return (error_name(task, name), text);
         }
         // Shorten the longest field and try again; every round at least halves one of them.
         let statement_len = cause
@@ -713,7 +720,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::TaskToken;
+    use crate::task::{ErrorNames, TaskInput, TaskToken};
 
     fn task() -> RecordedTask {
         RecordedTask {
@@ -722,6 +729,7 @@ mod tests {
             run_date: "2021-06-26".into(),
             execution_name: Some("run-1".into()),
             attempt: 0,
+            error_names: ErrorNames::default(),
         }
     }
 
@@ -740,6 +748,80 @@ mod tests {
         let parsed: StepFailure = serde_json::from_str(&cause).unwrap();
         assert_eq!(parsed.failed_statement_index, Some(3));
         assert_eq!(parsed.step, "LoadItem");
+    }
+
+    fn report() -> Report {
+        Report {
+            rows: 0,
+            duration_ms: 1,
+            error: Some("ERROR: relation \"stg_item\" does not exist".into()),
+            failed_index: Some(2),
+            failed_statement: Some("insert into item select * from stg_item".into()),
+        }
+    }
+
+    fn mapped(errors: serde_json::Value) -> RecordedTask {
+        let input = serde_json::json!({
+            "taskToken": "token", "step": "LoadItem", "script": "load_item.sql",
+            "runDate": "2021-06-26", "executionName": "run-1",
+            "executionStartTime": "2021-06-27T06:00:00.000Z",
+            "stateEnteredTime": "2021-06-27T06:00:00.456Z", "errors": errors,
+        });
+        RecordedTask {
+            error_names: TaskInput::from_json(input)
+                .unwrap()
+                .validate()
+                .unwrap()
+                .error_names,
+            ..task()
+        }
+    }
+
+    #[test]
+    fn without_a_mapping_the_failure_name_and_cause_are_exactly_as_before() {
+        let (error, cause) = failure("id", &task(), StatementState::Failed, report());
+        assert_eq!(error, "Redshift.StatementFailed");
+        assert_eq!(
+            cause,
+            r#"{"step":"LoadItem","statementId":"id","runDate":"2021-06-26","status":"FAILED","error":"ERROR: relation \"stg_item\" does not exist","failedStatementIndex":2,"failedStatement":"insert into item select * from stg_item"}"#
+        );
+        let (error, _) = failure("id", &task(), StatementState::Aborted, report());
+        assert_eq!(error, "Redshift.StatementAborted");
+        assert_eq!(
+            error_name(&task(), STATEMENT_NOT_FOUND),
+            "Redshift.StatementNotFound"
+        );
+    }
+
+    #[test]
+    fn a_mapped_error_name_replaces_the_original_and_the_cause_stays_the_same() {
+        let step = mapped(serde_json::json!({
+            "Redshift.StatementFailed": "Validation.NoSalesLoaded",
+            "Redshift.StatementNotFound": "Pipeline.StatementExpired",
+        }));
+        let (plain_error, plain_cause) = failure("id", &task(), StatementState::Failed, report());
+        let (error, cause) = failure("id", &step, StatementState::Failed, report());
+        assert_eq!(error, "Validation.NoSalesLoaded");
+        assert_ne!(error, plain_error);
+        assert_eq!(cause, plain_cause, "the cause is never changed");
+        let (aborted, _) = failure("id", &step, StatementState::Aborted, report());
+        assert_eq!(aborted, STATEMENT_ABORTED, "an unmapped name stays");
+        assert_eq!(
+            error_name(&step, STATEMENT_NOT_FOUND),
+            "Pipeline.StatementExpired"
+        );
+        let callback = task_callback(
+            "id",
+            &step,
+            &RecordedEvent {
+                state: StatementState::Failed,
+                rows: None,
+            },
+            report(),
+        );
+        assert!(
+            matches!(callback, TaskCallback::Failure { ref error, .. } if error == "Validation.NoSalesLoaded")
+        );
     }
 
     #[test]

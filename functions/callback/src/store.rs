@@ -21,7 +21,7 @@ use thiserror::Error;
 use tracing::info;
 
 use crate::event::{StatementState, StatementStatusChange};
-use crate::task::{Task, TaskToken};
+use crate::task::{ErrorNames, Task, TaskToken};
 
 /// How long a claim on completing a task lasts; after that another delivery may take over. Longer
 /// than the functions' 30 s timeout (a live holder is never overtaken), shorter than the 1 minute
@@ -182,6 +182,8 @@ pub struct RecordedTask {
     pub execution_name: Option<String>,
     /// The Task attempt (`$$.State.RetryCount`) whose token is stored; 0 when not recorded.
     pub attempt: u32,
+    /// The step's replacements for its error names (`errorNames`); empty when not recorded.
+    pub error_names: ErrorNames,
 }
 
 /// The rendezvous item as it stands after a write.
@@ -247,11 +249,33 @@ fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
+/// The attribute holding a step's error-name mapping (a map of strings), written with its token.
+pub const ERROR_NAMES: &str = "errorNames";
+
+type UpdateItem = aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+
+/// Binds `:errorNames` when the step has error names to store.
+fn with_names(request: UpdateItem, names: Option<&AttributeValue>) -> UpdateItem {
+    match names {
+        Some(names) => request.expression_attribute_values(":errorNames", names.clone()),
+        None => request,
+    }
+}
+
+/// `errorNames` as DynamoDB stores it; `None` for no mapping (the attribute is then not written).
+fn error_names(names: &ErrorNames) -> Option<AttributeValue> {
+    (!names.is_empty()).then(|| {
+        AttributeValue::M(
+            names
+                .iter()
+                .map(|(from, to)| (from.to_owned(), s(to)))
+                .collect(),
+        )
+    })
+}
+
 impl TokenTable {
-    fn update(
-        &self,
-        statement_id: &str,
-    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    fn update(&self, statement_id: &str) -> UpdateItem {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -271,13 +295,21 @@ impl TokenTable {
         statement_name: &str,
     ) -> Result<(Rendezvous, Recorded), StoreError> {
         let now = now();
+        // The step's error names travel with its token; without any, the requests are unchanged.
+        let names = error_names(&task.error_names);
+        let set_names = if names.is_some() {
+            ", errorNames = :errorNames"
+        } else {
+            ""
+        };
         let first = self
             .update(statement_id)
-            .update_expression(
+            .update_expression(format!(
                 "SET taskToken = :token, step = :step, runDate = :runDate, statementName = :name, \
                  executionName = :execution, attempt = :attempt, stateEnteredTime = :entered, \
-                 submittedAt = :now, pending = :pending, expiresAt = if_not_exists(expiresAt, :expires)",
-            )
+                 submittedAt = :now, pending = :pending, expiresAt = if_not_exists(expiresAt, :expires)\
+                 {set_names}",
+            ))
             .condition_expression("attribute_not_exists(taskToken)")
             .expression_attribute_values(":token", s(task.token.expose()))
             .expression_attribute_values(":step", s(&task.step))
@@ -289,9 +321,8 @@ impl TokenTable {
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":pending", s(PENDING))
             .expression_attribute_values(":expires", n(now + self.ttl_seconds))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
+            .return_values(ReturnValue::AllNew);
+        let first = with_names(first, names.as_ref()).send().await;
         match first {
             Ok(out) => {
                 return Ok((
@@ -304,11 +335,11 @@ impl TokenTable {
         }
         let replaced = self
             .update(statement_id)
-            .update_expression(
+            .update_expression(format!(
                 "SET taskToken = :token, attempt = :attempt, stateEnteredTime = :entered, \
-                 submittedAt = :now, pending = :pending \
+                 submittedAt = :now, pending = :pending{set_names} \
                  REMOVE completedAt, outcome, completedBy, claimedUntil, executionStatus",
-            )
+            ))
             .condition_expression(
                 "executionName = :execution AND step = :step \
                  AND (attribute_not_exists(attempt) OR attempt < :attempt) \
@@ -322,9 +353,8 @@ impl TokenTable {
             .expression_attribute_values(":execution", s(&task.execution_name))
             .expression_attribute_values(":step", s(&task.step))
             .expression_attribute_values(":closed", s(Outcome::TaskClosed.as_str()))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
+            .return_values(ReturnValue::AllNew);
+        let replaced = with_names(replaced, names.as_ref()).send().await;
         match replaced {
             Ok(out) => {
                 info!(statement_id, step = %task.step, attempt = task.attempt,
@@ -573,6 +603,19 @@ fn parse_item(
                 .transpose()
                 .map_err(|_| corrupt("attempt is not a retry count"))?
                 .unwrap_or(0),
+            error_names: match item.get(ERROR_NAMES) {
+                None => ErrorNames::default(),
+                Some(names) => names
+                    .as_m()
+                    .ok()
+                    .and_then(|names| {
+                        names
+                            .iter()
+                            .map(|(from, to)| Some((from.clone(), to.as_s().ok()?.clone())))
+                            .collect::<Option<ErrorNames>>()
+                    })
+                    .ok_or_else(|| corrupt("errorNames is not a map of strings"))?,
+            },
         }),
     };
     let event = match text("eventState") {
@@ -590,4 +633,85 @@ fn parse_item(
         outcome: text("outcome"),
         submitted_at: number("submittedAt"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token_item() -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("taskToken".to_owned(), s("token")),
+            ("step".to_owned(), s("LoadItem")),
+            ("runDate".to_owned(), s("2021-06-26")),
+        ])
+    }
+
+    fn names(pairs: &[(&str, &str)]) -> AttributeValue {
+        AttributeValue::M(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), s(*v)))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn an_item_without_error_names_maps_nothing() {
+        let task = parse_item("id", token_item()).unwrap().task.unwrap();
+        assert!(task.error_names.is_empty());
+    }
+
+    #[test]
+    fn the_stored_error_names_are_read_with_the_token() {
+        let mut item = token_item();
+        item.insert(
+            ERROR_NAMES.to_owned(),
+            names(&[("Redshift.StatementFailed", "Validation.NoSalesLoaded")]),
+        );
+        let task = parse_item("id", item).unwrap().task.unwrap();
+        assert_eq!(
+            task.error_names.apply("Redshift.StatementFailed"),
+            "Validation.NoSalesLoaded"
+        );
+        assert_eq!(
+            task.error_names.apply("Redshift.StatementAborted"),
+            "Redshift.StatementAborted"
+        );
+    }
+
+    #[test]
+    fn error_names_that_are_not_a_map_of_strings_make_the_item_corrupt() {
+        for bad in [
+            s("Validation.NoSalesLoaded"),
+            AttributeValue::M(HashMap::from([(
+                "Redshift.StatementFailed".to_owned(),
+                n(1),
+            )])),
+        ] {
+            let mut item = token_item();
+            item.insert(ERROR_NAMES.to_owned(), bad);
+            let err = parse_item("id", item).unwrap_err();
+            assert_eq!(err.name(), "TokenStoreCorrupt");
+            assert!(err.to_string().contains("errorNames"), "{err}");
+        }
+    }
+
+    #[test]
+    fn error_names_are_stored_as_a_map_of_strings_and_not_at_all_when_empty() {
+        assert_eq!(error_names(&ErrorNames::default()), None);
+        let mapping: ErrorNames = [(
+            "Redshift.StatementFailed".to_owned(),
+            "Validation.NoSalesLoaded".to_owned(),
+        )]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            error_names(&mapping),
+            Some(names(&[(
+                "Redshift.StatementFailed",
+                "Validation.NoSalesLoaded"
+            )]))
+        );
+    }
 }

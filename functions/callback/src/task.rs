@@ -1,18 +1,34 @@
 //! What the state machine hands the submitter, what a finished step hands back, and how a
 //! statement is named so its events find their way to this project's completer.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::complete::{truncate, STATEMENT_ABORTED, STATEMENT_FAILED, STATEMENT_NOT_FOUND};
 use crate::run_date::{RunDate, RunDateError};
 
 /// Step Functions' limit on a task token.
 pub const MAX_TOKEN_CHARS: usize = 2048;
 /// The Data API's limit on `StatementName`.
 pub const MAX_STATEMENT_NAME_CHARS: usize = 500;
+/// Step Functions' limit on an execution name.
+pub const MAX_EXECUTION_NAME_CHARS: usize = 80;
+/// The characters Step Functions refuses in an execution name besides whitespace and control
+/// characters: brackets, wildcards and special characters.
+pub const EXECUTION_NAME_REFUSED: &str = "<>{}[]?*\"#%\\^|~`$&,;:/";
+/// The error names a step's `errors` mapping may replace: what the functions send when the
+/// step's statement fails, is aborted, or is unknown to the Data API.
+pub const MAPPABLE_ERRORS: [&str; 3] = [STATEMENT_FAILED, STATEMENT_ABORTED, STATEMENT_NOT_FOUND];
+/// The most entries an `errors` mapping may have.
+pub const MAX_ERROR_NAMES: usize = 8;
+/// Step Functions' limit on a `SendTaskFailure` error name.
+pub const MAX_ERROR_NAME_CHARS: usize = 256;
+/// The prefix Step Functions reserves for its own error names.
+pub const RESERVED_ERROR_PREFIX: &str = "States.";
 
 /// A Step Functions task token. It is a credential for closing the task, so it never appears in
 /// `Debug` or `Display` output (and therefore never in a log line).
@@ -68,6 +84,108 @@ pub struct TaskInput {
     /// run date then names that object. Missing or null: nothing to name.
     #[serde(default)]
     pub execution_input: Option<serde_json::Value>,
+    /// The step's error names: `{"Redshift.StatementFailed": "Validation.NoSalesLoaded"}` makes
+    /// the Task itself fail with `Validation.NoSalesLoaded` when its statement fails. Missing,
+    /// null or empty: the names stay as they are.
+    #[serde(default)]
+    pub errors: Option<serde_json::Value>,
+}
+
+/// A step's replacements for the error names sent when its statement does not finish (the task
+/// payload's `errors`): applied by whichever function closes the task, so the Task fails with
+/// the step's own name. Only [`MAPPABLE_ERRORS`] are keys; the cause is never changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorNames(BTreeMap<String, String>);
+
+impl ErrorNames {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The name to send instead of `name`: the step's replacement, or `name` itself.
+    pub fn apply<'a>(&'a self, name: &'a str) -> &'a str {
+        self.0.get(name).map_or(name, String::as_str)
+    }
+
+    /// The task payload's `errors`, checked: an object of at most [`MAX_ERROR_NAMES`] entries,
+    /// each key one of [`MAPPABLE_ERRORS`], each value an error name Step Functions accepts from
+    /// `SendTaskFailure` (1-256 of `A-Z a-z 0-9 . _ -`) and not reserved (`States.`).
+    pub fn parse(value: Option<&serde_json::Value>) -> Result<Self, InputError> {
+        let invalid = |reason: String| Err(InputError::ErrorNames(reason));
+        let entries = match value {
+            None | Some(serde_json::Value::Null) => return Ok(Self::default()),
+            Some(serde_json::Value::Object(entries)) => entries,
+            Some(_) => {
+                return invalid(
+                    "must be an object mapping an error name to the name to send instead".into(),
+                )
+            }
+        };
+        if entries.len() > MAX_ERROR_NAMES {
+            return invalid(format!(
+                "has {} entries; at most {MAX_ERROR_NAMES} are allowed",
+                entries.len()
+            ));
+        }
+        let mut names = BTreeMap::new();
+        for (key, value) in entries {
+            let shown = format!("{:?}", truncate(key, 100));
+            if !MAPPABLE_ERRORS.contains(&key.as_str()) {
+                return invalid(format!(
+                    "key {shown} is not an error name the step's statement can end with \
+                     (one of {})",
+                    MAPPABLE_ERRORS.join(", ")
+                ));
+            }
+            let Some(name) = value.as_str().filter(|name| is_error_name(name)) else {
+                return invalid(format!(
+                    "the name for {shown} must be 1-{MAX_ERROR_NAME_CHARS} characters of \
+                     A-Z a-z 0-9 . _ -"
+                ));
+            };
+            if name.starts_with(RESERVED_ERROR_PREFIX) {
+                return invalid(format!(
+                    "the name for {shown} must not start with \"{RESERVED_ERROR_PREFIX}\" \
+                     (Step Functions reserves it)"
+                ));
+            }
+            names.insert(key.clone(), name.to_owned());
+        }
+        Ok(Self(names))
+    }
+}
+
+/// Read back from the rendezvous item: the pairs were checked when the task was submitted.
+impl FromIterator<(String, String)> for ErrorNames {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Self {
+        Self(pairs.into_iter().collect())
+    }
+}
+
+fn is_error_name(name: &str) -> bool {
+    (1..=MAX_ERROR_NAME_CHARS).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Step Functions' rule for an execution name: 1-80 characters, none of them whitespace, a
+/// bracket, a wildcard or a special character ([`EXECUTION_NAME_REFUSED`]), or a control
+/// character (U+0000-001F, U+007F-009F). Anything else, non-ASCII letters included, is a name
+/// Step Functions runs, and so one this project runs: the name cannot contain the `/` that
+/// separates it in the statement name, the `ClientToken` is a hash of it, and DynamoDB stores
+/// it as it is.
+pub fn is_execution_name(name: &str) -> bool {
+    (1..=MAX_EXECUTION_NAME_CHARS).contains(&name.chars().count())
+        && name.chars().all(|c| {
+            !(c.is_whitespace()
+                || matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+                || EXECUTION_NAME_REFUSED.contains(c))
+        })
 }
 
 /// The longest bucket or key shown in an error message.
@@ -108,6 +226,8 @@ pub struct Task {
     pub state_entered_time: String,
     /// Which attempt of the Task entry this is (`$$.State.RetryCount`).
     pub attempt: u32,
+    /// The step's replacements for the error names its task fails with.
+    pub error_names: ErrorNames,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -119,6 +239,9 @@ pub enum InputError {
         field: &'static str,
         reason: &'static str,
     },
+    /// The `errors` mapping, with what is wrong with it (naming the key).
+    #[error("task input field errors is invalid: {0}")]
+    ErrorNames(String),
     #[error(transparent)]
     RunDate(#[from] RunDateError),
     /// A bad run date given by the object that triggered the run (`origin`, `s3://bucket/key`).
@@ -177,9 +300,11 @@ impl TaskInput {
             "must be a file name ending in .sql (letters, digits, _ - .), without a path",
         )?;
         check(
-            is_name(&self.execution_name, 80, &[]),
+            is_execution_name(&self.execution_name),
             "executionName",
-            "must be 1-80 characters of A-Z a-z 0-9 _ -",
+            "must be a Step Functions execution name: 1-80 characters without whitespace, \
+             brackets < > { } [ ], wildcards ? *, special characters \" # % \\ ^ | ~ ` $ & , ; : / \
+             or control characters",
         )?;
         let state_entered_time = self.state_entered_time.unwrap_or_default();
         check(
@@ -189,6 +314,7 @@ impl TaskInput {
             "stateEnteredTime",
             "must be set ($$.State.EnteredTime): 1-64 printable characters",
         )?;
+        let error_names = ErrorNames::parse(self.errors.as_ref())?;
         let run_date = RunDate::resolve(self.run_date.as_deref(), &self.execution_start_time)
             .map_err(
                 |error| match trigger_object(self.execution_input.as_ref()) {
@@ -206,6 +332,7 @@ impl TaskInput {
             execution_name: self.execution_name,
             state_entered_time,
             attempt: self.retry_count.unwrap_or(0),
+            error_names,
         })
     }
 }
@@ -444,6 +571,201 @@ mod tests {
             print,
             TaskToken::new("AQCEAAAAKgAAAAMAAAAAAAAAAW-secret").fingerprint()
         );
+    }
+
+    fn validated(field: &str, value: serde_json::Value) -> Result<Task, InputError> {
+        let mut v = input();
+        v[field] = value;
+        TaskInput::from_json(v).and_then(TaskInput::validate)
+    }
+
+    /// Names Step Functions starts executions under that the old `[A-Za-z0-9_-]` rule refused.
+    const ACCEPTED_EXECUTIONS: [&str; 8] = [
+        "backfill-2021.06.26",
+        "o'brien",
+        "rerun(2021-06-26)",
+        "date=2021-06-26",
+        "ops@example.com",
+        "a+b!",
+        "Zürich-läuft-日本語",
+        "ÆØÅ.ñ",
+    ];
+
+    #[test]
+    fn every_execution_name_step_functions_accepts_is_valid_and_kept_as_it_is() {
+        let longest = "é".repeat(80);
+        for name in ACCEPTED_EXECUTIONS
+            .iter()
+            .copied()
+            .chain([longest.as_str()])
+        {
+            let task = validated("executionName", json!(name)).unwrap();
+            assert_eq!(task.execution_name, name);
+        }
+    }
+
+    #[test]
+    fn execution_names_step_functions_refuses_are_invalid_input_naming_the_rule() {
+        let mut refused: Vec<String> = ["", "a b", "a\tb", "a\u{a0}b", "a\u{3000}b"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        refused.push("x".repeat(81));
+        refused.extend(
+            EXECUTION_NAME_REFUSED
+                .chars()
+                .chain(['\u{0}', '\u{1f}', '\u{7f}', '\u{85}', '\u{9f}'])
+                .map(|c| format!("run{c}1")),
+        );
+        assert_eq!(EXECUTION_NAME_REFUSED.chars().count(), 22);
+        for name in refused {
+            let err = validated("executionName", json!(name)).unwrap_err();
+            assert_eq!(err.name(), "InvalidInput", "{name:?}");
+            let message = err.to_string();
+            assert!(
+                message.contains("executionName")
+                    && message.contains("Step Functions execution name")
+                    && message.contains("1-80 characters"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn step_names_keep_their_letters_digits_underscore_and_dash_rule() {
+        for step in ["Load.Item", "Load'Item", "Läd", &"s".repeat(81)] {
+            assert_eq!(
+                validated("step", json!(step)).unwrap_err().name(),
+                "InvalidInput"
+            );
+        }
+        assert!(validated("step", json!("Load_Item-2")).is_ok());
+    }
+
+    #[test]
+    fn statement_names_and_client_tokens_work_for_every_accepted_execution_name() {
+        let mut tokens = std::collections::HashSet::new();
+        for execution in ACCEPTED_EXECUTIONS {
+            let name = statement_name("etl", execution, "LoadItem");
+            assert_eq!(name, format!("etl/{execution}/LoadItem"));
+            // The EventBridge rule's prefix still matches, and the three parts still split.
+            assert!(name.starts_with("etl/"));
+            assert_eq!(
+                name.splitn(3, '/').collect::<Vec<_>>(),
+                ["etl", execution, "LoadItem"]
+            );
+            let token = client_token("etl", execution, "LoadItem", "2021-06-27T06:00:00.456Z");
+            assert_eq!(token.len(), 64, "within the Data API's 1-64 characters");
+            assert!(token.chars().all(|c| c.is_ascii_hexdigit()));
+            assert!(tokens.insert(token), "one token per execution");
+        }
+        let longest = statement_name(&"p".repeat(128), &"é".repeat(80), &"s".repeat(80));
+        assert!(longest.chars().count() <= MAX_STATEMENT_NAME_CHARS);
+        assert!(longest.contains(&"é".repeat(80)));
+    }
+
+    #[test]
+    fn a_missing_null_or_empty_errors_mapping_maps_nothing() {
+        for errors in [None, Some(json!(null)), Some(json!({}))] {
+            let mut v = input();
+            if let Some(errors) = errors {
+                v["errors"] = errors;
+            }
+            let task = TaskInput::from_json(v).unwrap().validate().unwrap();
+            assert!(task.error_names.is_empty());
+            assert_eq!(task.error_names.apply(STATEMENT_FAILED), STATEMENT_FAILED);
+        }
+    }
+
+    #[test]
+    fn an_errors_mapping_replaces_only_the_names_it_maps() {
+        let task = validated(
+            "errors",
+            json!({
+                "Redshift.StatementFailed": "Validation.NoSalesLoaded",
+                "Redshift.StatementNotFound": "Pipeline_Statement-Expired.2",
+            }),
+        )
+        .unwrap();
+        let names = &task.error_names;
+        assert_eq!(names.apply(STATEMENT_FAILED), "Validation.NoSalesLoaded");
+        assert_eq!(
+            names.apply(STATEMENT_NOT_FOUND),
+            "Pipeline_Statement-Expired.2"
+        );
+        assert_eq!(names.apply(STATEMENT_ABORTED), STATEMENT_ABORTED);
+        let all = json!({
+            "Redshift.StatementFailed": "A",
+            "Redshift.StatementAborted": "B",
+            "Redshift.StatementNotFound": "x".repeat(256),
+        });
+        assert_eq!(
+            validated("errors", all).unwrap().error_names.iter().count(),
+            3
+        );
+    }
+
+    #[test]
+    fn a_bad_errors_mapping_is_invalid_input_naming_the_key() {
+        let cases = [
+            (json!(["Redshift.StatementFailed"]), "must be an object"),
+            (json!("Validation.NoSalesLoaded"), "must be an object"),
+            (
+                json!({"Redshift.StatementFailed ": "X"}),
+                "key \"Redshift.StatementFailed \" is not an error name",
+            ),
+            (json!({"States.ALL": "X"}), "key \"States.ALL\" is not"),
+            (json!({"InvalidInput": "X"}), "key \"InvalidInput\" is not"),
+            (
+                json!({"Redshift.StatementFailed": ""}),
+                "the name for \"Redshift.StatementFailed\" must be 1-256 characters",
+            ),
+            (
+                json!({"Redshift.StatementFailed": "x".repeat(257)}),
+                "the name for \"Redshift.StatementFailed\" must be 1-256",
+            ),
+            (
+                json!({"Redshift.StatementAborted": "No Sales"}),
+                "the name for \"Redshift.StatementAborted\" must be 1-256",
+            ),
+            (
+                json!({"Redshift.StatementFailed": "Validation/NoSales"}),
+                "\"Redshift.StatementFailed\" must be",
+            ),
+            (
+                json!({"Redshift.StatementFailed": "Validierung.Ä"}),
+                "\"Redshift.StatementFailed\" must be",
+            ),
+            (
+                json!({"Redshift.StatementFailed": 1}),
+                "\"Redshift.StatementFailed\" must be",
+            ),
+            (
+                json!({"Redshift.StatementFailed": null}),
+                "\"Redshift.StatementFailed\" must be",
+            ),
+            (
+                json!({"Redshift.StatementNotFound": "States.Timeout"}),
+                "the name for \"Redshift.StatementNotFound\" must not start with \"States.\"",
+            ),
+            (
+                serde_json::Value::Object((0..9).map(|i| (format!("k{i}"), json!("X"))).collect()),
+                "has 9 entries; at most 8",
+            ),
+        ];
+        for (errors, expected) in cases {
+            let err = validated("errors", errors.clone()).unwrap_err();
+            assert_eq!(err.name(), "InvalidInput", "{errors}");
+            let message = err.to_string();
+            assert!(
+                message.starts_with("task input field errors is invalid: ")
+                    && message.contains(expected),
+                "{message}"
+            );
+        }
+        let long_key = "k".repeat(5000);
+        let err = validated("errors", json!({ long_key: "X" })).unwrap_err();
+        assert!(err.to_string().chars().count() < 400, "long keys are cut");
     }
 
     #[test]

@@ -43,6 +43,23 @@ pub fn with_token(statement_id: &str) -> Vec<(&str, &str)> {
     ]
 }
 
+/// `item` with the step's error names stored (`errorNames`, a map of strings).
+pub fn with_error_names(
+    mut item: HashMap<String, AttributeValue>,
+    names: &[(&str, &str)],
+) -> HashMap<String, AttributeValue> {
+    item.insert(
+        crate::store::ERROR_NAMES.to_owned(),
+        AttributeValue::M(
+            names
+                .iter()
+                .map(|(from, to)| ((*from).to_owned(), AttributeValue::S((*to).to_owned())))
+                .collect(),
+        ),
+    );
+    item
+}
+
 /// An `UpdateItem` whose expression starts with `prefix`, answering with `attributes` as ALL_NEW.
 pub fn update(prefix: &'static str, attributes: HashMap<String, AttributeValue>) -> Rule {
     mock!(aws_sdk_dynamodb::Client::update_item)

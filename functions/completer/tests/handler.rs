@@ -466,3 +466,60 @@ async fn completing_takes_the_item_out_of_the_pending_index() {
 
     assert_eq!(mark.num_calls(), 1);
 }
+
+#[tokio::test]
+async fn a_step_s_error_names_replace_the_failure_name_and_the_cause_stays_as_it_is() {
+    for (event, state, subs, original, mapped) in [
+        (
+            "completer-failed.json",
+            "FAILED",
+            FAILED_SUBS,
+            "Redshift.StatementFailed",
+            "Validation.NoSalesLoaded",
+        ),
+        (
+            "completer-aborted.json",
+            "ABORTED",
+            &[][..],
+            "Redshift.StatementAborted",
+            "Pipeline.Cancelled",
+        ),
+    ] {
+        let status = if state == "FAILED" {
+            StatusString::Failed
+        } else {
+            StatusString::Aborted
+        };
+        let causes = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+        let seen = causes.clone();
+        let any_failure = mock!(aws_sdk_sfn::Client::send_task_failure)
+            .match_requests(move |r| {
+                seen.lock().unwrap().push((
+                    r.error().unwrap_or_default().to_owned(),
+                    r.cause().unwrap_or_default().to_owned(),
+                ));
+                true
+            })
+            .then_output(|| SendTaskFailureOutput::builder().build());
+        let names: &[(&str, &str)] = &[(original, mapped)];
+        let (plain, with_names) = (
+            record_event(state),
+            update(
+                "SET eventState",
+                etl_callback::testing::with_error_names(with_event(state), names),
+            ),
+        );
+        for record in [&plain, &with_names] {
+            let (claim, mark, describe) = (claim(), mark(), describe(status.clone(), subs));
+            let c = completer(&[record, &claim, &mark], &[&any_failure], &[&describe]);
+            let handled = handle(&c, fixture(event)).await.unwrap();
+            assert_eq!(handled.completion, "Failed");
+        }
+
+        let causes = causes.lock().unwrap();
+        assert_eq!(causes.len(), 2);
+        assert_eq!(causes[0].0, original, "without a mapping: as before");
+        assert_eq!(causes[1].0, mapped, "the step's own name");
+        assert_eq!(causes[0].1, causes[1].1, "the cause is the same either way");
+    }
+}

@@ -551,7 +551,7 @@ async fn release_ended(
     summary: &mut Summary,
 ) -> Result<(), ReconcileError> {
     let lock_name = lock.settings.name.as_str();
-    match lock.release(&execution.name).await {
+    match lock.release(&execution.execution_arn).await {
         Ok(release) => {
             log_release(
                 summary,
@@ -653,12 +653,12 @@ async fn release_if_ended(
             Ok(None)
         }
         ExecutionState::Ended(status) => Ok(Some((
-            lock.release(execution).await?,
+            lock.release(arn).await?,
             "stale holder: execution ended",
             status,
         ))),
         ExecutionState::DoesNotExist => Ok(Some((
-            lock.release(execution).await?,
+            lock.release(arn).await?,
             "stale holder: execution does not exist",
             String::new(),
         ))),

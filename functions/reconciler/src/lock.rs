@@ -1,15 +1,17 @@
-//! The run lock (the Step Functions semaphore pattern): one DynamoDB item per pipeline in which the
-//! state machine counts its running executions (`runCount`) and records each holder as a top-level
-//! attribute `holder:<execution name>` whose value is the execution ARN. The state machine acquires
-//! and releases it through its direct DynamoDB integration; the reconciler releases what a run that
-//! ended without its release step left behind:
+//! The run lock (the Step Functions semaphore pattern): one DynamoDB item per pipeline whose string
+//! set `holders` holds the ARN of every execution that has a slot; the set's size is the count, so
+//! the two cannot drift, and adding or deleting an element twice changes nothing (a retried
+//! acquire or release counts once). The state machine acquires and releases it through its direct
+//! DynamoDB integration (`ADD holders :me` while `size(holders) < RunConcurrency` or it is already
+//! a member; `DELETE holders :me`); the reconciler releases what a run that ended without its
+//! release step left behind:
 //!
 //! - when its execution-ended event arrives ([`RunLock::release`]);
 //! - on the schedule, for every holder whose execution is no longer running or no longer exists
 //!   (its execution-ended event was lost) ([`RunLock::holders`], [`RunLock::execution_state`]).
 //!
-//! The release is the state machine's own, conditional on the holder attribute, so whoever releases
-//! second changes nothing: the count is decremented exactly once per holder.
+//! The release is the state machine's own, conditional on membership, so whoever releases second
+//! changes nothing.
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -22,13 +24,14 @@ use thiserror::Error;
 
 /// The lock item's key attribute.
 pub const LOCK_KEY: &str = "lockName";
-/// The prefix of a holder attribute: `holder:<execution name>`.
-pub const HOLDER_PREFIX: &str = "holder:";
+/// The string set of holding execution ARNs.
+pub const HOLDERS: &str = "holders";
 /// The lock name when `RUN_LOCK_NAME` is unset.
 pub const DEFAULT_LOCK_NAME: &str = "etl";
-/// The state machine's release, byte for byte (`#holder` = `holder:<execution name>`).
-pub const RELEASE_EXPRESSION: &str = "SET runCount = runCount - :one REMOVE #holder";
-pub const RELEASE_CONDITION: &str = "attribute_exists(#holder)";
+/// The state machine's release, byte for byte (`:me` = the execution ARN as a one-element set,
+/// `:id` = the ARN).
+pub const RELEASE_EXPRESSION: &str = "DELETE holders :me";
+pub const RELEASE_CONDITION: &str = "contains(holders, :id)";
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -85,11 +88,12 @@ pub enum Release {
     AlreadyReleased,
 }
 
-/// One `holder:<execution name>` attribute of the lock item.
+/// One element of the lock item's `holders`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
+    /// The execution name (the ARN's last part), for logs.
     pub execution_name: String,
-    /// The execution ARN; `None` when the attribute is not a string (nothing to ask about).
+    /// The execution ARN; `None` when the element is not an execution ARN (nothing to ask about).
     pub execution_arn: Option<String>,
 }
 
@@ -116,9 +120,9 @@ impl RunLock<'_> {
         AttributeValue::S(self.settings.name.clone())
     }
 
-    /// The state machine's release for `execution_name`: `ConditionalCheckFailed` means the
+    /// The state machine's release for `execution_arn`: `ConditionalCheckFailed` means the
     /// holder is already gone, deliberately not an error.
-    pub async fn release(&self, execution_name: &str) -> Result<Release, LockError> {
+    pub async fn release(&self, execution_arn: &str) -> Result<Release, LockError> {
         let result = self
             .dynamodb
             .update_item()
@@ -126,8 +130,8 @@ impl RunLock<'_> {
             .key(LOCK_KEY, self.key())
             .update_expression(RELEASE_EXPRESSION)
             .condition_expression(RELEASE_CONDITION)
-            .expression_attribute_names("#holder", format!("{HOLDER_PREFIX}{execution_name}"))
-            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+            .expression_attribute_values(":me", AttributeValue::Ss(vec![execution_arn.to_owned()]))
+            .expression_attribute_values(":id", AttributeValue::S(execution_arn.to_owned()))
             .send()
             .await;
         match result {
@@ -150,7 +154,7 @@ impl RunLock<'_> {
     }
 
     /// Every holder recorded on the lock item (a consistent read), by execution name; none when
-    /// the item does not exist.
+    /// the item or its `holders` do not exist.
     pub async fn holders(&self) -> Result<Vec<Holder>, LockError> {
         let result = self
             .dynamodb
@@ -206,16 +210,19 @@ impl RunLock<'_> {
     }
 }
 
-/// The `holder:*` attributes of a lock item, sorted by execution name.
+/// The `holders` of a lock item, sorted by execution name.
 pub fn holders_of(item: &HashMap<String, AttributeValue>) -> Vec<Holder> {
-    let mut holders: Vec<Holder> = item
+    let Some(AttributeValue::Ss(arns)) = item.get(HOLDERS) else {
+        return Vec::new();
+    };
+    let mut holders: Vec<Holder> = arns
         .iter()
-        .filter_map(|(name, value)| {
-            let execution_name = name.strip_prefix(HOLDER_PREFIX)?;
-            Some(Holder {
-                execution_name: execution_name.to_owned(),
-                execution_arn: value.as_s().ok().cloned(),
-            })
+        .map(|arn| {
+            let is_execution = arn.starts_with("arn:") && arn.contains(":execution:");
+            Holder {
+                execution_name: arn.rsplit(':').next().unwrap_or(arn).to_owned(),
+                execution_arn: is_execution.then(|| arn.clone()),
+            }
         })
         .collect();
     holders.sort_by(|a, b| a.execution_name.cmp(&b.execution_name));

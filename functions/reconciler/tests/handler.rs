@@ -762,8 +762,8 @@ fn configuration_has_defaults_and_names_every_problem_at_once() {
     }
 }
 
-// The run lock (the Step Functions semaphore pattern): `lockName` = RUN_LOCK_NAME, one
-// `holder:<execution name>` attribute per holding execution whose value is the execution ARN.
+// The run lock (the Step Functions semaphore pattern): `lockName` = RUN_LOCK_NAME, and the string
+// set `holders` of the holding executions' ARNs.
 
 const LOCK_TABLE: &str = "run-lock";
 const STATE_MACHINE: &str =
@@ -781,28 +781,28 @@ fn locking(dynamodb: &[&Rule], sfn: &[&Rule], redshift: &[&Rule]) -> Reconciler 
 }
 
 /// The state machine's own release for `execution`, shape checked: table, key, expressions,
-/// the `#holder` name and `:one`.
+/// `:me` (the ARN as a one-element set) and `:id` (the ARN).
 fn release_matches(
     r: &aws_sdk_dynamodb::operation::update_item::UpdateItemInput,
     execution: &str,
 ) -> bool {
-    let holder = format!("holder:{execution}");
+    let arn = execution_arn(execution);
+    let values = r.expression_attribute_values();
     r.table_name() == Some(LOCK_TABLE)
         && r.key().map(|k| k.len()) == Some(1)
         && value(r.key(), "lockName") == Some("etl")
-        && r.update_expression() == Some("SET runCount = runCount - :one REMOVE #holder")
-        && r.condition_expression() == Some("attribute_exists(#holder)")
-        && r.expression_attribute_names().map(|n| n.len()) == Some(1)
-        && r.expression_attribute_names()
-            .and_then(|n| n.get("#holder"))
-            .map(String::as_str)
-            == Some(holder.as_str())
-        && r.expression_attribute_values().map(|v| v.len()) == Some(1)
-        && r.expression_attribute_values()
-            .and_then(|v| v.get(":one"))
-            .and_then(|v| v.as_n().ok())
-            .map(String::as_str)
-            == Some("1")
+        && r.update_expression() == Some("DELETE holders :me")
+        && r.condition_expression() == Some("contains(holders, :id)")
+        && r.expression_attribute_names().is_none_or(|n| n.is_empty())
+        && values.map(|v| v.len()) == Some(2)
+        && values
+            .and_then(|v| v.get(":me"))
+            .and_then(|v| v.as_ss().ok())
+            == Some(&vec![arn.clone()])
+        && values
+            .and_then(|v| v.get(":id"))
+            .and_then(|v| v.as_s().ok())
+            == Some(&arn)
 }
 
 fn release(execution: &'static str) -> Rule {
@@ -833,14 +833,10 @@ fn lock_item(holders: &'static [&'static str]) -> Rule {
         })
         .then_output(move || {
             let mut item = item(&[("lockName", "etl")]);
-            item.insert(
-                "runCount".into(),
-                AttributeValue::N(holders.len().to_string()),
-            );
-            for name in holders {
+            if !holders.is_empty() {
                 item.insert(
-                    format!("holder:{name}"),
-                    AttributeValue::S(execution_arn(name)),
+                    "holders".into(),
+                    AttributeValue::Ss(holders.iter().map(|name| execution_arn(name)).collect()),
                 );
             }
             GetItemOutput::builder().set_item(Some(item)).build()
@@ -1167,4 +1163,130 @@ fn the_run_lock_settings_are_optional_typed_and_checked() {
     for name in ["RUN_LOCK_TABLE", "RUN_LOCK_NAME"] {
         assert!(err.contains(name), "{err}");
     }
+}
+
+fn with_names(
+    base: HashMap<String, AttributeValue>,
+    names: &[(&str, &str)],
+) -> HashMap<String, AttributeValue> {
+    etl_callback::testing::with_error_names(base, names)
+}
+
+#[tokio::test]
+async fn a_lost_failure_event_recovered_by_the_reconciler_fails_the_task_with_the_step_s_error_name(
+) {
+    let names = &[("Redshift.StatementFailed", "Validation.NoSalesLoaded")];
+    let query = overdue(vec![with_names(pending(ID), names)]);
+    let record = update(
+        "SET eventState",
+        with_names(with(pending(ID), &[("eventState", "FAILED")]), names),
+    );
+    let (claim, mark) = (claim(), marked("reconciler", "FAILED", TOKEN));
+    let describe = mock!(aws_sdk_redshiftdata::Client::describe_statement).then_output(|| {
+        described(
+            StatusString::Failed,
+            &[(
+                "d9b6c0c9-0747-4bf4-b142-e8883122f766:1",
+                StatusString::Failed,
+                -1,
+                Some("ERROR: no sales for 2021-06-26"),
+            )],
+        )
+    });
+    let failed = mock!(aws_sdk_sfn::Client::send_task_failure)
+        .match_requests(|r| {
+            let cause: StepFailure = serde_json::from_str(r.cause().unwrap()).unwrap();
+            r.error() == Some("Validation.NoSalesLoaded")
+                && cause.status == "FAILED"
+                && cause.error == "ERROR: no sales for 2021-06-26"
+                && cause.failed_statement_index == Some(1)
+        })
+        .then_output(|| SendTaskFailureOutput::builder().build());
+    let r = reconciler(&[&query, &record, &claim, &mark], &[&failed], &[&describe]);
+
+    let summary = sweep(&r).await;
+
+    assert_eq!(summary.lost_events_recovered, 1);
+    assert_eq!((failed.num_calls(), mark.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_statement_the_data_api_does_not_know_fails_the_task_with_the_step_s_error_name() {
+    let names = &[("Redshift.StatementNotFound", "Pipeline.StatementExpired")];
+    let query = overdue(vec![with_names(pending(ID), names)]);
+    let gone = mock!(aws_sdk_redshiftdata::Client::describe_statement).then_error(|| {
+        DescribeStatementError::ResourceNotFoundException(
+            ResourceNotFoundException::builder()
+                .message("Query does not exist")
+                .resource_id(ID)
+                .build()
+                .unwrap(),
+        )
+    });
+    let not_found = mock!(aws_sdk_sfn::Client::send_task_failure)
+        .match_requests(|r| {
+            let cause: StepFailure = serde_json::from_str(r.cause().unwrap()).unwrap();
+            r.task_token() == Some(TOKEN)
+                && r.error() == Some("Pipeline.StatementExpired")
+                && cause.status == "NOT_FOUND"
+                && cause.statement_id == ID
+        })
+        .then_output(|| SendTaskFailureOutput::builder().build());
+    let (claim, mark) = (claim(), marked("reconciler", "FAILED", TOKEN));
+    let r = reconciler(&[&query, &claim, &mark], &[&not_found], &[&gone]);
+
+    let summary = sweep(&r).await;
+
+    assert_eq!(summary.statements_not_found, 1);
+    assert_eq!((not_found.num_calls(), mark.num_calls()), (1, 1));
+}
+
+/// An execution name Step Functions accepts that the old `[A-Za-z0-9_-]` rule refused.
+const ODD_EXECUTION: &str = "backfill-2021.06.26-o'brien(1)=@+!-Zürich-日本";
+
+#[tokio::test]
+async fn an_ended_execution_with_any_name_step_functions_accepts_has_its_statements_cancelled_and_lock_released(
+) {
+    let query = mock!(aws_sdk_dynamodb::Client::query)
+        .match_requests(|r| {
+            r.filter_expression() == Some("executionName = :execution")
+                && value(r.expression_attribute_values(), ":execution") == Some(ODD_EXECUTION)
+        })
+        .then_output(|| {
+            QueryOutput::builder()
+                .items(with(pending(ID), &[("executionName", ODD_EXECUTION)]))
+                .build()
+        });
+    let (claim, cancel, mark) = (claim(), cancel(), marked_closed());
+    let release = release(ODD_EXECUTION);
+    let r = locking(&[&query, &claim, &mark, &release], &[], &[&cancel]);
+    let mut event = fixture("execution-aborted.json");
+    event["detail"]["name"] = ODD_EXECUTION.into();
+    event["detail"]["executionArn"] = execution_arn(ODD_EXECUTION).into();
+
+    let summary = r.handle(event).await.unwrap();
+
+    assert_eq!(
+        (
+            summary.tasks_closed,
+            summary.cancellations,
+            summary.locks_released
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!((query.num_calls(), release.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_stale_lock_holder_with_any_name_step_functions_accepts_is_released_on_the_schedule() {
+    let query = overdue(vec![]);
+    let lock = lock_item(&[ODD_EXECUTION]);
+    let ended = execution(ODD_EXECUTION, ExecutionStatus::Aborted);
+    let release = release(ODD_EXECUTION);
+    let r = locking(&[&query, &lock, &release], &[&ended], &[]);
+
+    let summary = sweep(&r).await;
+
+    assert_eq!((summary.locks_released, summary.errors), (1, 0));
+    assert_eq!((ended.num_calls(), release.num_calls()), (1, 1));
 }

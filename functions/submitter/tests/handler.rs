@@ -631,3 +631,318 @@ async fn a_task_input_without_its_state_entered_time_is_invalid_input() {
     assert_eq!(s.handle(no_entry).await.unwrap_err().name(), "InvalidInput");
     assert_eq!(batch.num_calls(), 0);
 }
+
+const NO_SALES: &str = "Validation.NoSalesLoaded";
+
+/// The fixture's Task with a step `errors` mapping.
+fn with_errors(mut input: Value) -> Value {
+    input["errors"] = serde_json::json!({"Redshift.StatementFailed": NO_SALES});
+    input
+}
+
+fn stored_names(
+    values: Option<&std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+) -> Option<Vec<(String, String)>> {
+    let names = values?.get(":errorNames")?.as_m().ok()?;
+    let mut pairs: Vec<(String, String)> = names
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_s().cloned().unwrap_or_default()))
+        .collect();
+    pairs.sort();
+    Some(pairs)
+}
+
+fn the_mapping() -> Option<Vec<(String, String)>> {
+    Some(vec![(
+        "Redshift.StatementFailed".to_owned(),
+        NO_SALES.to_owned(),
+    )])
+}
+
+#[tokio::test]
+async fn a_step_s_error_names_are_stored_with_its_token_and_applied_when_the_event_arrived_first() {
+    let (get, batch) = (script(SCRIPT), batch());
+    let mut both = with_token(ID);
+    both.extend([("eventState", "FAILED")]);
+    let returned = etl_callback::testing::with_error_names(
+        item(&both),
+        &[("Redshift.StatementFailed", NO_SALES)],
+    );
+    let store = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.condition_expression() == Some("attribute_not_exists(taskToken)")
+                && r.update_expression().is_some_and(|e| {
+                    e.starts_with("SET taskToken = :token, step = :step")
+                        && e.ends_with(", errorNames = :errorNames")
+                })
+                && stored_names(r.expression_attribute_values()) == the_mapping()
+        })
+        .then_output(move || {
+            aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder()
+                .set_attributes(Some(returned.clone()))
+                .build()
+        });
+    let claim = update("SET claimedUntil", item(&[]));
+    let mark = marked("submitter", "FAILED", TOKEN);
+    let describe = mock!(aws_sdk_redshiftdata::Client::describe_statement).then_output(|| {
+        described(
+            StatusString::Failed,
+            &[("x:1", StatusString::Failed, -1, Some("ERROR: no sales"))],
+        )
+    });
+    let failure = mock!(aws_sdk_sfn::Client::send_task_failure)
+        .match_requests(|r| {
+            let cause: etl_callback::task::StepFailure =
+                serde_json::from_str(r.cause().unwrap()).unwrap();
+            r.task_token() == Some(TOKEN)
+                && r.error() == Some(NO_SALES)
+                && cause.error == "ERROR: no sales"
+                && cause.status == "FAILED"
+                && cause.statement_id == ID
+        })
+        .then_output(|| {
+            aws_sdk_sfn::operation::send_task_failure::SendTaskFailureOutput::builder().build()
+        });
+    let s = submitter(
+        &[&get],
+        &[&store, &claim, &mark],
+        &[&failure],
+        &[&batch, &describe],
+    );
+
+    let submitted = s.handle(with_errors(input())).await.unwrap();
+
+    assert_eq!(submitted.completion, "Failed");
+    assert_eq!(
+        (store.num_calls(), failure.num_calls(), mark.num_calls()),
+        (1, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_retry_re_attaching_to_its_statement_stores_the_step_s_error_names_again() {
+    let (get, batch) = (script(SCRIPT), any_batch());
+    let first_write = update_condition_fails("SET taskToken = :token, step");
+    let replace = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.update_expression().is_some_and(|e| {
+                e.starts_with("SET taskToken = :token, attempt = :attempt")
+                    && e.contains("pending = :pending, errorNames = :errorNames REMOVE completedAt")
+            }) && stored_names(r.expression_attribute_values()) == the_mapping()
+        })
+        .then_output(|| {
+            aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder()
+                .set_attributes(Some(item(&stored(NEW_TOKEN, "1", &[]))))
+                .build()
+        });
+    let s = submitter(&[&get], &[&first_write, &replace], &[], &[&batch]);
+
+    let submitted = s.handle(with_errors(retry(NEW_TOKEN, 1))).await.unwrap();
+
+    assert_eq!(
+        (submitted.recorded.as_str(), submitted.completion.as_str()),
+        ("Reattached", "WaitingForEvent")
+    );
+    assert_eq!(replace.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn without_error_names_the_token_writes_are_exactly_as_before() {
+    const VALUES: [&str; 10] = [
+        ":attempt",
+        ":entered",
+        ":execution",
+        ":expires",
+        ":name",
+        ":now",
+        ":pending",
+        ":runDate",
+        ":step",
+        ":token",
+    ];
+    let keys = |r: &aws_sdk_dynamodb::operation::update_item::UpdateItemInput| {
+        let mut keys: Vec<String> = r
+            .expression_attribute_values()
+            .map(|v| v.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    };
+    let (get, batch) = (script(SCRIPT), any_batch());
+    let first = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(move |r| {
+            r.update_expression()
+                == Some(
+                    "SET taskToken = :token, step = :step, runDate = :runDate, statementName = :name, \
+                     executionName = :execution, attempt = :attempt, stateEnteredTime = :entered, \
+                     submittedAt = :now, pending = :pending, expiresAt = if_not_exists(expiresAt, :expires)",
+                )
+                && keys(r) == VALUES
+        })
+        .then_output(|| {
+            aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder()
+                .set_attributes(Some(item(&with_token(ID))))
+                .build()
+        });
+    let s = submitter(&[&get], &[&first], &[], &[&batch]);
+    for empty in [None, Some(Value::Null), Some(serde_json::json!({}))] {
+        let mut payload = input();
+        if let Some(empty) = empty {
+            payload["errors"] = empty;
+        }
+        assert_eq!(
+            s.handle(payload).await.unwrap().completion,
+            "WaitingForEvent"
+        );
+    }
+    assert_eq!(first.num_calls(), 3);
+
+    let refused = update_condition_fails("SET taskToken = :token, step");
+    let replace = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(move |r| {
+            r.update_expression()
+                == Some(
+                    "SET taskToken = :token, attempt = :attempt, stateEnteredTime = :entered, \
+                     submittedAt = :now, pending = :pending \
+                     REMOVE completedAt, outcome, completedBy, claimedUntil, executionStatus",
+                )
+                && keys(r)
+                    == [
+                        ":attempt",
+                        ":closed",
+                        ":entered",
+                        ":execution",
+                        ":now",
+                        ":pending",
+                        ":step",
+                        ":token",
+                    ]
+        })
+        .then_output(|| {
+            aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder()
+                .set_attributes(Some(item(&stored(NEW_TOKEN, "1", &[]))))
+                .build()
+        });
+    let s = submitter(&[&get], &[&refused, &replace], &[], &[&batch]);
+    s.handle(retry(NEW_TOKEN, 1)).await.unwrap();
+    assert_eq!(replace.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_bad_errors_mapping_is_refused_naming_the_key_before_anything_is_read_or_run() {
+    let (get, batch) = (script(SCRIPT), any_batch());
+    let store = update("SET", item(&with_token(ID)));
+    let s = submitter(&[&get], &[&store], &[], &[&batch]);
+    for (errors, named) in [
+        (
+            serde_json::json!({"Redshift.StatementTimedOut": "X"}),
+            "Redshift.StatementTimedOut",
+        ),
+        (
+            serde_json::json!({"Redshift.StatementFailed": "States.TaskFailed"}),
+            "States.",
+        ),
+        (
+            serde_json::json!({"Redshift.StatementFailed": "No sales"}),
+            "Redshift.StatementFailed",
+        ),
+        (serde_json::json!([NO_SALES]), "must be an object"),
+    ] {
+        let mut payload = input();
+        payload["errors"] = errors;
+        let err = s.handle(payload).await.unwrap_err();
+        assert_eq!(err.name(), "InvalidInput");
+        assert!(err.to_string().contains(named), "{err}");
+    }
+    assert_eq!(
+        (get.num_calls(), batch.num_calls(), store.num_calls()),
+        (0, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn execution_names_step_functions_accepts_run_end_to_end() {
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+    let (batches, writes): (Seen, Seen) = Default::default();
+    let (record_batch, record_write) = (batches.clone(), writes.clone());
+    let batch = mock!(aws_sdk_redshiftdata::Client::batch_execute_statement)
+        .match_requests(move |r| {
+            record_batch.lock().unwrap().push((
+                r.statement_name().unwrap_or_default().to_owned(),
+                r.client_token().unwrap_or_default().to_owned(),
+            ));
+            true
+        })
+        .then_output(|| BatchExecuteStatementOutput::builder().id(ID).build());
+    let store = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(move |r| {
+            let values = r.expression_attribute_values();
+            record_write.lock().unwrap().push((
+                attribute(values, ":execution").unwrap_or_default(),
+                attribute(values, ":name").unwrap_or_default(),
+            ));
+            true
+        })
+        .then_output(|| {
+            aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder()
+                .set_attributes(Some(item(&with_token(ID))))
+                .build()
+        });
+    let get = mock!(aws_sdk_s3::Client::get_object).then_output(|| {
+        GetObjectOutput::builder()
+            .body(ByteStream::from_static(SCRIPT.as_bytes()))
+            .build()
+    });
+    let s = submitter(&[&get], &[&store], &[], &[&batch]);
+    let names = [
+        "backfill-2021.06.26",
+        "o'brien(rerun)=1@ops+!",
+        "Zürich-läuft-日本語",
+    ];
+
+    for name in names {
+        let mut payload = input();
+        payload["executionName"] = name.into();
+        let submitted = s.handle(payload).await.unwrap();
+        assert_eq!(
+            submitted.statement_name,
+            format!("redshift-etl-callback/{name}/LoadItem")
+        );
+    }
+
+    let (batches, writes) = (batches.lock().unwrap(), writes.lock().unwrap());
+    assert_eq!((batches.len(), writes.len()), (3, 3));
+    for (i, name) in names.iter().enumerate() {
+        let statement = format!("redshift-etl-callback/{name}/LoadItem");
+        let (sent_name, sent_token) = &batches[i];
+        assert_eq!(sent_name, &statement);
+        assert!(
+            sent_name.starts_with("redshift-etl-callback/"),
+            "the rule's prefix"
+        );
+        assert_eq!(
+            sent_token,
+            &client_token("redshift-etl-callback", name, "LoadItem", ENTERED)
+        );
+        assert!(sent_token.len() == 64 && sent_token.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(writes[i], ((*name).to_owned(), statement));
+    }
+}
+
+#[tokio::test]
+async fn execution_names_step_functions_refuses_are_invalid_input_before_anything_runs() {
+    let (get, batch) = (script(SCRIPT), any_batch());
+    let s = submitter(&[&get], &[], &[], &[&batch]);
+    for name in ["run 1", "run/1", "run:1", "run\u{7}1", "", &"x".repeat(81)] {
+        let mut payload = input();
+        payload["executionName"] = name.into();
+        let err = s.handle(payload).await.unwrap_err();
+        assert_eq!(err.name(), "InvalidInput");
+        assert!(
+            err.to_string().contains("executionName")
+                && err.to_string().contains("Step Functions execution name"),
+            "{err}"
+        );
+    }
+    assert_eq!((get.num_calls(), batch.num_calls()), (0, 0));
+}

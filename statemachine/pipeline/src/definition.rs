@@ -1,0 +1,542 @@
+//! The pipeline definition: a short TOML file beside the SQL it names. It says which scripts run
+//! and what runs after what; [`Definition::load`] refuses anything the state machine or the
+//! submitter would refuse later, each time naming the file, the step and the reason.
+//!
+//! ```toml
+//! name = "SalesEtl"
+//!
+//! [[step]]
+//! name = "SetupSalesDataPipeline"
+//! script = "setup_sales_data_pipeline.sql"
+//!
+//! [[step]]
+//! name = "LoadItem"
+//! script = "load_item.sql"
+//! after = ["SetupSalesDataPipeline"]
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use etl_callback::run_date::RunDate;
+use etl_callback::script::{self, ScriptError};
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Names the generator gives its own states: no step or Parallel may take them.
+pub const RESERVED_STATE_NAMES: &[&str] = &[
+    "ReadInput",
+    "CheckInput",
+    "InvalidInput",
+    "DefaultRunDate",
+    "Settings",
+    "AcquireRunLock",
+    "DescribeRunLock",
+    "RunAlreadyInProgress",
+    "Pipeline",
+    "ReleaseRunLock",
+    "RunOutcome",
+    "StepTimedOut",
+    "StepFunctionsError",
+    "RunFailed",
+    "EtlSucceeded",
+];
+
+/// The error names a step may map (what the functions send for a statement's outcome).
+pub const MAPPABLE_ERRORS: &[&str] = &[
+    "Redshift.StatementFailed",
+    "Redshift.StatementAborted",
+    "Redshift.StatementNotFound",
+];
+
+/// The execution's own limit (`TimeoutSeconds` of the state machine): no step may wait longer.
+pub const EXECUTION_TIMEOUT_SECONDS: u32 = 21_600;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDefinition {
+    name: String,
+    description: Option<String>,
+    #[serde(default)]
+    step: Vec<RawStep>,
+    #[serde(default)]
+    parallel: Vec<RawParallel>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    name: String,
+    script: String,
+    #[serde(default)]
+    after: Vec<String>,
+    description: Option<String>,
+    heartbeat_seconds: Option<u32>,
+    timeout_seconds: Option<u32>,
+    #[serde(default)]
+    errors: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawParallel {
+    name: String,
+    steps: Vec<String>,
+    description: Option<String>,
+}
+
+/// One SQL step: one script, one Data API transaction, one Task state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub name: String,
+    pub script: String,
+    /// The steps this one runs after (indexes into [`Definition::steps`]), in definition order.
+    pub after: Vec<usize>,
+    pub description: Option<String>,
+    pub heartbeat_seconds: Option<u32>,
+    pub timeout_seconds: Option<u32>,
+    /// Error name the functions would send -> the name the Task fails with instead.
+    pub errors: BTreeMap<String, String>,
+}
+
+/// A name (and comment) for the Parallel state that runs exactly these steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParallelName {
+    pub name: String,
+    pub steps: BTreeSet<usize>,
+    pub description: Option<String>,
+}
+
+/// A checked pipeline definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition {
+    /// The file it was read from (as given), for messages and the generated header.
+    pub file: PathBuf,
+    pub name: String,
+    pub description: Option<String>,
+    pub steps: Vec<Step>,
+    pub parallels: Vec<ParallelName>,
+}
+
+/// Why a definition is refused. Every message starts with the file; step errors name the step.
+#[derive(Debug, Error)]
+pub enum DefinitionError {
+    #[error("{file}: cannot read the definition: {source}")]
+    Unreadable {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Syntax { file: String, message: String },
+    #[error("{file}: {reason}")]
+    Invalid { file: String, reason: String },
+    #[error("{file}: step {step}: {reason}")]
+    InvalidStep {
+        file: String,
+        step: String,
+        reason: String,
+    },
+    #[error("{file}: step {step} is defined more than once")]
+    DuplicateStep { file: String, step: String },
+    #[error("{file}: step {step} runs after {unknown}, which is not a step of this pipeline")]
+    UnknownStep {
+        file: String,
+        step: String,
+        unknown: String,
+    },
+    #[error("{file}: the steps depend on each other in a cycle: {cycle}")]
+    Cycle { file: String, cycle: String },
+    #[error("{file}: step {step}: script {script} does not exist ({path})")]
+    ScriptNotFound {
+        file: String,
+        step: String,
+        script: String,
+        path: String,
+    },
+    #[error("{file}: step {step}: the submitter would refuse script {script} ({}): {source}", .source.name())]
+    ScriptRefused {
+        file: String,
+        step: String,
+        script: String,
+        #[source]
+        source: ScriptError,
+    },
+    #[error("{file}: {what} {name}: {reason}")]
+    InvalidStateName {
+        file: String,
+        what: &'static str,
+        name: String,
+        reason: String,
+    },
+    #[error("{file}: the pipeline is too large for one execution: {reason}")]
+    TooLarge { file: String, reason: String },
+}
+
+impl DefinitionError {
+    /// The stable name of the error (printed first by the generator).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Unreadable { .. } => "DefinitionUnreadable",
+            Self::Syntax { .. } | Self::Invalid { .. } => "InvalidDefinition",
+            Self::InvalidStep { .. } => "InvalidStep",
+            Self::DuplicateStep { .. } => "DuplicateStep",
+            Self::UnknownStep { .. } => "UnknownStep",
+            Self::Cycle { .. } => "DependencyCycle",
+            Self::ScriptNotFound { .. } => "ScriptNotFound",
+            Self::ScriptRefused { .. } => "ScriptRefused",
+            Self::InvalidStateName { .. } => "InvalidStateName",
+            Self::TooLarge { .. } => "PipelineTooLarge",
+        }
+    }
+}
+
+/// A state name the submitter (step names) and Step Functions both accept: 1-80 characters of
+/// `A-Z a-z 0-9 _ -`. Step Functions allows more, but the step name also travels in the
+/// statement name `<stack>/<execution>/<step>` and the submitter's payload check.
+pub fn check_state_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.chars().count() > 80 {
+        return Err(format!(
+            "is {} characters long; Step Functions allows at most 80",
+            name.chars().count()
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
+        return Err(format!(
+            "contains {c:?}; use only A-Z a-z 0-9 _ - (the name is also the step name in statement names)"
+        ));
+    }
+    if RESERVED_STATE_NAMES.contains(&name) {
+        return Err("is the name of one of the generator's own states".into());
+    }
+    Ok(())
+}
+
+/// An error name a step's mapping may produce: what Step Functions' `Retry`/`Catch` can match.
+pub fn check_error_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.chars().count() > 256 {
+        return Err("must be 1-256 characters".into());
+    }
+    if name.starts_with("States.") {
+        return Err("must not start with States. (Step Functions reserves that prefix)".into());
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err("must be made of A-Z a-z 0-9 . _ -".into());
+    }
+    Ok(())
+}
+
+/// The date the scripts are checked with (`{{run_date}}` always renders to 12 characters).
+const CHECK_DATE: &str = "2021-06-26";
+
+impl Definition {
+    /// Reads and checks the definition; scripts are looked up beside it.
+    pub fn load(path: &Path) -> Result<Self, DefinitionError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| DefinitionError::Unreadable {
+            file: file.clone(),
+            source,
+        })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, path, |script| std::fs::read(dir.join(script)).ok()).map_err(|e| match e
+        {
+            DefinitionError::ScriptNotFound {
+                file, step, script, ..
+            } => DefinitionError::ScriptNotFound {
+                path: dir.join(&script).display().to_string(),
+                file,
+                step,
+                script,
+            },
+            other => other,
+        })
+    }
+
+    /// Checks a definition's text; `read_script` returns a script's bytes, `None` when missing.
+    pub fn parse(
+        text: &str,
+        file: &Path,
+        read_script: impl Fn(&str) -> Option<Vec<u8>>,
+    ) -> Result<Self, DefinitionError> {
+        let f = file.display().to_string();
+        let raw: RawDefinition = toml::from_str(text).map_err(|e| DefinitionError::Syntax {
+            file: f.clone(),
+            message: e.to_string().trim_end().replace('\n', "\n  "),
+        })?;
+        check_state_name(&raw.name).map_err(|reason| DefinitionError::InvalidStateName {
+            file: f.clone(),
+            what: "pipeline name",
+            name: raw.name.clone(),
+            reason,
+        })?;
+        if raw.step.is_empty() {
+            return Err(DefinitionError::Invalid {
+                file: f,
+                reason: "no steps: add at least one [[step]] with a name and a script".into(),
+            });
+        }
+        let invalid = |step: &str, reason: String| DefinitionError::InvalidStep {
+            file: f.clone(),
+            step: step.to_owned(),
+            reason,
+        };
+        let mut index = BTreeMap::new();
+        for (i, s) in raw.step.iter().enumerate() {
+            check_state_name(&s.name).map_err(|reason| DefinitionError::InvalidStateName {
+                file: f.clone(),
+                what: "step",
+                name: s.name.clone(),
+                reason,
+            })?;
+            if index.insert(s.name.clone(), i).is_some() {
+                return Err(DefinitionError::DuplicateStep {
+                    file: f.clone(),
+                    step: s.name.clone(),
+                });
+            }
+        }
+        let date = RunDate::parse(CHECK_DATE).expect("the check date is a calendar date");
+        let mut steps = Vec::with_capacity(raw.step.len());
+        for s in &raw.step {
+            let mut after = Vec::new();
+            for dep in &s.after {
+                let Some(&j) = index.get(dep) else {
+                    return Err(DefinitionError::UnknownStep {
+                        file: f.clone(),
+                        step: s.name.clone(),
+                        unknown: dep.clone(),
+                    });
+                };
+                if j == index[&s.name] {
+                    return Err(DefinitionError::Cycle {
+                        file: f.clone(),
+                        cycle: format!("{0} -> {0}", s.name),
+                    });
+                }
+                if after.contains(&j) {
+                    return Err(invalid(&s.name, format!("lists {dep} twice in after")));
+                }
+                after.push(j);
+            }
+            after.sort_unstable();
+            check_script_name(&s.script).map_err(|r| invalid(&s.name, r))?;
+            let Some(bytes) = read_script(&s.script) else {
+                return Err(DefinitionError::ScriptNotFound {
+                    file: f.clone(),
+                    step: s.name.clone(),
+                    script: s.script.clone(),
+                    path: s.script.clone(),
+                });
+            };
+            script::prepare(&bytes, date).map_err(|source| DefinitionError::ScriptRefused {
+                file: f.clone(),
+                step: s.name.clone(),
+                script: s.script.clone(),
+                source,
+            })?;
+            check_limits(s).map_err(|r| invalid(&s.name, r))?;
+            for (from, to) in &s.errors {
+                if !MAPPABLE_ERRORS.contains(&from.as_str()) {
+                    return Err(invalid(
+                        &s.name,
+                        format!(
+                            "errors maps {from}, which no function sends; mappable: {}",
+                            MAPPABLE_ERRORS.join(", ")
+                        ),
+                    ));
+                }
+                check_error_name(to)
+                    .map_err(|r| invalid(&s.name, format!("errors.{from} = {to:?} {r}")))?;
+            }
+            if let Some(d) = &s.description {
+                check_comment(d).map_err(|r| invalid(&s.name, r))?;
+            }
+            steps.push(Step {
+                name: s.name.clone(),
+                script: s.script.clone(),
+                after,
+                description: s.description.clone(),
+                heartbeat_seconds: s.heartbeat_seconds,
+                timeout_seconds: s.timeout_seconds,
+                errors: s.errors.clone(),
+            });
+        }
+        if let Some(cycle) = find_cycle(&steps) {
+            return Err(DefinitionError::Cycle {
+                file: f,
+                cycle: cycle
+                    .iter()
+                    .map(|&i| steps[i].name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" -> "),
+            });
+        }
+        let mut parallels: Vec<ParallelName> = Vec::new();
+        for p in &raw.parallel {
+            check_state_name(&p.name).map_err(|reason| DefinitionError::InvalidStateName {
+                file: f.clone(),
+                what: "parallel",
+                name: p.name.clone(),
+                reason,
+            })?;
+            if index.contains_key(&p.name) || parallels.iter().any(|q| q.name == p.name) {
+                return Err(DefinitionError::InvalidStateName {
+                    file: f.clone(),
+                    what: "parallel",
+                    name: p.name.clone(),
+                    reason: "is already the name of a step or another parallel".into(),
+                });
+            }
+            let mut set = BTreeSet::new();
+            for s in &p.steps {
+                let Some(&j) = index.get(s) else {
+                    return Err(DefinitionError::Invalid {
+                        file: f.clone(),
+                        reason: format!("parallel {} names {s}, which is not a step", p.name),
+                    });
+                };
+                set.insert(j);
+            }
+            if let Some(d) = &p.description {
+                check_comment(d).map_err(|reason| DefinitionError::Invalid {
+                    file: f.clone(),
+                    reason: format!("parallel {}: {reason}", p.name),
+                })?;
+            }
+            parallels.push(ParallelName {
+                name: p.name.clone(),
+                steps: set,
+                description: p.description.clone(),
+            });
+        }
+        Ok(Definition {
+            file: file.to_path_buf(),
+            name: raw.name,
+            description: raw.description,
+            steps,
+            parallels,
+        })
+    }
+
+    pub fn step_index(&self, name: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.name == name)
+    }
+}
+
+fn check_script_name(script: &str) -> Result<(), String> {
+    let ok = !script.is_empty()
+        && script.len() <= 200
+        && script.ends_with(".sql")
+        && !script.starts_with('.')
+        && script
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "script {script:?} must be a file name beside the definition ending in .sql (A-Z a-z 0-9 _ - .), without a path"
+        ))
+    }
+}
+
+fn check_limits(s: &RawStep) -> Result<(), String> {
+    if let Some(h) = s.heartbeat_seconds {
+        if h == 0 || h >= EXECUTION_TIMEOUT_SECONDS {
+            return Err(format!(
+                "heartbeat_seconds = {h}: must be 1 to {} seconds",
+                EXECUTION_TIMEOUT_SECONDS - 1
+            ));
+        }
+    }
+    if let Some(t) = s.timeout_seconds {
+        if t == 0 || t > EXECUTION_TIMEOUT_SECONDS {
+            return Err(format!(
+                "timeout_seconds = {t}: must be 1 to {EXECUTION_TIMEOUT_SECONDS} seconds (the execution's own timeout)"
+            ));
+        }
+    }
+    if let (Some(h), Some(t)) = (s.heartbeat_seconds, s.timeout_seconds) {
+        if h >= t {
+            return Err(format!(
+                "heartbeat_seconds = {h} must be shorter than timeout_seconds = {t}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_comment(text: &str) -> Result<(), String> {
+    if text.chars().count() > 1000 {
+        return Err("description is longer than 1000 characters".into());
+    }
+    Ok(())
+}
+
+/// A dependency cycle (step indexes, first repeated at the end), if any.
+fn find_cycle(steps: &[Step]) -> Option<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    fn visit(
+        i: usize,
+        steps: &[Step],
+        marks: &mut [Mark],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        marks[i] = Mark::Open;
+        path.push(i);
+        for &j in &steps[i].after {
+            match marks[j] {
+                Mark::Open => {
+                    let start = path
+                        .iter()
+                        .position(|&p| p == j)
+                        .expect("open steps are on the path");
+                    // `after` points backwards (a step -> what it runs after): report in run order.
+                    let mut cycle: Vec<usize> = path[start..].to_vec();
+                    cycle.reverse();
+                    cycle.push(cycle[0]);
+                    return Some(cycle);
+                }
+                Mark::New => {
+                    if let Some(c) = visit(j, steps, marks, path) {
+                        return Some(c);
+                    }
+                }
+                Mark::Done => {}
+            }
+        }
+        path.pop();
+        marks[i] = Mark::Done;
+        None
+    }
+    let mut marks = vec![Mark::New; steps.len()];
+    for i in 0..steps.len() {
+        if marks[i] == Mark::New {
+            if let Some(c) = visit(i, steps, &mut marks, &mut Vec::new()) {
+                return Some(c);
+            }
+        }
+    }
+    None
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name, self.script)
+    }
+}

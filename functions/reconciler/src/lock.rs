@@ -260,3 +260,42 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holders_are_the_execution_arns_of_the_holders_set_and_nothing_else() {
+        let arn =
+            |name: &str| format!("arn:aws:states:us-east-1:123456789012:execution:etl:{name}");
+        let mut item = HashMap::from([
+            (LOCK_KEY.to_owned(), AttributeValue::S("etl".into())),
+            // what a state machine before the holders set wrote: not a holder any more
+            ("runCount".to_owned(), AttributeValue::N("1".into())),
+            ("holder:old".to_owned(), AttributeValue::S(arn("old"))),
+        ]);
+        assert!(holders_of(&item).is_empty());
+        item.insert(
+            HOLDERS.to_owned(),
+            AttributeValue::Ss(vec![arn("b.2021-06-26"), "not-an-arn".into(), arn("a")]),
+        );
+        assert_eq!(
+            holders_of(&item),
+            vec![
+                Holder {
+                    execution_name: "a".into(),
+                    execution_arn: Some(arn("a"))
+                },
+                Holder {
+                    execution_name: "b.2021-06-26".into(),
+                    execution_arn: Some(arn("b.2021-06-26")),
+                },
+                Holder {
+                    execution_name: "not-an-arn".into(),
+                    execution_arn: None
+                },
+            ]
+        );
+    }
+}

@@ -49,6 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "local"))
 
+import pipeline  # noqa: E402
 from procs import StackError  # noqa: E402
 from run import TERMINAL, _history, start_execution  # noqa: E402
 from stack import LOCAL_PARAMETERS, LocalStack  # noqa: E402
@@ -70,7 +71,10 @@ PRICES = {
 # --wait-seconds per poll). Measured here: about 0.1 s vs several seconds.
 TARGET_OVERHEAD_S = 1.0
 TARGET_OVERHEAD_RATIO = 0.25
-STEPS = ("SetupSalesDataPipeline", "LoadCustomerAddress", "LoadItem", "LoadStoreSales", "ValidateSalesData")
+try:
+    STEPS = tuple(pipeline.load().names)  # scripts/pipeline.toml, as the generator reads it
+except pipeline.PipelineError as _err:
+    sys.exit(f"error: {_err}")
 DDB_WRITES = ("UpdateItem", "PutItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
 
 

@@ -7,7 +7,9 @@ Local-only changes are made to an in-memory copy, as `sam package` would: each f
 points at a package `s3://local-stack-code/<Cargo binary>.zip` in moto's S3 (the binary named by
 `Metadata.BuildProperties.Binary`, which `sam build` builds; moto_adapter.py routes an invoke of the
 function to that binary under `cargo lambda`, whatever name CloudFormation generated), and a state
-machine's `DefinitionUri` file is inlined as its `Definition`. template.yaml itself is never changed.
+machine's `DefinitionUri` file is inlined as its `Definition` (or another file, when `definitions`
+names one for that state machine: `stack.py --pipeline` deploys a generated state machine that way).
+template.yaml itself is never changed.
 
 What CloudFormation cannot do, and this module therefore does after CreateStack:
 - upload `scripts/*.sql` where a function's SCRIPTS_BUCKET / SCRIPTS_PREFIX point;
@@ -106,13 +108,22 @@ def load_template(path: Path) -> dict:
     return yaml_parse(path.read_text(encoding="utf-8"))
 
 
-def translate(template: dict, parameters: dict[str, str], iam, root: Path) -> dict:
-    """The SAM transform of an in-memory copy whose code and definition locations are local."""
+def translate(template: dict, parameters: dict[str, str], iam, root: Path,
+              definitions: dict[str, Path] | None = None) -> dict:
+    """The SAM transform of an in-memory copy whose code and definition locations are local.
+    `definitions`: state machine logical id -> the definition file to use instead of its DefinitionUri."""
     from samtranslator.model.exceptions import InvalidDocumentException
     from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
     from samtranslator.translator.transform import transform
 
     tpl = copy.deepcopy(template)
+    definitions = dict(definitions or {})
+    for lid in definitions:
+        res = (tpl.get("Resources") or {}).get(lid) or {}
+        if res.get("Type") != "AWS::Serverless::StateMachine" or "DefinitionUri" not in (res.get("Properties") or {}):
+            raise TemplateError(f"{lid}: no AWS::Serverless::StateMachine with a DefinitionUri in the template "
+                                f"(cannot deploy another definition for it)")
+        res["Properties"]["DefinitionUri"] = str(Path(definitions[lid]).resolve())
     for lid, res in (tpl.get("Resources") or {}).items():
         props = res.get("Properties") or {}
         if res.get("Type") == "AWS::Serverless::Function":
@@ -135,10 +146,11 @@ def translate(template: dict, parameters: dict[str, str], iam, root: Path) -> di
 
 
 def deploy(clients, template_path: Path, parameters: dict[str, str], stack_name: str,
-           scripts_dir: Path, timeout: float = 60) -> Deployment:
+           scripts_dir: Path, timeout: float = 60, definitions: dict[str, Path] | None = None) -> Deployment:
     """Translate, CreateStack, wait, read the stack back and apply the fix-ups. `clients(service)`
-    returns a boto3 client for moto."""
-    translated = translate(load_template(template_path), parameters, clients("iam"), template_path.parent)
+    returns a boto3 client for moto; `definitions` overrides state machines' DefinitionUri (see translate)."""
+    translated = translate(load_template(template_path), parameters, clients("iam"), template_path.parent,
+                           definitions)
     _upload_code(clients("s3"), translated)
     cfn = clients("cloudformation")
     try:

@@ -1,5 +1,6 @@
 """One execution on the local stack: start it, print progress state by state from the execution
-history, then a summary (per-step duration and rows from the output's `$.steps`, table row counts)."""
+history, then a summary (per-step duration and rows from the output's `$.steps`, and the sales tables'
+row counts; a stack started with --pipeline shows the per-step results only)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 import uuid
 from datetime import datetime
 
-TABLES = ("customer", "customer_address", "date_dim", "item", "store_sales")
+TABLES = ("customer", "customer_address", "date_dim", "item", "store_sales")  # the sales pipeline's
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
@@ -110,12 +111,12 @@ def steps_of(output: dict) -> list[dict]:
     return found
 
 
-def table_counts(database_url: str) -> dict[str, int | None]:
+def table_counts(database_url: str, tables=TABLES) -> dict[str, int | None]:
     import psycopg
 
     counts: dict[str, int | None] = {}
     with psycopg.connect(database_url, autocommit=True) as conn:
-        for t in TABLES:
+        for t in tables:
             try:
                 counts[t] = conn.execute(f"select count(*) from {t}").fetchone()[0]  # noqa: S608 - fixed names
             except psycopg.errors.UndefinedTable:
@@ -123,18 +124,23 @@ def table_counts(database_url: str) -> dict[str, int | None]:
     return counts
 
 
-def summary(desc: dict, database_url: str) -> str:
+def summary(desc: dict, database_url: str, tables=TABLES, order: list[str] | None = None) -> str:
+    """Per-step results (in `order` of step names, if given), then the row counts of `tables` (none:
+    no counts line)."""
     lines = []
     if desc.get("output"):
         steps = steps_of(json.loads(desc["output"]))
+        if order:
+            steps.sort(key=lambda s: order.index(s.get("step")) if s.get("step") in order else len(order))
         lines.append(f"  {'step':<26} {'status':<9} {'duration':>10} {'rows':>8}  statement")
         for s in steps:
             dur = s.get("durationMs")
             lines.append(f"  {s.get('step', '?'):<26} {s.get('status', ''):<9} "
                          f"{(f'{dur / 1000:.2f}s' if isinstance(dur, (int, float)) else '-'):>10} "
                          f"{s.get('rows', '-')!s:>8}  {s.get('statementId', '')}")
-    counts = table_counts(database_url)
-    lines.append("  " + "  ".join(f"{t}={'-' if n is None else n}" for t, n in counts.items()))
+    if tables:
+        counts = table_counts(database_url, tables)
+        lines.append("  " + "  ".join(f"{t}={'-' if n is None else n}" for t, n in counts.items()))
     return "\n".join(lines)
 
 
@@ -145,7 +151,14 @@ def run_once(stack, run_date: str | None, timeout: float = 600, echo=print) -> i
     desc = follow(sfn, arn, echo=echo, timeout=timeout)
     took = (desc.get("stopDate") or desc["startDate"]) - desc["startDate"]
     echo(f"\nexecution {desc['status']} in {took.total_seconds():.1f}s")
-    echo(summary(desc, stack.endpoints.database_url))
+    # the table counts are the sales pipeline's; another definition (--pipeline) gets its step results
+    # only, in definition order
+    custom = getattr(stack, "pipeline", None)
+    if custom:
+        from pipeline import load
+        echo(summary(desc, stack.endpoints.database_url, (), order=load(custom).names))
+    else:
+        echo(summary(desc, stack.endpoints.database_url))
     if desc["status"] != "SUCCEEDED":
         echo(f"\nerror: {desc.get('error', '(none recorded)')}\ncause: {desc.get('cause', '(none recorded)')}")
         if getattr(stack, "run_dir", None):

@@ -30,12 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psycopg  # noqa: E402
 
+import pipeline  # noqa: E402
 from procs import StackError  # noqa: E402
 from run import TERMINAL, _history, start_execution  # noqa: E402
 from stack import LocalStack  # noqa: E402
 
-STEPS = ["SetupSalesDataPipeline", "LoadCustomerAddress", "LoadItem", "LoadStoreSales", "ValidateSalesData"]
-FAILABLE = STEPS[:4]  # a failing ValidateSalesData is reported as Validation.NoSalesLoaded by design
 RUNNING = ("SUBMITTED", "PICKED", "STARTED")
 SOAK_PARAMETERS = {"ReconcileRate": "rate(3 seconds)", "ReconcileGraceSeconds": "10",
                    "StepHeartbeatSeconds": "20", "StepTimeoutSeconds": "600"}
@@ -48,7 +47,18 @@ SCENARIOS = {"clean": 3, "drop_event": 2, "duplicate_event": 1, "out_of_order": 
 
 
 class Plan:
-    def __init__(self, n: int, seed: int):
+    def __init__(self, n: int, seed: int, definition: pipeline.Pipeline | None = None):
+        # the steps of scripts/pipeline.toml, as the generator reads them
+        definition = definition or pipeline.load()
+        steps = definition.names
+        # a failed statement of these ends the run as Redshift.StatementFailed; a step with an
+        # `errors` rename of it (ValidateSalesData: Validation.NoSalesLoaded) is left out by design
+        failable = definition.failable
+        # out_of_order delays the event of a step whose sibling runs at the same time, so that the
+        # sibling's completion overtakes it (sales: LoadCustomerAddress, next to LoadItem)
+        siblings = definition.with_parallel_sibling
+        if not siblings:
+            raise StackError(f"{definition.definition}: no two steps run in parallel (out_of_order needs one)")
         rng = random.Random(seed)
         kinds = list(SCENARIOS)
         rng.shuffle(kinds)
@@ -56,8 +66,8 @@ class Plan:
         rng.shuffle(drawn)
         self.runs = []
         for i, kind in enumerate(drawn):
-            step = {"fail_sql": rng.choice(FAILABLE), "out_of_order": "LoadCustomerAddress",
-                    "clean": None}.get(kind, rng.choice(STEPS))
+            step = {"fail_sql": rng.choice(failable), "out_of_order": siblings[0],
+                    "clean": None}.get(kind, rng.choice(steps))
             self.runs.append({"i": i, "kind": kind, "step": step, "run_date": str(FIRST_DATE + timedelta(days=i)),
                               "name": f"soak-{seed}-{i:03d}-{kind.replace('_', '-')}"})
 

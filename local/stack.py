@@ -3,13 +3,19 @@ DynamoDB, EventBridge, S3, SQS, Lambda control plane) and the real Rust Lambda b
 deployed through the SAM translator and moto's CloudFormation (local/deploy.py), then one execution
 with live progress.
 
-    python local/stack.py run  [--run-date 2021-06-26] [--keep] [--database-url URL] [--run-dir DIR]
-    python local/stack.py up   [--database-url URL] [--run-dir DIR]    # start, deploy, leave running
+    python local/stack.py run  [--run-date 2021-06-26] [--keep] [--database-url URL] [--run-dir DIR] [--pipeline FILE]
+    python local/stack.py up   [--database-url URL] [--run-dir DIR] [--pipeline FILE]   # start, deploy, leave running
     python local/stack.py exec [--run-date D] [--run-dir DIR]          # one execution on the running stack
     python local/stack.py down [--run-dir DIR]                         # stop what `up`/`--keep` left
     python local/stack.py watch [--run-dir DIR]                        # live progress of every new execution
 
 Needs `make setup build` (the venv with moto/cargo-lambda, and target/debug binaries).
+
+--pipeline FILE (`make local PIPELINE=FILE`): another pipeline definition instead of scripts/pipeline.toml.
+The generator (target/debug/pipeline asl) writes its state machine to <run dir>/pipeline.asl.json, the
+EtlStateMachine is deployed with that definition (an in-memory override of its DefinitionUri, see
+deploy.py; template.yaml is untouched), and the SQL scripts are uploaded from FILE's directory instead
+of scripts/. The summary then shows the per-step results only (the table counts are the sales tables').
 
 Processes (all on 127.0.0.1, free ports, each in its own process group, logs in <run dir>/logs):
 - PostgreSQL from `local/pg.sh start` (unless --database-url / DATABASE_URL);
@@ -46,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import boto3  # noqa: E402
 from botocore.config import Config as BotoConfig  # noqa: E402
 
+import pipeline as pipeline_definition  # noqa: E402
 from deploy import Deployment, Function, TemplateError, deploy, load_template  # noqa: E402
 from procs import Processes, StackError, free_port, stop_pids, tail  # noqa: E402
 
@@ -59,6 +66,8 @@ LOCAL_PARAMETERS = {"RedshiftClusterId": "local-cluster", "RedshiftDatabase": "d
 # The upstream job's bucket (not part of the template): marker objects under TriggerKeyPrefix start runs.
 UPSTREAM_BUCKET = LOCAL_PARAMETERS["TriggerBucketName"]
 EMULATOR = "redshift-data-emulator"
+# The state machine a --pipeline definition replaces (template.yaml's DefinitionUri statemachine/etl.asl.json).
+PIPELINE_STATE_MACHINE = "EtlStateMachine"
 CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
 
 
@@ -84,6 +93,7 @@ class LocalStack:
     template_path: Path | None = None  # default: <root>/template.yaml
     emulator_args: list[str] = field(default_factory=list)  # e.g. ["--max-active-statements", "20"]
     function_concurrency: int = 1  # processes per function (concurrent invocations), as Lambda scales out
+    pipeline: Path | None = None  # another pipeline.toml (default: the template's statemachine/etl.asl.json, scripts/)
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).resolve()
@@ -95,6 +105,8 @@ class LocalStack:
         self.callbacks_log = self.run_dir / "callbacks.jsonl"  # moto_adapter.py probe
         self.callbacks_log.unlink(missing_ok=True)
         self.requests_log = self.run_dir / "moto-requests.json"  # moto_adapter.py probe: moto's CPU per request kind
+        self.pipeline = Path(self.pipeline).resolve() if self.pipeline else None
+        self.definition: pipeline_definition.Pipeline | None = None  # the --pipeline summary, once started
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "LocalStack":
@@ -103,11 +115,12 @@ class LocalStack:
                              f"stop it first (make local-down / stack.py down --run-dir {self.run_dir})")
         t0 = time.monotonic()
         binaries = self._check_prerequisites()
+        definitions, scripts_dir = self._pipeline_definition()
         try:
             self._start_processes(binaries)
             self._create_upstream_bucket()
             self.deployment = deploy(self.client, self.template_path, self.template_parameters, self.stack_name,
-                                     self.root / "scripts")
+                                     scripts_dir, definitions=definitions)
             self._start_functions(binaries)
         except BaseException:
             self.stop()
@@ -143,6 +156,15 @@ class LocalStack:
         return self.client("redshift-data", self.endpoints.emulator)
 
     # -- internals ------------------------------------------------------------------------------
+    def _pipeline_definition(self) -> tuple[dict[str, Path], Path]:
+        """With --pipeline: its state machine generated into the run dir, and the scripts' directory."""
+        if self.pipeline is None:
+            return {}, self.root / "scripts"
+        self.definition = pipeline_definition.load(self.pipeline)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        asl = self.definition.write_asl(self.run_dir / "pipeline.asl.json")
+        return {PIPELINE_STATE_MACHINE: asl}, self.definition.scripts_dir
+
     def _check_prerequisites(self) -> dict[str, Path]:
         """The Cargo binaries of the template's functions (what `sam build` builds) and the emulator."""
         missing = []
@@ -252,6 +274,7 @@ class LocalStack:
             "pg_dir": str(self.pg_dir) if self.pg_dir else None,
             "endpoints": vars(self.endpoints),
             "state_machine_arn": self.deployment.state_machine_arn if self.deployment else None,
+            "pipeline": str(self.pipeline) if self.pipeline else None,
         })
 
     def _write_env(self) -> None:
@@ -325,6 +348,7 @@ class AttachedStack:
     """A stack left running by `up` / `run --keep`, found through its state.json."""
     endpoints: Endpoints
     state_machine_arn: str
+    pipeline: Path | None = None  # the --pipeline definition it was started with
 
     @classmethod
     def load(cls, run_dir: Path) -> "AttachedStack":
@@ -334,7 +358,8 @@ class AttachedStack:
         state = json.loads(state_file.read_text())
         if not state.get("state_machine_arn"):
             raise StackError(f"the stack in {run_dir} did not finish starting; `make local-down` and start again")
-        return cls(Endpoints(**state["endpoints"]), state["state_machine_arn"])
+        return cls(Endpoints(**state["endpoints"]), state["state_machine_arn"],
+                   Path(state["pipeline"]) if state.get("pipeline") else None)
 
     @property
     def deployment(self):
@@ -373,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
         if name in ("run", "up"):
             p.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or None,
                            help="use this PostgreSQL instead of a throwaway one (default: $DATABASE_URL)")
+            p.add_argument("--pipeline", type=Path, default=None,
+                           help="deploy this pipeline definition (pipeline.toml; its scripts beside it) "
+                                "instead of scripts/pipeline.toml")
         if name in ("run", "exec"):
             p.add_argument("--run-date", default="2021-06-26", help="execution input runDate ('' = omit, the state machine defaults it)")
             p.add_argument("--timeout", type=float, default=600, help="seconds to wait for the execution")
@@ -402,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)  # also when started with SIGINT ignored (background jobs)
-    stack = LocalStack(run_dir=args.run_dir, database_url=args.database_url)
+    stack = LocalStack(run_dir=args.run_dir, database_url=args.database_url, pipeline=args.pipeline)
     keep = args.command == "up" or args.keep
     atexit.register(lambda: None if keep else stack.stop())
     try:
@@ -410,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         print(f"local stack up in {stack.startup_seconds:.1f}s: moto {stack.endpoints.moto}, "
               f"emulator {stack.endpoints.emulator}, lambda {stack.endpoints.lambda_}")
+        if stack.definition:
+            print(f"pipeline {stack.definition.name} ({len(stack.definition.steps)} steps) from {stack.pipeline}; "
+                  f"state machine {stack.run_dir / 'pipeline.asl.json'}, scripts from {stack.definition.scripts_dir}")
         code = 0
         if args.command == "run":
             from run import run_once

@@ -1,4 +1,4 @@
-"""moto server for the local stack, with twenty-four small patches and one probe. Written against moto 5.2.5 (pinned
+"""moto server for the local stack, with twenty-six small patches and one probe. Written against moto 5.2.5 (pinned
 in local/requirements.txt); re-check every patch below when that pin changes.
 
 Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0.1:LAMBDA_PORT
@@ -74,7 +74,14 @@ Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0
     ["\"executionName\":\"x\"", "\"step\":\"LoadItem\""], "times": 1}` (payload_contains: a string
     or a list that must all occur, spaces ignored) lets the function run and then answers the
     synchronous invoke with `ServiceException` (Step Functions: `Lambda.ServiceException`), as when
-    Lambda fails after the function did its work.
+    Lambda fails after the function did its work. An optional `"error"` names what Step Functions
+    sees instead: a `Lambda.<Code>` name (`Lambda.ClientExecutionTimeoutException`,
+    `Lambda.Unknown`, ...) answers as the Lambda API error `<Code>`, which the interpreter names
+    `Lambda.<Code>`; any other name (`Sandbox.Timedout`: the function ran past its timeout;
+    `Runtime.ExitError`: its process exited) answers as Lambda answers those, a function error
+    (`X-Amz-Function-Error: Unhandled`, payload `{"errorType": <name>, "errorMessage": ...}`), whose
+    errorType Step Functions reports as the error. Either way the function's work is done, which
+    is the worst case for a retry: a timed-out function may well have finished its calls.
 
 11. When a resource cannot be created, moto's `CreateStack` answers a bare HTTP 500 (the exception
     escapes `parse_and_create_resource`). The patched function turns it into a CloudFormation
@@ -167,6 +174,34 @@ Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0
     table operations) the gate alone, exclusively. One lock for all requests was tried first: under
     the GIL its holder was often descheduled while holding it, and every step waited.
 
+25. Fault injection for the run lock (the faults file of patch 10): `{"dynamodb_error_after_apply":
+    true, "execution_contains": "e2e-acq-", "state": "AcquireRunLock", "action": "updateItem",
+    "times": 1}` (every key but the first optional; `state` is the state's name, `action` the
+    integration's, e.g. `updateItem` of `arn:aws:states:::dynamodb:updateItem`) lets the
+    interpreter's DynamoDB service integration (`StateTaskServiceDynamoDB._eval_service_task`) make
+    its request, which moto APPLIES, and then fails the Task as DynamoDB's HTTP 500 would: wire code
+    `InternalServerError`, status 500. A 500 does not say the write was not made, so a Retry on it
+    repeats a write that may have taken effect. moto names an integration error
+    `DynamoDB.<wire code>`; Step Functions names it after the AWS SDK for Java exception class, which
+    for most DynamoDB codes is the code itself (ConditionalCheckFailedException,
+    ProvisionedThroughputExceededException, ...; an unmodelled code is the base class,
+    `DynamoDB.AmazonDynamoDBException`, as moto has it) but not for `InternalServerError` (class
+    `InternalServerErrorException`) and `RequestLimitExceeded` (`RequestLimitExceededException`).
+    Those two are now renamed as Step Functions names them, so the state machine sees
+    `DynamoDB.InternalServerErrorException`; the cause keeps the wire code
+    (`... Status Code: 500; Error Code: InternalServerError; ...`).
+
+26. A Parallel state whose branch failed rethrows the branch's error through `CustomErrorName`,
+    which refuses names that start with `States.`: a branch that failed with `States.Timeout` or
+    `States.HeartbeatTimeout` (an uncaught step timeout) becomes `ValueError(Custom Error Names MUST
+    NOT begin with the prefix 'States.')`, i.e. `States.Runtime`, which no Catch can match, so the
+    execution fails at once and skips its lock release. On AWS a Parallel state fails when a branch
+    fails "because of an unhandled error", with that error: its `Catch` matches the branch's error
+    name, Step Functions' own `States.*` names included (the reserved prefix applies to names a
+    state *reports*, not to errors propagated from a branch). The Parallel now rethrows the
+    branch's name unchanged (`state_parallel/branches_decl.py`), so the state machine's `Pipeline`
+    Catch sees `States.Timeout` and its `RunOutcome` turns it into `Step.TimedOut`.
+
 Probe (`--callbacks-log PATH`, off when absent): every `SendTaskSuccess`/`SendTaskFailure`/
 `SendTaskHeartbeat` Step Functions handled is appended to PATH as a JSON line `{"api", "token"
 (first 12 hex of the token's SHA-256, never the token), "accepted", "error", "at"}`, so the soak
@@ -185,6 +220,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from datetime import datetime, timezone
 
 import moto
@@ -277,11 +313,17 @@ def patch_lambda(endpoint: str, faults: "Faults") -> None:
             exc = LambdaClientError("ServiceException", str(err))
             exc.code = 500
             raise exc from err
-        if not function_error and faults.fail_after_invoke(fn.function_name, payload):
-            LOG.info("fault: %s ran, answering ServiceException", fn.function_name)
-            exc = LambdaClientError("ServiceException", "injected fault: failed after the function ran")
+        injected = None if function_error else faults.fail_after_invoke(fn.function_name, payload)
+        if injected and injected.startswith("Lambda."):
+            LOG.info("fault: %s ran, answering the Lambda error %s", fn.function_name, injected)
+            exc = LambdaClientError(injected[len("Lambda."):], "injected fault: failed after the function ran")
             exc.code = 500
             raise exc
+        if injected:  # Sandbox.Timedout, Runtime.ExitError, ...: Lambda's function error for them
+            LOG.info("fault: %s ran, answering the function error %s", fn.function_name, injected)
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": injected, "errorMessage": f"RequestId: {uuid.uuid4()} Error: injected "
+                                                                      f"fault {injected} after the function ran"}).encode()
         if function_error:
             response_headers["x-amz-function-error"] = "Unhandled"
         return result
@@ -336,8 +378,6 @@ def patch_events(endpoint: str) -> None:
 
 
 def _start_execution(rule, target: dict, event: dict) -> None:  # noqa: ANN001
-    import uuid
-
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
     arn = target["Arn"]
@@ -505,8 +545,6 @@ def scheduler_loop(endpoint: str, tick: float = 0.25) -> None:
 
 
 def fire(endpoint: str, rule, account: str, region: str) -> None:  # noqa: ANN001
-    import uuid
-
     event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
              "account": account, "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
              "region": region, "resources": [rule.arn], "detail": {}}
@@ -575,37 +613,89 @@ def _millis(value) -> int | None:  # noqa: ANN001
 
 
 class Faults:
-    """The adapter's own fault injection (patch 10), read from a JSON file on every invoke."""
+    """The adapter's own fault injection (patches 10 and 25), read from a JSON file on every use."""
 
     def __init__(self, path: str | None):
         self.path, self.used = path, {}
         self.lock = threading.Lock()
 
-    def fail_after_invoke(self, function_name: str, payload: bytes) -> bool:
+    def _take(self, kind: str, matches) -> dict | None:  # noqa: ANN001
+        """The first fault of `kind` that `matches` and has uses left, counted as used; else None."""
         if not self.path or not os.path.exists(self.path):
-            return False
+            return None
         try:
             with open(self.path) as fh:
                 faults = json.load(fh)
         except (OSError, ValueError) as err:
             LOG.warning("faults file %s unreadable: %s", self.path, err)
-            return False
-        text = payload.decode(errors="replace").replace(" ", "")
+            return None
         with self.lock:
             for i, f in enumerate(faults):
-                if not f.get("fail_after_invoke"):
-                    continue
-                if f.get("function_contains", "") not in function_name:
-                    continue
-                wanted = f.get("payload_contains", "")
-                if not all(w.replace(" ", "") in text for w in ([wanted] if isinstance(wanted, str) else wanted)):
+                if not f.get(kind) or not matches(f):
                     continue
                 key = json.dumps(f, sort_keys=True) + str(i)
                 if self.used.get(key, 0) >= int(f.get("times", 1)):
                     continue
                 self.used[key] = self.used.get(key, 0) + 1
-                return True
-        return False
+                return f
+        return None
+
+    def fail_after_invoke(self, function_name: str, payload: bytes) -> str | None:
+        """Patch 10: the error name Step Functions is to see after the function ran, or None."""
+        text = payload.decode(errors="replace").replace(" ", "")
+
+        def matches(f: dict) -> bool:
+            if f.get("function_contains", "") not in function_name:
+                return False
+            wanted = f.get("payload_contains", "")
+            return all(w.replace(" ", "") in text for w in ([wanted] if isinstance(wanted, str) else wanted))
+
+        f = self._take("fail_after_invoke", matches)
+        return (f.get("error") or "Lambda.ServiceException") if f else None
+
+    def dynamodb_error_after_apply(self, execution_name: str, state_name: str, action: str) -> bool:
+        """Patch 25: whether this DynamoDB integration call, already applied, is to fail as HTTP 500."""
+        return self._take("dynamodb_error_after_apply", lambda f: (
+            f.get("execution_contains", "") in execution_name
+            and f.get("state", state_name) == state_name
+            and str(f.get("action", action)).lower() == action.lower())) is not None
+
+
+# moto names a DynamoDB integration error `DynamoDB.<wire code>`, Step Functions after the AWS SDK for
+# Java exception class, which differs from the code for these two (patch 25).
+DYNAMODB_SFN_ERROR_NAMES = {"InternalServerError": "InternalServerErrorException",
+                            "RequestLimitExceeded": "RequestLimitExceededException"}
+
+
+def patch_dynamodb_integration(faults: Faults) -> None:
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb import (
+        StateTaskServiceDynamoDB,
+    )
+
+    error_cause = StateTaskServiceDynamoDB._error_cause_from_client_error
+
+    def error_cause_from_client_error(client_error):  # noqa: ANN001
+        error, cause = error_cause(client_error)
+        code = error[len("DynamoDB."):]
+        return f"DynamoDB.{DYNAMODB_SFN_ERROR_NAMES.get(code, code)}", cause
+
+    StateTaskServiceDynamoDB._error_cause_from_client_error = staticmethod(error_cause_from_client_error)
+
+    eval_task = StateTaskServiceDynamoDB._eval_service_task
+
+    def eval_service_task(self, env, *args, **kwargs):  # noqa: ANN001
+        eval_task(self, env, *args, **kwargs)  # the request was made: moto has applied it
+        context = env.states.context_object.context_object_data
+        action = self.resource.api_action
+        if faults.dynamodb_error_after_apply(context["Execution"]["Name"], context["State"]["Name"], action):
+            LOG.info("fault: %s of %s applied, answering HTTP 500", action, context["Execution"]["Name"])
+            env.stack.pop()  # the response nobody receives
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "Internal server error"},
+                               "ResponseMetadata": {"HTTPStatusCode": 500, "RequestId": uuid.uuid4().hex.upper()}},
+                              action[:1].upper() + action[1:])
+
+    StateTaskServiceDynamoDB._eval_service_task = eval_service_task
 
 
 def patch_send_task_failure() -> None:
@@ -960,6 +1050,22 @@ def probe_requests(path: str | None, every: float = 2.0) -> None:
     threading.Thread(target=dump, daemon=True, name="requests-probe").start()
 
 
+
+def patch_parallel_error_names() -> None:
+    """Patch 26: a Parallel state fails with its failed branch's own error name, `States.*` included."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
+
+    class BranchErrorName(CustomErrorName):
+        """The branch's error, whatever its prefix (CustomErrorName refuses `States.`)."""
+
+        def __init__(self, error_name: str | None):
+            ErrorName.__init__(self, error_name=error_name)
+
+    branches_decl.CustomErrorName = BranchErrorName
+
+
 def configure() -> None:
     from moto.moto_api._internal.models import moto_api_backend
 
@@ -970,7 +1076,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--lambda-endpoint", required=True, help="cargo lambda watch, e.g. http://127.0.0.1:9000")
-    parser.add_argument("--faults-file", help="JSON list of adapter faults (patch 10), re-read on every invoke")
+    parser.add_argument("--faults-file", help="JSON list of adapter faults (patches 10 and 25), re-read on every use")
     parser.add_argument("--callbacks-log", help="append every task callback Step Functions handled (probe)")
     parser.add_argument("--requests-log", help="CPU and wall time per request kind, rewritten every 2 s (probe)")
     args = parser.parse_args()
@@ -980,7 +1086,8 @@ def main() -> None:
     os.environ["MOTO_PORT"] = str(args.port)
     endpoint = args.lambda_endpoint.rstrip("/")
     configure()
-    patch_lambda(endpoint, Faults(args.faults_file))
+    faults = Faults(args.faults_file)
+    patch_lambda(endpoint, faults)
     patch_events(endpoint)
     patch_schedules(endpoint)
     patch_stop_execution()
@@ -998,6 +1105,8 @@ def main() -> None:
     patch_integration_clients()
     patch_request_dispatch()
     patch_dynamodb_atomic()
+    patch_parallel_error_names()
+    patch_dynamodb_integration(faults)
     probe_callbacks(args.callbacks_log)
     probe_requests(args.requests_log)
     serve(args.port)

@@ -41,11 +41,14 @@ pub const LAMBDA_ERRORS: &[&str] = &[
     "Sandbox.Timedout",
     "Runtime.ExitError",
 ];
-/// DynamoDB errors of the run lock's direct integration worth another attempt.
+/// DynamoDB errors of the run lock's direct integration worth another attempt. Step Functions
+/// names them after the AWS SDK for Java's exception classes (`InternalServerErrorException` for
+/// the wire code `InternalServerError`); `RequestLimitExceeded` is listed under both names.
 pub const DYNAMODB_RETRY_ERRORS: &[&str] = &[
     "DynamoDB.ProvisionedThroughputExceededException",
     "DynamoDB.ThrottlingException",
     "DynamoDB.RequestLimitExceeded",
+    "DynamoDB.RequestLimitExceededException",
     "DynamoDB.InternalServerErrorException",
     "DynamoDB.AmazonDynamoDBException",
 ];

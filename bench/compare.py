@@ -355,7 +355,7 @@ def markdown(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
         "  Polling's overhead is the time from the statement's end to the next poll; polls come every Wait plus the loop's own latency (a Lambda call and transitions), so it lies between about 0 and the Wait depending on the phase: about 10 s at 0 s and 5 s at 5 s, while at 30 s the third poll, after 3 × (10 s + that latency), lands just after the statement's end, and polling costs transitions instead of time.",
         "- **End-to-end**: `startDate` → `stopDate` of the execution.",
         "- **State transitions**: `*StateEntered` events in `GetExecutionHistory` (a Standard workflow bills each "
-        "state entered; the callback design's `CheckRunDate`/`Settings` and the polling design's `Settings` and "
+        "state entered; the callback design's input, settings and outcome states and the polling design's `Settings` and "
         "`Succeed` states included).",
         "- **Lambda invocations**: `TaskScheduled` events with `resourceType` lambda in the history (callback: the "
         "submitter; polling: submit and every status check) plus, for the callback design, one completer "

@@ -174,6 +174,15 @@ fn lock_member() -> Json {
     }
 }
 
+/// A `Catch` of every catchable error, recorded at `result_path`.
+fn catch_all(result_path: &str, next: &str) -> Json {
+    Json::Arr(vec![obj! {
+        "ErrorEquals" => Json::strs(["States.ALL"]),
+        "ResultPath" => result_path,
+        "Next" => next,
+    }])
+}
+
 /// A failure's cause: literal text, or a path / intrinsic function evaluated on the state.
 enum Cause<'a> {
     Text(&'a str),
@@ -322,11 +331,7 @@ pub fn state_machine(
         "Comment" => comment,
         "Branches" => Json::Arr(vec![obj! { "StartAt" => start, "States" => pipeline.into_json() }]),
         "OutputPath" => "$[0]",
-        "Catch" => Json::Arr(vec![obj! {
-            "ErrorEquals" => Json::strs(["States.ALL"]),
-            "ResultPath" => "$.error",
-            "Next" => "ReleaseRunLock",
-        }]),
+        "Catch" => catch_all("$.error", "ReleaseRunLock"),
         "Next" => "ReleaseRunLock",
     });
     top.add("ReleaseRunLock", obj! {
@@ -342,11 +347,7 @@ pub fn state_machine(
         },
         "ResultPath" => Json::Null,
         "Retry" => Json::Arr(vec![DYNAMODB_RETRY.json()]),
-        "Catch" => Json::Arr(vec![obj! {
-            "ErrorEquals" => Json::strs(["States.ALL"]),
-            "ResultPath" => "$.releaseError",
-            "Next" => "RunOutcome",
-        }]),
+        "Catch" => catch_all("$.releaseError", "RunOutcome"),
         "Next" => "RunOutcome",
     });
     top.add("RunOutcome", obj! {

@@ -70,6 +70,16 @@ fn graph(edges: &[(&str, &[&str])]) -> String {
     text
 }
 
+/// [`graph`] of generated steps.
+fn parse_owned(edges: &[(String, Vec<String>)]) -> Definition {
+    let pairs: Vec<(&str, Vec<&str>)> = edges
+        .iter()
+        .map(|(s, a)| (s.as_str(), a.iter().map(String::as_str).collect()))
+        .collect();
+    let refs: Vec<(&str, &[&str])> = pairs.iter().map(|(s, a)| (*s, a.as_slice())).collect();
+    parse(&graph(&refs))
+}
+
 fn names(def: &Definition, set: &BTreeSet<usize>) -> Vec<String> {
     set.iter().map(|&i| def.steps[i].name.clone()).collect()
 }
@@ -353,12 +363,7 @@ fn in_any_dag_no_step_starts_before_its_dependencies_and_the_generated_asl_holds
                 .collect();
             edges.push((format!("S{i}"), after));
         }
-        let pairs: Vec<(&str, Vec<&str>)> = edges
-            .iter()
-            .map(|(s, a)| (s.as_str(), a.iter().map(String::as_str).collect()))
-            .collect();
-        let refs: Vec<(&str, &[&str])> = pairs.iter().map(|(s, a)| (*s, a.as_slice())).collect();
-        let def = parse(&graph(&refs));
+        let def = parse_owned(&edges);
         let layout = Layout::of(&def);
         let waits = layout.waits_for(n);
         for (i, anc) in ancestors(&def).iter().enumerate() {
@@ -430,17 +435,12 @@ fn series_parallel_graphs_are_laid_out_exactly() {
     for case in 0..200 {
         let mut steps = Vec::new();
         build(&mut rng, &mut steps, 4, &[]);
-        let pairs: Vec<(&str, Vec<&str>)> = steps
-            .iter()
-            .map(|(s, a)| (s.as_str(), a.iter().map(String::as_str).collect()))
-            .collect();
-        let refs: Vec<(&str, &[&str])> = pairs.iter().map(|(s, a)| (*s, a.as_slice())).collect();
-        let def = parse(&graph(&refs));
+        let def = parse_owned(&steps);
         let layout = Layout::of(&def);
         let extra = layout.extra_waits(&def);
         assert!(
             extra.iter().all(BTreeSet::is_empty),
-            "case {case}: {refs:?} -> {layout:?}"
+            "case {case}: {steps:?} -> {layout:?}"
         );
     }
 }

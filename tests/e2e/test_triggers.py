@@ -32,7 +32,8 @@ def etl_runs(stack, predicate=lambda desc_input: True):
     out = []
     for e in sfn.list_executions(stateMachineArn=stack.deployment.state_machine_arn, maxResults=1000)["executions"]:
         desc = sfn.describe_execution(executionArn=e["executionArn"])
-        if predicate(json.loads(desc.get("input") or "{}")):
+        input_ = json.loads(desc.get("input") or "{}")
+        if isinstance(input_, dict) and predicate(input_):  # other tests start runs with non-object inputs
             out.append(desc)
     return out
 

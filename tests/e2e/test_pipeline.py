@@ -197,6 +197,30 @@ def test_failing_sql_step_fails_the_run_and_rolls_the_step_back(stack):
                    for e in history)
 
 
+def test_a_date_with_no_sales_fails_the_run_as_validation_no_sales_loaded(stack):
+    """The validation step's `errors` mapping (scripts/pipeline.toml): its SQL failure ends the run as
+    Validation.NoSalesLoaded with the statement's cause, raised by the Task itself (no Catch, so a
+    Redrive would rerun the step), and the next run of the date loads it again."""
+    put_script(stack, "load_store_sales.sql",  # the upstream delivered nothing: the date's facts are gone
+               "delete from store_sales where ss_sold_date_sk in "
+               "(select d_date_sk from date_dim where d_date = {{run_date}}::date);\n")
+    try:
+        desc, history = execute(stack)
+    finally:
+        put_script(stack, "load_store_sales.sql", original_script(stack, "load_store_sales.sql"))
+    assert desc["status"] == "FAILED"
+    assert desc["error"] == "Validation.NoSalesLoaded"
+    cause = json.loads(desc["cause"])
+    assert cause["step"] == "ValidateSalesData" and cause["runDate"] == RUN_DATE and cause["status"] == "FAILED"
+    assert "division by zero" in cause["error"]
+    assert [e["taskFailedEventDetails"]["error"] for e in task_events(history, "TaskFailed")] == ["Validation.NoSalesLoaded"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
+    assert entered[-3:] == ["ReleaseRunLock", "RunOutcome", "RunFailed"], entered
+    desc, history = execute(stack)
+    assert_succeeded_once_per_step(desc, history)
+    assert rows(stack, "select count(*) from store_sales where ss_sold_date_sk = 20210626") == [(4,)]
+
+
 def test_cancelled_statement_fails_the_run_as_aborted(stack):
     set_faults(stack, {"statement_name_contains": "/ValidateSalesData", "delay_ms": 120_000})
     sfn = stack.client("stepfunctions")

@@ -3,14 +3,14 @@
 -- surrogate keys max(ca_address_sk) + row_number() ordered by ca_address_id.
 -- Idempotent: a second run finds nothing changed and nothing unknown.
 
-drop table if exists stg_customer_address;
-
-create table stg_customer_address (
+-- The staging table is TEMPORARY: a Data API batch is one session, so it exists only for this
+-- batch and two runs (two stacks on one warehouse, RunConcurrency above 1) never share it.
+create temp table stg_customer_address (
     ca_address_id char(16)    not null encode zstd,
     ca_state      char(2)              encode zstd,
     ca_zip        char(10)             encode zstd,
     ca_country    varchar(20)          encode zstd
-) backup no diststyle even;
+) diststyle even;
 
 -- ADDR...02 moved from WA to OR (update in place), ADDR...03 unchanged, ADDR...04 is new (insert).
 insert into stg_customer_address (ca_address_id, ca_state, ca_zip, ca_country) values

@@ -7,16 +7,16 @@
 -- Closing before inserting means the new versions are never closed by the same run.
 -- Idempotent: after a run every staged price equals the current price, so a re-run does nothing.
 
-drop table if exists stg_item;
-
-create table stg_item (
+-- The staging table is TEMPORARY: a Data API batch is one session, so it exists only for this
+-- batch and two runs (two stacks on one warehouse, RunConcurrency above 1) never share it.
+create temp table stg_item (
     i_item_id        char(16)      not null encode zstd,
     i_rec_start_date date                   encode az64,
     i_rec_end_date   date                   encode az64,
     i_current_price  numeric(7, 2)          encode az64,
     i_category       char(50)               encode zstd,
     i_product_name   char(50)               encode zstd
-) backup no diststyle even;
+) diststyle even;
 
 -- ITEM...01 price 10.00 -> 12.50 (new version), ITEM...02 same price but renamed and recategorised
 -- (in place), ITEM...03 unchanged, ITEM...04 is new (insert).

@@ -4,9 +4,9 @@
 -- Ticket numbers are yyyymmdd * 100 + n so different run dates never collide on the
 -- (ss_item_sk, ss_ticket_number) primary key. Idempotent: delete the date, then insert it again.
 
-drop table if exists stg_store_sales;
-
-create table stg_store_sales (
+-- The staging table is TEMPORARY: a Data API batch is one session, so it exists only for this
+-- batch and two runs (two stacks on one warehouse, RunConcurrency above 1) never share it.
+create temp table stg_store_sales (
     sold_date        date                   encode az64,
     i_item_id        char(16)               encode zstd,
     c_customer_id    char(16)               encode zstd,
@@ -15,7 +15,7 @@ create table stg_store_sales (
     ss_quantity      int4                   encode az64,
     ss_net_paid      numeric(7, 2)          encode az64,
     ss_net_profit    numeric(7, 2)          encode az64
-) backup no diststyle even;
+) diststyle even;
 
 -- Ticket 1 has two lines (the re-priced ITEM...01 and the unchanged ITEM...03), ticket 2 buys the
 -- renamed ITEM...02 at the updated address, ticket 3 buys the new ITEM...04 at the new address by an

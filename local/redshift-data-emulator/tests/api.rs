@@ -704,3 +704,62 @@ async fn named_parameters_are_bound() {
     assert_eq!(code(&err), "ValidationException");
     emu.shutdown().await;
 }
+
+/// A Data API batch is one session (Redshift): a temporary table lives only inside the batch that
+/// created it, so two batches at once each see their own, and the next batch sees none. The
+/// scripts' `stg_*` staging tables rely on it.
+#[tokio::test]
+async fn a_temporary_table_lives_only_in_its_batch_session() {
+    let emu = emulator().await;
+    let client = client(&emu);
+    let batch = |value: i32| {
+        let client = client.clone();
+        async move {
+            let id = client
+                .batch_execute_statement()
+                .workgroup_name("wg")
+                .database("dev")
+                .sqls("create temp table stg_scope (v int4 encode az64) diststyle even")
+                .sqls(format!("insert into stg_scope values ({value}), ({value})"))
+                .sqls("select pg_sleep(0.3)")
+                .sqls("select sum(v) as total, count(*) as n from stg_scope")
+                .send()
+                .await
+                .expect("BatchExecuteStatement")
+                .id()
+                .expect("Id")
+                .to_string();
+            let described = wait_done(&client, &id).await;
+            assert_eq!(
+                described.status(),
+                Some(&StatusString::Finished),
+                "{:?}",
+                described.error()
+            );
+            let result = client
+                .get_statement_result()
+                .id(format!("{id}:4"))
+                .send()
+                .await
+                .expect("result");
+            (
+                result.records()[0][0].clone(),
+                result.records()[0][1].clone(),
+            )
+        }
+    };
+    // at the same time: each batch its own table of the same name
+    let (a, b) = tokio::join!(batch(1), batch(10));
+    assert_eq!(a, (Field::LongValue(2), Field::LongValue(2)));
+    assert_eq!(b, (Field::LongValue(20), Field::LongValue(2)));
+    // and afterwards: gone with its session
+    let id = execute(&client, "select count(*) from stg_scope").await;
+    let described = wait_done(&client, &id).await;
+    assert_eq!(described.status(), Some(&StatusString::Failed));
+    assert!(
+        described.error().unwrap_or_default().contains("stg_scope"),
+        "{:?}",
+        described.error()
+    );
+    emu.shutdown().await;
+}

@@ -16,7 +16,7 @@ export SAM_CLI_TELEMETRY := 0
 STACK_NAME ?= redshift-etl-callback
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup build asl fmt fmt-check clippy lint unit sam-build test bench deploy clean
+.PHONY: help setup build asl upload-scripts fmt fmt-check clippy lint unit sam-build test bench deploy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-12s %s\n", $$1, $$2 }'
@@ -68,6 +68,7 @@ clippy:
 lint: setup ## sam validate --lint, cfn-lint and asl-validator
 	sam validate --lint --template template.yaml
 	cfn-lint template.yaml
+	$(PY) -m pytest tests/test_template_rules.py tests/test_template_iam.py -q  # deploy-time rules, least privilege
 	npx --no-install asl-validator --json-path statemachine/etl.asl.json
 	npx --no-install asl-validator --json-path statemachine/trigger.asl.json
 	sam validate --lint --template bench/template.yaml
@@ -96,13 +97,21 @@ bench: setup build sam-build ## speed and memory targets: bootstrap size, start,
 
 # ---- AWS ---------------------------------------------------------------------------------------
 
-deploy: setup ## sam build + sam deploy (guided the first time), then upload scripts/ to the bucket
+deploy: setup ## sam build + sam deploy (guided the first time); scripts/*.sql go to scripts/<scriptsVersion>/
+	cargo run --quiet --locked -p pipeline -- check   # the committed state machine is what scripts/ generate (make asl)
 	sam build
+	if [ -f .make/deployed ]; then $(MAKE) --no-print-directory upload-scripts; fi   # before the new definition
 	if [ -f .make/deployed ]; then sam deploy --stack-name $(STACK_NAME); else sam deploy --guided --stack-name $(STACK_NAME); fi
 	@mkdir -p .make && touch .make/deployed
+	$(MAKE) --no-print-directory upload-scripts   # a first deploy: the bucket exists only now
+
+# The scripts' content version the committed state machine sends (make asl bakes it into every SQL Task).
+# Nothing is deleted: a run started before a deploy (or redriven up to 14 days later) reads its own version.
+upload-scripts: ## upload scripts/*.sql under scripts/<scriptsVersion>/ of the deployed stack's bucket
+	version=$$($(PY) local/deploy.py scripts-version statemachine/etl.asl.json) && test -n "$$version" && \
 	bucket=$$(aws cloudformation describe-stacks --stack-name $(STACK_NAME) \
-	  --query "Stacks[0].Outputs[?OutputKey=='ScriptsBucketName'].OutputValue" --output text); \
-	aws s3 sync scripts/ "s3://$$bucket/scripts/" --exclude '*' --include '*.sql' --delete
+	  --query "Stacks[0].Outputs[?OutputKey=='ScriptsBucketName'].OutputValue" --output text) && \
+	aws s3 cp --recursive scripts/ "s3://$$bucket/scripts/$$version/" --exclude '*' --include '*.sql'
 
 clean: ## stop a local stack, remove build output, the venv and node_modules
 	-[ -x $(PY) ] && $(PY) local/stack.py down --run-dir $(LOCAL_RUN_DIR)

@@ -173,6 +173,7 @@ def base_env(extra: dict[str, str]) -> dict[str, str]:
 STANDALONE_ENV = {
     "TOKEN_TABLE": "bench-tokens", "SCRIPTS_BUCKET": "bench-scripts", "SCRIPTS_PREFIX": "scripts/",
     "STATEMENT_NAME_PREFIX": "bench", "RUN_LOCK_TABLE": "bench-run-lock", "RUN_LOCK_NAME": "etl",
+    "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:bench-etl",
     "REDSHIFT_CLUSTER_ID": "local-cluster", "REDSHIFT_DATABASE": "dev", "REDSHIFT_DB_USER": "awsuser",
     "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
 }

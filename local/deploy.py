@@ -12,12 +12,23 @@ names one for that state machine: `stack.py --pipeline` deploys a generated stat
 template.yaml itself is never changed.
 
 What CloudFormation cannot do, and this module therefore does after CreateStack:
-- upload `scripts/*.sql` where a function's SCRIPTS_BUCKET / SCRIPTS_PREFIX point;
+- upload `scripts/*.sql` where a function's SCRIPTS_BUCKET / SCRIPTS_PREFIX point, under the
+  scripts' content version the deployed definition names (`<prefix><scriptsVersion>/<script>`, read
+  from the SQL Tasks' payloads; `<prefix><script>` for a definition without one). Nothing is ever
+  deleted: a run started before a later deploy keeps reading its own version;
 - apply the properties moto's CloudFormation drops although they change behaviour locally
   (`FIXUPS`: a table's TimeToLiveSpecification; a function's LoggingConfig, which the local
   processes need for their log format and level);
 - refuse a template that uses a resource type moto cannot create unless `SKIPPED` says why the
   local stack can do without it (each one is printed as a note).
+
+`redeploy` deploys a changed project onto a running stack as `sam deploy` does (UpdateStack of the
+new translation; moto_adapter.py patch 27 updates the state machine in place), after uploading the
+new scripts' version, so that a run started once the update is done finds its scripts. Executions
+already running keep the definition they started with (moto snapshots it at StartExecution, as Step
+Functions does for a Standard execution) and so the scripts' version of that definition.
+
+    python local/deploy.py scripts-version statemachine/etl.asl.json   # prints the version, or nothing
 """
 
 from __future__ import annotations
@@ -76,6 +87,16 @@ class Deployment:
     parameters: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def scripts_version(self) -> str | None:
+        """The scripts' content version the deployed state machines' SQL Tasks send (None: unversioned)."""
+        return stack_scripts_version(self.translated)
+
+    def script_location(self, name: str, function: str = "SubmitterFunction") -> tuple[str, str]:
+        """(bucket, key) where `function` reads script `name` for a run of the deployed definition."""
+        env = self.functions[function].env
+        return env["SCRIPTS_BUCKET"], script_key(env.get("SCRIPTS_PREFIX", ""), self.scripts_version, name)
+
     def of_type(self, rtype: str) -> dict[str, str]:
         return {lid: self.physical[lid] for lid, t in self.types.items() if t == rtype and lid in self.physical}
 
@@ -100,6 +121,61 @@ class Deployment:
     @property
     def rules(self) -> dict[str, str]:
         return self.of_type("AWS::Events::Rule")
+
+
+def script_key(prefix: str, version: str | None, script: str) -> str:
+    """The submitter's key of a script (etl_callback::task::script_key): `<prefix><version>/<script>`."""
+    return f"{prefix}{version}/{script}" if version else f"{prefix}{script}"
+
+
+def scripts_version(definition: Any) -> str | None:
+    """The `scriptsVersion` a state machine definition (ASL as JSON text or parsed) bakes into its
+    SQL Tasks' payloads, as the generator wrote it; None when it names none. Several different
+    versions in one definition are an error (the generator writes one)."""
+    if isinstance(definition, str):
+        definition = json.loads(definition)
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "scriptsVersion" and isinstance(value, str):
+                    found.add(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(definition)
+    if len(found) > 1:
+        raise TemplateError(f"the definition names several scripts versions: {sorted(found)}")
+    return next(iter(found), None)
+
+
+def _definition_of(lid: str, props: dict) -> Any:
+    """A translated state machine's definition: `Definition`, or the `DefinitionString` the SAM
+    translator writes (JSON text, or an `Fn::Join` of its lines; substitutions stay `${...}`)."""
+    if "Definition" in props:
+        return props["Definition"]
+    text = props.get("DefinitionString", "{}")
+    if isinstance(text, dict) and set(text) == {"Fn::Join"}:
+        separator, parts = text["Fn::Join"]
+        if all(isinstance(p, str) for p in parts):
+            text = separator.join(parts)
+    if not isinstance(text, str):
+        raise TemplateError(f"{lid}: cannot read its definition locally ({str(text)[:80]})")
+    return json.loads(text)
+
+
+def stack_scripts_version(translated: dict) -> str | None:
+    """The one scripts version of a translated template's state machines (None: unversioned)."""
+    versions = {lid: v for lid, res in translated.get("Resources", {}).items()
+                if res.get("Type") == "AWS::StepFunctions::StateMachine"
+                and (v := scripts_version(_definition_of(lid, res.get("Properties") or {})))}
+    if len(set(versions.values())) > 1:
+        raise TemplateError(f"the state machines name different scripts versions: {versions}")
+    return next(iter(versions.values()), None)
 
 
 def load_template(path: Path) -> dict:
@@ -159,21 +235,53 @@ def deploy(clients, template_path: Path, parameters: dict[str, str], stack_name:
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
     except ClientError as err:
         raise TemplateError(f"CreateStack {stack_name} failed: {err.response['Error'].get('Message')}") from err
-    stack = _wait(cfn, stack_name, timeout)
-    dep = Deployment(stack_name, translated)
-    dep.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
-    dep.parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters") or []}
-    dep.types = {lid: r["Type"] for lid, r in translated["Resources"].items()}
-    for res in _stack_resources(cfn, stack_name):
-        if res.get("LogicalResourceId"):
-            dep.physical[res["LogicalResourceId"]] = res.get("PhysicalResourceId") or ""
-    _check_skipped(dep)
-    for lid in dep.of_type("AWS::Lambda::Function"):
-        dep.functions[lid] = _function(dep, lid, clients("lambda"))
+    _wait(cfn, stack_name, timeout)
+    dep = _read_back(clients, stack_name, translated)
     for rtype, fixup in FIXUPS.items():
         for lid in dep.of_type(rtype):
             fixup(dep, lid, clients)
     _upload_scripts(dep, clients("s3"), scripts_dir)
+    return dep
+
+
+def redeploy(clients, template_path: Path, stack_name: str, scripts_dir: Path,
+             parameters: dict[str, str] | None = None, timeout: float = 60,
+             definitions: dict[str, Path] | None = None) -> Deployment:
+    """Deploy a changed project onto the running stack `stack_name`, as `sam deploy` updates it:
+    translate (parameters: the stack's own when None), upload the scripts under the new definition's
+    version FIRST (older versions stay: running executions still read theirs), then UpdateStack and
+    wait. What CloudFormation updates is what changes: here the state machines' definitions (patch 27
+    of moto_adapter.py); the functions' processes are not restarted, so a change of a function's
+    configuration is reported as a note. An unchanged template ("No updates are to be performed") is
+    no error. Returns the stack as read back after the update."""
+    cfn = clients("cloudformation")
+    stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    if parameters is None:
+        parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters") or []}
+    translated = translate(load_template(template_path), parameters, clients("iam"), template_path.parent,
+                           definitions)
+    before = _read_back(clients, stack_name, translated, check=False)  # where the functions read scripts
+    _upload_scripts(before, clients("s3"), scripts_dir)
+    updated = True
+    try:
+        cfn.update_stack(
+            StackName=stack_name, TemplateBody=json.dumps(translated), Capabilities=CAPABILITIES,
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
+    except ClientError as err:
+        message = err.response["Error"].get("Message") or ""
+        if "No updates are to be performed" not in message:
+            raise TemplateError(f"UpdateStack {stack_name} failed: {message}") from err
+        updated = False
+    if updated:
+        _wait(cfn, stack_name, timeout, "UPDATE_COMPLETE", "UpdateStack")
+    dep = _read_back(clients, stack_name, translated)
+    dep.notes.append(f"UpdateStack {stack_name}: " + ("updated" if updated else "no changes") +
+                     f"; scripts version {dep.scripts_version or '(unversioned)'}")
+    for lid, fn in dep.functions.items():
+        old = before.functions.get(lid)
+        if old and (old.env, old.timeout, old.memory) != (fn.env, fn.timeout, fn.memory):
+            dep.notes.append(f"{lid}: its configuration changed; the running process keeps the old one "
+                             f"(restart the local stack to apply it)")
     return dep
 
 
@@ -191,21 +299,22 @@ def _upload_code(s3, translated: dict) -> None:
             s3.put_object(Bucket=CODE_BUCKET, Key=code["S3Key"], Body=buf.getvalue())
 
 
-def _wait(cfn, stack_name: str, timeout: float) -> dict:
+def _wait(cfn, stack_name: str, timeout: float, done: str = "CREATE_COMPLETE",
+          action: str = "CreateStack") -> dict:
     deadline = time.monotonic() + timeout
     while True:
         stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
         status = stack["StackStatus"]
-        if status == "CREATE_COMPLETE":
+        if status == done:
             return stack
         if not status.endswith("_IN_PROGRESS"):
             failures = [f"{e['LogicalResourceId']} ({e.get('ResourceType')}): {e.get('ResourceStatusReason')}"
                         for e in cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
                         if e["ResourceStatus"].endswith("FAILED")]
             reason = "\n  ".join(failures) or stack.get("StackStatusReason") or "no reason given"
-            raise TemplateError(f"CreateStack {stack_name} ended {status}:\n  {reason}")
+            raise TemplateError(f"{action} {stack_name} ended {status}:\n  {reason}")
         if time.monotonic() > deadline:
-            raise TemplateError(f"CreateStack {stack_name} still {status} after {timeout:.0f}s")
+            raise TemplateError(f"{action} {stack_name} still {status} after {timeout:.0f}s")
         time.sleep(0.1)
 
 
@@ -232,6 +341,25 @@ def _check_skipped(dep: Deployment) -> None:
 
 
 # --- reading the stack back ----------------------------------------------------------------------
+
+def _read_back(clients, stack_name: str, translated: dict, check: bool = True) -> Deployment:
+    """What the stack is made of, as moto's CloudFormation and Lambda report it (check: every
+    resource of `translated` was created or skipped for a written-down reason)."""
+    cfn = clients("cloudformation")
+    stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    dep = Deployment(stack_name, translated)
+    dep.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
+    dep.parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters") or []}
+    dep.types = {lid: r["Type"] for lid, r in translated["Resources"].items()}
+    for res in _stack_resources(cfn, stack_name):
+        if res.get("LogicalResourceId"):
+            dep.physical[res["LogicalResourceId"]] = res.get("PhysicalResourceId") or ""
+    if check:
+        _check_skipped(dep)
+    for lid in dep.of_type("AWS::Lambda::Function"):
+        dep.functions[lid] = _function(dep, lid, clients("lambda"))
+    return dep
+
 
 def _function(dep: Deployment, lid: str, lam) -> Function:
     cfg = lam.get_function_configuration(FunctionName=dep.physical[lid])
@@ -278,6 +406,9 @@ FIXUPS = {"AWS::DynamoDB::Table": _table_ttl}
 
 
 def _upload_scripts(dep: Deployment, s3, scripts_dir: Path) -> None:
+    """Every `*.sql` of scripts_dir under `<prefix><version>/`, the version the deployed definition's
+    SQL Tasks send (read from the definition, never recomputed here: one source of truth), or under
+    `<prefix>` for a definition without one. Nothing is deleted (make deploy: no --delete)."""
     targets = {(f.env["SCRIPTS_BUCKET"], f.env.get("SCRIPTS_PREFIX", ""))
                for f in dep.functions.values() if f.env.get("SCRIPTS_BUCKET")}
     if not targets:
@@ -285,6 +416,18 @@ def _upload_scripts(dep: Deployment, s3, scripts_dir: Path) -> None:
     scripts = sorted(scripts_dir.glob("*.sql"))
     if targets and not scripts:
         raise TemplateError(f"no SQL scripts in {scripts_dir}")
+    version = dep.scripts_version
     for bucket, prefix in sorted(targets):
         for path in scripts:
-            s3.put_object(Bucket=bucket, Key=f"{prefix}{path.name}", Body=path.read_bytes())
+            s3.put_object(Bucket=bucket, Key=script_key(prefix, version, path.name), Body=path.read_bytes())
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "scripts-version":
+        sys.exit("usage: deploy.py scripts-version ASL_FILE")
+    try:
+        print(scripts_version(Path(sys.argv[2]).read_text(encoding="utf-8")) or "")
+    except (OSError, ValueError, TemplateError) as err:
+        sys.exit(f"deploy.py scripts-version: {err}")

@@ -1,4 +1,4 @@
-"""moto server for the local stack, with twenty-six small patches and one probe. Written against moto 5.2.5 (pinned
+"""moto server for the local stack, with twenty-seven small patches and one probe. Written against moto 5.2.5 (pinned
 in local/requirements.txt); re-check every patch below when that pin changes.
 
 Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0.1:LAMBDA_PORT
@@ -201,6 +201,20 @@ Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0
     state *reports*, not to errors propagated from a branch). The Parallel now rethrows the
     branch's name unchanged (`state_parallel/branches_decl.py`), so the state machine's `Pipeline`
     Catch sees `States.Timeout` and its `RunOutcome` turns it into `Step.TimedOut`.
+
+27. CloudFormation's update of an `AWS::StepFunctions::StateMachine` (`UpdateStack`, as `sam deploy`
+    of a changed definition; `StateMachine.update_from_cloudformation_json`) has patch 6's defects:
+    it updates `stepfunctions_backends`, which the API does not read with `execute_state_machine`
+    on, reads only `DefinitionString` (the SAM translator writes `Definition`) and ignores
+    `DefinitionSubstitutions`, so the machine kept its old definition. The replacement updates the
+    machine in place where the API reads it (`stepfunctions_parser_backends`, whose
+    `update_state_machine` validates the ASL), with the substitutions applied as in patch 6; a
+    renamed machine (CloudFormation would replace it) is refused. Running executions are not
+    touched, as on AWS, where a Standard execution runs to its end on the definition it started
+    with: moto's parser backend deep-copies the state machine at `StartExecution` (its
+    `start_execution`, "the clone only acts as a snapshot of the state machine definition for this
+    execution"), the worker reads the definition from that copy, and patch 18's cache is keyed by
+    the definition text.
 
 Probe (`--callbacks-log PATH`, off when absent): every `SendTaskSuccess`/`SendTaskFailure`/
 `SendTaskHeartbeat` Step Functions handled is appended to PATH as a JSON line `{"api", "token"
@@ -755,6 +769,31 @@ def patch_state_machine_cloudformation() -> None:
     StateMachine.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
 
 
+def patch_state_machine_update() -> None:
+    """Patch 27: UpdateStack updates the state machine the API reads, with its substitutions."""
+    from moto.stepfunctions.models import StateMachine
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,  # noqa: ANN001
+                                        account_id, region_name):
+        props = cloudformation_json.get("Properties", {})
+        name = props.get("StateMachineName", original_resource.name)
+        if name != original_resource.name:
+            raise NotImplementedError(f"state machine {original_resource.name} renamed to {name}: "
+                                      f"a replacement is not supported by the local stack")
+        definition = props.get("DefinitionString")
+        if definition is None and "Definition" in props:
+            definition = json.dumps(props["Definition"])
+        backend = stepfunctions_parser_backends[account_id][region_name]
+        return backend.update_state_machine(
+            original_resource.arn,
+            definition=substitute(definition, props.get("DefinitionSubstitutions")) if definition else None,
+            role_arn=props.get("RoleArn") or None,
+        )
+
+    StateMachine.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)
+
+
 def patch_create_resource_errors() -> None:
     from moto.cloudformation import parsing
     from moto.cloudformation.exceptions import ValidationError
@@ -1095,6 +1134,7 @@ def main() -> None:
     patch_send_task_failure()
     patch_context_start_time()
     patch_state_machine_cloudformation()
+    patch_state_machine_update()
     patch_create_resource_errors()
     patch_retry_task_tokens()
     patch_s3_sequencer()

@@ -8,6 +8,7 @@ with live progress.
     python local/stack.py exec [--run-date D] [--run-dir DIR]          # one execution on the running stack
     python local/stack.py down [--run-dir DIR]                         # stop what `up`/`--keep` left
     python local/stack.py watch [--run-dir DIR]                        # live progress of every new execution
+    python local/stack.py deploy [--run-dir DIR] [--pipeline FILE]     # redeploy onto the running stack
 
 Needs `make setup build` (the venv with moto/cargo-lambda, and target/debug binaries).
 
@@ -16,6 +17,13 @@ The generator (target/debug/pipeline asl) writes its state machine to <run dir>/
 EtlStateMachine is deployed with that definition (an in-memory override of its DefinitionUri, see
 deploy.py; template.yaml is untouched), and the SQL scripts are uploaded from FILE's directory instead
 of scripts/. The summary then shows the per-step results only (the table counts are the sales tables').
+
+`deploy` (LocalStack.redeploy) deploys a changed pipeline onto the RUNNING stack, as `sam deploy` of a
+changed project does: the new scripts' version uploaded first (older versions stay), then UpdateStack
+with the new definition (deploy.py redeploy). Runs already in flight finish on the definition, and so
+the scripts, they started with; runs started afterwards use the new ones. Without --pipeline it
+deploys the stack's own definition again (the one it was started with, regenerated), which also
+restores it after a redeploy of another one.
 
 Processes (all on 127.0.0.1, free ports, each in its own process group, logs in <run dir>/logs):
 - PostgreSQL from `local/pg.sh start` (unless --database-url / DATABASE_URL);
@@ -146,6 +154,14 @@ class LocalStack:
         self.pg_dir = None
 
     # -- clients --------------------------------------------------------------------------------
+    def redeploy(self, pipeline: Path | None = None) -> Deployment:
+        """Deploy `pipeline` (a pipeline.toml; None: the stack's own definition) onto this running
+        stack; see the module docstring. The new Deployment replaces `self.deployment`."""
+        self.deployment = _redeploy(self.client, self.run_dir, self.root, self.template_path, self.stack_name,
+                                    pipeline or self.pipeline, self.template_parameters)
+        self._save_state()
+        return self.deployment
+
     def client(self, service: str, endpoint: str | None = None, config: BotoConfig | None = None):
         return boto3.client(
             service, endpoint_url=endpoint or self.endpoints.moto, region_name=REGION,
@@ -294,6 +310,22 @@ class LocalStack:
         (self.run_dir / "env").write_text(text)
 
 
+def _redeploy(clients, run_dir: Path, root: Path, template_path: Path, stack_name: str,
+              pipeline: Path | None, parameters: dict[str, str] | None) -> Deployment:
+    """deploy.redeploy of `pipeline` (generated into the run dir under its scripts version) or, when
+    None, of the template's own definition and scripts/."""
+    from deploy import redeploy
+    if pipeline is None:
+        definitions, scripts_dir = {}, root / "scripts"
+    else:
+        definition = pipeline_definition.load(pipeline)
+        version = definition.summary.get("scriptsVersion") or "unversioned"
+        asl = definition.write_asl(Path(run_dir) / f"pipeline-{version}.asl.json")
+        definitions, scripts_dir = {PIPELINE_STATE_MACHINE: asl}, definition.scripts_dir
+    return redeploy(clients, Path(template_path), stack_name, scripts_dir, parameters=parameters,
+                    definitions=definitions)
+
+
 @contextlib.contextmanager
 def _signals_deferred():
     try:
@@ -392,12 +424,13 @@ def _on_signal(signum, _frame):  # noqa: ANN001
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Local stack: moto + Redshift Data emulator + Rust Lambdas.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("run", "up", "down", "exec", "watch"):
+    for name in ("run", "up", "down", "exec", "watch", "deploy"):
         p = sub.add_parser(name)
         p.add_argument("--run-dir", type=Path, default=ROOT / ".local-stack", help="state, logs and env file")
         if name in ("run", "up"):
             p.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or None,
                            help="use this PostgreSQL instead of a throwaway one (default: $DATABASE_URL)")
+        if name in ("run", "up", "deploy"):
             p.add_argument("--pipeline", type=Path, default=None,
                            help="deploy this pipeline definition (pipeline.toml; its scripts beside it) "
                                 "instead of scripts/pipeline.toml")
@@ -420,6 +453,17 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         except KeyboardInterrupt:
             return 0
+    if args.command == "deploy":
+        try:
+            attached = AttachedStack.load(args.run_dir.resolve())
+            dep = _redeploy(attached.client, args.run_dir.resolve(), ROOT, ROOT / "template.yaml", STACK_NAME,
+                            args.pipeline.resolve() if args.pipeline else attached.pipeline, None)
+        except (StackError, TemplateError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        for note in dep.notes:
+            print(f"  note: {note}")
+        return 0
     if args.command == "exec":
         from run import run_once
         try:

@@ -127,9 +127,9 @@ def test_the_generated_state_machine_is_deployed_with_the_definitions_scripts(cu
     for step in definition.steps:
         assert f'"step": "{step.name}"' in text and f'"script": "{step.script}"' in text
     assert "SetupSalesDataPipeline" not in text
-    fn = custom.deployment.functions["SubmitterFunction"]
-    listed = custom.client("s3").list_objects_v2(Bucket=fn.env["SCRIPTS_BUCKET"], Prefix=fn.env.get("SCRIPTS_PREFIX", ""))
-    keys = {o["Key"].removeprefix(fn.env.get("SCRIPTS_PREFIX", "")) for o in listed.get("Contents", [])}
+    bucket, folder = custom.deployment.script_location("")  # <prefix><the definition's scripts version>/
+    listed = custom.client("s3").list_objects_v2(Bucket=bucket, Prefix=folder)
+    keys = {o["Key"].removeprefix(folder) for o in listed.get("Contents", [])}
     assert {s.script for s in definition.steps} <= keys
     assert "load_item.sql" not in keys  # the sales scripts stay in scripts/
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy import SKIPPED, TemplateError, deploy, load_template, translate
+from deploy import SKIPPED, TemplateError, deploy, load_template, scripts_version, translate
 from procs import _group_alive
 from stack import LOCAL_PARAMETERS, ROOT, LocalStack
 
@@ -165,9 +165,24 @@ def test_state_machine_is_the_asl_with_its_substitutions(stack, translated):
 
 
 def test_scripts_are_uploaded_where_the_submitter_reads_them(stack):
+    """Under the scripts version the deployed definition's SQL Tasks send (read back from Step
+    Functions here); other keys are older versions a redeploy left for the runs still reading them."""
     env = stack.deployment.functions["SubmitterFunction"].env
+    deployed = stack.client("stepfunctions").describe_state_machine(
+        stateMachineArn=stack.deployment.state_machine_arn)["definition"]
+    version = scripts_version(deployed)
+    assert version == stack.deployment.scripts_version
+    if version is not None:  # the generator bakes one into every SQL Task (unversioned: an older ASL)
+        assert re.fullmatch(r"[0-9a-f]{16}", version), version
+        assert deployed.count('"scriptsVersion"') == deployed.count('"script"') > 0
+    folder = env["SCRIPTS_PREFIX"] + (f"{version}/" if version else "")
     keys = [o["Key"] for o in stack.client("s3").list_objects_v2(Bucket=env["SCRIPTS_BUCKET"])["Contents"]]
-    assert sorted(keys) == sorted(env["SCRIPTS_PREFIX"] + p.name for p in (ROOT / "scripts").glob("*.sql"))
+    assert all(k.startswith(env["SCRIPTS_PREFIX"]) for k in keys), keys
+    mine = [k for k in keys if k.startswith(folder) and "/" not in k.removeprefix(folder)]
+    assert sorted(mine) == sorted(folder + p.name for p in (ROOT / "scripts").glob("*.sql"))
+    for p in (ROOT / "scripts").glob("*.sql"):
+        body = stack.client("s3").get_object(Bucket=env["SCRIPTS_BUCKET"], Key=folder + p.name)["Body"].read()
+        assert body == p.read_bytes(), p.name
 
 
 def test_outputs_come_from_the_stack(stack):

@@ -58,8 +58,10 @@ def set_faults(stack, faults: dict | None):
 
 
 def put_script(stack, name: str, text: str):
-    fn = stack.deployment.functions["SubmitterFunction"]
-    stack.client("s3").put_object(Bucket=fn.env["SCRIPTS_BUCKET"], Key=fn.env["SCRIPTS_PREFIX"] + name, Body=text.encode())
+    """Replace script `name` where runs of the deployed definition read it: under the scripts version
+    its SQL Tasks send (`<prefix><scriptsVersion>/<name>`, deploy.Deployment.script_location)."""
+    bucket, key = stack.deployment.script_location(name)
+    stack.client("s3").put_object(Bucket=bucket, Key=key, Body=text.encode())
 
 
 def original_script(stack, name: str) -> str:

@@ -32,6 +32,7 @@ impl StepStates for PollingSteps {
                 "Payload" => obj! {
                     "step" => name,
                     "script" => step.script.as_str(),
+                    "scriptsVersion" => def.scripts_version.as_str(),
                     "runDate.$" => "$.runDate",
                     "executionName.$" => "$$.Execution.Name",
                 },

@@ -8,14 +8,34 @@ pub mod asl;
 
 use serde::{Deserialize, Serialize};
 
-/// Submit function input (the state machine's `Payload`).
+/// Submit function input (the state machine's `Payload`). Tolerant like the product's
+/// `TaskInput`: unknown fields are ignored, and every field added later is optional.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubmitInput {
     pub step: String,
     pub script: String,
+    /// The scripts' content version baked into the definition; missing or null: the unversioned
+    /// key of a definition generated before scripts were versioned.
+    #[serde(default)]
+    pub scripts_version: Option<String>,
     pub run_date: String,
     pub execution_name: String,
+}
+
+impl SubmitInput {
+    /// The S3 key of the step's script under `prefix`, as the product's submitter builds it:
+    /// `<prefix><version>/<script>`, or `<prefix><script>` without a version. A version that is
+    /// not 16 lowercase hex digits is refused.
+    pub fn script_key(&self, prefix: &str) -> Result<String, String> {
+        use etl_callback::task::{is_scripts_version, script_key};
+        match self.scripts_version.as_deref() {
+            Some(version) if !is_scripts_version(version) => Err(format!(
+                "scriptsVersion {version:?} is not the scripts' content version (16 lowercase hex digits)"
+            )),
+            version => Ok(script_key(prefix, version, &self.script)),
+        }
+    }
 }
 
 /// Submit function output: what the status checks need.
@@ -64,4 +84,47 @@ pub fn env(name: &str) -> Result<String, lambda_runtime::Error> {
         .ok()
         .filter(|v| !v.is_empty())
         .ok_or_else(|| format!("environment variable {name} is not set").into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn input(extra: serde_json::Value) -> SubmitInput {
+        let mut v = json!({"step": "LoadItem", "script": "load_item.sql",
+                           "runDate": "2021-06-26", "executionName": "run-1"});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn the_script_key_has_the_payload_s_version_or_none() {
+        let versioned = input(json!({"scriptsVersion": "0123456789abcdef"}));
+        assert_eq!(
+            versioned.script_key("scripts/").unwrap(),
+            "scripts/0123456789abcdef/load_item.sql"
+        );
+        for legacy in [json!({}), json!({"scriptsVersion": null})] {
+            assert_eq!(
+                input(legacy).script_key("scripts/").unwrap(),
+                "scripts/load_item.sql"
+            );
+        }
+        for bad in ["0123456789ABCDEF", "../x", ""] {
+            let err = input(json!({ "scriptsVersion": bad }))
+                .script_key("scripts/")
+                .unwrap_err();
+            assert!(err.contains("scriptsVersion"), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_payload_fields_are_ignored() {
+        let v = input(json!({"someFutureField": {"a": 1}, "scriptsVersion": "fedcba9876543210"}));
+        assert_eq!(v.step, "LoadItem");
+        assert_eq!(v.script_key("").unwrap(), "fedcba9876543210/load_item.sql");
+    }
 }

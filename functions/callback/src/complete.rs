@@ -218,12 +218,13 @@ impl Completer {
     pub fn new(aws: &aws_types::SdkConfig, settings: TableSettings) -> Self {
         Self {
             table: TokenTable {
-                client: aws_sdk_dynamodb::Client::new(aws),
+                client: crate::aws::dynamodb(aws),
                 table: settings.table,
                 ttl_seconds: settings.ttl_seconds,
+                claim_seconds: settings.claim_seconds,
             },
-            sfn: aws_sdk_sfn::Client::new(aws),
-            redshift_data: aws_sdk_redshiftdata::Client::new(aws),
+            sfn: crate::aws::sfn(aws),
+            redshift_data: crate::aws::redshift_data(aws),
         }
     }
 

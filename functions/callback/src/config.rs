@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+use crate::store;
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("invalid configuration: {}", problems.join("; "))]
 pub struct ConfigError {
@@ -20,18 +22,41 @@ pub fn env() -> Vars<fn(&str) -> Option<String>> {
     Vars::new(|name| std::env::var(name).ok())
 }
 
-/// The rendezvous table both functions share: `TOKEN_TABLE`, `TOKEN_TTL_SECONDS` (default 2 days).
+/// Lambda's longest function timeout.
+pub const MAX_FUNCTION_TIMEOUT_SECONDS: i64 = 900;
+
+/// The rendezvous table the functions share: `TOKEN_TABLE`; `TOKEN_TTL_SECONDS` (default
+/// [`store::TOKEN_TTL_SECONDS`], derived from the step limits; at least
+/// [`store::MAX_WAIT_SECONDS`]); and `FUNCTION_TIMEOUT_SECONDS`, this function's `Timeout` as the
+/// template sets it (Lambda does not tell a function its timeout), from which the completion
+/// claim's lease is derived ([`store::claim_seconds`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSettings {
     pub table: String,
     pub ttl_seconds: i64,
+    pub claim_seconds: i64,
 }
 
 impl TableSettings {
     pub fn read<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> Self {
+        let table = vars.required("TOKEN_TABLE");
+        let ttl_seconds = vars.seconds("TOKEN_TTL_SECONDS", store::TOKEN_TTL_SECONDS);
+        if ttl_seconds < store::MAX_WAIT_SECONDS {
+            vars.problem(format!(
+                "TOKEN_TTL_SECONDS must be at least {} (the longest a step can wait)",
+                store::MAX_WAIT_SECONDS
+            ));
+        }
+        let timeout = vars.optional_seconds("FUNCTION_TIMEOUT_SECONDS");
+        if timeout.is_some_and(|t| t > MAX_FUNCTION_TIMEOUT_SECONDS) {
+            vars.problem(format!(
+                "FUNCTION_TIMEOUT_SECONDS must be at most {MAX_FUNCTION_TIMEOUT_SECONDS} (Lambda's longest timeout)"
+            ));
+        }
         Self {
-            table: vars.required("TOKEN_TABLE"),
-            ttl_seconds: vars.seconds("TOKEN_TTL_SECONDS", 172_800),
+            table,
+            ttl_seconds,
+            claim_seconds: store::claim_seconds(timeout),
         }
     }
 }
@@ -61,13 +86,18 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
 
     /// An optional whole number of seconds with a default.
     pub fn seconds(&mut self, name: &str, default: i64) -> i64 {
+        self.optional_seconds(name).unwrap_or(default)
+    }
+
+    /// An optional positive whole number of seconds; `None` when unset (or not one: recorded).
+    pub fn optional_seconds(&mut self, name: &str) -> Option<i64> {
         match self.optional(name).map(|v| v.parse::<i64>()) {
-            None => default,
-            Some(Ok(v)) if v > 0 => v,
+            None => None,
+            Some(Ok(v)) if v > 0 => Some(v),
             Some(_) => {
                 self.problems
                     .push(format!("{name} must be a positive whole number of seconds"));
-                default
+                None
             }
         }
     }
@@ -119,6 +149,54 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "invalid configuration: A is not set; EMPTY is not set; TTL must be a positive whole number of seconds"
+        );
+    }
+
+    fn table_settings(vars: &[(&str, &str)]) -> Result<TableSettings, ConfigError> {
+        let mut vars = Vars::new(|name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        });
+        let settings = TableSettings::read(&mut vars);
+        vars.finish().map(|()| settings)
+    }
+
+    #[test]
+    fn the_ttl_is_derived_from_the_step_limits_and_the_lease_from_the_timeout() {
+        let defaults = table_settings(&[("TOKEN_TABLE", "t")]).unwrap();
+        assert_eq!(defaults.ttl_seconds, store::TOKEN_TTL_SECONDS);
+        assert_eq!(defaults.claim_seconds, store::CLAIM_SECONDS);
+        let short = table_settings(&[("TOKEN_TABLE", "t"), ("FUNCTION_TIMEOUT_SECONDS", "10")]);
+        assert_eq!(short.unwrap().claim_seconds, 12);
+        let reconciler =
+            table_settings(&[("TOKEN_TABLE", "t"), ("FUNCTION_TIMEOUT_SECONDS", "60")]).unwrap();
+        assert_eq!(reconciler.claim_seconds, store::CLAIM_SECONDS);
+    }
+
+    #[test]
+    fn a_ttl_shorter_than_a_step_or_a_timeout_lambda_cannot_have_is_refused() {
+        let err = table_settings(&[
+            ("TOKEN_TABLE", "t"),
+            ("TOKEN_TTL_SECONDS", "3600"),
+            ("FUNCTION_TIMEOUT_SECONDS", "901"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("TOKEN_TTL_SECONDS must be at least 21600"),
+            "{err}"
+        );
+        assert!(
+            err.contains("FUNCTION_TIMEOUT_SECONDS must be at most 900"),
+            "{err}"
+        );
+        let err = table_settings(&[("TOKEN_TABLE", "t"), ("FUNCTION_TIMEOUT_SECONDS", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("FUNCTION_TIMEOUT_SECONDS must be a positive"),
+            "{err}"
         );
     }
 }

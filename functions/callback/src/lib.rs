@@ -1,6 +1,7 @@
 //! The callback protocol shared by the submitter, completer and reconciler Lambdas.
 //!
 //! - [`aws`]: the SDK configuration and HTTPS client every cold start builds once;
+//! - [`logging`]: the log subscriber (JSON lines Lambda's log-level filter reads correctly);
 //! - [`task`]: what the state machine sends the submitter and what a step returns;
 //! - [`run_date`], [`sql`], [`script`]: a step's script checked and split for one Data API batch;
 //! - [`event`]: the Redshift Data status-change event the completer receives;
@@ -12,6 +13,7 @@ pub mod aws;
 pub mod complete;
 pub mod config;
 pub mod event;
+pub mod logging;
 pub mod run_date;
 pub mod script;
 pub mod sql;

@@ -20,13 +20,85 @@ use aws_sdk_dynamodb::Client;
 use thiserror::Error;
 use tracing::info;
 
+use crate::aws;
 use crate::event::{StatementState, StatementStatusChange};
 use crate::task::{ErrorNames, Task, TaskToken};
 
-/// How long a claim on completing a task lasts; after that another delivery may take over. Longer
-/// than the functions' 30 s timeout (a live holder is never overtaken), shorter than the 1 minute
-/// before Lambda retries a failed asynchronous invocation (the retry of a crashed holder takes over).
-pub const CLAIM_SECONDS: i64 = 45;
+/// The most calls a claim holder makes between taking the claim and marking the task completed:
+/// closing a task is `DescribeStatement` then `SendTaskSuccess`/`SendTaskFailure`
+/// ([`Completer::settle`](crate::complete::Completer::settle)); closing an abandoned one is
+/// `CancelStatement`, failing a lost statement is `SendTaskFailure`. A new call under a claim
+/// must be counted here, or the lease may end while its holder still works.
+pub const CALLS_UNDER_CLAIM: u64 = 2;
+
+/// The longest an invocation can hold a claim, as the SDK's operation timeouts bound it
+/// ([`crate::aws`]): the claim's own `UpdateItem` (its lease is counted from before it is sent),
+/// [`CALLS_UNDER_CLAIM`] calls to the Data API or Step Functions, and the `UpdateItem` that marks
+/// the task completed. 5 + 2 × 10 + 5 = 30 s.
+pub const CLAIM_WINDOW_SECONDS: i64 = (aws::DYNAMODB.operation_seconds
+    + CALLS_UNDER_CLAIM
+        * max(
+            aws::REDSHIFT_DATA.operation_seconds,
+            aws::STEP_FUNCTIONS.operation_seconds,
+        )
+    + aws::DYNAMODB.operation_seconds) as i64;
+
+/// Added to the holding time: the clocks of two Lambda hosts, and a request still on the wire
+/// when its timeout fired.
+pub const CLAIM_MARGIN_SECONDS: i64 = 2;
+
+/// How long Lambda waits before retrying a failed asynchronous invocation (the completer's status
+/// events, the reconciler's schedule and execution-ended events): about 1 minute before the first
+/// retry, 2 before the second. A lease shorter than this lets the retry of a holder that crashed
+/// or timed out take over instead of finding the claim still held and dropping the event.
+pub const ASYNC_RETRY_DELAY_SECONDS: i64 = 60;
+
+/// How long a claim on completing a task lasts in a function whose timeout is
+/// `function_timeout` seconds (`FUNCTION_TIMEOUT_SECONDS`; `None` when unknown); after that
+/// another delivery may take over.
+///
+/// One invocation holds a claim at most until its SDK calls time out ([`CLAIM_WINDOW_SECONDS`])
+/// and at most until Lambda ends the invocation (its timeout: the claim cannot be older than the
+/// invocation). The lease is the shorter of the two plus [`CLAIM_MARGIN_SECONDS`], so a live
+/// holder is never overtaken and a second callback is never sent; and it is always shorter than
+/// [`ASYNC_RETRY_DELAY_SECONDS`], so a retry takes over from a holder that died.
+/// `tests/template_limits.rs` checks the template's timeouts against these figures.
+pub const fn claim_seconds(function_timeout: Option<i64>) -> i64 {
+    let hold = match function_timeout {
+        Some(timeout) if timeout > 0 && timeout < CLAIM_WINDOW_SECONDS => timeout,
+        _ => CLAIM_WINDOW_SECONDS,
+    };
+    hold + CLAIM_MARGIN_SECONDS
+}
+
+/// The longest lease, whatever the function's timeout: 32 s.
+pub const CLAIM_SECONDS: i64 = claim_seconds(None);
+const _: () = assert!(CLAIM_SECONDS < ASYNC_RETRY_DELAY_SECONDS);
+
+const fn max(a: u64, b: u64) -> u64 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The longest a task token can wait: the execution's own timeout (`TimeoutSeconds` of
+/// `statemachine/etl.asl.json`). Every step's timeout is at most this (the template's
+/// `StepTimeoutSeconds` `MaxValue`, the generator's check of per-step `timeout_seconds`).
+pub const MAX_WAIT_SECONDS: i64 = 21_600;
+
+/// How late a status event can still reach the completer after its statement ended:
+/// EventBridge retries the delivery for up to 24 hours (the rule target's
+/// `MaximumEventAgeInSeconds`), then Lambda's asynchronous retries for up to 1 hour
+/// (`EventInvokeConfig` `MaximumEventAgeInSeconds`).
+pub const LATE_EVENT_SECONDS: i64 = 86_400 + 3_600;
+
+/// Rendezvous items expire (`expiresAt`) this long after their first write, derived from the
+/// step limits: an item outlives the longest wait of its token, and then the latest its status
+/// event can arrive, so a late duplicate finds `completedAt`. 6 h + 25 h = 31 hours.
+/// `TOKEN_TTL_SECONDS` may lengthen it, never shorten it below [`MAX_WAIT_SECONDS`].
+pub const TOKEN_TTL_SECONDS: i64 = MAX_WAIT_SECONDS + LATE_EVENT_SECONDS;
 
 /// The value of `pending` while a token waits: the hash key of the sparse pending index.
 pub const PENDING: &str = "PENDING";
@@ -235,6 +307,8 @@ pub struct TokenTable {
     pub client: Client,
     pub table: String,
     pub ttl_seconds: i64,
+    /// The completion claim's lease ([`claim_seconds`] of this function's timeout).
+    pub claim_seconds: i64,
 }
 
 pub fn now() -> i64 {
@@ -412,7 +486,7 @@ impl TokenTable {
         parse_item(&event.statement_id, out.attributes.unwrap_or_default())
     }
 
-    /// Takes the exclusive right to complete the task holding `token` for `CLAIM_SECONDS`.
+    /// Takes the exclusive right to complete the task holding `token` for `claim_seconds`.
     /// `Ok(false)` when it is already completed, another delivery holds a live claim, or a retry's
     /// token has replaced this one.
     pub async fn claim(&self, statement_id: &str, token: &TaskToken) -> Result<bool, StoreError> {
@@ -424,7 +498,7 @@ impl TokenTable {
                 "taskToken = :token AND attribute_not_exists(completedAt) \
                  AND (attribute_not_exists(claimedUntil) OR claimedUntil < :now)",
             )
-            .expression_attribute_values(":until", n(now + CLAIM_SECONDS))
+            .expression_attribute_values(":until", n(now + self.claim_seconds))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":token", s(token.expose()))
             .send()
@@ -654,6 +728,28 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), s(*v)))
                 .collect(),
         )
+    }
+
+    #[test]
+    fn the_lease_outlasts_every_holder_and_ends_before_lambda_retries() {
+        // The SDK bounds a holder: claim, two calls, mark.
+        assert_eq!(CLAIM_WINDOW_SECONDS, 30);
+        assert_eq!(CLAIM_SECONDS, 32);
+        for timeout in [1, 3, 10, 29, 30, 31, 60, 900] {
+            let lease = claim_seconds(Some(timeout));
+            let hold = timeout.min(CLAIM_WINDOW_SECONDS);
+            assert!(lease > hold, "timeout {timeout}: lease {lease}");
+            assert!(lease < ASYNC_RETRY_DELAY_SECONDS, "timeout {timeout}");
+        }
+        // A function shorter than the SDK window cannot hold the claim longer than it runs.
+        assert_eq!(claim_seconds(Some(10)), 12);
+        assert_eq!(claim_seconds(None), CLAIM_SECONDS);
+        assert_eq!(claim_seconds(Some(0)), CLAIM_SECONDS);
+    }
+
+    #[test]
+    fn items_outlive_the_longest_wait_and_the_latest_event() {
+        assert_eq!(TOKEN_TTL_SECONDS, 111_600);
     }
 
     #[test]

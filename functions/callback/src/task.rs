@@ -29,6 +29,8 @@ pub const MAX_ERROR_NAMES: usize = 8;
 pub const MAX_ERROR_NAME_CHARS: usize = 256;
 /// The prefix Step Functions reserves for its own error names.
 pub const RESERVED_ERROR_PREFIX: &str = "States.";
+/// The length of a scripts' content version (`scriptsVersion`): hex digits of a SHA-256.
+pub const SCRIPTS_VERSION_CHARS: usize = 16;
 
 /// A Step Functions task token. It is a credential for closing the task, so it never appears in
 /// `Debug` or `Display` output (and therefore never in a log line).
@@ -63,12 +65,23 @@ impl TaskToken {
 }
 
 /// The payload of a `lambda:invoke.waitForTaskToken` Task, as the state machine sends it.
+///
+/// The contract is tolerant: a field this version does not know is ignored (nothing reads it), and
+/// every field added after the first release is optional. A running execution keeps the definition
+/// it started with, so during a deploy an older definition's payload reaches a newer submitter and,
+/// while the function update rolls out, a newer payload an older one; neither may fail.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct TaskInput {
     pub task_token: TaskToken,
     pub step: String,
     pub script: String,
+    /// The scripts' content version the definition was generated with (16 lowercase hex digits):
+    /// the script is read from `<prefix><version>/<script>`, so a run executes the scripts it
+    /// started with whatever a later deploy uploads. Missing or null: the unversioned key
+    /// `<prefix><script>` of a definition generated before scripts were versioned.
+    #[serde(default)]
+    pub scripts_version: Option<String>,
     #[serde(default)]
     pub run_date: Option<String>,
     pub execution_name: String,
@@ -220,6 +233,8 @@ pub struct Task {
     pub token: TaskToken,
     pub step: String,
     pub script: String,
+    /// The scripts' content version, checked; `None` for an unversioned (older) definition.
+    pub scripts_version: Option<String>,
     pub run_date: RunDate,
     pub execution_name: String,
     /// When the state machine entered the Task state; shared by every retry of that entry.
@@ -266,6 +281,24 @@ fn check(ok: bool, field: &'static str, reason: &'static str) -> Result<(), Inpu
     }
 }
 
+/// A scripts' content version: exactly [`SCRIPTS_VERSION_CHARS`] lowercase hex digits (so it is
+/// one path segment and never `..`).
+pub fn is_scripts_version(version: &str) -> bool {
+    version.len() == SCRIPTS_VERSION_CHARS
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The S3 key of a step's script: `<prefix><version>/<script>`, or `<prefix><script>` without a
+/// version (a definition generated before scripts were versioned).
+pub fn script_key(prefix: &str, version: Option<&str>, script: &str) -> String {
+    match version {
+        Some(version) => format!("{prefix}{version}/{script}"),
+        None => format!("{prefix}{script}"),
+    }
+}
+
 fn is_name(s: &str, max: usize, extra: &[char]) -> bool {
     !s.is_empty()
         && s.chars().count() <= max
@@ -299,6 +332,13 @@ impl TaskInput {
             "script",
             "must be a file name ending in .sql (letters, digits, _ - .), without a path",
         )?;
+        if let Some(version) = &self.scripts_version {
+            check(
+                is_scripts_version(version),
+                "scriptsVersion",
+                "must be the scripts' content version: 16 lowercase hex digits",
+            )?;
+        }
         check(
             is_execution_name(&self.execution_name),
             "executionName",
@@ -328,6 +368,7 @@ impl TaskInput {
             token: self.task_token,
             step: self.step,
             script: self.script,
+            scripts_version: self.scripts_version,
             run_date,
             execution_name: self.execution_name,
             state_entered_time,
@@ -500,16 +541,66 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.name(), name, "{field}");
         }
-        let mut extra = input();
-        extra["sql"] = json!("drop table item");
-        assert!(matches!(
-            TaskInput::from_json(extra),
-            Err(InputError::Malformed(_))
-        ));
         assert!(matches!(
             TaskInput::from_json(json!([1])),
             Err(InputError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn an_unknown_field_is_accepted_and_ignored() {
+        let mut extra = input();
+        extra["sql"] = json!("drop table item");
+        extra["someFutureField"] = json!({"nested": [1, 2]});
+        let task = TaskInput::from_json(extra).unwrap().validate().unwrap();
+        let plain = TaskInput::from_json(input()).unwrap().validate().unwrap();
+        assert_eq!(format!("{task:?}"), format!("{plain:?}"));
+        assert!(!format!("{task:?}").contains("drop table"));
+    }
+
+    #[test]
+    fn a_scripts_version_is_16_lowercase_hex_digits_and_names_the_script_s_folder() {
+        let task = validated("scriptsVersion", json!("0123456789abcdef")).unwrap();
+        assert_eq!(task.scripts_version.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(
+            script_key("scripts/", task.scripts_version.as_deref(), &task.script),
+            "scripts/0123456789abcdef/load_item.sql"
+        );
+        for legacy in [None, Some(json!(null))] {
+            let mut v = input();
+            if let Some(value) = legacy {
+                v["scriptsVersion"] = value;
+            }
+            let task = TaskInput::from_json(v).unwrap().validate().unwrap();
+            assert_eq!(task.scripts_version, None);
+            assert_eq!(
+                script_key("scripts/", None, &task.script),
+                "scripts/load_item.sql"
+            );
+        }
+        assert_eq!(
+            script_key("", Some("0123456789abcdef"), "a.sql"),
+            "0123456789abcdef/a.sql"
+        );
+        for bad in [
+            json!(""),
+            json!("0123456789ABCDEF"),
+            json!("0123456789abcde"),
+            json!("0123456789abcdef0"),
+            json!("0123456789abcdeg"),
+            json!("../../etc/passwd"),
+            json!("01234567/9abcdef"),
+            json!("０123456789abcde"),
+        ] {
+            let err = validated("scriptsVersion", bad.clone()).unwrap_err();
+            assert_eq!(err.name(), "InvalidInput", "{bad}");
+            assert!(err.to_string().contains("scriptsVersion"), "{err}");
+        }
+        for wrong_type in [json!(16), json!(["0123456789abcdef"])] {
+            let err = validated("scriptsVersion", wrong_type).unwrap_err();
+            assert!(matches!(err, InputError::Malformed(_)), "{err}");
+            assert_eq!(err.name(), "InvalidInput");
+        }
     }
 
     #[test]

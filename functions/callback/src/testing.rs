@@ -169,6 +169,7 @@ pub fn completer(dynamodb: &[&Rule], sfn: &[&Rule], redshift: &[&Rule]) -> Compl
                 .retry_config(no_retry.clone())),
             table: TABLE.to_owned(),
             ttl_seconds: 3600,
+            claim_seconds: crate::store::CLAIM_SECONDS,
         },
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn, |c| c
             .retry_config(no_retry.clone())),

@@ -5,7 +5,7 @@ use lambda_runtime::{run, service_fn, tracing, Diagnostic, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing::init_default_subscriber();
+    etl_callback::logging::init();
     let settings = config_from_env()?;
     let aws = etl_callback::aws::load_config().await;
     let completer = &Completer::new(&aws, settings);

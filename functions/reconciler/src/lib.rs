@@ -7,13 +7,24 @@
 //!   item when Step Functions says nobody waits for it any more;
 //! - fails it with `Redshift.StatementNotFound` when the Data API no longer knows the statement.
 //!
-//! When an execution is aborted, times out or fails, it cancels that execution's running
-//! statements and closes their items. Every completion goes through the shared rendezvous
-//! (`etl_callback::store`, `etl_callback::complete`), so nothing is ever completed twice.
+//! A closed token is not a stopped run: a Task attempt that failed after storing its token is
+//! retried, and the retry re-attaches to the same statement with a new token. So a closed token
+//! cancels its statement only when `DescribeExecution` says the execution no longer runs, when the
+//! execution was redriven after the token was stored, or when no retry re-attached within the step
+//! timeout (`STEP_TIMEOUT_SECONDS`, at least [`MIN_REATTACH_WAIT_SECONDS`]); otherwise the item is
+//! left pending for the retry and counted as `ClosedTokenOfRunningExecution`.
+//!
+//! When an execution is aborted, times out or fails, it cancels the running statements that
+//! attempt of the execution left (the items submitted before the event's `stopDate`; later ones
+//! belong to a redrive) and closes their items. Every completion goes through the shared
+//! rendezvous (`etl_callback::store`, `etl_callback::complete`), so nothing is ever completed
+//! twice.
 //!
 //! When a run lock is configured (`RUN_LOCK_TABLE`, see [`lock`]), it also releases the lock held
-//! by an execution that ended without releasing it: on its execution-ended event, and on the
-//! schedule for every holder whose execution is no longer running (its event was lost).
+//! by an execution that ended without releasing it: on its execution-ended event when
+//! `DescribeExecution` says the execution still has ended (a late event after a redrive releases
+//! nothing), and on the schedule for every holder whose execution is no longer running (its event
+//! was lost).
 //!
 //! A task that hits throttling (DynamoDB, the Data API, Step Functions) is skipped, counted as
 //! `Throttled` and looked at again on the next run. The invocation returns Ok with the counts,
@@ -26,16 +37,21 @@ use etl_callback::complete::{
 };
 use etl_callback::config::{self, ConfigError, TableSettings, Vars};
 use etl_callback::store::{
-    self, PendingFilter, Rendezvous, Side, StoreError, DEFAULT_PENDING_INDEX,
+    self, PendingFilter, RecordedTask, Rendezvous, Side, StoreError, DEFAULT_PENDING_INDEX,
 };
 use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tracing::{error, info, warn};
 
+pub mod execution;
 pub mod lock;
+pub mod metrics;
 
-use lock::{ExecutionState, LockError, Release, RunLock, RunLockSettings, DEFAULT_LOCK_NAME};
+pub use metrics::METRICS_NAMESPACE;
+
+use execution::{DescribeError, Execution, ExecutionState};
+use lock::{LockError, Release, RunLock, RunLockSettings, DEFAULT_LOCK_NAME};
 
 pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
 pub const SCHEDULE_SOURCES: [&str; 2] = ["aws.events", "aws.scheduler"];
@@ -43,12 +59,16 @@ pub const EXECUTION_DETAIL_TYPE: &str = "Step Functions Execution Status Change"
 pub const EXECUTION_SOURCE: &str = "aws.states";
 /// Execution statuses that leave waiting tasks behind.
 pub const ENDED_STATUSES: [&str; 3] = ["ABORTED", "TIMED_OUT", "FAILED"];
-/// The CloudWatch namespace of the reconciler's metrics.
-pub const METRICS_NAMESPACE: &str = "RedshiftEtlCallback";
 /// How many pending tasks (and run lock holders) one invocation looks at at once. Each takes a few
 /// sequential calls (DescribeStatement, then a heartbeat or a completion); one at a time, a backlog
 /// of a hundred took longer than a step's heartbeat interval under load.
 pub const CONCURRENCY: usize = 8;
+/// The shortest time a closed token of a running execution keeps its statement for a retry to
+/// re-attach, whatever `STEP_TIMEOUT_SECONDS` says: the generated Retry policies of a SQL Task
+/// (`statemachine/pipeline/src/asl.rs`: `STEP_LAMBDA` 2+4+8+16+32 s and `STEP_THROTTLE`
+/// 5+10+20+40+80+120 s of backoff, 337 s, plus 12 submitter invocations of at most 30 s) re-attach
+/// within about 700 s of the failed attempt's token.
+pub const MIN_REATTACH_WAIT_SECONDS: i64 = 900;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -65,6 +85,14 @@ pub struct Config {
     /// `etl`): the lock item whose holders the reconciler releases. The scheduled run looks at
     /// no more than `max_items` holders.
     pub run_lock: Option<RunLockSettings>,
+    /// `STATE_MACHINE_ARN` (required): the pipeline's Standard state machine. The execution ARN
+    /// of a pending item (which records its execution's name) is built from it, for
+    /// `DescribeExecution`; an execution-ended event of another state machine is refused.
+    pub state_machine_arn: String,
+    /// `STEP_TIMEOUT_SECONDS` (default 3600, the template's `StepTimeoutSeconds`): how long after
+    /// its token was stored a closed token of a running execution keeps its statement for a
+    /// retry to re-attach (at least [`MIN_REATTACH_WAIT_SECONDS`]).
+    pub step_timeout_seconds: i64,
 }
 
 impl Config {
@@ -87,6 +115,15 @@ impl Config {
             .optional("AWS_LAMBDA_FUNCTION_NAME")
             .unwrap_or_else(|| "reconciler".to_owned());
         let run_lock = read_run_lock(&mut vars);
+        let state_machine_arn = vars.required("STATE_MACHINE_ARN");
+        if !state_machine_arn.is_empty()
+            && execution::state_machine_name(&state_machine_arn).is_none()
+        {
+            vars.problem(
+                "STATE_MACHINE_ARN must be a Standard state machine's ARN (arn:<partition>:states:<region>:<account>:stateMachine:<name>)",
+            );
+        }
+        let step_timeout_seconds = vars.seconds("STEP_TIMEOUT_SECONDS", 3600);
         vars.finish()?;
         Ok(Self {
             table,
@@ -95,7 +132,15 @@ impl Config {
             max_items,
             function_name,
             run_lock,
+            state_machine_arn,
+            step_timeout_seconds,
         })
+    }
+
+    /// How long after its token was stored a closed token of a running execution keeps its
+    /// statement: the step timeout, at least [`MIN_REATTACH_WAIT_SECONDS`].
+    pub fn reattach_wait_seconds(&self) -> i64 {
+        self.step_timeout_seconds.max(MIN_REATTACH_WAIT_SECONDS)
     }
 }
 
@@ -137,13 +182,21 @@ pub enum ReconcileError {
     },
     #[error("execution {execution} has status {status}; only ABORTED, TIMED_OUT and FAILED executions leave tasks to close")]
     UnexpectedExecutionStatus { execution: String, status: String },
+    #[error(
+        "execution {execution} belongs to state machine {state_machine_arn}, not to {expected}"
+    )]
+    ForeignExecution {
+        execution: String,
+        state_machine_arn: String,
+        expected: String,
+    },
     #[error("could not list the pending tasks")]
     Pending(#[source] StoreError),
     #[error("every one of the {failed} pending tasks examined failed; the first error")]
     AllFailed {
         failed: u64,
         #[source]
-        first: CompleteError,
+        first: TaskError,
     },
     #[error("could not release the run lock")]
     RunLock(#[source] LockError),
@@ -156,6 +209,7 @@ impl ReconcileError {
             Self::Malformed(_) => "MalformedEvent",
             Self::UnexpectedEvent { .. } => "UnexpectedEvent",
             Self::UnexpectedExecutionStatus { .. } => "UnexpectedExecutionStatus",
+            Self::ForeignExecution { .. } => "ForeignExecution",
             Self::Pending(e) => e.name(),
             Self::AllFailed { .. } => "ReconcileFailed",
             Self::RunLock(e) => e.name(),
@@ -163,14 +217,137 @@ impl ReconcileError {
     }
 }
 
-/// The detail of a Step Functions "Execution Status Change" event (the fields used here).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Why one pending task was not reconciled this round.
+#[derive(Debug, Error)]
+pub enum TaskError {
+    #[error(transparent)]
+    Complete(#[from] CompleteError),
+    #[error(transparent)]
+    Describe(#[from] DescribeError),
+}
+
+impl From<StoreError> for TaskError {
+    fn from(err: StoreError) -> Self {
+        Self::Complete(CompleteError::Store(err))
+    }
+}
+
+impl TaskError {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Complete(e) => e.name(),
+            Self::Describe(e) => e.name(),
+        }
+    }
+
+    /// Throttling (or a timeout): the task is looked at again on the next run.
+    pub fn is_throttling(&self) -> bool {
+        match self {
+            Self::Complete(e) => e.is_throttling(),
+            Self::Describe(e) => e.is_throttling(),
+        }
+    }
+}
+
+/// The detail of a Step Functions "Execution Status Change" event (the fields used here; the
+/// others, such as `input`, `output`, `error`, `cause`, `redriveStatus`, are ignored). Dates are
+/// epoch milliseconds, as the event carries them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionStatusChange {
     pub execution_arn: String,
     pub state_machine_arn: String,
     pub name: String,
     pub status: String,
+    /// `startDate`, when the event has one.
+    pub start_date: Option<i64>,
+    /// `stopDate`: when this attempt of the execution ended. Items submitted after it belong to
+    /// a later attempt (a redrive: same name, same ARN).
+    pub stop_date: i64,
+    /// `redriveCount`, when the event has one: how many times the execution had been redriven.
+    pub redrive_count: Option<u32>,
+}
+
+/// The detail as it arrives, before it is checked.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawExecutionDetail {
+    execution_arn: String,
+    state_machine_arn: String,
+    name: String,
+    status: String,
+    #[serde(default)]
+    start_date: Option<i64>,
+    #[serde(default)]
+    stop_date: Option<i64>,
+    #[serde(default)]
+    redrive_count: Option<u32>,
+}
+
+impl ExecutionStatusChange {
+    /// Checks an ended execution's detail: its ARN names it (state machine and name), and it
+    /// has a `stopDate` (epoch milliseconds, not before its `startDate`).
+    fn checked(raw: RawExecutionDetail) -> Result<Self, ReconcileError> {
+        let malformed = |reason: String| Err(ReconcileError::Malformed(reason));
+        if raw.name.trim().is_empty() {
+            return malformed("execution status change without an execution name".to_owned());
+        }
+        if !ENDED_STATUSES.contains(&raw.status.as_str()) {
+            return Err(ReconcileError::UnexpectedExecutionStatus {
+                execution: raw.name,
+                status: raw.status,
+            });
+        }
+        if execution::state_machine_name(&raw.state_machine_arn).is_none() {
+            return malformed(format!(
+                "stateMachineArn {:?} is not a state machine ARN",
+                raw.state_machine_arn
+            ));
+        }
+        match execution::split_execution_arn(&raw.execution_arn) {
+            Some((machine, name)) if machine == raw.state_machine_arn && name == raw.name => {}
+            _ => {
+                return malformed(format!(
+                    "executionArn {:?} is not execution {:?} of {:?}",
+                    raw.execution_arn, raw.name, raw.state_machine_arn
+                ))
+            }
+        }
+        let stop_date = match raw.stop_date {
+            Some(stop) if stop > 0 => stop,
+            _ => {
+                return malformed(format!(
+                    "a {} execution status change without a stopDate (epoch milliseconds)",
+                    raw.status
+                ))
+            }
+        };
+        if let Some(start) = raw.start_date {
+            if start <= 0 || start > stop_date {
+                return malformed(format!(
+                    "startDate {start} is not epoch milliseconds before stopDate {stop_date}"
+                ));
+            }
+        }
+        Ok(Self {
+            execution_arn: raw.execution_arn,
+            state_machine_arn: raw.state_machine_arn,
+            name: raw.name,
+            status: raw.status,
+            start_date: raw.start_date,
+            stop_date,
+            redrive_count: raw.redrive_count,
+        })
+    }
+
+    /// Whether `rendezvous` belongs to the attempt this event ended: its token was stored before
+    /// `stopDate` (at second precision; a later attempt re-attaching rewrites `submittedAt`). An
+    /// item without a submit time (never in the pending index) counts as the ended attempt's.
+    pub fn ended_attempt_of(&self, rendezvous: &Rendezvous) -> bool {
+        rendezvous
+            .submitted_at
+            .is_none_or(|submitted| submitted.saturating_mul(1000) <= self.stop_date)
+    }
 }
 
 /// What one event asked for.
@@ -193,20 +370,11 @@ pub fn parse_trigger(payload: serde_json::Value) -> Result<Trigger, ReconcileErr
             Ok(Trigger::Schedule)
         }
         EXECUTION_DETAIL_TYPE if event.source == EXECUTION_SOURCE => {
-            let detail: ExecutionStatusChange = serde_json::from_value(event.detail)
+            let raw: RawExecutionDetail = serde_json::from_value(event.detail)
                 .map_err(|e| ReconcileError::Malformed(e.to_string()))?;
-            if detail.name.trim().is_empty() {
-                return Err(ReconcileError::Malformed(
-                    "execution status change without an execution name".to_owned(),
-                ));
-            }
-            if !ENDED_STATUSES.contains(&detail.status.as_str()) {
-                return Err(ReconcileError::UnexpectedExecutionStatus {
-                    execution: detail.name,
-                    status: detail.status,
-                });
-            }
-            Ok(Trigger::ExecutionEnded(detail))
+            Ok(Trigger::ExecutionEnded(ExecutionStatusChange::checked(
+                raw,
+            )?))
         }
         _ => Err(unexpected(event)),
     }
@@ -237,42 +405,9 @@ pub struct Summary {
     pub errors: u64,
     /// Run lock holders released: the ended execution's own, or stale ones found on the schedule.
     pub locks_released: u64,
-}
-
-impl Summary {
-    fn metrics(&self) -> [(&'static str, u64); 8] {
-        [
-            ("LostEventsRecovered", self.lost_events_recovered),
-            ("Heartbeats", self.heartbeats),
-            ("Cancellations", self.cancellations),
-            ("TasksClosed", self.tasks_closed),
-            ("StatementsNotFound", self.statements_not_found),
-            ("Throttled", self.throttled),
-            ("Errors", self.errors),
-            ("LocksReleased", self.locks_released),
-        ]
-    }
-
-    /// The counts as one CloudWatch Embedded Metric Format line, dimension `Function`.
-    pub fn emf_line(&self, function: &str, timestamp_ms: i64) -> String {
-        let mut line = serde_json::json!({
-            "_aws": {
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": METRICS_NAMESPACE,
-                    "Dimensions": [["Function"]],
-                    "Metrics": self.metrics().iter()
-                        .map(|(name, _)| serde_json::json!({"Name": name, "Unit": "Count"}))
-                        .collect::<Vec<_>>(),
-                }],
-            },
-            "Function": function,
-        });
-        for (name, value) in self.metrics() {
-            line[name] = value.into();
-        }
-        line.to_string()
-    }
+    /// Tasks whose token Step Functions says is closed while their execution still runs (a
+    /// retry is about to re-attach): their statement was left running and the item pending.
+    pub closed_tokens_of_running_executions: u64,
 }
 
 /// What was done for one pending task, for its log line.
@@ -280,9 +415,54 @@ impl Summary {
 enum Action {
     Recovered(Completion),
     Heartbeat,
-    Closed { cancelled: bool },
+    Closed {
+        cancelled: bool,
+    },
     NotFound(Completion),
     Skipped(&'static str),
+    /// The token is closed but its execution still runs: left for the retry to re-attach.
+    KeptForRetry,
+}
+
+/// What to do about a running statement whose token Step Functions says is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosedToken {
+    /// The execution still runs and the token is recent: a retry of the Task is about to
+    /// re-attach to the statement with a new token. Leave the statement running, the item pending.
+    KeepForRetry,
+    /// Nobody will wait for the statement again: cancel it and mark the item TASK_CLOSED.
+    Cancel(&'static str),
+}
+
+/// Decides about a closed token of a running statement from `DescribeExecution`, the item's
+/// `submittedAt` (when its latest token was stored; a re-attaching retry rewrites it), the clock
+/// and how long a retry may take to re-attach ([`Config::reattach_wait_seconds`]).
+pub fn closed_token(
+    execution: &Execution,
+    submitted_at: Option<i64>,
+    now: i64,
+    reattach_wait_seconds: i64,
+) -> ClosedToken {
+    match &execution.state {
+        ExecutionState::Ended(_) => return ClosedToken::Cancel("execution ended"),
+        ExecutionState::DoesNotExist => return ClosedToken::Cancel("execution does not exist"),
+        ExecutionState::Live(_) => {}
+    }
+    let Some(submitted_at) = submitted_at else {
+        return ClosedToken::Cancel("no submit time recorded");
+    };
+    if execution
+        .redriven_at
+        .is_some_and(|redriven| redriven > submitted_at)
+    {
+        // A redrive runs the failed Task again as a new entry (a new statement); the attempt
+        // that stored this token is over.
+        return ClosedToken::Cancel("token stored before the execution was redriven");
+    }
+    if now.saturating_sub(submitted_at) > reattach_wait_seconds {
+        return ClosedToken::Cancel("no retry re-attached within the step timeout");
+    }
+    ClosedToken::KeepForRetry
 }
 
 pub struct Reconciler {
@@ -294,6 +474,15 @@ impl Reconciler {
     /// Handles one EventBridge delivery and publishes its counts as metrics.
     pub async fn handle(&self, payload: serde_json::Value) -> Result<Summary, ReconcileError> {
         let trigger = parse_trigger(payload)?;
+        if let Trigger::ExecutionEnded(execution) = &trigger {
+            if execution.state_machine_arn != self.config.state_machine_arn {
+                return Err(ReconcileError::ForeignExecution {
+                    execution: execution.name.clone(),
+                    state_machine_arn: execution.state_machine_arn.clone(),
+                    expected: self.config.state_machine_arn.clone(),
+                });
+            }
+        }
         let (mut summary, outcome) = match &trigger {
             Trigger::Schedule => self.sweep().await,
             Trigger::ExecutionEnded(execution) => self.execution_ended(execution).await,
@@ -304,23 +493,19 @@ impl Reconciler {
             (_, None) => Ok(()),
             (Trigger::Schedule, Some(lock)) => self.release_stale(&lock, &mut summary).await,
             (Trigger::ExecutionEnded(execution), Some(lock)) => {
-                release_ended(&lock, execution, &mut summary).await
+                self.release_ended(&lock, execution, &mut summary).await
             }
         };
         let outcome = outcome.and(lock_outcome);
-        println!(
-            "{}",
-            summary.emf_line(
-                &self.config.function_name,
-                chrono::Utc::now().timestamp_millis()
-            )
-        );
+        metrics::publish(&summary, &self.config.function_name);
         info!(trigger = %summary.trigger, examined = summary.examined,
               lost_events_recovered = summary.lost_events_recovered, heartbeats = summary.heartbeats,
               cancellations = summary.cancellations, tasks_closed = summary.tasks_closed,
               statements_not_found = summary.statements_not_found, throttled = summary.throttled,
               skipped = summary.skipped, errors = summary.errors,
-              locks_released = summary.locks_released, "reconciled");
+              locks_released = summary.locks_released,
+              closed_tokens_of_running_executions = summary.closed_tokens_of_running_executions,
+              "reconciled");
         outcome.map(|()| summary)
     }
 
@@ -424,7 +609,7 @@ impl Reconciler {
                         let result = self.reconcile(&rendezvous).await;
                         (Some(rendezvous), result)
                     }
-                    Err(err) => (None, Err(CompleteError::Store(err))),
+                    Err(err) => (None, Err(TaskError::from(err))),
                 }
             })
             .buffer_unordered(CONCURRENCY);
@@ -465,9 +650,16 @@ impl Reconciler {
             summary.examined += 1;
             match item {
                 Ok(rendezvous) => {
-                    let result = self
-                        .close_for_execution(&rendezvous, &execution.status)
-                        .await;
+                    let result = if execution.ended_attempt_of(&rendezvous) {
+                        self.close_for_execution(&rendezvous, &execution.status)
+                            .await
+                    } else {
+                        // Stored after this attempt ended: a redrive's (or a retry's of a
+                        // redrive), whose tokens live. Its own event or the schedule looks after it.
+                        Ok(Action::Skipped(
+                            "submitted after the execution ended: a later attempt's",
+                        ))
+                    };
                     tally(
                         &mut summary,
                         &rendezvous,
@@ -476,7 +668,7 @@ impl Reconciler {
                         Some(execution),
                     );
                 }
-                Err(err) => count_error(&mut summary, CompleteError::Store(err), &mut first_error),
+                Err(err) => count_error(&mut summary, TaskError::from(err), &mut first_error),
             }
         }
         finish(summary, first_error)
@@ -494,7 +686,7 @@ impl Reconciler {
     }
 
     /// One waiting task, decided from what the Data API and Step Functions say.
-    async fn reconcile(&self, rendezvous: &Rendezvous) -> Result<Action, CompleteError> {
+    async fn reconcile(&self, rendezvous: &Rendezvous) -> Result<Action, TaskError> {
         let id = rendezvous.statement_id.as_str();
         let task = match &rendezvous.task {
             _ if rendezvous.completed => return Ok(Action::Skipped("already completed")),
@@ -512,9 +704,7 @@ impl Reconciler {
             }
             StatementStatus::Running => match self.completer.heartbeat(task).await? {
                 Heartbeat::Alive => Ok(Action::Heartbeat),
-                Heartbeat::TaskClosed => Ok(closed(
-                    self.completer.close_abandoned(id, task, None).await?,
-                )),
+                Heartbeat::TaskClosed => self.on_closed_token(rendezvous, task).await,
             },
             StatementStatus::NotFound => match self.completer.fail_not_found(id, task).await? {
                 completion @ (Completion::Failed | Completion::TaskAlreadyClosed) => {
@@ -525,11 +715,54 @@ impl Reconciler {
         }
     }
 
+    /// A running statement whose token Step Functions says is closed: cancelled only when its
+    /// execution no longer runs (or no retry can re-attach any more, see [`closed_token`]).
+    async fn on_closed_token(
+        &self,
+        rendezvous: &Rendezvous,
+        task: &RecordedTask,
+    ) -> Result<Action, TaskError> {
+        let id = rendezvous.statement_id.as_str();
+        let Some(name) = task.execution_name.as_deref() else {
+            // Written before executions were recorded: there is no execution to ask about.
+            return Ok(closed(
+                self.completer.close_abandoned(id, task, None).await?,
+            ));
+        };
+        let arn = execution::execution_arn(&self.config.state_machine_arn, name);
+        let execution = execution::describe(&self.completer.sfn, &arn).await?;
+        let status = execution.state.status();
+        match closed_token(
+            &execution,
+            rendezvous.submitted_at,
+            store::now(),
+            self.config.reattach_wait_seconds(),
+        ) {
+            ClosedToken::KeepForRetry => {
+                info!(statement_id = id, step = %task.step, execution = name,
+                      execution_status = status, token = %task.token.fingerprint(),
+                      "task token closed but its execution still runs; the statement is left for the retry to re-attach");
+                Ok(Action::KeptForRetry)
+            }
+            ClosedToken::Cancel(reason) => {
+                info!(statement_id = id, step = %task.step, execution = name,
+                      execution_status = status, token = %task.token.fingerprint(), reason,
+                      "task token closed; cancelling its statement");
+                let ended = matches!(execution.state, ExecutionState::Ended(_));
+                let closing = self
+                    .completer
+                    .close_abandoned(id, task, ended.then_some(status))
+                    .await?;
+                Ok(closed(closing))
+            }
+        }
+    }
+
     async fn close_for_execution(
         &self,
         rendezvous: &Rendezvous,
         status: &str,
-    ) -> Result<Action, CompleteError> {
+    ) -> Result<Action, TaskError> {
         let task = match &rendezvous.task {
             _ if rendezvous.completed => return Ok(Action::Skipped("already completed")),
             None => return Ok(Action::Skipped("no token stored")),
@@ -543,8 +776,32 @@ impl Reconciler {
     }
 }
 
-/// An execution ended: release the lock it may still hold (its release step did not run when it
-/// was stopped, timed out or failed outside a `Catch`).
+impl Reconciler {
+    /// An execution ended: release the lock it may still hold (its release step did not run when
+    /// it was stopped, timed out or failed outside a `Catch`), unless `DescribeExecution` says it
+    /// runs again: the event is late and the execution was redriven since; the slot is the
+    /// redriven run's (its own release, its own event or the schedule gives it back).
+    async fn release_ended(
+        &self,
+        lock: &RunLock<'_>,
+        execution: &ExecutionStatusChange,
+        summary: &mut Summary,
+    ) -> Result<(), ReconcileError> {
+        let lock_name = lock.settings.name.as_str();
+        match lock.execution_state(&execution.execution_arn).await {
+            Ok(ExecutionState::Live(status)) => {
+                info!(lock_name, execution = %execution.name, execution_status = %status,
+                      event_status = %execution.status, action = "keep lock",
+                      "execution runs again since this event (redriven); run lock left to it");
+                Ok(())
+            }
+            Ok(_) => release_ended(lock, execution, summary).await,
+            Err(err) => lock_failure(summary, lock_name, &execution.name, err),
+        }
+    }
+}
+
+/// The release of an ended execution's lock slot.
 async fn release_ended(
     lock: &RunLock<'_>,
     execution: &ExecutionStatusChange,
@@ -669,8 +926,8 @@ async fn release_if_ended(
 fn tally(
     summary: &mut Summary,
     rendezvous: &Rendezvous,
-    result: Result<Action, CompleteError>,
-    first_error: &mut Option<CompleteError>,
+    result: Result<Action, TaskError>,
+    first_error: &mut Option<TaskError>,
     execution: Option<&ExecutionStatusChange>,
 ) {
     let task = rendezvous.task.as_ref();
@@ -727,6 +984,13 @@ fn tally(
             summary.skipped += 1;
             ("skip", reason)
         }
+        Action::KeptForRetry => {
+            summary.closed_tokens_of_running_executions += 1;
+            (
+                "keep",
+                "token closed, execution running: left for the retry",
+            )
+        }
     };
     info!(
         statement_id,
@@ -741,7 +1005,7 @@ fn tally(
 }
 
 /// Throttling skips the task this round; anything else is an error.
-fn count_error(summary: &mut Summary, err: CompleteError, first_error: &mut Option<CompleteError>) {
+fn count_error(summary: &mut Summary, err: TaskError, first_error: &mut Option<TaskError>) {
     if err.is_throttling() {
         summary.throttled += 1;
     } else {
@@ -766,7 +1030,7 @@ fn completion_name(completion: Completion) -> &'static str {
 /// then something is broken for all of them (permissions, configuration) and the invocation fails.
 fn finish(
     summary: Summary,
-    first_error: Option<CompleteError>,
+    first_error: Option<TaskError>,
 ) -> (Summary, Result<(), ReconcileError>) {
     match first_error {
         Some(first) if summary.errors == summary.examined => {

@@ -19,8 +19,10 @@ use std::fmt::Debug;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sfn::types::ExecutionStatus;
 use thiserror::Error;
+
+pub use crate::execution::ExecutionState;
+use crate::execution::{self, DescribeError};
 
 /// The lock item's key attribute.
 pub const LOCK_KEY: &str = "lockName";
@@ -62,6 +64,15 @@ pub enum LockError {
     DescribeFailed(#[source] BoxError),
 }
 
+impl From<DescribeError> for LockError {
+    fn from(err: DescribeError) -> Self {
+        match err {
+            DescribeError::Throttled(source) => Self::DescribeThrottled(source),
+            DescribeError::Failed(source) => Self::DescribeFailed(source),
+        }
+    }
+}
+
 impl LockError {
     /// The stable error name in the logs and the async invocation's failure record.
     pub fn name(&self) -> &'static str {
@@ -95,17 +106,6 @@ pub struct Holder {
     pub execution_name: String,
     /// The execution ARN; `None` when the element is not an execution ARN (nothing to ask about).
     pub execution_arn: Option<String>,
-}
-
-/// What Step Functions says about a holder's execution.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExecutionState {
-    /// RUNNING, or PENDING_REDRIVE (about to run again): the holder is live, left alone.
-    Live(String),
-    /// SUCCEEDED, FAILED, TIMED_OUT, ABORTED (or a status this build does not know): stale.
-    Ended(String),
-    /// `ExecutionDoesNotExist`: stale.
-    DoesNotExist,
 }
 
 /// The lock item and the clients to release it.
@@ -179,34 +179,7 @@ impl RunLock<'_> {
 
     /// `DescribeExecution` of a holder's execution.
     pub async fn execution_state(&self, execution_arn: &str) -> Result<ExecutionState, LockError> {
-        match self
-            .sfn
-            .describe_execution()
-            .execution_arn(execution_arn)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(match out.status() {
-                ExecutionStatus::Running | ExecutionStatus::PendingRedrive => {
-                    ExecutionState::Live(out.status().as_str().to_owned())
-                }
-                status => ExecutionState::Ended(status.as_str().to_owned()),
-            }),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_execution_does_not_exist()) =>
-            {
-                Ok(ExecutionState::DoesNotExist)
-            }
-            Err(err) => {
-                if is_throttling(&err) {
-                    Err(LockError::DescribeThrottled(Box::new(err)))
-                } else {
-                    Err(LockError::DescribeFailed(Box::new(err)))
-                }
-            }
-        }
+        Ok(execution::describe(self.sfn, execution_arn).await?.state)
     }
 }
 

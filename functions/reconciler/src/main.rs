@@ -5,7 +5,7 @@ use reconciler::{Config, Reconciler};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing::init_default_subscriber();
+    etl_callback::logging::init();
     let config = Config::from_env()?;
     let aws = etl_callback::aws::load_config().await;
     let reconciler = &Reconciler {

@@ -58,6 +58,7 @@ fn fixture(name: &str) -> Value {
 fn config_with(extra: &'static [(&'static str, &'static str)]) -> Config {
     Config::from_lookup(move |name| match name {
         "TOKEN_TABLE" => Some("tokens".into()),
+        "STATE_MACHINE_ARN" => Some(STATE_MACHINE.into()),
         _ => extra
             .iter()
             .find(|(k, _)| *k == name)
@@ -312,14 +313,24 @@ async fn when_step_functions_says_the_task_is_closed_the_statement_is_cancelled_
             .match_requests(|r| r.id() == Some(ID))
             .then_output(|| CancelStatementOutput::builder().status(true).build());
         let (claim, mark) = (claim(), marked("reconciler", "TASK_CLOSED", TOKEN));
-        let r = reconciler(&[&query, &claim, &mark], &[&beat], &[&describe, &cancel]);
+        let ended = execution(EXECUTION, ExecutionStatus::Failed);
+        let r = reconciler(
+            &[&query, &claim, &mark],
+            &[&beat, &ended],
+            &[&describe, &cancel],
+        );
 
         let summary = sweep(&r).await;
 
         assert_eq!((summary.cancellations, summary.tasks_closed), (1, 1));
         assert_eq!(
-            (claim.num_calls(), cancel.num_calls(), mark.num_calls()),
-            (1, 1, 1)
+            (
+                ended.num_calls(),
+                claim.num_calls(),
+                cancel.num_calls(),
+                mark.num_calls()
+            ),
+            (1, 1, 1, 1)
         );
     }
 }
@@ -338,7 +349,12 @@ async fn a_statement_that_is_no_longer_running_when_cancelled_is_not_an_error() 
         )
     });
     let (claim, mark) = (claim(), marked("reconciler", "TASK_CLOSED", TOKEN));
-    let r = reconciler(&[&query, &claim, &mark], &[&beat], &[&describe, &finished]);
+    let ended = execution(EXECUTION, ExecutionStatus::Aborted);
+    let r = reconciler(
+        &[&query, &claim, &mark],
+        &[&beat, &ended],
+        &[&describe, &finished],
+    );
 
     let summary = sweep(&r).await;
 
@@ -482,7 +498,12 @@ async fn a_task_completed_between_the_heartbeat_and_the_claim_has_nothing_cancel
         cancel(),
         marked("reconciler", "TASK_CLOSED", TOKEN),
     );
-    let r = reconciler(&[&query, &taken, &mark], &[&beat], &[&describe, &cancel]);
+    let ended = execution(EXECUTION, ExecutionStatus::TimedOut);
+    let r = reconciler(
+        &[&query, &taken, &mark],
+        &[&beat, &ended],
+        &[&describe, &cancel],
+    );
     let summary = sweep(&r).await;
     assert_eq!((summary.skipped, summary.tasks_closed), (1, 0));
     assert_eq!((cancel.num_calls(), mark.num_calls()), (0, 0));
@@ -844,6 +865,15 @@ fn lock_item(holders: &'static [&'static str]) -> Rule {
 }
 
 fn execution(name: &'static str, status: ExecutionStatus) -> Rule {
+    redriven_execution(name, status, None)
+}
+
+/// `DescribeExecution` of `name`, last redriven at `redriven_at` (epoch seconds) if at all.
+fn redriven_execution(
+    name: &'static str,
+    status: ExecutionStatus,
+    redriven_at: Option<i64>,
+) -> Rule {
     mock!(aws_sdk_sfn::Client::describe_execution)
         .match_requests(move |r| r.execution_arn() == Some(execution_arn(name).as_str()))
         .then_output(move || {
@@ -853,6 +883,8 @@ fn execution(name: &'static str, status: ExecutionStatus) -> Rule {
                 .name(name)
                 .status(status.clone())
                 .start_date(aws_smithy_types::DateTime::from_secs(1_624_773_600))
+                .set_redrive_date(redriven_at.map(aws_smithy_types::DateTime::from_secs))
+                .set_redrive_count(redriven_at.map(|_| 1))
                 .build()
                 .unwrap()
         })
@@ -890,7 +922,8 @@ async fn when_an_execution_is_aborted_its_run_lock_holder_is_released_after_its_
     let (claim, cancel) = (claim(), cancel());
     let mark = marked_closed();
     let release = release(EXECUTION);
-    let r = locking(&[&query, &claim, &mark, &release], &[], &[&cancel]);
+    let ended = execution(EXECUTION, ExecutionStatus::Aborted);
+    let r = locking(&[&query, &claim, &mark, &release], &[&ended], &[&cancel]);
 
     let summary = r.handle(fixture("execution-aborted.json")).await.unwrap();
 
@@ -921,7 +954,8 @@ fn marked_closed() -> Rule {
 async fn a_run_lock_the_run_already_released_is_not_an_error_and_counts_nothing() {
     let query = of_execution(vec![]);
     let gone = already_released(EXECUTION);
-    let r = locking(&[&query, &gone], &[], &[]);
+    let ended = execution(EXECUTION, ExecutionStatus::Aborted);
+    let r = locking(&[&query, &gone], &[&ended], &[]);
 
     let summary = r.handle(fixture("execution-aborted.json")).await.unwrap();
 
@@ -942,7 +976,8 @@ async fn the_lock_is_released_even_when_the_pending_tasks_cannot_be_listed() {
         )
     });
     let release = release(EXECUTION);
-    let r = locking(&[&broken, &release], &[], &[]);
+    let ended = execution(EXECUTION, ExecutionStatus::Aborted);
+    let r = locking(&[&broken, &release], &[&ended], &[]);
 
     let err = r
         .handle(fixture("execution-aborted.json"))
@@ -966,7 +1001,8 @@ async fn a_release_refused_for_a_reason_other_than_throttling_fails_the_invocati
                 ),
             )
         });
-    let r = locking(&[&query, &denied], &[], &[]);
+    let ended = execution(EXECUTION, ExecutionStatus::Aborted);
+    let r = locking(&[&query, &denied], &[&ended], &[]);
 
     let err = r
         .handle(fixture("execution-aborted.json"))
@@ -1259,7 +1295,8 @@ async fn an_ended_execution_with_any_name_step_functions_accepts_has_its_stateme
         });
     let (claim, cancel, mark) = (claim(), cancel(), marked_closed());
     let release = release(ODD_EXECUTION);
-    let r = locking(&[&query, &claim, &mark, &release], &[], &[&cancel]);
+    let ended = execution(ODD_EXECUTION, ExecutionStatus::Aborted);
+    let r = locking(&[&query, &claim, &mark, &release], &[&ended], &[&cancel]);
     let mut event = fixture("execution-aborted.json");
     event["detail"]["name"] = ODD_EXECUTION.into();
     event["detail"]["executionArn"] = execution_arn(ODD_EXECUTION).into();
@@ -1289,4 +1326,512 @@ async fn a_stale_lock_holder_with_any_name_step_functions_accepts_is_released_on
 
     assert_eq!((summary.locks_released, summary.errors), (1, 0));
     assert_eq!((ended.num_calls(), release.num_calls()), (1, 1));
+}
+
+// A closed token is not a stopped run (issue 15, item 1): a Task attempt that failed after storing
+// its token is retried, and the retry re-attaches to the same statement with a new token.
+
+const TOKEN2: &str = "AQCEAAAAKgAAAAMAAAAAAAAAAW-retry-token";
+
+/// A pending item of `EXECUTION` whose latest token (`token`) was stored `age` seconds ago.
+fn pending_since(
+    id: &'static str,
+    token: &'static str,
+    age: i64,
+) -> HashMap<String, AttributeValue> {
+    let mut item = with(pending(ID), &[("statementId", id), ("taskToken", token)]);
+    item.insert(
+        "submittedAt".into(),
+        AttributeValue::N((chrono::Utc::now().timestamp() - age).to_string()),
+    );
+    item
+}
+
+fn closed_heartbeat() -> Rule {
+    mock!(aws_sdk_sfn::Client::send_task_heartbeat)
+        .match_requests(|r| r.task_token() == Some(TOKEN))
+        .then_error(|| SendTaskHeartbeatError::TaskTimedOut(TaskTimedOut::builder().build()))
+}
+
+fn cancel_of(id: &'static str) -> Rule {
+    mock!(aws_sdk_redshiftdata::Client::cancel_statement)
+        .match_requests(move |r| r.id() == Some(id))
+        .then_output(|| CancelStatementOutput::builder().status(true).build())
+}
+
+#[tokio::test]
+async fn a_closed_token_of_a_running_execution_leaves_the_statement_running_for_the_retry_to_re_attach(
+) {
+    for status in [ExecutionStatus::Running, ExecutionStatus::PendingRedrive] {
+        // The attempt that stored TOKEN failed (Lambda.ServiceException); its retry is backing off.
+        let query = overdue(vec![pending_since(ID, TOKEN, 120)]);
+        let (describe, beat, cancel) = (
+            describe(ID, StatusString::Started),
+            closed_heartbeat(),
+            cancel(),
+        );
+        let running = execution(EXECUTION, status);
+        let (claim, mark) = (claim(), marked_closed());
+        let r = reconciler(
+            &[&query, &claim, &mark],
+            &[&beat, &running],
+            &[&describe, &cancel],
+        );
+
+        let summary = sweep(&r).await;
+
+        assert_eq!(
+            (beat.num_calls(), running.num_calls()),
+            (1, 1),
+            "the closed token makes the reconciler ask about its execution"
+        );
+        assert_eq!(
+            (cancel.num_calls(), claim.num_calls(), mark.num_calls()),
+            (0, 0, 0),
+            "nothing is cancelled or closed while the execution runs"
+        );
+        assert_eq!(summary.closed_tokens_of_running_executions, 1);
+        assert_eq!(
+            (summary.cancellations, summary.tasks_closed, summary.errors),
+            (0, 0, 0)
+        );
+        let emf: Value = serde_json::from_str(&summary.emf_line("reconciler", 0)).unwrap();
+        assert_eq!(emf["ClosedTokenOfRunningExecution"], 1);
+    }
+
+    // The retry re-attached: the item carries its token, which the next sweep heartbeats.
+    let query = overdue(vec![pending_since(ID, TOKEN2, 5)]);
+    let describe = describe(ID, StatusString::Started);
+    let beat = mock!(aws_sdk_sfn::Client::send_task_heartbeat)
+        .match_requests(|r| r.task_token() == Some(TOKEN2))
+        .then_output(|| SendTaskHeartbeatOutput::builder().build());
+    let (running, cancel) = (execution(EXECUTION, ExecutionStatus::Running), cancel());
+    let r = reconciler(&[&query], &[&beat, &running], &[&describe, &cancel]);
+
+    let summary = sweep(&r).await;
+
+    assert_eq!((summary.heartbeats, beat.num_calls()), (1, 1));
+    assert_eq!((running.num_calls(), cancel.num_calls()), (0, 0));
+}
+
+#[tokio::test]
+async fn a_closed_token_of_an_execution_that_succeeded_or_no_longer_exists_cancels_its_statement() {
+    for ended in [
+        execution(EXECUTION, ExecutionStatus::Succeeded),
+        execution_gone(EXECUTION),
+    ] {
+        let query = overdue(vec![pending_since(ID, TOKEN, 120)]);
+        let (describe, beat, cancel) = (
+            describe(ID, StatusString::Started),
+            closed_heartbeat(),
+            cancel_of(ID),
+        );
+        let (claim, mark) = (claim(), marked("reconciler", "TASK_CLOSED", TOKEN));
+        let r = reconciler(
+            &[&query, &claim, &mark],
+            &[&beat, &ended],
+            &[&describe, &cancel],
+        );
+
+        let summary = sweep(&r).await;
+
+        assert_eq!(
+            (ended.num_calls(), cancel.num_calls(), mark.num_calls()),
+            (1, 1, 1)
+        );
+        assert_eq!(
+            (
+                summary.cancellations,
+                summary.tasks_closed,
+                summary.closed_tokens_of_running_executions
+            ),
+            (1, 1, 0)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_closed_token_of_a_running_execution_is_cancelled_once_no_retry_can_re_attach_to_it() {
+    {
+        // Bound 1: no retry re-attached within the step timeout (STEP_TIMEOUT_SECONDS) of the token.
+        let query = overdue(vec![pending_since(ID, TOKEN, 1_300)]);
+        let (describe, beat, cancel) = (
+            describe(ID, StatusString::Started),
+            closed_heartbeat(),
+            cancel_of(ID),
+        );
+        let running = execution(EXECUTION, ExecutionStatus::Running);
+        let (claim, mark) = (claim(), marked("reconciler", "TASK_CLOSED", TOKEN));
+        let r = Reconciler {
+            config: config_with(&[("STEP_TIMEOUT_SECONDS", "1200")]),
+            completer: completer(
+                &[&query, &claim, &mark],
+                &[&beat, &running],
+                &[&describe, &cancel],
+            ),
+        };
+        assert_eq!(r.config.reattach_wait_seconds(), 1_200);
+
+        let summary = sweep(&r).await;
+
+        assert_eq!((cancel.num_calls(), mark.num_calls()), (1, 1));
+        assert_eq!(
+            (
+                summary.cancellations,
+                summary.closed_tokens_of_running_executions
+            ),
+            (1, 0)
+        );
+    }
+    {
+        // Bound 2: the execution was redriven after the token was stored; that attempt is over.
+        let query = overdue(vec![pending_since(ID, TOKEN, 120)]);
+        let (describe, beat, cancel) = (
+            describe(ID, StatusString::Started),
+            closed_heartbeat(),
+            cancel_of(ID),
+        );
+        let redriven = redriven_execution(
+            EXECUTION,
+            ExecutionStatus::Running,
+            Some(chrono::Utc::now().timestamp() - 60),
+        );
+        let (claim, mark) = (claim(), marked("reconciler", "TASK_CLOSED", TOKEN));
+        let r = reconciler(
+            &[&query, &claim, &mark],
+            &[&beat, &redriven],
+            &[&describe, &cancel],
+        );
+
+        let summary = sweep(&r).await;
+
+        assert_eq!((cancel.num_calls(), mark.num_calls()), (1, 1));
+        assert_eq!(summary.cancellations, 1);
+    }
+    {
+        // A step timeout shorter than the Task's retries cannot cut them short: the wait is at least
+        // MIN_REATTACH_WAIT_SECONDS.
+        let query = overdue(vec![pending_since(ID, TOKEN, 300)]);
+        let (describe, beat, cancel) = (
+            describe(ID, StatusString::Started),
+            closed_heartbeat(),
+            cancel(),
+        );
+        let running = execution(EXECUTION, ExecutionStatus::Running);
+        let r = Reconciler {
+            config: config_with(&[("STEP_TIMEOUT_SECONDS", "60")]),
+            completer: completer(&[&query], &[&beat, &running], &[&describe, &cancel]),
+        };
+        assert_eq!(
+            r.config.reattach_wait_seconds(),
+            reconciler::MIN_REATTACH_WAIT_SECONDS
+        );
+
+        let summary = sweep(&r).await;
+
+        assert_eq!(cancel.num_calls(), 0);
+        assert_eq!(summary.closed_tokens_of_running_executions, 1);
+    }
+}
+
+#[tokio::test]
+async fn when_describe_execution_is_throttled_a_closed_token_s_statement_is_left_for_the_next_run()
+{
+    let query = overdue(vec![pending_since(ID, TOKEN, 120)]);
+    let (describe, beat, cancel) = (
+        describe(ID, StatusString::Started),
+        closed_heartbeat(),
+        cancel(),
+    );
+    let slow = execution_throttled(EXECUTION);
+    let claim = claim();
+    let r = reconciler(&[&query, &claim], &[&beat, &slow], &[&describe, &cancel]);
+
+    let summary = sweep(&r).await;
+
+    assert_eq!(slow.num_calls(), 1);
+    assert_eq!((cancel.num_calls(), claim.num_calls()), (0, 0));
+    assert_eq!(
+        (summary.throttled, summary.errors, summary.cancellations),
+        (1, 0, 0)
+    );
+}
+
+#[test]
+fn the_closed_token_decision_follows_the_execution_the_redrive_and_the_token_s_age() {
+    use reconciler::execution::{Execution, ExecutionState};
+    use reconciler::{closed_token, ClosedToken};
+    let now = 1_700_000_000;
+    let live = |redriven_at| Execution {
+        state: ExecutionState::Live("RUNNING".into()),
+        redriven_at,
+    };
+    let ended = Execution {
+        state: ExecutionState::Ended("FAILED".into()),
+        redriven_at: None,
+    };
+    let gone = Execution {
+        state: ExecutionState::DoesNotExist,
+        redriven_at: None,
+    };
+    assert_eq!(
+        closed_token(&live(None), Some(now - 899), now, 900),
+        ClosedToken::KeepForRetry
+    );
+    assert_eq!(
+        closed_token(&live(Some(now - 899)), Some(now - 899), now, 900),
+        ClosedToken::KeepForRetry,
+        "a redrive in the same second is not known to be later"
+    );
+    for (execution, submitted) in [
+        (&ended, Some(now - 1)),
+        (&gone, Some(now - 1)),
+        (&live(None), Some(now - 901)),
+        (&live(None), None),
+        (&live(Some(now - 10)), Some(now - 11)),
+    ] {
+        assert!(
+            matches!(
+                closed_token(execution, submitted, now, 900),
+                ClosedToken::Cancel(_)
+            ),
+            "{execution:?} {submitted:?}"
+        );
+    }
+}
+
+// A late execution-ended event can hit a later attempt (issue 15, item 2): after a redrive (same
+// name, same ARN), an old FAILED event processed late must not touch the redriven run.
+
+/// The fixture's execution as a FAILED event (stopDate 1624774800456).
+fn failed_event() -> Value {
+    let mut event = fixture("execution-aborted.json");
+    event["detail"]["status"] = "FAILED".into();
+    event
+}
+
+/// A pending item of `EXECUTION` stored at `submitted_at` (epoch seconds).
+fn pending_submitted(
+    id: &'static str,
+    submitted_at: &'static str,
+) -> HashMap<String, AttributeValue> {
+    with(
+        pending(ID),
+        &[("statementId", id), ("submittedAt", submitted_at)],
+    )
+}
+
+#[tokio::test]
+async fn a_late_failed_event_after_a_redrive_cancels_only_the_ended_attempt_s_statements_and_keeps_the_lock(
+) {
+    for now in [ExecutionStatus::Running, ExecutionStatus::PendingRedrive] {
+        // ID: stored before the event's stopDate (the failed attempt, its token is dead);
+        // ID2: stored after it (the redriven attempt, its token lives).
+        let query = of_execution(vec![
+            pending_submitted(ID, "1624773700"),
+            pending_submitted(ID2, "1624775000"),
+        ]);
+        let (old, new) = (cancel_of(ID), cancel_of(ID2));
+        let (claim, mark) = (claim(), marked("reconciler", "TASK_CLOSED", TOKEN));
+        let release = release(EXECUTION);
+        let redriven = redriven_execution(EXECUTION, now, Some(1_624_774_900));
+        let r = locking(
+            &[&query, &claim, &mark, &release],
+            &[&redriven],
+            &[&old, &new],
+        );
+
+        let summary = r.handle(failed_event()).await.unwrap();
+
+        assert_eq!(
+            (old.num_calls(), claim.num_calls(), mark.num_calls()),
+            (1, 1, 1),
+            "the ended attempt's statement is cancelled even though the execution runs again"
+        );
+        assert_eq!(
+            new.num_calls(),
+            0,
+            "the redriven attempt's statement runs on"
+        );
+        assert_eq!(redriven.num_calls(), 1);
+        assert_eq!(
+            release.num_calls(),
+            0,
+            "the run lock slot is the redriven run's"
+        );
+        assert_eq!(
+            (
+                summary.examined,
+                summary.cancellations,
+                summary.skipped,
+                summary.locks_released,
+                summary.errors
+            ),
+            (2, 1, 1, 0, 0)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_late_event_of_an_execution_that_is_still_ended_releases_its_lock_and_spares_later_items()
+{
+    let query = of_execution(vec![
+        pending_submitted(ID, "1624773700"),
+        pending_submitted(ID2, "1624775000"),
+    ]);
+    let (old, new) = (cancel_of(ID), cancel_of(ID2));
+    let (claim, mark) = (claim(), marked_closed());
+    let release = release(EXECUTION);
+    let ended = execution(EXECUTION, ExecutionStatus::Failed);
+    let r = locking(&[&query, &claim, &mark, &release], &[&ended], &[&old, &new]);
+
+    let summary = r.handle(failed_event()).await.unwrap();
+
+    assert_eq!((old.num_calls(), new.num_calls()), (1, 0));
+    assert_eq!((ended.num_calls(), release.num_calls()), (1, 1));
+    assert_eq!((summary.cancellations, summary.locks_released), (1, 1));
+}
+
+#[tokio::test]
+async fn an_item_stored_in_the_second_the_execution_stopped_belongs_to_the_ended_attempt() {
+    // stopDate 1624774800456: submittedAt 1624774800 is within that second; 1624774801 is after.
+    let query = of_execution(vec![
+        pending_submitted(ID, "1624774800"),
+        pending_submitted(ID2, "1624774801"),
+    ]);
+    let (same, after) = (cancel_of(ID), cancel_of(ID2));
+    let (claim, mark) = (claim(), marked_closed());
+    let r = reconciler(&[&query, &claim, &mark], &[], &[&same, &after]);
+
+    let summary = r.handle(failed_event()).await.unwrap();
+
+    assert_eq!((same.num_calls(), after.num_calls()), (1, 0));
+    assert_eq!((summary.cancellations, summary.skipped), (1, 1));
+}
+
+#[tokio::test]
+async fn execution_events_without_a_valid_stop_date_or_with_a_foreign_arn_are_named_errors_that_change_nothing(
+) {
+    let query = of_execution(vec![pending(ID)]);
+    let (claim, cancel, release) = (claim(), cancel(), release(EXECUTION));
+    let ended = execution(EXECUTION, ExecutionStatus::Failed);
+    let r = locking(&[&query, &claim, &release], &[&ended], &[&cancel]);
+    let edit = |edit: &dyn Fn(&mut Value)| {
+        let mut event = failed_event();
+        edit(&mut event["detail"]);
+        event
+    };
+    let other_machine = "arn:aws:states:us-east-1:123456789012:stateMachine:etl-dev-etl";
+    let cases = [
+        (
+            edit(&|d| {
+                d.as_object_mut().unwrap().remove("stopDate");
+            }),
+            "MalformedEvent",
+        ),
+        (edit(&|d| d["stopDate"] = Value::Null), "MalformedEvent"),
+        (
+            edit(&|d| d["stopDate"] = "1624774800456".into()),
+            "MalformedEvent",
+        ),
+        (
+            edit(&|d| d["stopDate"] = serde_json::json!(1.6247748e12)),
+            "MalformedEvent",
+        ),
+        (edit(&|d| d["stopDate"] = (-1).into()), "MalformedEvent"),
+        (edit(&|d| d["stopDate"] = 0.into()), "MalformedEvent"),
+        (
+            edit(&|d| d["startDate"] = 1_624_774_800_457_i64.into()),
+            "MalformedEvent",
+        ),
+        (
+            edit(&|d| d["startDate"] = "yesterday".into()),
+            "MalformedEvent",
+        ),
+        (edit(&|d| d["redriveCount"] = (-1).into()), "MalformedEvent"),
+        (
+            edit(&|d| d["executionArn"] = execution_arn("someone-else").into()),
+            "MalformedEvent",
+        ),
+        (
+            edit(&|d| d["executionArn"] = "not-an-arn".into()),
+            "MalformedEvent",
+        ),
+        (
+            edit(&|d| d["stateMachineArn"] = "etl".into()),
+            "MalformedEvent",
+        ),
+        (
+            edit(&|d| {
+                d["stateMachineArn"] = other_machine.into();
+                d["executionArn"] = format!(
+                    "arn:aws:states:us-east-1:123456789012:execution:etl-dev-etl:{EXECUTION}"
+                )
+                .into();
+            }),
+            "ForeignExecution",
+        ),
+    ];
+    for (event, name) in cases {
+        let err = r.handle(event.clone()).await.unwrap_err();
+        assert_eq!(err.name(), name, "{}", event["detail"]);
+    }
+    assert_eq!(
+        (
+            query.num_calls(),
+            claim.num_calls(),
+            cancel.num_calls(),
+            ended.num_calls(),
+            release.num_calls()
+        ),
+        (0, 0, 0, 0, 0)
+    );
+
+    // The fixture itself, with the fields a current event also carries, is accepted.
+    let mut current = failed_event();
+    current["detail"]["redriveCount"] = 0.into();
+    current["detail"]["redriveStatus"] = "REDRIVABLE".into();
+    current["detail"]["error"] = "Redshift.StatementFailed".into();
+    match parse_trigger(current).unwrap() {
+        Trigger::ExecutionEnded(detail) => {
+            assert_eq!(
+                (detail.stop_date, detail.start_date, detail.redrive_count),
+                (1_624_774_800_456, Some(1_624_773_600_123), Some(0))
+            );
+        }
+        other => panic!("unexpected trigger {other:?}"),
+    }
+}
+
+#[test]
+fn the_state_machine_arn_is_required_and_checked_and_the_step_timeout_is_typed() {
+    let config = config_with(&[]);
+    assert_eq!(config.state_machine_arn, STATE_MACHINE);
+    assert_eq!(
+        (config.step_timeout_seconds, config.reattach_wait_seconds()),
+        (3600, 3600)
+    );
+    for (arn, timeout) in [
+        (None, None),
+        (Some("redshift-etl-callback-etl"), Some("an hour")),
+        (
+            Some("arn:aws:states:us-east-1:123456789012:stateMachine:etl:3"),
+            Some("0"),
+        ),
+    ] {
+        let err = Config::from_lookup(|name| match name {
+            "TOKEN_TABLE" => Some("tokens".into()),
+            "STATE_MACHINE_ARN" => arn.map(str::to_owned),
+            "STEP_TIMEOUT_SECONDS" => timeout.map(str::to_owned),
+            _ => None,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("STATE_MACHINE_ARN"), "{err}");
+        assert_eq!(
+            timeout.is_some(),
+            err.contains("STEP_TIMEOUT_SECONDS"),
+            "{err}"
+        );
+    }
 }

@@ -8,7 +8,7 @@ use etl_callback::complete::{CompleteError, Completer, Completion};
 use etl_callback::config::{self, ConfigError, TableSettings, Vars};
 use etl_callback::script::{self, ScriptError};
 use etl_callback::store::{Recorded, Side, StoreError};
-use etl_callback::task::{client_token, statement_name, InputError, Task, TaskInput};
+use etl_callback::task::{client_token, script_key, statement_name, InputError, Task, TaskInput};
 use serde::Serialize;
 use thiserror::Error;
 use tracing::info;
@@ -106,6 +106,20 @@ pub enum SubmitError {
     Input(#[from] InputError),
     #[error("script s3://{bucket}/{key} does not exist")]
     ScriptNotFound { bucket: String, key: String },
+    /// S3 answered 403 AccessDenied. S3 answers so for a key that does not exist, too, when the
+    /// caller may not list the bucket (s3:ListBucket for the key's prefix): only with that
+    /// permission is a missing script a 404 NoSuchKey, `ScriptNotFound`.
+    #[error(
+        "access denied reading script s3://{bucket}/{key}: the submitter's role may be missing a \
+         permission, s3:GetObject on the key or s3:ListBucket on the bucket for the scripts prefix \
+         (without which S3 reports a script that does not exist as AccessDenied instead of NoSuchKey)"
+    )]
+    ScriptAccessDenied {
+        bucket: String,
+        key: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("could not read script s3://{bucket}/{key}")]
     ScriptRead {
         bucket: String,
@@ -135,7 +149,7 @@ impl SubmitError {
         match self {
             Self::Input(e) => e.name(),
             Self::ScriptNotFound { .. } => "ScriptNotFound",
-            Self::ScriptRead { .. } => "ScriptReadFailed",
+            Self::ScriptRead { .. } | Self::ScriptAccessDenied { .. } => "ScriptReadFailed",
             Self::Script { source, .. } => source.name(),
             Self::RedshiftThrottled(_) => "RedshiftThrottled",
             Self::RedshiftRequestFailed(_) => "RedshiftRequestFailed",
@@ -171,7 +185,14 @@ pub struct Submitter {
 impl Submitter {
     pub async fn handle(&self, payload: serde_json::Value) -> Result<Submitted, SubmitError> {
         let task = TaskInput::from_json(payload)?.validate()?;
-        let key = format!("{}{}", self.config.scripts_prefix, task.script);
+        // The version the execution's definition was generated with: a deploy uploads its scripts
+        // under a new version and never removes an older one, so a run started before it keeps
+        // reading the scripts it started with.
+        let key = script_key(
+            &self.config.scripts_prefix,
+            task.scripts_version.as_deref(),
+            &task.script,
+        );
         let raw = self.read_script(&key).await?;
         let statements =
             script::prepare(&raw, task.run_date).map_err(|source| SubmitError::Script {
@@ -186,7 +207,7 @@ impl Submitter {
         let statement_id = self.start_batch(&statements, &name, &task).await?;
         info!(statement_id = %statement_id, step = %task.step, run_date = %task.run_date,
               attempt = task.attempt, token = %task.token.fingerprint(),
-              statements = statements.len(), "batch submitted");
+              statements = statements.len(), script = %key, "batch submitted");
 
         let (rendezvous, recorded) = self
             .completer
@@ -231,6 +252,13 @@ impl Submitter {
                 return Err(SubmitError::ScriptNotFound {
                     bucket: bucket.clone(),
                     key: key.to_owned(),
+                })
+            }
+            Err(err) if is_access_denied(&err) => {
+                return Err(SubmitError::ScriptAccessDenied {
+                    bucket: bucket.clone(),
+                    key: key.to_owned(),
+                    source: Box::new(err),
                 })
             }
             Err(err) => return Err(read_failed(Box::new(err))),
@@ -296,6 +324,17 @@ impl Submitter {
             Err(err) if is_throttling(&err) => Err(SubmitError::RedshiftThrottled(Box::new(err))),
             Err(err) => Err(SubmitError::RedshiftRequestFailed(Box::new(err))),
         }
+    }
+}
+
+/// S3's AccessDenied: its error code, or a 403 whose body named no code (other 403s, such as
+/// `InvalidObjectState` for an archived object, keep their own code and are not this).
+fn is_access_denied(err: &SdkError<GetObjectError, HttpResponse>) -> bool {
+    match err.as_service_error().and_then(|e| e.code()) {
+        Some(code) => code == "AccessDenied",
+        None => err
+            .raw_response()
+            .is_some_and(|r| r.status().as_u16() == 403),
     }
 }
 

@@ -5,11 +5,11 @@ use submitter::{Config, Submitter};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing::init_default_subscriber();
+    etl_callback::logging::init();
     let config = Config::from_env()?;
     let aws = etl_callback::aws::load_config().await;
     let submitter = &Submitter {
-        s3: aws_sdk_s3::Client::new(&aws),
+        s3: etl_callback::aws::s3(&aws),
         completer: Completer::new(&aws, config.token_table.clone()),
         config,
     };

@@ -305,6 +305,81 @@ async fn scripts_that_break_the_data_api_limits_are_refused_before_submitting() 
     assert_eq!(batch.num_calls(), 0);
 }
 
+/// S3 answers a GetObject of a missing key with 404 NoSuchKey only when the caller may also list
+/// the bucket; otherwise with 403 AccessDenied. The template grants the submitter s3:ListBucket for
+/// the scripts prefix, so a missing script is `ScriptNotFound`; an AccessDenied (a permission really
+/// missing, or a missing key without ListBucket) stays `ScriptReadFailed` and says which
+/// permission to check. Nothing is submitted in either case.
+#[tokio::test]
+async fn a_missing_script_is_not_found_and_access_denied_is_a_read_failure_naming_the_permission() {
+    let batch = batch();
+    let missing = mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(|r| r.key() == Some("scripts/load_item.sql"))
+        .then_error(|| {
+            GetObjectError::NoSuchKey(
+                NoSuchKey::builder()
+                    .message("The specified key does not exist.")
+                    .build(),
+            )
+        });
+    let err = submitter(&[&missing], &[], &[], &[&batch])
+        .handle(input())
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "ScriptNotFound");
+    let diagnostic = etl_callback::diagnostic(err.name(), &err);
+    assert_eq!(
+        diagnostic.error_message,
+        "script s3://scripts-bucket/scripts/load_item.sql does not exist"
+    );
+
+    let denied = mock!(aws_sdk_s3::Client::get_object).then_error(|| {
+        GetObjectError::generic(
+            aws_smithy_types::error::ErrorMetadata::builder()
+                .code("AccessDenied")
+                .message("Access Denied")
+                .build(),
+        )
+    });
+    let err = submitter(&[&denied], &[], &[], &[&batch])
+        .handle(input())
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "ScriptReadFailed");
+    let diagnostic = etl_callback::diagnostic(err.name(), &err);
+    assert_eq!(diagnostic.error_type, "ScriptReadFailed");
+    let message = diagnostic.error_message;
+    assert!(
+        message
+            .starts_with("access denied reading script s3://scripts-bucket/scripts/load_item.sql"),
+        "{message}"
+    );
+    for needle in [
+        "may be missing a permission",
+        "s3:GetObject",
+        "s3:ListBucket",
+        "NoSuchKey",
+    ] {
+        assert!(message.contains(needle), "{needle}: {message}");
+    }
+
+    // Any other S3 failure is a read failure that does not blame permissions.
+    let archived = mock!(aws_sdk_s3::Client::get_object).then_error(|| {
+        GetObjectError::generic(
+            aws_smithy_types::error::ErrorMetadata::builder()
+                .code("InvalidObjectState")
+                .build(),
+        )
+    });
+    let err = submitter(&[&archived], &[], &[], &[&batch])
+        .handle(input())
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "ScriptReadFailed");
+    assert!(!err.to_string().contains("permission"), "{err}");
+    assert_eq!(batch.num_calls(), 0);
+}
+
 #[test]
 fn configuration_names_every_problem_and_supports_serverless() {
     let err = Config::from_lookup(|_| None).unwrap_err().to_string();
@@ -320,7 +395,7 @@ fn configuration_names_every_problem_and_supports_serverless() {
     let serverless = Config::from_lookup(|name| match name {
         "REDSHIFT_WORKGROUP" => Some("etl".into()),
         "REDSHIFT_CLUSTER_ID" | "REDSHIFT_DB_USER" => Some(String::new()),
-        "TOKEN_TTL_SECONDS" => None,
+        "TOKEN_TTL_SECONDS" | "FUNCTION_TIMEOUT_SECONDS" => None,
         "REDSHIFT_SECRET_ARN" => {
             Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:etl".into())
         }
@@ -945,4 +1020,109 @@ async fn execution_names_step_functions_refuses_are_invalid_input_before_anythin
         );
     }
     assert_eq!((get.num_calls(), batch.num_calls()), (0, 0));
+}
+
+const VERSION: &str = "0123456789abcdef";
+
+/// A script answered only at `key`.
+fn script_at(key: &'static str, body: &'static str) -> Rule {
+    mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(move |r| r.bucket() == Some("scripts-bucket") && r.key() == Some(key))
+        .then_output(move || {
+            GetObjectOutput::builder()
+                .body(ByteStream::from_static(body.as_bytes()))
+                .build()
+        })
+}
+
+#[tokio::test]
+async fn a_versioned_payload_reads_the_script_of_its_version_and_an_unversioned_one_the_legacy_key()
+{
+    let versioned = script_at("scripts/0123456789abcdef/load_item.sql", SCRIPT);
+    let legacy = script(SCRIPT);
+    let (batch, store) = (batch(), store_token(&with_token(ID)));
+    let s = submitter(&[&versioned, &legacy], &[&store], &[], &[&batch]);
+
+    let mut payload = input();
+    payload["scriptsVersion"] = VERSION.into();
+    assert_eq!(s.handle(payload).await.unwrap().statement_id, ID);
+    assert_eq!((versioned.num_calls(), legacy.num_calls()), (1, 0));
+
+    assert_eq!(s.handle(input()).await.unwrap().statement_id, ID);
+    let mut null = input();
+    null["scriptsVersion"] = Value::Null;
+    assert_eq!(s.handle(null).await.unwrap().statement_id, ID);
+    assert_eq!((versioned.num_calls(), legacy.num_calls()), (1, 2));
+    assert_eq!(batch.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn a_version_with_no_scripts_uploaded_is_script_not_found_naming_the_versioned_key() {
+    let missing = mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(|r| r.key() == Some("scripts/fedcba9876543210/load_item.sql"))
+        .then_error(|| GetObjectError::NoSuchKey(NoSuchKey::builder().build()));
+    let batch = batch();
+    let mut payload = input();
+    payload["scriptsVersion"] = "fedcba9876543210".into();
+    let err = submitter(&[&missing], &[], &[], &[&batch])
+        .handle(payload)
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "ScriptNotFound");
+    assert_eq!(
+        err.to_string(),
+        "script s3://scripts-bucket/scripts/fedcba9876543210/load_item.sql does not exist"
+    );
+    assert_eq!((missing.num_calls(), batch.num_calls()), (1, 0));
+}
+
+#[tokio::test]
+async fn a_bad_scripts_version_is_invalid_input_before_anything_is_read_or_run() {
+    let any_get = mock!(aws_sdk_s3::Client::get_object).then_output(|| {
+        GetObjectOutput::builder()
+            .body(ByteStream::from_static(SCRIPT.as_bytes()))
+            .build()
+    });
+    let batch = any_batch();
+    let s = submitter(&[&any_get], &[], &[], &[&batch]);
+    for bad in [
+        serde_json::json!("0123456789ABCDEF"),
+        serde_json::json!("0123456789abcde"),
+        serde_json::json!("../0123456789abc"),
+        serde_json::json!(""),
+        serde_json::json!(16),
+    ] {
+        let mut payload = input();
+        payload["scriptsVersion"] = bad.clone();
+        let err = s.handle(payload).await.unwrap_err();
+        assert_eq!(err.name(), "InvalidInput", "{bad}");
+        assert!(!format!("{err} {err:?}").contains(TOKEN));
+    }
+    assert_eq!((any_get.num_calls(), batch.num_calls()), (0, 0));
+}
+
+/// A newer definition may send a field this submitter does not know (a deploy rolls the state
+/// machine and the function out separately, and a running execution keeps its definition): it is
+/// ignored, and the step runs exactly as without it.
+#[tokio::test]
+async fn an_unknown_payload_field_is_accepted_and_ignored() {
+    let versioned = script_at("scripts/0123456789abcdef/load_item.sql", SCRIPT);
+    let (batch, store) = (batch(), store_token(&with_token(ID)));
+    let s = submitter(&[&versioned], &[&store], &[], &[&batch]);
+    let mut payload = input();
+    payload["scriptsVersion"] = VERSION.into();
+    payload["sql"] = "drop table item".into();
+    payload["someFutureField"] = serde_json::json!({"nested": [1, 2, 3]});
+
+    let submitted = s.handle(payload).await.unwrap();
+
+    assert_eq!(submitted.statement_id, ID);
+    assert_eq!(
+        submitted.statements, 2,
+        "the script's statements, nothing else"
+    );
+    assert_eq!(
+        (versioned.num_calls(), batch.num_calls(), store.num_calls()),
+        (1, 1, 1)
+    );
 }

@@ -121,6 +121,7 @@ impl StepStates for CallbackSteps {
             "taskToken.$" => "$$.Task.Token",
             "step" => step.name.as_str(),
             "script" => step.script.as_str(),
+            "scriptsVersion" => def.scripts_version.as_str(),
             "runDate.$" => "$.runDate",
             "executionName.$" => "$$.Execution.Name",
             "executionStartTime.$" => "$$.Execution.StartTime",

@@ -50,6 +50,11 @@ pub const MAPPABLE_ERRORS: &[&str] = &[
     "Redshift.StatementNotFound",
 ];
 
+/// The shortest heartbeat limit a step may have: `StepHeartbeatSeconds`' own minimum in
+/// template.yaml (the reconciler's longest grace, 300 s, plus two intervals of its slowest allowed
+/// rate, 2 × 120 s, plus one reconciler run, 60 s).
+pub const MIN_HEARTBEAT_SECONDS: u32 = 600;
+
 /// The execution's own limit (`TimeoutSeconds` of the state machine): no step may wait longer.
 pub const EXECUTION_TIMEOUT_SECONDS: u32 = 21_600;
 
@@ -117,6 +122,11 @@ pub struct Definition {
     pub description: Option<String>,
     pub steps: Vec<Step>,
     pub parallels: Vec<ParallelName>,
+    /// The scripts' content version: the first 16 hex digits of a SHA-256 over every script the
+    /// steps name (name and bytes, in name order). The state machine passes it to the submitter,
+    /// which reads `<prefix><version>/<script>`, so a run finishes with the scripts it started
+    /// with although a later deploy uploads new ones under their own version.
+    pub scripts_version: String,
 }
 
 /// Why a definition is refused. Every message starts with the file; step errors name the step.
@@ -307,6 +317,7 @@ impl Definition {
         }
         let date = RunDate::parse(CHECK_DATE).expect("the check date is a calendar date");
         let mut steps = Vec::with_capacity(raw.step.len());
+        let mut scripts: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         for s in &raw.step {
             let mut after = Vec::new();
             for dep in &s.after {
@@ -344,6 +355,7 @@ impl Definition {
                 script: s.script.clone(),
                 source,
             })?;
+            scripts.insert(s.script.clone(), bytes);
             check_limits(s).map_err(|r| invalid(&s.name, r))?;
             for (from, to) in &s.errors {
                 if !MAPPABLE_ERRORS.contains(&from.as_str()) {
@@ -425,12 +437,26 @@ impl Definition {
             description: raw.description,
             steps,
             parallels,
+            scripts_version: scripts_version(&scripts),
         })
     }
 
     pub fn step_index(&self, name: &str) -> Option<usize> {
         self.steps.iter().position(|s| s.name == name)
     }
+}
+
+/// See [`Definition::scripts_version`].
+pub fn scripts_version(scripts: &BTreeMap<String, Vec<u8>>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for (name, bytes) in scripts {
+        hash.update((name.len() as u64).to_be_bytes());
+        hash.update(name.as_bytes());
+        hash.update((bytes.len() as u64).to_be_bytes());
+        hash.update(bytes);
+    }
+    hex::encode(hash.finalize())[..16].to_owned()
 }
 
 fn check_script_name(script: &str) -> Result<(), String> {
@@ -452,9 +478,9 @@ fn check_script_name(script: &str) -> Result<(), String> {
 
 fn check_limits(s: &RawStep) -> Result<(), String> {
     if let Some(h) = s.heartbeat_seconds {
-        if h == 0 || h >= EXECUTION_TIMEOUT_SECONDS {
+        if !(MIN_HEARTBEAT_SECONDS..EXECUTION_TIMEOUT_SECONDS).contains(&h) {
             return Err(format!(
-                "heartbeat_seconds = {h}: must be 1 to {} seconds",
+                "heartbeat_seconds = {h}: must be {MIN_HEARTBEAT_SECONDS} to {} seconds (the reconciler's grace, two reconcile intervals and one reconciler run must fit between two heartbeats)",
                 EXECUTION_TIMEOUT_SECONDS - 1
             ));
         }

@@ -125,6 +125,7 @@ impl Plan {
         serde_json::json!({
             "name": def.name,
             "definition": self.source_name(),
+            "scriptsVersion": def.scripts_version,
             "steps": steps,
             "layoutDepth": self.layout.depth(),
             "criticalPath": layout::critical_path(def),

@@ -22,7 +22,7 @@ struct Submit {
 impl Submit {
     async fn handle(&self, input: SubmitInput) -> Result<Submitted, Error> {
         let run_date = RunDate::parse(&input.run_date)?;
-        let key = format!("{}{}", self.prefix, input.script);
+        let key = input.script_key(&self.prefix)?;
         let object = self
             .s3
             .get_object()

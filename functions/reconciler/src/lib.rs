@@ -544,9 +544,13 @@ impl Reconciler {
         let examined = holders.len().min(self.config.max_items);
         let mut looked_at = stream::iter(holders.into_iter().take(self.config.max_items))
             .map(|holder| async move {
+                // An element that is no execution ARN (a hand edit) can never end: it would hold a
+                // slot for good, so it is removed like a holder whose execution ended.
                 let outcome = match holder.execution_arn.as_deref() {
-                    None => None,
-                    Some(arn) => Some(release_if_ended(lock, &holder.execution_name, arn).await),
+                    None => lock.release(&holder.execution_name).await.map(|release| {
+                        Some((release, "stale holder: not an execution ARN", String::new()))
+                    }),
+                    Some(arn) => release_if_ended(lock, &holder.execution_name, arn).await,
                 };
                 (holder, outcome)
             })
@@ -554,21 +558,9 @@ impl Reconciler {
         while let Some((holder, outcome)) = looked_at.next().await {
             let execution = holder.execution_name.as_str();
             let result = match outcome {
-                None => {
-                    warn!(
-                        lock_name,
-                        execution,
-                        action = "release lock",
-                        outcome = "error",
-                        "run lock holder is not an execution ARN; left alone"
-                    );
-                    summary.errors += 1;
-                    failed += 1;
-                    continue;
-                }
-                Some(Ok(None)) => continue,
-                Some(Ok(Some(released))) => Ok(released),
-                Some(Err(err)) => Err(err),
+                Ok(None) => continue,
+                Ok(Some(released)) => Ok(released),
+                Err(err) => Err(err),
             };
             match result {
                 Ok((release, reason, status)) => {

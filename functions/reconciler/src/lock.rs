@@ -102,7 +102,8 @@ pub enum Release {
 /// One element of the lock item's `holders`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
-    /// The execution name (the ARN's last part), for logs.
+    /// The execution name (the ARN's last part), for logs; the whole element when it is not an
+    /// execution ARN.
     pub execution_name: String,
     /// The execution ARN; `None` when the element is not an execution ARN (nothing to ask about).
     pub execution_arn: Option<String>,
@@ -193,7 +194,11 @@ pub fn holders_of(item: &HashMap<String, AttributeValue>) -> Vec<Holder> {
         .map(|arn| {
             let is_execution = arn.starts_with("arn:") && arn.contains(":execution:");
             Holder {
-                execution_name: arn.rsplit(':').next().unwrap_or(arn).to_owned(),
+                execution_name: if is_execution {
+                    arn.rsplit(':').next().unwrap_or(arn).to_owned()
+                } else {
+                    arn.clone()
+                },
                 execution_arn: is_execution.then(|| arn.clone()),
             }
         })

@@ -1835,3 +1835,55 @@ fn the_state_machine_arn_is_required_and_checked_and_the_step_timeout_is_typed()
         );
     }
 }
+
+// A holders element that is no execution ARN (a hand edit, a bad copy) can never end: left there it
+// would hold a slot for good and, with RunConcurrency=1, make every later run wait and fail
+// RunAlreadyInProgress. The scheduled sweep removes it (the state machine's own conditional
+// release) and counts it; a real holder whose execution still runs keeps its slot.
+#[tokio::test]
+async fn a_holder_that_is_no_execution_arn_is_removed_so_no_slot_leaks_for_good() {
+    let query = overdue(vec![]);
+    let lock = mock!(aws_sdk_dynamodb::Client::get_item)
+        .match_requests(|r| r.table_name() == Some(LOCK_TABLE) && r.consistent_read() == Some(true))
+        .then_output(|| {
+            let mut item = item(&[("lockName", "etl")]);
+            item.insert(
+                "holders".into(),
+                AttributeValue::Ss(vec!["by-hand".into(), execution_arn("run-live")]),
+            );
+            GetItemOutput::builder().set_item(Some(item)).build()
+        });
+    let garbage_release = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            let values = r.expression_attribute_values();
+            r.update_expression() == Some("DELETE holders :me")
+                && r.condition_expression() == Some("contains(holders, :id)")
+                && values
+                    .and_then(|v| v.get(":me"))
+                    .and_then(|v| v.as_ss().ok())
+                    == Some(&vec!["by-hand".to_owned()])
+                && values
+                    .and_then(|v| v.get(":id"))
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+                    == Some("by-hand")
+        })
+        .then_output(|| UpdateItemOutput::builder().build());
+    let live_release = release("run-live");
+    let live = execution("run-live", ExecutionStatus::Running);
+    let r = locking(
+        &[&query, &lock, &garbage_release, &live_release],
+        &[&live],
+        &[],
+    );
+
+    let summary = sweep(&r).await;
+
+    assert_eq!(garbage_release.num_calls(), 1);
+    assert_eq!(
+        live_release.num_calls(),
+        0,
+        "a running holder keeps its slot"
+    );
+    assert_eq!((summary.locks_released, summary.errors), (1, 0));
+}

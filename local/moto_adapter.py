@@ -1,4 +1,4 @@
-"""moto server for the local stack, with twenty-seven small patches and one probe. Written against moto 5.2.5 (pinned
+"""moto server for the local stack, with twenty-eight small patches and one probe. Written against moto 5.2.5 (pinned
 in local/requirements.txt); re-check every patch below when that pin changes.
 
 Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0.1:LAMBDA_PORT
@@ -215,6 +215,12 @@ Usage: python local/moto_adapter.py --port PORT --lambda-endpoint http://127.0.0
     `start_execution`, "the clone only acts as a snapshot of the state machine definition for this
     execution"), the worker reads the definition from that copy, and patch 18's cache is keyed by
     the definition text.
+
+28. `StartExecution` without a `name` (the AWS CLI without `--name`, a test) builds the ARN from
+    `None`: every unnamed execution of a state machine is `...:None`, so the second one is
+    `ExecutionAlreadyExists` once the first has ended (or returns the first while it runs). Step
+    Functions gives an unnamed execution a generated UUID name; the parser backend's
+    `start_execution` now does the same before anything else reads the name.
 
 Probe (`--callbacks-log PATH`, off when absent): every `SendTaskSuccess`/`SendTaskFailure`/
 `SendTaskHeartbeat` Step Functions handled is appended to PATH as a JSON line `{"api", "token"
@@ -1105,6 +1111,18 @@ def patch_parallel_error_names() -> None:
     branches_decl.CustomErrorName = BranchErrorName
 
 
+
+def patch_unnamed_executions() -> None:
+    """Patch 28: an execution started without a name gets a UUID, as on AWS."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(self, state_machine_arn, name=None, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    StepFunctionsParserBackend.start_execution = start_execution
+
 def configure() -> None:
     from moto.moto_api._internal.models import moto_api_backend
 
@@ -1146,6 +1164,7 @@ def main() -> None:
     patch_request_dispatch()
     patch_dynamodb_atomic()
     patch_parallel_error_names()
+    patch_unnamed_executions()
     patch_dynamodb_integration(faults)
     probe_callbacks(args.callbacks_log)
     probe_requests(args.requests_log)

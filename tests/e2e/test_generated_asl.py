@@ -151,6 +151,21 @@ def test_a_non_object_input_fails_at_once_with_invalid_input_before_the_lock_and
     assert statements(stack, name) == []
 
 
+def test_executions_started_without_a_name_get_their_own_names(stack):
+    """As on AWS, an unnamed StartExecution gets a generated name (adapter patch 28: moto named every one
+    `None`, so the second was ExecutionAlreadyExists once the first had ended). The input `[]` keeps the
+    runs cheap: they fail at once, before the lock and any SQL."""
+    sfn = stack.client("stepfunctions")
+    arns = []
+    for _ in range(2):
+        arn = sfn.start_execution(stateMachineArn=stack.deployment.state_machine_arn, input="[]")["executionArn"]
+        follow(sfn, arn, echo=lambda _line: None, timeout=30)
+        arns.append(arn)
+    names = [arn.rsplit(":", 1)[-1] for arn in arns]
+    assert len(set(names)) == 2 and "None" not in names, names
+    assert [sfn.describe_execution(executionArn=a)["error"] for a in arns] == ["InvalidInput", "InvalidInput"]
+
+
 @pytest.mark.parametrize("execution_input,run_date", [
     ({"runDate": "2021-07-03", "steps": []}, "2021-07-03"),
     ({"runDate": "2021-06-26", "settings": "x", "error": 1}, "2021-06-26"),

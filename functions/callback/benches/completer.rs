@@ -76,7 +76,7 @@ fn described(statement_id: &str, failed: bool) -> DescribeStatementOutput {
         .expect("describe output has its id")
 }
 
-/// One event's work, as `handle` and `Completer::close` do it.
+/// One event's work, as `handle` and `TaskClients::close` do it.
 fn per_event(
     payload: &str,
     item: &HashMap<String, AttributeValue>,

@@ -1,13 +1,14 @@
 //! Closing a waiting task once its token and its statement's terminal event have met: describe the
-//! statement, then `SendTaskSuccess` or `SendTaskFailure`, exactly once in effect.
+//! statement, then `SendTaskSuccess` or `SendTaskFailure`, exactly once in effect. The
+//! reconciler's primitives built on it are in [`crate::statement`].
 
 use std::error::Error as StdError;
 
 use aws_sdk_redshiftdata::operation::describe_statement::{
     DescribeStatementError, DescribeStatementOutput,
 };
-use aws_sdk_redshiftdata::types::{StatementStatusString, StatusString};
-use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_redshiftdata::types::StatementStatusString;
+use aws_sdk_sfn::error::SdkError;
 use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError;
 use aws_sdk_sfn::operation::send_task_heartbeat::SendTaskHeartbeatError;
 use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
@@ -15,11 +16,12 @@ use thiserror::Error;
 use tracing::{info, warn};
 
 use crate::config::TableSettings;
-use crate::event::{StatementState, StatementStatusChange};
+use crate::event::StatementState;
 use crate::store::{
     Outcome, RecordedEvent, RecordedTask, Rendezvous, Side, StoreError, TokenTable,
 };
 use crate::task::{StepFailure, StepResult};
+use crate::throttle::{Throttling, ThrottlingVariants};
 
 /// Step Functions' limits on `SendTaskFailure`.
 pub const MAX_ERROR_CHARS: usize = 256;
@@ -96,7 +98,7 @@ pub enum Completion {
 }
 
 impl Completion {
-    fn outcome(self) -> Outcome {
+    pub(crate) fn outcome(self) -> Outcome {
         match self {
             Self::Succeeded => Outcome::Succeeded,
             Self::Failed => Outcome::Failed,
@@ -105,43 +107,21 @@ impl Completion {
     }
 }
 
-/// What `DescribeStatement` says about a statement whose task is still waiting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatementStatus {
-    /// It ended; its status event was lost or is late.
-    Ended {
-        state: StatementState,
-        rows: Option<i64>,
-    },
-    /// Submitted, picked or started.
-    Running,
-    /// The Data API does not know it (its details are kept 24 hours).
-    NotFound,
-}
-
-/// What a heartbeat learned about the waiting task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Heartbeat {
-    Alive,
-    /// `TaskTimedOut`, `TaskDoesNotExist` or `InvalidToken`: nobody waits for the statement.
-    TaskClosed,
-}
-
-/// What closing a task nobody waits for any more did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Closing {
-    /// Claimed, the statement cancelled if it still ran (`cancelled`), marked TASK_CLOSED.
-    Closed { cancelled: bool },
-    /// Completed or being completed by someone else, or re-attached by a retry: left alone.
-    Skipped,
-}
-
 /// Everything needed to close tasks.
 #[derive(Debug, Clone)]
 pub struct Completer {
     pub table: TokenTable,
     pub sfn: aws_sdk_sfn::Client,
     pub redshift_data: aws_sdk_redshiftdata::Client,
+}
+
+/// The clients closing a task uses, borrowed from the function that closes it: the completion
+/// logic for a function that holds them itself (the submitter) as well as for a [`Completer`].
+#[derive(Debug, Clone, Copy)]
+pub struct TaskClients<'a> {
+    pub table: &'a TokenTable,
+    pub sfn: &'a aws_sdk_sfn::Client,
+    pub redshift_data: &'a aws_sdk_redshiftdata::Client,
 }
 
 /// What the statement did, from `DescribeStatement` (or, when its details are gone, the event).
@@ -217,17 +197,32 @@ impl Completer {
     /// The clients every cold start builds once from the shared SDK configuration.
     pub fn new(aws: &aws_types::SdkConfig, settings: TableSettings) -> Self {
         Self {
-            table: TokenTable {
-                client: crate::aws::dynamodb(aws),
-                table: settings.table,
-                ttl_seconds: settings.ttl_seconds,
-                claim_seconds: settings.claim_seconds,
-            },
+            table: TokenTable::new(crate::aws::dynamodb(aws), settings),
             sfn: crate::aws::sfn(aws),
             redshift_data: crate::aws::redshift_data(aws),
         }
     }
 
+    /// The completion logic over this completer's clients.
+    pub fn clients(&self) -> TaskClients<'_> {
+        TaskClients {
+            table: &self.table,
+            sfn: &self.sfn,
+            redshift_data: &self.redshift_data,
+        }
+    }
+
+    /// [`TaskClients::settle`] with this completer's clients.
+    pub async fn settle(
+        &self,
+        rendezvous: &Rendezvous,
+        side: Side,
+    ) -> Result<Completion, CompleteError> {
+        self.clients().settle(rendezvous, side).await
+    }
+}
+
+impl TaskClients<'_> {
     /// Completes the task if this write brought both halves together, and otherwise says why not.
     /// When a retry's token replaced the one used while completing, the item is read again and
     /// settled once more with the current token.
@@ -286,7 +281,7 @@ impl Completer {
     }
 
     /// Records the outcome for `task`'s token; `false` when a retry's token replaced it.
-    async fn finish(
+    pub(crate) async fn finish(
         &self,
         id: &str,
         task: &RecordedTask,
@@ -308,167 +303,9 @@ impl Completer {
         }
     }
 
-    async fn give_back(&self, id: &str, task: &RecordedTask) {
+    pub(crate) async fn give_back(&self, id: &str, task: &RecordedTask) {
         if let Err(release) = self.table.release(id, &task.token).await {
             warn!(statement_id = id, error = %release, "could not release the claim; it expires by itself");
-        }
-    }
-
-    /// The reconciler's view of a statement whose task still waits.
-    pub async fn statement_status(&self, id: &str) -> Result<StatementStatus, CompleteError> {
-        let described = match self.redshift_data.describe_statement().id(id).send().await {
-            Ok(described) => described,
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(DescribeStatementError::is_resource_not_found_exception) =>
-            {
-                return Ok(StatementStatus::NotFound)
-            }
-            Err(err) => return Err(describe_error(err)),
-        };
-        let state = match described.status() {
-            Some(StatusString::Finished) => StatementState::Finished,
-            Some(StatusString::Failed) => StatementState::Failed,
-            Some(StatusString::Aborted) => StatementState::Aborted,
-            _ => return Ok(StatementStatus::Running),
-        };
-        let subs = described.sub_statements();
-        let rows = if subs.is_empty() {
-            described.result_rows()
-        } else {
-            subs.iter().map(|s| s.result_rows().max(0)).sum()
-        };
-        Ok(StatementStatus::Ended {
-            state,
-            rows: (rows >= 0).then_some(rows),
-        })
-    }
-
-    /// Completes a task whose statement ended without its event reaching the completer: records
-    /// the event half exactly as the completer does, then settles as the reconciler.
-    pub async fn recover(
-        &self,
-        statement_id: &str,
-        state: StatementState,
-        rows: Option<i64>,
-    ) -> Result<Completion, CompleteError> {
-        let event = StatementStatusChange {
-            statement_id: statement_id.to_owned(),
-            statement_name: None,
-            state,
-            rows,
-            principal: None,
-            redshift_query_id: None,
-            expire_at: None,
-        };
-        let rendezvous = self.table.record_event(&event).await?;
-        self.settle(&rendezvous, Side::Reconciler).await
-    }
-
-    /// Tells Step Functions the task is still being worked on.
-    pub async fn heartbeat(&self, task: &RecordedTask) -> Result<Heartbeat, CompleteError> {
-        match self
-            .sfn
-            .send_task_heartbeat()
-            .task_token(task.token.expose())
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Heartbeat::Alive),
-            Err(err) => closed_or_error(err).map(|()| Heartbeat::TaskClosed),
-        }
-    }
-
-    /// Cancels a statement; `Ok(false)` when it was not running any more (deliberately not an
-    /// error: it may have ended a moment ago).
-    pub async fn cancel_statement(&self, id: &str) -> Result<bool, CompleteError> {
-        match self.redshift_data.cancel_statement().id(id).send().await {
-            Ok(out) => Ok(out.status().unwrap_or(false)),
-            Err(err) => match err.as_service_error() {
-                Some(e) if e.is_validation_exception() || e.is_resource_not_found_exception() => {
-                    info!(statement_id = id, error = %e, "statement not running; nothing to cancel");
-                    Ok(false)
-                }
-                _ => Err(redshift_error("CancelStatement", err)),
-            },
-        }
-    }
-
-    /// Closes a task nobody waits for any more: claims it, cancels its statement, marks it
-    /// TASK_CLOSED by the reconciler (with the execution's status when the execution ended).
-    pub async fn close_abandoned(
-        &self,
-        id: &str,
-        task: &RecordedTask,
-        execution_status: Option<&str>,
-    ) -> Result<Closing, CompleteError> {
-        if !self.table.claim(id, &task.token).await? {
-            return Ok(Closing::Skipped);
-        }
-        let cancelled = match self.cancel_statement(id).await {
-            Ok(cancelled) => cancelled,
-            Err(err) => {
-                self.give_back(id, task).await;
-                return Err(err);
-            }
-        };
-        if !self
-            .finish(
-                id,
-                task,
-                Outcome::TaskClosed,
-                Side::Reconciler,
-                execution_status,
-            )
-            .await
-        {
-            warn!(
-                statement_id = id,
-                "a retry re-attached while its predecessor was being closed"
-            );
-        }
-        Ok(Closing::Closed { cancelled })
-    }
-
-    /// Fails a task whose statement the Data API does not know with `Redshift.StatementNotFound`.
-    pub async fn fail_not_found(
-        &self,
-        id: &str,
-        task: &RecordedTask,
-    ) -> Result<Completion, CompleteError> {
-        if !self.table.claim(id, &task.token).await? {
-            return Ok(Completion::ClaimedElsewhere);
-        }
-        let cause = StepFailure {
-            step: task.step.clone(),
-            statement_id: id.to_owned(),
-            run_date: task.run_date.clone(),
-            status: "NOT_FOUND".to_owned(),
-            error: "DescribeStatement does not know the statement (the Data API keeps statements 24 hours) and its status event never arrived".to_owned(),
-            failed_statement_index: None,
-            failed_statement: None,
-        };
-        let sent = self
-            .sfn
-            .send_task_failure()
-            .task_token(task.token.expose())
-            .error(error_name(task, STATEMENT_NOT_FOUND))
-            .cause(serde_json::to_string(&cause).expect("a StepFailure always serializes"))
-            .send()
-            .await
-            .map(|_| Completion::Failed)
-            .or_else(callback_error);
-        match sent {
-            Ok(completion) => {
-                self.finish(id, task, completion.outcome(), Side::Reconciler, None)
-                    .await;
-                Ok(completion)
-            }
-            Err(err) => {
-                self.give_back(id, task).await;
-                Err(err)
-            }
         }
     }
 
@@ -532,18 +369,14 @@ impl Completer {
     }
 }
 
-fn redshift_error<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> CompleteError
+pub(crate) fn redshift_error<E>(
+    operation: &'static str,
+    err: SdkError<E, HttpResponse>,
+) -> CompleteError
 where
-    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    E: ThrottlingVariants + StdError + Send + Sync + 'static,
 {
-    let throttled = match &err {
-        SdkError::ServiceError(e) => matches!(
-            e.err().code(),
-            Some("ThrottlingException" | "ActiveWaitingRequestsExceededException")
-        ),
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-        _ => false,
-    };
+    let throttled = Throttling::REDSHIFT_DATA.matches(&err);
     let source = Box::new(err);
     if throttled {
         CompleteError::RedshiftThrottled { operation, source }
@@ -552,16 +385,7 @@ where
     }
 }
 
-fn describe_error(err: SdkError<DescribeStatementError, HttpResponse>) -> CompleteError {
-    if err
-        .as_service_error()
-        .is_some_and(DescribeStatementError::is_active_waiting_requests_exceeded_exception)
-    {
-        return CompleteError::RedshiftThrottled {
-            operation: "DescribeStatement",
-            source: Box::new(err),
-        };
-    }
+pub(crate) fn describe_error(err: SdkError<DescribeStatementError, HttpResponse>) -> CompleteError {
     redshift_error("DescribeStatement", err)
 }
 
@@ -672,7 +496,7 @@ pub fn truncate(text: &str, max: usize) -> String {
 }
 
 /// The callback errors that mean "this task is already closed".
-trait ClosedTask {
+pub(crate) trait ClosedTask {
     fn task_is_closed(&self) -> bool;
 }
 
@@ -695,25 +519,22 @@ impl ClosedTask for SendTaskHeartbeatError {
 }
 
 /// `Ok(())` when the error says the task is already closed; otherwise the error, classified.
-fn closed_or_error<E>(err: SdkError<E, HttpResponse>) -> Result<(), CompleteError>
+pub(crate) fn closed_or_error<E>(err: SdkError<E, HttpResponse>) -> Result<(), CompleteError>
 where
-    E: ClosedTask + ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    E: ClosedTask + ThrottlingVariants + StdError + Send + Sync + 'static,
 {
     match &err {
         SdkError::ServiceError(e) if e.err().task_is_closed() => Ok(()),
-        SdkError::ServiceError(e) if e.err().code() == Some("ThrottlingException") => {
-            Err(CompleteError::CallbackThrottled(Box::new(err)))
-        }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+        _ if Throttling::STEP_FUNCTIONS_CALLBACK.matches(&err) => {
             Err(CompleteError::CallbackThrottled(Box::new(err)))
         }
         _ => Err(CompleteError::CallbackFailed(Box::new(err))),
     }
 }
 
-fn callback_error<E>(err: SdkError<E, HttpResponse>) -> Result<Completion, CompleteError>
+pub(crate) fn callback_error<E>(err: SdkError<E, HttpResponse>) -> Result<Completion, CompleteError>
 where
-    E: ClosedTask + ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    E: ClosedTask + ThrottlingVariants + StdError + Send + Sync + 'static,
 {
     closed_or_error(err).map(|()| Completion::TaskAlreadyClosed)
 }

@@ -6,8 +6,10 @@
 //! - [`run_date`], [`sql`], [`script`]: a step's script checked and split for one Data API batch;
 //! - [`event`]: the Redshift Data status-change event the completer receives;
 //! - [`store`]: the DynamoDB rendezvous where token and event meet;
-//! - [`complete`]: closing the task once both have arrived, exactly once in effect, and the
-//!   reconciler's primitives (statement status, heartbeat, cancel, not-found failure).
+//! - [`complete`]: closing the task once both have arrived, exactly once in effect;
+//! - [`statement`]: the reconciler's primitives on a waiting task (statement status, heartbeat,
+//!   cancel, not-found failure);
+//! - [`throttle`]: the one classification of throttling across the SDK clients.
 
 pub mod aws;
 pub mod complete;
@@ -17,10 +19,12 @@ pub mod logging;
 pub mod run_date;
 pub mod script;
 pub mod sql;
+pub mod statement;
 pub mod store;
 pub mod task;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod throttle;
 
 /// A Lambda error carrying its stable error name: what Step Functions `Retry`/`Catch` match on.
 pub fn diagnostic(name: &str, error: &dyn std::error::Error) -> lambda_runtime::Diagnostic {

@@ -11,9 +11,7 @@
 use std::collections::HashMap;
 use std::error::Error as StdError;
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::get_item::GetItemError;
-use aws_sdk_dynamodb::operation::query::QueryError;
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
@@ -23,10 +21,11 @@ use tracing::info;
 use crate::aws;
 use crate::event::{StatementState, StatementStatusChange};
 use crate::task::{ErrorNames, Task, TaskToken};
+use crate::throttle::{Throttling, ThrottlingVariants};
 
 /// The most calls a claim holder makes between taking the claim and marking the task completed:
 /// closing a task is `DescribeStatement` then `SendTaskSuccess`/`SendTaskFailure`
-/// ([`Completer::settle`](crate::complete::Completer::settle)); closing an abandoned one is
+/// ([`TaskClients::settle`](crate::complete::TaskClients::settle)); closing an abandoned one is
 /// `CancelStatement`, failing a lost statement is `SendTaskFailure`. A new call under a claim
 /// must be counted here, or the lease may end while its holder still works.
 pub const CALLS_UNDER_CLAIM: u64 = 2;
@@ -151,41 +150,11 @@ impl StoreError {
     }
 }
 
-/// DynamoDB's throttling answers, matched on the modeled variants (and the generic code).
-trait Throttling: ProvideErrorMetadata {
-    fn is_throttled(&self) -> bool;
-}
-
-impl Throttling for UpdateItemError {
-    fn is_throttled(&self) -> bool {
-        self.is_provisioned_throughput_exceeded_exception() || self.is_request_limit_exceeded()
-    }
-}
-
-impl Throttling for GetItemError {
-    fn is_throttled(&self) -> bool {
-        self.is_provisioned_throughput_exceeded_exception() || self.is_request_limit_exceeded()
-    }
-}
-
-impl Throttling for QueryError {
-    fn is_throttled(&self) -> bool {
-        self.is_provisioned_throughput_exceeded_exception() || self.is_request_limit_exceeded()
-    }
-}
-
 fn classify<E>(err: SdkError<E, HttpResponse>) -> StoreError
 where
-    E: Throttling + StdError + Send + Sync + 'static,
+    E: ThrottlingVariants + StdError + Send + Sync + 'static,
 {
-    let throttled = match &err {
-        SdkError::ServiceError(e) => {
-            e.err().is_throttled() || matches!(e.err().code(), Some("ThrottlingException"))
-        }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-        _ => false,
-    };
-    if throttled {
+    if Throttling::DYNAMODB.matches(&err) {
         StoreError::Throttled(Box::new(err))
     } else {
         StoreError::Failed(Box::new(err))
@@ -309,6 +278,18 @@ pub struct TokenTable {
     pub ttl_seconds: i64,
     /// The completion claim's lease ([`claim_seconds`] of this function's timeout).
     pub claim_seconds: i64,
+}
+
+impl TokenTable {
+    /// The token table `settings` name, through `client`.
+    pub fn new(client: Client, settings: crate::config::TableSettings) -> Self {
+        Self {
+            client,
+            table: settings.table,
+            ttl_seconds: settings.ttl_seconds,
+            claim_seconds: settings.claim_seconds,
+        }
+    }
 }
 
 pub fn now() -> i64 {

@@ -9,8 +9,8 @@
 
 use std::error::Error as StdError;
 
-use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::types::ExecutionStatus;
+use etl_callback::throttle::Throttling;
 use thiserror::Error;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -101,26 +101,12 @@ pub async fn describe(
             })
         }
         Err(err) => {
-            if is_throttling(&err) {
+            if Throttling::STEP_FUNCTIONS_DESCRIBE.matches(&err) {
                 Err(DescribeError::Throttled(Box::new(err)))
             } else {
                 Err(DescribeError::Failed(Box::new(err)))
             }
         }
-    }
-}
-
-fn is_throttling<E, R>(err: &SdkError<E, R>) -> bool
-where
-    E: ProvideErrorMetadata,
-{
-    match err {
-        SdkError::ServiceError(e) => matches!(
-            e.err().code(),
-            Some("ThrottlingException" | "TooManyRequestsException")
-        ),
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-        _ => false,
     }
 }
 

@@ -17,8 +17,8 @@
 //! When an execution is aborted, times out or fails, it cancels the running statements that
 //! attempt of the execution left (the items submitted before the event's `stopDate`; later ones
 //! belong to a redrive) and closes their items. Every completion goes through the shared
-//! rendezvous (`etl_callback::store`, `etl_callback::complete`), so nothing is ever completed
-//! twice.
+//! rendezvous (`etl_callback::store`, `etl_callback::complete`, `etl_callback::statement`), so
+//! nothing is ever completed twice.
 //!
 //! When a run lock is configured (`RUN_LOCK_TABLE`, see [`lock`]), it also releases the lock held
 //! by an execution that ended without releasing it: on its execution-ended event when
@@ -30,146 +30,42 @@
 //! `Throttled` and looked at again on the next run. The invocation returns Ok with the counts,
 //! unless listing the pending tasks failed or every task examined failed with an error that is not
 //! throttling (`ReconcileFailed`: something is broken for all of them, such as permissions).
+//!
+//! This file is the orchestration (the sweep, the execution-ended handling, the run lock's
+//! releases and the counts); [`config`] reads the environment, [`trigger`] tells the events apart
+//! and checks them, [`execution`] asks Step Functions about an execution, [`lock`] is the run lock
+//! and [`metrics`] publishes the counts.
 
-use aws_lambda_events::eventbridge::EventBridgeEvent;
-use etl_callback::complete::{
-    Closing, CompleteError, Completer, Completion, Heartbeat, StatementStatus,
-};
-use etl_callback::config::{self, ConfigError, TableSettings, Vars};
+use etl_callback::complete::{CompleteError, Completion, TaskClients};
+use etl_callback::statement::{Closing, Heartbeat, StatementStatus};
 use etl_callback::store::{
-    self, PendingFilter, RecordedTask, Rendezvous, Side, StoreError, DEFAULT_PENDING_INDEX,
+    self, PendingFilter, RecordedTask, Rendezvous, Side, StoreError, TokenTable,
 };
 use futures_util::stream::{self, StreamExt};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use thiserror::Error;
 use tracing::{error, info, warn};
 
+pub mod config;
 pub mod execution;
 pub mod lock;
 pub mod metrics;
+pub mod trigger;
 
+pub use config::{Config, MIN_REATTACH_WAIT_SECONDS};
 pub use metrics::METRICS_NAMESPACE;
+pub use trigger::{
+    parse_trigger, ExecutionStatusChange, Trigger, ENDED_STATUSES, EXECUTION_DETAIL_TYPE,
+    EXECUTION_SOURCE, SCHEDULE_DETAIL_TYPE, SCHEDULE_SOURCES,
+};
 
 use execution::{DescribeError, Execution, ExecutionState};
-use lock::{LockError, Release, RunLock, RunLockSettings, DEFAULT_LOCK_NAME};
+use lock::{LockError, Release, RunLock};
 
-pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
-pub const SCHEDULE_SOURCES: [&str; 2] = ["aws.events", "aws.scheduler"];
-pub const EXECUTION_DETAIL_TYPE: &str = "Step Functions Execution Status Change";
-pub const EXECUTION_SOURCE: &str = "aws.states";
-/// Execution statuses that leave waiting tasks behind.
-pub const ENDED_STATUSES: [&str; 3] = ["ABORTED", "TIMED_OUT", "FAILED"];
 /// How many pending tasks (and run lock holders) one invocation looks at at once. Each takes a few
 /// sequential calls (DescribeStatement, then a heartbeat or a completion); one at a time, a backlog
 /// of a hundred took longer than a step's heartbeat interval under load.
 pub const CONCURRENCY: usize = 8;
-/// The shortest time a closed token of a running execution keeps its statement for a retry to
-/// re-attach, whatever `STEP_TIMEOUT_SECONDS` says: the generated Retry policies of a SQL Task
-/// (`statemachine/pipeline/src/asl.rs`: `STEP_LAMBDA` 2+4+8+16+32 s and `STEP_THROTTLE`
-/// 5+10+20+40+80+120 s of backoff, 337 s, plus 12 submitter invocations of at most 30 s) re-attach
-/// within about 700 s of the failed attempt's token.
-pub const MIN_REATTACH_WAIT_SECONDS: i64 = 900;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    pub table: TableSettings,
-    /// `PENDING_INDEX`: the sparse index on `pending` (hash) and `submittedAt` (range).
-    pub pending_index: String,
-    /// `RECONCILE_GRACE_SECONDS`: how long a task waits before the reconciler looks at it.
-    pub grace_seconds: i64,
-    /// `RECONCILE_MAX_ITEMS`: the most pending items one invocation handles.
-    pub max_items: usize,
-    /// `AWS_LAMBDA_FUNCTION_NAME`: the metrics' `Function` dimension.
-    pub function_name: String,
-    /// `RUN_LOCK_TABLE` (unset or empty: no run lock handling) and `RUN_LOCK_NAME` (default
-    /// `etl`): the lock item whose holders the reconciler releases. The scheduled run looks at
-    /// no more than `max_items` holders.
-    pub run_lock: Option<RunLockSettings>,
-    /// `STATE_MACHINE_ARN` (required): the pipeline's Standard state machine. The execution ARN
-    /// of a pending item (which records its execution's name) is built from it, for
-    /// `DescribeExecution`; an execution-ended event of another state machine is refused.
-    pub state_machine_arn: String,
-    /// `STEP_TIMEOUT_SECONDS` (default 3600, the template's `StepTimeoutSeconds`): how long after
-    /// its token was stored a closed token of a running execution keeps its statement for a
-    /// retry to re-attach (at least [`MIN_REATTACH_WAIT_SECONDS`]).
-    pub step_timeout_seconds: i64,
-}
-
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::read(config::env())
-    }
-
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Self::read(Vars::new(lookup))
-    }
-
-    fn read<F: Fn(&str) -> Option<String>>(mut vars: Vars<F>) -> Result<Self, ConfigError> {
-        let table = TableSettings::read(&mut vars);
-        let pending_index = vars
-            .optional("PENDING_INDEX")
-            .unwrap_or_else(|| DEFAULT_PENDING_INDEX.to_owned());
-        let grace_seconds = vars.seconds("RECONCILE_GRACE_SECONDS", 60);
-        let max_items = vars.count("RECONCILE_MAX_ITEMS", 100, 1000);
-        let function_name = vars
-            .optional("AWS_LAMBDA_FUNCTION_NAME")
-            .unwrap_or_else(|| "reconciler".to_owned());
-        let run_lock = read_run_lock(&mut vars);
-        let state_machine_arn = vars.required("STATE_MACHINE_ARN");
-        if !state_machine_arn.is_empty()
-            && execution::state_machine_name(&state_machine_arn).is_none()
-        {
-            vars.problem(
-                "STATE_MACHINE_ARN must be a Standard state machine's ARN (arn:<partition>:states:<region>:<account>:stateMachine:<name>)",
-            );
-        }
-        let step_timeout_seconds = vars.seconds("STEP_TIMEOUT_SECONDS", 3600);
-        vars.finish()?;
-        Ok(Self {
-            table,
-            pending_index,
-            grace_seconds,
-            max_items,
-            function_name,
-            run_lock,
-            state_machine_arn,
-            step_timeout_seconds,
-        })
-    }
-
-    /// How long after its token was stored a closed token of a running execution keeps its
-    /// statement: the step timeout, at least [`MIN_REATTACH_WAIT_SECONDS`].
-    pub fn reattach_wait_seconds(&self) -> i64 {
-        self.step_timeout_seconds.max(MIN_REATTACH_WAIT_SECONDS)
-    }
-}
-
-/// A DynamoDB table name (3-255 of `A-Z a-z 0-9 _ . -`) or a table ARN.
-fn is_table_name(name: &str) -> bool {
-    if name.starts_with("arn:") {
-        return name.contains(":table/") && name.chars().all(|c| c.is_ascii_graphic());
-    }
-    (3..=255).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-}
-
-fn read_run_lock<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> Option<RunLockSettings> {
-    let name = vars
-        .optional("RUN_LOCK_NAME")
-        .unwrap_or_else(|| DEFAULT_LOCK_NAME.to_owned());
-    if name.chars().count() > 255 || name.chars().any(char::is_control) {
-        vars.problem("RUN_LOCK_NAME must be 1-255 characters without control characters");
-    }
-    let table = vars.optional("RUN_LOCK_TABLE")?;
-    if !is_table_name(&table) {
-        vars.problem(
-            "RUN_LOCK_TABLE must be a DynamoDB table name (3-255 characters of A-Z a-z 0-9 _ . -) or a table ARN",
-        );
-    }
-    Some(RunLockSettings { table, name })
-}
 
 #[derive(Debug, Error)]
 pub enum ReconcileError {
@@ -246,137 +142,6 @@ impl TaskError {
             Self::Complete(e) => e.is_throttling(),
             Self::Describe(e) => e.is_throttling(),
         }
-    }
-}
-
-/// The detail of a Step Functions "Execution Status Change" event (the fields used here; the
-/// others, such as `input`, `output`, `error`, `cause`, `redriveStatus`, are ignored). Dates are
-/// epoch milliseconds, as the event carries them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExecutionStatusChange {
-    pub execution_arn: String,
-    pub state_machine_arn: String,
-    pub name: String,
-    pub status: String,
-    /// `startDate`, when the event has one.
-    pub start_date: Option<i64>,
-    /// `stopDate`: when this attempt of the execution ended. Items submitted after it belong to
-    /// a later attempt (a redrive: same name, same ARN).
-    pub stop_date: i64,
-    /// `redriveCount`, when the event has one: how many times the execution had been redriven.
-    pub redrive_count: Option<u32>,
-}
-
-/// The detail as it arrives, before it is checked.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawExecutionDetail {
-    execution_arn: String,
-    state_machine_arn: String,
-    name: String,
-    status: String,
-    #[serde(default)]
-    start_date: Option<i64>,
-    #[serde(default)]
-    stop_date: Option<i64>,
-    #[serde(default)]
-    redrive_count: Option<u32>,
-}
-
-impl ExecutionStatusChange {
-    /// Checks an ended execution's detail: its ARN names it (state machine and name), and it
-    /// has a `stopDate` (epoch milliseconds, not before its `startDate`).
-    fn checked(raw: RawExecutionDetail) -> Result<Self, ReconcileError> {
-        let malformed = |reason: String| Err(ReconcileError::Malformed(reason));
-        if raw.name.trim().is_empty() {
-            return malformed("execution status change without an execution name".to_owned());
-        }
-        if !ENDED_STATUSES.contains(&raw.status.as_str()) {
-            return Err(ReconcileError::UnexpectedExecutionStatus {
-                execution: raw.name,
-                status: raw.status,
-            });
-        }
-        if execution::state_machine_name(&raw.state_machine_arn).is_none() {
-            return malformed(format!(
-                "stateMachineArn {:?} is not a state machine ARN",
-                raw.state_machine_arn
-            ));
-        }
-        match execution::split_execution_arn(&raw.execution_arn) {
-            Some((machine, name)) if machine == raw.state_machine_arn && name == raw.name => {}
-            _ => {
-                return malformed(format!(
-                    "executionArn {:?} is not execution {:?} of {:?}",
-                    raw.execution_arn, raw.name, raw.state_machine_arn
-                ))
-            }
-        }
-        let stop_date = match raw.stop_date {
-            Some(stop) if stop > 0 => stop,
-            _ => {
-                return malformed(format!(
-                    "a {} execution status change without a stopDate (epoch milliseconds)",
-                    raw.status
-                ))
-            }
-        };
-        if let Some(start) = raw.start_date {
-            if start <= 0 || start > stop_date {
-                return malformed(format!(
-                    "startDate {start} is not epoch milliseconds before stopDate {stop_date}"
-                ));
-            }
-        }
-        Ok(Self {
-            execution_arn: raw.execution_arn,
-            state_machine_arn: raw.state_machine_arn,
-            name: raw.name,
-            status: raw.status,
-            start_date: raw.start_date,
-            stop_date,
-            redrive_count: raw.redrive_count,
-        })
-    }
-
-    /// Whether `rendezvous` belongs to the attempt this event ended: its token was stored before
-    /// `stopDate` (at second precision; a later attempt re-attaching rewrites `submittedAt`). An
-    /// item without a submit time (never in the pending index) counts as the ended attempt's.
-    pub fn ended_attempt_of(&self, rendezvous: &Rendezvous) -> bool {
-        rendezvous
-            .submitted_at
-            .is_none_or(|submitted| submitted.saturating_mul(1000) <= self.stop_date)
-    }
-}
-
-/// What one event asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Trigger {
-    Schedule,
-    ExecutionEnded(ExecutionStatusChange),
-}
-
-/// Tells the two events apart by `detail-type` and checks them.
-pub fn parse_trigger(payload: serde_json::Value) -> Result<Trigger, ReconcileError> {
-    let event: EventBridgeEvent<serde_json::Value> =
-        serde_json::from_value(payload).map_err(|e| ReconcileError::Malformed(e.to_string()))?;
-    let unexpected = |event: EventBridgeEvent<serde_json::Value>| ReconcileError::UnexpectedEvent {
-        event_source: event.source,
-        detail_type: event.detail_type,
-    };
-    match event.detail_type.as_str() {
-        SCHEDULE_DETAIL_TYPE if SCHEDULE_SOURCES.contains(&event.source.as_str()) => {
-            Ok(Trigger::Schedule)
-        }
-        EXECUTION_DETAIL_TYPE if event.source == EXECUTION_SOURCE => {
-            let raw: RawExecutionDetail = serde_json::from_value(event.detail)
-                .map_err(|e| ReconcileError::Malformed(e.to_string()))?;
-            Ok(Trigger::ExecutionEnded(ExecutionStatusChange::checked(
-                raw,
-            )?))
-        }
-        _ => Err(unexpected(event)),
     }
 }
 
@@ -465,9 +230,14 @@ pub fn closed_token(
     ClosedToken::KeepForRetry
 }
 
+/// The reconciler and the clients it uses: the token table, Step Functions (heartbeats, callbacks,
+/// `DescribeExecution`) and the Data API; the run lock is reached through the table's DynamoDB
+/// client and Step Functions.
 pub struct Reconciler {
     pub config: Config,
-    pub completer: Completer,
+    pub table: TokenTable,
+    pub sfn: aws_sdk_sfn::Client,
+    pub redshift_data: aws_sdk_redshiftdata::Client,
 }
 
 impl Reconciler {
@@ -509,13 +279,22 @@ impl Reconciler {
         outcome.map(|()| summary)
     }
 
-    /// The run lock, when one is configured; its clients are the completer's.
+    /// The run lock, when one is configured.
     fn run_lock(&self) -> Option<RunLock<'_>> {
         self.config.run_lock.as_ref().map(|settings| RunLock {
-            dynamodb: &self.completer.table.client,
-            sfn: &self.completer.sfn,
+            dynamodb: &self.table.client,
+            sfn: &self.sfn,
             settings,
         })
+    }
+
+    /// The completion logic and the reconciler's primitives over the reconciler's clients.
+    fn task_clients(&self) -> TaskClients<'_> {
+        TaskClients {
+            table: &self.table,
+            sfn: &self.sfn,
+            redshift_data: &self.redshift_data,
+        }
     }
 
     /// The scheduled look at the run lock: every holder whose execution no longer runs (its
@@ -670,8 +449,7 @@ impl Reconciler {
         &self,
         filter: &PendingFilter,
     ) -> Result<Vec<Result<Rendezvous, StoreError>>, ReconcileError> {
-        self.completer
-            .table
+        self.table
             .pending(&self.config.pending_index, filter, self.config.max_items)
             .await
             .map_err(ReconcileError::Pending)
@@ -687,23 +465,28 @@ impl Reconciler {
         };
         if rendezvous.event.is_some() {
             // The event was recorded but the task never completed (the completer gave up).
-            let completion = self.completer.settle(rendezvous, Side::Reconciler).await?;
+            let completion = self
+                .task_clients()
+                .settle(rendezvous, Side::Reconciler)
+                .await?;
             return Ok(recovered(completion));
         }
-        match self.completer.statement_status(id).await? {
-            StatementStatus::Ended { state, rows } => {
-                Ok(recovered(self.completer.recover(id, state, rows).await?))
-            }
-            StatementStatus::Running => match self.completer.heartbeat(task).await? {
+        match self.task_clients().statement_status(id).await? {
+            StatementStatus::Ended { state, rows } => Ok(recovered(
+                self.task_clients().recover(id, state, rows).await?,
+            )),
+            StatementStatus::Running => match self.task_clients().heartbeat(task).await? {
                 Heartbeat::Alive => Ok(Action::Heartbeat),
                 Heartbeat::TaskClosed => self.on_closed_token(rendezvous, task).await,
             },
-            StatementStatus::NotFound => match self.completer.fail_not_found(id, task).await? {
-                completion @ (Completion::Failed | Completion::TaskAlreadyClosed) => {
-                    Ok(Action::NotFound(completion))
+            StatementStatus::NotFound => {
+                match self.task_clients().fail_not_found(id, task).await? {
+                    completion @ (Completion::Failed | Completion::TaskAlreadyClosed) => {
+                        Ok(Action::NotFound(completion))
+                    }
+                    _ => Ok(Action::Skipped("completed by another side meanwhile")),
                 }
-                _ => Ok(Action::Skipped("completed by another side meanwhile")),
-            },
+            }
         }
     }
 
@@ -718,11 +501,11 @@ impl Reconciler {
         let Some(name) = task.execution_name.as_deref() else {
             // Written before executions were recorded: there is no execution to ask about.
             return Ok(closed(
-                self.completer.close_abandoned(id, task, None).await?,
+                self.task_clients().close_abandoned(id, task, None).await?,
             ));
         };
         let arn = execution::execution_arn(&self.config.state_machine_arn, name);
-        let execution = execution::describe(&self.completer.sfn, &arn).await?;
+        let execution = execution::describe(&self.sfn, &arn).await?;
         let status = execution.state.status();
         match closed_token(
             &execution,
@@ -742,7 +525,7 @@ impl Reconciler {
                       "task token closed; cancelling its statement");
                 let ended = matches!(execution.state, ExecutionState::Ended(_));
                 let closing = self
-                    .completer
+                    .task_clients()
                     .close_abandoned(id, task, ended.then_some(status))
                     .await?;
                 Ok(closed(closing))
@@ -761,7 +544,7 @@ impl Reconciler {
             Some(task) => task,
         };
         let closing = self
-            .completer
+            .task_clients()
             .close_abandoned(&rendezvous.statement_id, task, Some(status))
             .await?;
         Ok(closed(closing))

@@ -17,8 +17,9 @@ use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt::Debug;
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
+use etl_callback::throttle::{Throttling, ThrottlingVariants};
 use thiserror::Error;
 
 pub use crate::execution::ExecutionState;
@@ -144,13 +145,7 @@ impl RunLock<'_> {
             {
                 Ok(Release::AlreadyReleased)
             }
-            Err(err) => {
-                let throttled = err.as_service_error().is_some_and(|e| {
-                    e.is_provisioned_throughput_exceeded_exception()
-                        || e.is_request_limit_exceeded()
-                });
-                Err(store_error("UpdateItem", err, throttled))
-            }
+            Err(err) => Err(store_error("UpdateItem", err)),
         }
     }
 
@@ -168,11 +163,7 @@ impl RunLock<'_> {
         let item = match result {
             Ok(out) => out.item.unwrap_or_default(),
             Err(err) => {
-                let throttled = err.as_service_error().is_some_and(|e| {
-                    e.is_provisioned_throughput_exceeded_exception()
-                        || e.is_request_limit_exceeded()
-                });
-                return Err(store_error("GetItem", err, throttled));
+                return Err(store_error("GetItem", err));
             }
         };
         Ok(holders_of(&item))
@@ -207,26 +198,12 @@ pub fn holders_of(item: &HashMap<String, AttributeValue>) -> Vec<Holder> {
     holders
 }
 
-fn is_throttling<E, R>(err: &SdkError<E, R>) -> bool
+fn store_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> LockError
 where
-    E: ProvideErrorMetadata,
-{
-    match err {
-        SdkError::ServiceError(e) => matches!(
-            e.err().code(),
-            Some("ThrottlingException" | "TooManyRequestsException")
-        ),
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-        _ => false,
-    }
-}
-
-fn store_error<E, R>(operation: &'static str, err: SdkError<E, R>, modeled: bool) -> LockError
-where
-    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    E: ThrottlingVariants + StdError + Send + Sync + 'static,
     R: Debug + Send + Sync + 'static,
 {
-    if modeled || is_throttling(&err) {
+    if Throttling::RUN_LOCK.matches(&err) {
         LockError::Throttled {
             operation,
             source: Box::new(err),

@@ -1,5 +1,5 @@
-use etl_callback::complete::Completer;
 use etl_callback::diagnostic;
+use etl_callback::store::TokenTable;
 use lambda_runtime::{run, service_fn, tracing, Diagnostic, LambdaEvent};
 use reconciler::{Config, Reconciler};
 
@@ -9,7 +9,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let aws = etl_callback::aws::load_config().await;
     let reconciler = &Reconciler {
-        completer: Completer::new(&aws, config.table.clone()),
+        table: TokenTable::new(etl_callback::aws::dynamodb(&aws), config.table.clone()),
+        sfn: etl_callback::aws::sfn(&aws),
+        redshift_data: etl_callback::aws::redshift_data(&aws),
         config,
     };
     run(service_fn(

@@ -23,6 +23,7 @@ use aws_sdk_sfn::types::error::{
 };
 use aws_sdk_sfn::types::ExecutionStatus;
 use aws_smithy_mocks::{mock, Rule};
+use etl_callback::complete::Completer;
 use etl_callback::task::StepFailure;
 use etl_callback::testing::{
     completer, described, item, marked, update, update_condition_fails, TOKEN,
@@ -67,11 +68,18 @@ fn config_with(extra: &'static [(&'static str, &'static str)]) -> Config {
     .unwrap()
 }
 
-fn reconciler(dynamodb: &[&Rule], sfn: &[&Rule], redshift: &[&Rule]) -> Reconciler {
+/// A reconciler with `config` and the clients of `clients`.
+fn with_clients(config: Config, clients: Completer) -> Reconciler {
     Reconciler {
-        config: config_with(&[]),
-        completer: completer(dynamodb, sfn, redshift),
+        config,
+        table: clients.table,
+        sfn: clients.sfn,
+        redshift_data: clients.redshift_data,
     }
+}
+
+fn reconciler(dynamodb: &[&Rule], sfn: &[&Rule], redshift: &[&Rule]) -> Reconciler {
+    with_clients(config_with(&[]), completer(dynamodb, sfn, redshift))
 }
 
 /// A pending rendezvous item as the index returns it: token stored, no event, not completed.
@@ -544,10 +552,10 @@ async fn pages_are_followed_and_the_work_per_run_is_bounded() {
     let running = mock!(aws_sdk_redshiftdata::Client::describe_statement)
         .then_output(|| described(StatusString::Started, &[]));
     let beat = heartbeat();
-    let r = Reconciler {
-        config: config_with(&[("RECONCILE_MAX_ITEMS", "2")]),
-        completer: completer(&[&first, &second], &[&beat], &[&running]),
-    };
+    let r = with_clients(
+        config_with(&[("RECONCILE_MAX_ITEMS", "2")]),
+        completer(&[&first, &second], &[&beat], &[&running]),
+    );
 
     let summary = sweep(&r).await;
 
@@ -795,10 +803,10 @@ fn execution_arn(name: &str) -> String {
 }
 
 fn locking(dynamodb: &[&Rule], sfn: &[&Rule], redshift: &[&Rule]) -> Reconciler {
-    Reconciler {
-        config: config_with(&[("RUN_LOCK_TABLE", LOCK_TABLE), ("RUN_LOCK_NAME", "etl")]),
-        completer: completer(dynamodb, sfn, redshift),
-    }
+    with_clients(
+        config_with(&[("RUN_LOCK_TABLE", LOCK_TABLE), ("RUN_LOCK_NAME", "etl")]),
+        completer(dynamodb, sfn, redshift),
+    )
 }
 
 /// The state machine's own release for `execution`, shape checked: table, key, expressions,
@@ -1111,10 +1119,10 @@ async fn the_holders_looked_at_per_run_are_bounded() {
     let mut dynamodb: Vec<&Rule> = vec![&query, &lock];
     dynamodb.extend(releases.iter());
     let sfn: Vec<&Rule> = described.iter().collect();
-    let r = Reconciler {
-        config: config_with(&[("RUN_LOCK_TABLE", LOCK_TABLE), ("RECONCILE_MAX_ITEMS", "2")]),
-        completer: completer(&dynamodb, &sfn, &[]),
-    };
+    let r = with_clients(
+        config_with(&[("RUN_LOCK_TABLE", LOCK_TABLE), ("RECONCILE_MAX_ITEMS", "2")]),
+        completer(&dynamodb, &sfn, &[]),
+    );
 
     let summary = sweep(&r).await;
 
@@ -1462,14 +1470,14 @@ async fn a_closed_token_of_a_running_execution_is_cancelled_once_no_retry_can_re
         );
         let running = execution(EXECUTION, ExecutionStatus::Running);
         let (claim, mark) = (claim(), marked("reconciler", "TASK_CLOSED", TOKEN));
-        let r = Reconciler {
-            config: config_with(&[("STEP_TIMEOUT_SECONDS", "1200")]),
-            completer: completer(
+        let r = with_clients(
+            config_with(&[("STEP_TIMEOUT_SECONDS", "1200")]),
+            completer(
                 &[&query, &claim, &mark],
                 &[&beat, &running],
                 &[&describe, &cancel],
             ),
-        };
+        );
         assert_eq!(r.config.reattach_wait_seconds(), 1_200);
 
         let summary = sweep(&r).await;
@@ -1518,10 +1526,10 @@ async fn a_closed_token_of_a_running_execution_is_cancelled_once_no_retry_can_re
             cancel(),
         );
         let running = execution(EXECUTION, ExecutionStatus::Running);
-        let r = Reconciler {
-            config: config_with(&[("STEP_TIMEOUT_SECONDS", "60")]),
-            completer: completer(&[&query], &[&beat, &running], &[&describe, &cancel]),
-        };
+        let r = with_clients(
+            config_with(&[("STEP_TIMEOUT_SECONDS", "60")]),
+            completer(&[&query], &[&beat, &running], &[&describe, &cancel]),
+        );
         assert_eq!(
             r.config.reattach_wait_seconds(),
             reconciler::MIN_REATTACH_WAIT_SECONDS

@@ -4,11 +4,12 @@
 use aws_sdk_redshiftdata::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_redshiftdata::operation::batch_execute_statement::BatchExecuteStatementError;
 use aws_sdk_s3::operation::get_object::GetObjectError;
-use etl_callback::complete::{CompleteError, Completer, Completion};
+use etl_callback::complete::{CompleteError, Completion, TaskClients};
 use etl_callback::config::{self, ConfigError, TableSettings, Vars};
 use etl_callback::script::{self, ScriptError};
-use etl_callback::store::{Recorded, Side, StoreError};
+use etl_callback::store::{Recorded, Side, StoreError, TokenTable};
 use etl_callback::task::{client_token, script_key, statement_name, InputError, Task, TaskInput};
+use etl_callback::throttle::Throttling;
 use serde::Serialize;
 use thiserror::Error;
 use tracing::info;
@@ -176,13 +177,27 @@ pub struct Submitted {
     pub completion: String,
 }
 
+/// The submitter and the clients it uses: S3 for the script, the Data API for the batch, the
+/// token table for the rendezvous, and Step Functions (with the two before) to close a task whose
+/// status event arrived first.
 pub struct Submitter {
     pub config: Config,
     pub s3: aws_sdk_s3::Client,
-    pub completer: Completer,
+    pub redshift_data: aws_sdk_redshiftdata::Client,
+    pub table: TokenTable,
+    pub sfn: aws_sdk_sfn::Client,
 }
 
 impl Submitter {
+    /// The completion logic over the submitter's clients.
+    fn task_clients(&self) -> TaskClients<'_> {
+        TaskClients {
+            table: &self.table,
+            sfn: &self.sfn,
+            redshift_data: &self.redshift_data,
+        }
+    }
+
     pub async fn handle(&self, payload: serde_json::Value) -> Result<Submitted, SubmitError> {
         let task = TaskInput::from_json(payload)?.validate()?;
         // The version the execution's definition was generated with: a deploy uploads its scripts
@@ -209,16 +224,15 @@ impl Submitter {
               attempt = task.attempt, token = %task.token.fingerprint(),
               statements = statements.len(), script = %key, "batch submitted");
 
-        let (rendezvous, recorded) = self
-            .completer
-            .table
-            .record_task(&statement_id, &task, &name)
-            .await?;
+        let (rendezvous, recorded) = self.table.record_task(&statement_id, &task, &name).await?;
         if recorded != Recorded::Stored {
             info!(statement_id = %statement_id, step = %task.step, attempt = task.attempt,
                   recorded = ?recorded, "the Data API returned the statement of an earlier attempt");
         }
-        let completion = self.completer.settle(&rendezvous, Side::Submitter).await?;
+        let completion = self
+            .task_clients()
+            .settle(&rendezvous, Side::Submitter)
+            .await?;
         if completion != Completion::WaitingForEvent {
             info!(statement_id = %statement_id, completion = ?completion, "status event arrived before the token was stored");
         }
@@ -293,7 +307,6 @@ impl Submitter {
             &task.state_entered_time,
         );
         let request = self
-            .completer
             .redshift_data
             .batch_execute_statement()
             .set_sqls(Some(statements.to_vec()))
@@ -321,7 +334,9 @@ impl Submitter {
                     "BatchExecuteStatement returned no statement id",
                 )))
             }),
-            Err(err) if is_throttling(&err) => Err(SubmitError::RedshiftThrottled(Box::new(err))),
+            Err(err) if Throttling::REDSHIFT_DATA_SUBMIT.matches(&err) => {
+                Err(SubmitError::RedshiftThrottled(Box::new(err)))
+            }
             Err(err) => Err(SubmitError::RedshiftRequestFailed(Box::new(err))),
         }
     }
@@ -335,17 +350,5 @@ fn is_access_denied(err: &SdkError<GetObjectError, HttpResponse>) -> bool {
         None => err
             .raw_response()
             .is_some_and(|r| r.status().as_u16() == 403),
-    }
-}
-
-fn is_throttling(err: &SdkError<BatchExecuteStatementError, HttpResponse>) -> bool {
-    match err {
-        SdkError::ServiceError(e) => {
-            let e = e.err();
-            e.is_active_statements_exceeded_exception()
-                || e.is_active_sessions_exceeded_exception()
-                || e.code() == Some("ThrottlingException")
-        }
-        _ => false,
     }
 }

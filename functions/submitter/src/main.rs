@@ -1,5 +1,5 @@
-use etl_callback::complete::Completer;
 use etl_callback::diagnostic;
+use etl_callback::store::TokenTable;
 use lambda_runtime::{run, service_fn, tracing, Diagnostic, LambdaEvent};
 use submitter::{Config, Submitter};
 
@@ -10,7 +10,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let aws = etl_callback::aws::load_config().await;
     let submitter = &Submitter {
         s3: etl_callback::aws::s3(&aws),
-        completer: Completer::new(&aws, config.token_table.clone()),
+        redshift_data: etl_callback::aws::redshift_data(&aws),
+        table: TokenTable::new(
+            etl_callback::aws::dynamodb(&aws),
+            config.token_table.clone(),
+        ),
+        sfn: etl_callback::aws::sfn(&aws),
         config,
     };
     run(service_fn(

@@ -112,10 +112,13 @@ fn submitter(
     sfn: &[&Rule],
     redshift: &[&Rule],
 ) -> Submitter {
+    let completer = completer(dynamodb, sfn, redshift);
     Submitter {
         config: config(),
         s3: s3(s3_rules),
-        completer: completer(dynamodb, sfn, redshift),
+        redshift_data: completer.redshift_data,
+        table: completer.table,
+        sfn: completer.sfn,
     }
 }
 

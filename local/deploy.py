@@ -37,6 +37,7 @@ import copy
 import io
 import json
 import os
+import re
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -241,7 +242,35 @@ def deploy(clients, template_path: Path, parameters: dict[str, str], stack_name:
         for lid in dep.of_type(rtype):
             fixup(dep, lid, clients)
     _upload_scripts(dep, clients("s3"), scripts_dir)
+    dep.notes.extend(parameter_notes(load_template(template_path), parameters))
     return dep
+
+
+def parameter_notes(template: dict, parameters: dict[str, str]) -> list[str]:
+    """What CloudFormation would refuse in `parameters` (AllowedValues, AllowedPattern, MinValue,
+    MaxValue), which moto does not check: the local stack runs faster rates and heartbeats than AWS
+    allows, and says so instead of disagreeing with template.yaml silently. The `Rules` are checked
+    by tests/test_template_rules.py."""
+    notes = []
+    for name, value in parameters.items():
+        spec = (template.get("Parameters") or {}).get(name) or {}
+        problems = []
+        if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
+            problems.append(f"not one of {spec['AllowedValues']}")
+        if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
+            problems.append(f"does not match {spec['AllowedPattern']}")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if number is not None and "MinValue" in spec and number < float(spec["MinValue"]):
+            problems.append(f"below MinValue {spec['MinValue']}")
+        if number is not None and "MaxValue" in spec and number > float(spec["MaxValue"]):
+            problems.append(f"above MaxValue {spec['MaxValue']}")
+        if problems:
+            notes.append(f"parameter {name}={value} is {', '.join(problems)}: CloudFormation would refuse it; "
+                         "the local stack uses it (moto does not check parameter constraints)")
+    return notes
 
 
 def redeploy(clients, template_path: Path, stack_name: str, scripts_dir: Path,

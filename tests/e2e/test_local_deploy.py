@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy import SKIPPED, TemplateError, deploy, load_template, scripts_version, translate
+from deploy import SKIPPED, TemplateError, deploy, load_template, parameter_notes, scripts_version, translate
 from procs import _group_alive
 from stack import LOCAL_PARAMETERS, ROOT, LocalStack
 
@@ -183,6 +183,20 @@ def test_scripts_are_uploaded_where_the_submitter_reads_them(stack):
     for p in (ROOT / "scripts").glob("*.sql"):
         body = stack.client("s3").get_object(Bucket=env["SCRIPTS_BUCKET"], Key=folder + p.name)["Body"].read()
         assert body == p.read_bytes(), p.name
+
+
+def test_parameters_cloudformation_would_refuse_are_named_not_silently_used(stack):
+    """The e2e stack runs the reconciler every 2 s with an 8 s heartbeat, which template.yaml's
+    constraints refuse on AWS (moto checks none): the deploy says so, and AWS-valid values say nothing."""
+    notes = [n for n in stack.deployment.notes if n.startswith("parameter ")]
+    assert any(n.startswith("parameter ReconcileRate=rate(2 seconds) is not one of") for n in notes), notes
+    assert any(n.startswith("parameter StepHeartbeatSeconds=8 is below MinValue 600") for n in notes), notes
+    template = load_template(ROOT / "template.yaml")
+    assert parameter_notes(template, {**LOCAL_PARAMETERS, "ReconcileRate": "rate(2 minutes)",
+                                      "StepHeartbeatSeconds": "600", "ReconcileGraceSeconds": "60"}) == []
+    assert parameter_notes(template, {"ReconcileGraceSeconds": "0"}) == [
+        "parameter ReconcileGraceSeconds=0 is below MinValue 1: CloudFormation would refuse it; "
+        "the local stack uses it (moto does not check parameter constraints)"]
 
 
 def test_outputs_come_from_the_stack(stack):

@@ -7,6 +7,7 @@ fresh database; every later test re-runs that date (idempotent) or fails a step 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.request
@@ -66,6 +67,16 @@ def put_script(stack, name: str, text: str):
 
 def original_script(stack, name: str) -> str:
     return (stack.root / "scripts" / name).read_text()
+
+
+@contextlib.contextmanager
+def replaced_script(stack, name: str, text: str):
+    """Script `name` replaced by `text` for the runs inside the block, the original put back after."""
+    put_script(stack, name, text)
+    try:
+        yield
+    finally:
+        put_script(stack, name, original_script(stack, name))
 
 
 def task_events(history, kind):
@@ -181,11 +192,8 @@ def test_failing_sql_step_fails_the_run_and_rolls_the_step_back(stack):
     broken = (original_script(stack, "load_item.sql")
               + "\nupdate item set i_product_name = 'must be rolled back';\n"
               + "select cast('not a number' as integer);\n")
-    put_script(stack, "load_item.sql", broken)
-    try:
+    with replaced_script(stack, "load_item.sql", broken):
         desc, history = execute(stack)
-    finally:
-        put_script(stack, "load_item.sql", original_script(stack, "load_item.sql"))
     assert desc["status"] == "FAILED"
     assert desc["error"] == "Redshift.StatementFailed"
     cause = json.loads(desc["cause"])
@@ -202,13 +210,10 @@ def test_a_date_with_no_sales_fails_the_run_as_validation_no_sales_loaded(stack)
     """The validation step's `errors` mapping (scripts/pipeline.toml): its SQL failure ends the run as
     Validation.NoSalesLoaded with the statement's cause, raised by the Task itself (no Catch, so a
     Redrive would rerun the step), and the next run of the date loads it again."""
-    put_script(stack, "load_store_sales.sql",  # the upstream delivered nothing: the date's facts are gone
-               "delete from store_sales where ss_sold_date_sk in "
+    nothing = ("delete from store_sales where ss_sold_date_sk in "  # the upstream delivered nothing
                "(select d_date_sk from date_dim where d_date = {{run_date}}::date);\n")
-    try:
+    with replaced_script(stack, "load_store_sales.sql", nothing):
         desc, history = execute(stack)
-    finally:
-        put_script(stack, "load_store_sales.sql", original_script(stack, "load_store_sales.sql"))
     assert desc["status"] == "FAILED"
     assert desc["error"] == "Validation.NoSalesLoaded"
     cause = json.loads(desc["cause"])

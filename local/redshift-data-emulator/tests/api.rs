@@ -712,23 +712,19 @@ async fn named_parameters_are_bound() {
 async fn a_temporary_table_lives_only_in_its_batch_session() {
     let emu = emulator().await;
     let client = client(&emu);
-    let batch = |value: i32| {
+    let session = |value: i32| {
         let client = client.clone();
         async move {
-            let id = client
-                .batch_execute_statement()
-                .workgroup_name("wg")
-                .database("dev")
-                .sqls("create temp table stg_scope (v int4 encode az64) diststyle even")
-                .sqls(format!("insert into stg_scope values ({value}), ({value})"))
-                .sqls("select pg_sleep(0.3)")
-                .sqls("select sum(v) as total, count(*) as n from stg_scope")
-                .send()
-                .await
-                .expect("BatchExecuteStatement")
-                .id()
-                .expect("Id")
-                .to_string();
+            let id = batch(
+                &client,
+                &[
+                    "create temp table stg_scope (v int4 encode az64) diststyle even".into(),
+                    format!("insert into stg_scope values ({value}), ({value})"),
+                    "select pg_sleep(0.3)".into(),
+                    "select sum(v) as total, count(*) as n from stg_scope".into(),
+                ],
+            )
+            .await;
             let described = wait_done(&client, &id).await;
             assert_eq!(
                 described.status(),
@@ -749,7 +745,7 @@ async fn a_temporary_table_lives_only_in_its_batch_session() {
         }
     };
     // at the same time: each batch its own table of the same name
-    let (a, b) = tokio::join!(batch(1), batch(10));
+    let (a, b) = tokio::join!(session(1), session(10));
     assert_eq!(a, (Field::LongValue(2), Field::LongValue(2)));
     assert_eq!(b, (Field::LongValue(20), Field::LongValue(2)));
     // and afterwards: gone with its session

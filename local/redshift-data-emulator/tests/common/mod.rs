@@ -161,6 +161,21 @@ pub async fn execute(client: &Client, sql: &str) -> String {
         .to_string()
 }
 
+/// Starts one batch on workgroup `wg`, database `dev`; returns its id.
+pub async fn batch(client: &Client, sqls: &[String]) -> String {
+    client
+        .batch_execute_statement()
+        .workgroup_name("wg")
+        .database("dev")
+        .set_sqls(Some(sqls.to_vec()))
+        .send()
+        .await
+        .expect("BatchExecuteStatement")
+        .id()
+        .expect("Id")
+        .to_string()
+}
+
 pub fn is_terminal(status: Option<&StatusString>) -> bool {
     matches!(
         status,

@@ -311,6 +311,7 @@ def redeploy(clients, template_path: Path, stack_name: str, scripts_dir: Path,
         if old and (old.env, old.timeout, old.memory) != (fn.env, fn.timeout, fn.memory):
             dep.notes.append(f"{lid}: its configuration changed; the running process keeps the old one "
                              f"(restart the local stack to apply it)")
+    dep.notes.extend(parameter_notes(load_template(template_path), parameters))
     return dep
 
 

@@ -15,6 +15,8 @@ export AWS_DEFAULT_REGION ?= $(AWS_REGION)
 export SAM_CLI_TELEMETRY := 0
 STACK_NAME ?= redshift-etl-callback
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# checkov, offline: no platform download, no mapping, no update check (local/requirements-checkov.txt)
+CHECKOV := env BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(VENV)/checkov/bin/checkov --skip-download
 
 .PHONY: help setup build asl upload-scripts fmt fmt-check clippy lint unit sam-build test bench deploy clean
 
@@ -23,11 +25,16 @@ help: ## list the targets
 
 # ---- set-up: everything a fresh Debian/Ubuntu machine needs, installed once --------------------
 
-setup: $(VENV)/.installed node_modules/.installed .make/postgresql .make/rust-targets ## install the tools (venv, npm, PostgreSQL, arm64 Rust target)
+setup: $(VENV)/.installed $(VENV)/checkov/.installed node_modules/.installed .make/postgresql .make/rust-targets ## install the tools (venv, npm, PostgreSQL, arm64 Rust target)
 
 $(VENV)/.installed: local/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet -r local/requirements.txt
+	touch $@
+
+$(VENV)/checkov/.installed: local/requirements-checkov.txt | $(VENV)/.installed
+	python3 -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install --quiet -r local/requirements-checkov.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -65,9 +72,11 @@ fmt-check:
 clippy:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-lint: setup ## sam validate --lint, cfn-lint and asl-validator
+lint: setup ## sam validate --lint, cfn-lint, checkov (IaC security, offline) and asl-validator
 	sam validate --lint --template template.yaml
 	cfn-lint template.yaml
+	$(CHECKOV) --framework cloudformation secrets --compact --quiet -f template.yaml -f bench/template.yaml
+	$(PY) -m pytest tests/test_template_security.py -q  # every checkov skip is needed and explained; a new finding fails
 	$(PY) -m pytest tests/test_template_rules.py tests/test_template_iam.py -q  # deploy-time rules, least privilege
 	npx --no-install asl-validator --json-path statemachine/etl.asl.json
 	npx --no-install asl-validator --json-path statemachine/trigger.asl.json

@@ -77,7 +77,7 @@ lint: setup ## sam validate --lint, cfn-lint, checkov (IaC security, offline) an
 	cfn-lint template.yaml
 	$(CHECKOV) --framework cloudformation secrets --compact --quiet -f template.yaml -f bench/template.yaml
 	$(PY) -m pytest tests/test_template_security.py -q  # every checkov skip is needed and explained; a new finding fails
-	$(PY) -m pytest tests/test_template_rules.py tests/test_template_iam.py -q  # deploy-time rules, least privilege
+	$(PY) -m pytest tests/test_template_rules.py tests/test_template_iam.py tests/test_moto_adapter.py -q  # deploy-time rules, least privilege, the moto adapter's guard
 	npx --no-install asl-validator --json-path statemachine/etl.asl.json
 	npx --no-install asl-validator --json-path statemachine/trigger.asl.json
 	sam validate --lint --template bench/template.yaml

@@ -5,7 +5,7 @@ function's resolved environment, the Outputs) is read back from moto, never comp
 
 Local-only changes are made to an in-memory copy, as `sam package` would: each function's `CodeUri`
 points at a package `s3://local-stack-code/<Cargo binary>.zip` in moto's S3 (the binary named by
-`Metadata.BuildProperties.Binary`, which `sam build` builds; moto_adapter.py routes an invoke of the
+`Metadata.BuildProperties.Binary`, which `sam build` builds; local/moto_adapter routes an invoke of the
 function to that binary under `cargo lambda`, whatever name CloudFormation generated), and a state
 machine's `DefinitionUri` file is inlined as its `Definition` (or another file, when `definitions`
 names one for that state machine: `stack.py --pipeline` deploys a generated state machine that way).
@@ -23,7 +23,7 @@ What CloudFormation cannot do, and this module therefore does after CreateStack:
   local stack can do without it (each one is printed as a note).
 
 `redeploy` deploys a changed project onto a running stack as `sam deploy` does (UpdateStack of the
-new translation; moto_adapter.py patch 27 updates the state machine in place), after uploading the
+new translation; moto_adapter patch 27 updates the state machine in place), after uploading the
 new scripts' version, so that a run started once the update is done finds its scripts. Executions
 already running keep the definition they started with (moto snapshots it at StartExecution, as Step
 Functions does for a Standard execution) and so the scripts' version of that definition.
@@ -46,7 +46,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-CODE_BUCKET = "local-stack-code"  # moto_adapter.py reads the binary from a function's key in it
+CODE_BUCKET = "local-stack-code"  # moto_adapter (lambda_.py) reads the binary from a function's key in it
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 # Resource types moto's CloudFormation skips (with a warning), and why the local stack runs without them.
 SKIPPED = {
@@ -280,7 +280,7 @@ def redeploy(clients, template_path: Path, stack_name: str, scripts_dir: Path,
     translate (parameters: the stack's own when None), upload the scripts under the new definition's
     version FIRST (older versions stay: running executions still read theirs), then UpdateStack and
     wait. What CloudFormation updates is what changes: here the state machines' definitions (patch 27
-    of moto_adapter.py); the functions' processes are not restarted, so a change of a function's
+    of local/moto_adapter); the functions' processes are not restarted, so a change of a function's
     configuration is reported as a note. An unchanged template ("No updates are to be performed") is
     no error. Returns the stack as read back after the update."""
     cfn = clients("cloudformation")

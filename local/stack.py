@@ -28,13 +28,13 @@ restores it after a redeploy of another one.
 Processes (all on 127.0.0.1, free ports, each in its own process group, logs in <run dir>/logs):
 - PostgreSQL from `local/pg.sh start` (unless --database-url / DATABASE_URL);
 - `target/debug/redshift-data-emulator`, publishing events to moto's EventBridge;
-- moto through `local/moto_adapter.py` (Lambda invokes -> cargo lambda, EventBridge Lambda targets);
+- moto through `local/moto_adapter/` (Lambda invokes -> cargo lambda, EventBridge Lambda targets);
 - `cargo lambda watch --only-lambda-apis`: the Lambda invoke + runtime APIs. Once the stack exists,
   each function's binary (`target/debug/<Metadata.BuildProperties.Binary>`, nothing is recompiled)
   is started with AWS_LAMBDA_RUNTIME_API=<watch>/.rt/<binary> (cargo lambda serves binaries of the
   workspace by name), AWS_LAMBDA_FUNCTION_NAME=<the name CloudFormation generated> and the
   environment CloudFormation resolved (GetFunctionConfiguration), plus AWS_ENDPOINT_URL (moto) and
-  AWS_ENDPOINT_URL_REDSHIFT_DATA (emulator). moto_adapter.py routes an invoke of that function to
+  AWS_ENDPOINT_URL_REDSHIFT_DATA (emulator). local/moto_adapter routes an invoke of that function to
   that binary through its code location.
 Endpoints for the AWS CLI/SDKs: <run dir>/env (`. .local-stack/env`).
 """
@@ -108,11 +108,11 @@ class LocalStack:
         self.procs = Processes(self.run_dir)
         self.pg_dir: Path | None = None
         self.template_path = Path(self.template_path or self.root / "template.yaml")
-        self.faults_file = self.run_dir / "adapter-faults.json"  # moto_adapter.py patch 10
+        self.faults_file = self.run_dir / "adapter-faults.json"  # local/moto_adapter patch 10
         self.faults_file.unlink(missing_ok=True)
-        self.callbacks_log = self.run_dir / "callbacks.jsonl"  # moto_adapter.py probe
+        self.callbacks_log = self.run_dir / "callbacks.jsonl"  # local/moto_adapter probe
         self.callbacks_log.unlink(missing_ok=True)
-        self.requests_log = self.run_dir / "moto-requests.json"  # moto_adapter.py probe: moto's CPU per request kind
+        self.requests_log = self.run_dir / "moto-requests.json"  # local/moto_adapter probe: moto's CPU per request kind
         self.pipeline = Path(self.pipeline).resolve() if self.pipeline else None
         self.definition: pipeline_definition.Pipeline | None = None  # the --pipeline summary, once started
 
@@ -209,7 +209,7 @@ class LocalStack:
             "--invoke-address", "127.0.0.1", "--invoke-port", str(lambda_port)], cwd=self.root)
         self._save_state()
         moto = self.procs.start("moto", [
-            sys.executable, str(self.root / "local" / "moto_adapter.py"),
+            sys.executable, str(self.root / "local" / "moto_adapter"),
             "--port", str(moto_port), "--lambda-endpoint", ep.lambda_,
             "--faults-file", str(self.faults_file), "--callbacks-log", str(self.callbacks_log),
             "--requests-log", str(self.requests_log)], cwd=self.root)

@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT / "local"))
 from stack import LocalStack  # noqa: E402
 
 # Template parameters of the e2e stack: the reconciler every 2 s (locally a rate may be in seconds, see
-# local/moto_adapter.py patch 7), steps looked after 3 s after submitting, heartbeat timeout 8 s.
+# local/moto_adapter patch 7), steps looked after 3 s after submitting, heartbeat timeout 8 s.
 E2E_PARAMETERS = {"ReconcileRate": "rate(2 seconds)", "ReconcileGraceSeconds": "3",
                   "StepHeartbeatSeconds": "8", "StepTimeoutSeconds": "300"}
 

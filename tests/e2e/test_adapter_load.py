@@ -1,5 +1,5 @@
 """The local stack under concurrent load, as the soak drives it: what AWS guarantees and the local
-parts did not (local/moto_adapter.py patches 22 and 24) still holds when many requests arrive at once."""
+parts did not (local/moto_adapter patches 22 and 24) still holds when many requests arrive at once."""
 
 from __future__ import annotations
 

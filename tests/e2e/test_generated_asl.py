@@ -4,7 +4,7 @@ for the three ways it differs from the hand-written one before it:
 - execution input hygiene: a non-object input fails at once with InvalidInput (no lock, no SQL); extra
   input fields are not carried into the run's state; an execution name with a `.` runs;
 - an idempotent run lock acquire: a holders string set, so an acquire or release whose write took
-  effect but answered HTTP 500 (local/moto_adapter.py patch 25) is retried harmlessly;
+  effect but answered HTTP 500 (local/moto_adapter patch 25) is retried harmlessly;
 - SQL Tasks retried after a submitter that ran and then timed out or crashed (patch 10 with an error
   name), re-attaching to the statement the first attempt started.
 

@@ -1,0 +1,465 @@
+"""Step Functions: moto's ASL interpreter (`moto.stepfunctions.parser`) made to behave as Step Functions
+does (patches 4, 5, 8, 9, 12, 13, 16-20, 26, 28) and the callbacks probe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+
+from .guard import install, require
+
+
+LOG = logging.getLogger("moto_adapter")
+
+
+def patch_send_task_failure() -> None:
+    """Patch 4; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    `StepFunctionResponse.send_task_failure` passes only `error` to the backend and drops `cause`
+    (the interpreter's backend accepts it), so a failed task would lose the SQL error text. The
+    patched handler passes `cause` through.
+
+    Still needed? `StepFunctionResponse.send_task_failure` (moto/stepfunctions/responses.py) still calls
+    the backend without `cause=`.
+    """
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    require(4, StepFunctionResponse, "send_task_failure", ("self",))
+
+    def send_task_failure(self):  # noqa: ANN001
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause"))
+        return EmptyResult()
+
+    install(4, StepFunctionResponse, "send_task_failure", send_task_failure)
+
+
+def patch_context_start_time() -> None:
+    """Patch 5; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    The context object's `$$.Execution.StartTime` is a Python datetime inside the interpreter, so
+    intrinsic functions such as `States.StringSplit($$.Execution.StartTime, 'T')` (the ASL's
+    DefaultRunDate) fail with a TypeError. AWS hands it out as an ISO 8601 string
+    (`2021-06-27T06:00:00.123Z`); `ExecutionWorker._get_evaluation_environment` now does the same.
+
+    Still needed? `ExecutionWorker._get_evaluation_environment` still puts a `datetime` into the context
+    object's `Execution.StartTime`.
+    """
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original = require(5, ExecutionWorker, "_get_evaluation_environment", ("self",))
+
+    def environment(self):  # noqa: ANN001
+        env = original(self)
+        execution = env.states.context_object.context_object_data["Execution"]
+        if isinstance(execution.get("StartTime"), datetime):
+            start = execution["StartTime"].astimezone(timezone.utc)
+            execution["StartTime"] = start.strftime("%Y-%m-%dT%H:%M:%S.") + f"{start.microsecond // 1000:03d}Z"
+        return env
+
+    install(5, ExecutionWorker, "_get_evaluation_environment", environment)
+
+
+def patch_stop_execution() -> None:
+    """Patch 8; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    `StopExecution` only flags the interpreter's worker, which stays blocked in a `waitForTaskToken`
+    wait: the execution stayed RUNNING. The patched stop also interrupts the callback waits of that
+    execution (`CallbackEndpoint.interrupt_all`), so it ends ABORTED at once; its tokens then answer
+    InvalidToken, as the tokens of a stopped run do on AWS. The interrupted wait raises inside the
+    Task, and `Environment.set_error`/`set_timed_out` would then overwrite the stopped state (the run
+    ended FAILED): a stopped program now stays stopped.
+
+    Still needed? `Execution.stop` (moto/stepfunctions/parser/backend/execution.py) still only flags the
+    worker without interrupting the callback endpoints; `Environment.set_error`/`set_timed_out` still
+    overwrite a `ProgramStopped` state.
+    """
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    original = require(8, Execution, "stop", ("self", "stop_date", "error", "cause"))
+
+    def stop(self, stop_date, error, cause):  # noqa: ANN001
+        original(self, stop_date, error, cause)
+        worker = self.exec_worker
+        if worker is None:
+            return
+        for endpoint in list(getattr(worker.env.callback_pool_manager, "_pool", {}).values()):
+            endpoint.interrupt_all()  # the waiting Task sees the stopped program and ends
+
+    install(8, Execution, "stop", stop)
+
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    for name in ("set_error", "set_timed_out"):
+        def keep_stopped(self, *args, _original=require(8, Environment, name), **kwargs):  # noqa: ANN001
+            if isinstance(self._program_state, ProgramStopped):
+                return None
+            return _original(self, *args, **kwargs)
+
+        install(8, Environment, name, keep_stopped)
+
+
+def patch_execution_events() -> None:
+    """Patch 9; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    moto publishes no "Step Functions Execution Status Change" events. When an execution ends, the
+    event AWS sends (source `aws.states`, detail executionArn, stateMachineArn, name, status,
+    startDate, stopDate, input, output, error, cause) is now put on the default bus.
+
+    Still needed? grep moto/stepfunctions for `Execution Status Change`: moto 5.2.5 publishes no such
+    event.
+    """
+    from moto.events.models import events_backends
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    original = require(9, BaseExecutionWorkerCommunication, "terminated", ("self",))
+
+    def terminated(self):  # noqa: ANN001
+        original(self)
+        ex = self.execution
+        try:
+            status = ex.exec_status.value if hasattr(ex.exec_status, "value") else str(ex.exec_status)
+            detail = {
+                "executionArn": ex.exec_arn, "stateMachineArn": ex.state_machine_arn, "name": ex.name,
+                "status": status, "startDate": _millis(ex.start_date), "stopDate": _millis(ex.stop_date),
+                "input": ex.input_data if isinstance(ex.input_data, str) else json.dumps(ex.input_data),
+                "output": ex.output if isinstance(ex.output, (str, type(None))) else json.dumps(ex.output),
+                "error": getattr(ex, "error", None), "cause": getattr(ex, "cause", None),
+            }
+            events_backends[ex.account_id][ex.region_name].put_events([{
+                "Source": "aws.states", "DetailType": "Step Functions Execution Status Change",
+                "Detail": json.dumps(detail), "Resources": [ex.exec_arn]}])
+        except Exception:  # noqa: BLE001 - an event that cannot be built is lost, as on AWS (best effort)
+            LOG.exception("execution status change event for %s not published", ex.exec_arn)
+
+    install(9, BaseExecutionWorkerCommunication, "terminated", terminated)
+
+
+def _millis(value) -> int | None:  # noqa: ANN001
+    return int(value.timestamp() * 1000) if value is not None else None
+
+
+def patch_retry_task_tokens() -> None:
+    """Patches 12 and 13; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    (12) The interpreter makes one `$$.Task.Token` per state entry and reuses it for every Retry attempt
+    of a `waitForTaskToken` Task, so a callback sent for a failed attempt lands on the retry. Step
+    Functions schedules each attempt as a new task with a new token (the old one then answers
+    TaskTimedOut/InvalidToken), which is what the submitter's re-attach relies on; the patched
+    `_evaluate_with_timeout` mints a new token for every retry attempt and retires the token of an
+    attempt that failed.
+
+    (13) With `HeartbeatSeconds`, the interpreter waits only for the heartbeat signal, which is set up
+    after the Lambda invoke returns: a `SendTaskSuccess` sent during the invoke (the submitter
+    closes the task itself when the status event came first) was never seen and the Task failed by
+    heartbeat timeout. The wait now returns an outcome that already arrived.
+
+    Still needed (12)? the Retry path
+    (`ExecutionState._evaluate_with_timeout`/`StateTaskServiceCallback._evaluate_with_timeout`) still
+    reuses the state entry's `$$.Task.Token` (grep `update_task_token`).
+    Still needed (13)? `StateTaskServiceCallback._wait_for_task_token_heartbeat` still waits for the
+    heartbeat without first looking at `callback_endpoint.get_outcome()`.
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+
+    original = require(12, StateTaskServiceCallback, "_evaluate_with_timeout", ("self", "env"))
+
+    def evaluate_with_timeout(self, env):  # noqa: ANN001
+        context = env.states.context_object
+        callback = (self._is_integration_pattern()
+                    and ResourceCondition.WaitForTaskToken in self._supported_integration_patterns)
+        if callback and context.context_object_data.get("State", {}).get("RetryCount", 0) > 0:
+            env.callback_pool_manager.add(context.update_task_token())
+        try:
+            return original(self, env)
+        except Exception:
+            if callback:  # the failed attempt's token is dead: a late callback answers InvalidToken
+                token = (context.context_object_data.get("Task") or {}).get("Token")
+                getattr(env.callback_pool_manager, "_pool", {}).pop(token, None)
+            raise
+
+    install(12, StateTaskServiceCallback, "_evaluate_with_timeout", evaluate_with_timeout)
+
+    wait_heartbeat = require(13, StateTaskServiceCallback, "_wait_for_task_token_heartbeat",
+                             ("self", "env", "callback_endpoint", "heartbeat_endpoint"))
+
+    def wait_for_task_token_heartbeat(self, env, callback_endpoint, heartbeat_endpoint):  # noqa: ANN001
+        outcome = callback_endpoint.get_outcome()  # patch 13: completed while the invoke ran
+        return outcome if outcome is not None else wait_heartbeat(self, env, callback_endpoint, heartbeat_endpoint)
+
+    install(13, StateTaskServiceCallback, "_wait_for_task_token_heartbeat", wait_for_task_token_heartbeat)
+
+
+def patch_sfn_integration_parameters() -> None:
+    """Patch 16; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    The interpreter's `arn:aws:states:::states:startExecution` integration hands the state's
+    PascalCase parameters (`StateMachineArn`, `Name`, `Input`) to boto3 unchanged (its base
+    `_normalise_parameters` is empty), and botocore fails with KeyError 'Input' (States.Runtime);
+    its response keeps boto3's keys and a datetime `startDate`, which then breaks DescribeExecution
+    of the calling execution (HTTP 500). The patch renames the parameters to the API's member names
+    and gives the state the output Step Functions gives: `{"ExecutionArn", "StartDate"}` (a string).
+
+    Still needed? `StateTaskServiceSfn._normalise_parameters` is still the empty base method and
+    `_eval_service_task` still pushes boto3's response (lower-case keys, datetime) unchanged.
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+        StateTaskServiceSfn,
+    )
+
+    original = require(16, StateTaskServiceSfn, "_normalise_parameters",
+                       ("self", "parameters", "boto_service_name", "service_action_name"))
+
+    def normalise(self, parameters, boto_service_name=None, service_action_name=None):  # noqa: ANN001
+        original(self, parameters, boto_service_name, service_action_name)
+        for key in [k for k in parameters if k[:1].isupper()]:
+            parameters[key[0].lower() + key[1:]] = parameters.pop(key)
+
+    install(16, StateTaskServiceSfn, "_normalise_parameters", normalise)
+
+    eval_task = require(16, StateTaskServiceSfn, "_eval_service_task",
+                        ("self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"))
+
+    def eval_service_task(self, env, *args, **kwargs):  # noqa: ANN001
+        eval_task(self, env, *args, **kwargs)
+        response = env.stack.pop()
+        env.stack.append({k[0].upper() + k[1:]: (v.isoformat() if isinstance(v, datetime) else v)
+                          for k, v in response.items()} if isinstance(response, dict) else response)
+
+    install(16, StateTaskServiceSfn, "_eval_service_task", eval_service_task)
+
+
+def patch_starting_executions() -> None:
+    """Patch 17; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    `SendTaskSuccess`/`SendTaskFailure`/`SendTaskHeartbeat` look for the token in every RUNNING
+    execution's callback pool, and an execution that is just starting has a worker without an
+    environment yet: the call then fails with HTTP 500 (AttributeError) for whatever token it
+    carries, which under concurrent starts (the soak test) sent completions to the dead-letter
+    queue (`SendTaskFailure` scans all executions and hits the same). The parser backend's
+    `_get_executions`, whose every caller dereferences `exec_worker.env`, now skips executions
+    whose worker has no environment (they cannot hold the token).
+
+    Still needed? the callers of `StepFunctionsParserBackend._get_executions` (`send_task_*`) still
+    dereference `exec_worker.env` unchecked.
+    """
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = require(17, StepFunctionsParserBackend, "_get_executions", ("self", "execution_status"))
+
+    def get_executions(self, execution_status=None):  # noqa: ANN001
+        # every caller (send_task_*, the map-run calls) dereferences exec_worker.env
+        return [e for e in original(self, execution_status)
+                if getattr(getattr(e, "exec_worker", None), "env", None) is not None]
+
+    install(17, StepFunctionsParserBackend, "_get_executions", get_executions)
+
+
+def patch_program_cache() -> None:
+    """Patch 18; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    The interpreter parses the state machine's ASL again for every execution (ANTLR in pure Python,
+    `ExecutionWorker._get_evaluation_entrypoint`): with a hundred executions starting at once this
+    was 40% of moto's CPU (the soak, measured with py-spy). The parsed program is now kept per
+    definition text. It is safe to share: the components keep no evaluation state (that lives in
+    each execution's `Environment`, its heap keyed by the component's `heap_key`, which is fixed
+    here before the program is shared, as two threads could otherwise draw different keys).
+
+    Still needed? `ExecutionWorker._get_evaluation_entrypoint` still calls
+    `AmazonStateLanguageParser.parse` per execution; measure with the requests probe under the soak.
+    """
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    require(18, ExecutionWorker, "_get_evaluation_entrypoint", ("self",))
+    require(18, AmazonStateLanguageParser, "parse")
+    require(18, EvalComponent, "heap_key")
+    programs: dict[str, object] = {}
+    lock = threading.Lock()
+
+    def fix_heap_keys(node, seen: set) -> None:  # noqa: ANN001
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        if isinstance(node, EvalComponent):
+            _ = node.heap_key
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, (list, tuple)) else (
+            vars(node).values() if hasattr(node, "__dict__") and type(node).__module__.startswith("moto.") else ())
+        for child in children:
+            fix_heap_keys(child, seen)
+
+    def entrypoint(self):  # noqa: ANN001
+        definition = self._evaluation_details.state_machine_details.definition
+        with lock:
+            program = programs.get(definition)
+            if program is None:
+                program = AmazonStateLanguageParser.parse(definition)[0]
+                fix_heap_keys(program, set())
+                programs[definition] = program
+        return program
+
+    install(18, ExecutionWorker, "_get_evaluation_entrypoint", entrypoint)
+
+
+def patch_jsonpath_cache() -> None:
+    """Patch 19; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    Every JSONPath the interpreter evaluates (`extract_json`, `ResultPath`) is parsed again by
+    jsonpath-ng, whose parser rebuilds its PLY tables on each call (15% of moto's CPU in the soak).
+    Parsed paths are now kept per path text (jsonpath-ng's parsed expressions are not changed by
+    `find`/`update`).
+
+    Still needed? `json_path.parse`/`result_path.parse` are still uncached jsonpath-ng parses.
+    """
+    import functools
+
+    import jsonpath_ng
+    import jsonpath_ng.ext
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    require(19, json_path, "parse", ("path", "debug"))
+    require(19, result_path, "parse", ("string",))
+    install(19, json_path, "parse", functools.lru_cache(maxsize=4096)(jsonpath_ng.ext.parse))
+    install(19, result_path, "parse", functools.lru_cache(maxsize=4096)(jsonpath_ng.parse))
+
+
+def patch_integration_clients() -> None:
+    """Patch 20; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    Each service integration call of the interpreter (the Lambda invoke of every Task, the DynamoDB
+    calls of the run lock) built a new boto3 client (`boto_client_for`, ~7 ms of CPU, 8% of moto's
+    CPU in the soak) and so a new connection. Clients are now kept per service, region and
+    endpoint when no state credentials are given (boto3 clients are thread-safe), with a
+    connection pool large enough for every waiting Task.
+
+    Still needed? `boto_client_for` (moto/stepfunctions/parser/asl/utils/boto_client.py) still calls
+    `boto3.client(...)` on every call.
+    """
+    import boto3
+    from botocore.config import Config
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    require(20, boto_client, "boto3")
+    require(20, boto_client, "boto_client_for", ("region", "service", "state_credentials"))
+    clients: dict[tuple, object] = {}
+    lock = threading.Lock()
+
+    class CachedBoto3:
+        """What `boto_client_for` sees as `boto3`: `client(...)` reuses one client per service,
+        region and endpoint (credentials are the fixed fake ones)."""
+
+        def __getattr__(self, name):  # noqa: ANN001
+            return getattr(boto3, name)
+
+        @staticmethod
+        def client(**kwargs):  # noqa: ANN003
+            key = tuple(sorted((k, v) for k, v in kwargs.items() if k != "config"))
+            with lock:
+                client = clients.get(key)
+                if client is None:
+                    config = kwargs.get("config") or Config()
+                    client = boto3.client(**{**kwargs, "config": config.merge(Config(max_pool_connections=512))})
+                    clients[key] = client
+            return client
+
+    install(20, boto_client, "boto3", CachedBoto3())
+
+
+def patch_parallel_error_names() -> None:
+    """Patch 26; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    A Parallel state whose branch failed rethrows the branch's error through `CustomErrorName`,
+    which refuses names that start with `States.`: a branch that failed with `States.Timeout` or
+    `States.HeartbeatTimeout` (an uncaught step timeout) becomes `ValueError(Custom Error Names MUST
+    NOT begin with the prefix 'States.')`, i.e. `States.Runtime`, which no Catch can match, so the
+    execution fails at once and skips its lock release. On AWS a Parallel state fails when a branch
+    fails "because of an unhandled error", with that error: its `Catch` matches the branch's error
+    name, Step Functions' own `States.*` names included (the reserved prefix applies to names a
+    state *reports*, not to errors propagated from a branch). The Parallel now rethrows the
+    branch's name unchanged (`state_parallel/branches_decl.py`), so the state machine's `Pipeline`
+    Catch sees `States.Timeout` and its `RunOutcome` turns it into `Step.TimedOut`.
+
+    Still needed? `state_parallel/branches_decl.py` still rethrows a branch's error through
+    `CustomErrorName`, which refuses `States.` names.
+    """
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
+
+    require(26, branches_decl, "CustomErrorName")
+
+    class BranchErrorName(CustomErrorName):
+        """The branch's error, whatever its prefix (CustomErrorName refuses `States.`)."""
+
+        def __init__(self, error_name: str | None):
+            ErrorName.__init__(self, error_name=error_name)
+
+    install(26, branches_decl, "CustomErrorName", BranchErrorName)
+
+
+def patch_unnamed_executions() -> None:
+    """Patch 28; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    `StartExecution` without a `name` (the AWS CLI without `--name`, a test) builds the ARN from
+    `None`: every unnamed execution of a state machine is `...:None`, so the second one is
+    `ExecutionAlreadyExists` once the first has ended (or returns the first while it runs). Step
+    Functions gives an unnamed execution a generated UUID name; the parser backend's
+    `start_execution` now does the same before anything else reads the name.
+
+    Still needed? `StepFunctionsParserBackend.start_execution` still builds the execution ARN from
+    `name` with no default.
+    """
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = require(28, StepFunctionsParserBackend, "start_execution",
+                       ("self", "state_machine_arn", "name", "execution_input", "trace_header"))
+
+    def start_execution(self, state_machine_arn, name=None, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    install(28, StepFunctionsParserBackend, "start_execution", start_execution)
+
+
+def probe_callbacks(path: str | None) -> None:
+    """The callbacks probe (`--callbacks-log PATH`, off when absent): every `SendTaskSuccess`/`SendTaskFailure`/
+    `SendTaskHeartbeat` Step Functions handled is appended to PATH as a JSON line `{"api", "token"
+    (first 12 hex of the token's SHA-256, never the token), "accepted", "error", "at"}`, so the soak
+    test counts what Step Functions accepted, not what the functions believe they sent."""
+    if not path:
+        return
+    import hashlib
+
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    lock = threading.Lock()
+
+    def record(api: str, token: str, error: str | None) -> None:
+        line = json.dumps({"api": api, "token": hashlib.sha256(str(token).encode()).hexdigest()[:12],
+                           "accepted": error is None, "error": error, "at": time.time()})
+        with lock, open(path, "a") as fh:
+            fh.write(line + "\n")
+
+    for api, name in (("SendTaskSuccess", "send_task_success"), ("SendTaskFailure", "send_task_failure"),
+                      ("SendTaskHeartbeat", "send_task_heartbeat")):
+        def probed(self, task_token, *args, _original=require("callbacks probe", StepFunctionsParserBackend, name), _api=api, **kwargs):  # noqa: ANN001
+            try:
+                result = _original(self, task_token, *args, **kwargs)
+            except Exception as err:
+                record(_api, task_token, type(err).__name__)
+                raise
+            record(_api, task_token, None)
+            return result
+
+        install("callbacks probe", StepFunctionsParserBackend, name, probed)

@@ -33,6 +33,7 @@ import psycopg  # noqa: E402
 import pipeline  # noqa: E402
 from procs import StackError  # noqa: E402
 from run import TERMINAL, _history, start_execution  # noqa: E402
+import secret_scan  # noqa: E402
 from stack import LocalStack  # noqa: E402
 
 RUNNING = ("SUBMITTED", "PICKED", "STARTED")
@@ -343,9 +344,18 @@ def soak(n: int, seed: int, active_limit: int, timeout: float, run_dir: Path,
             "peak_rss_mib": {k: round(v, 1) for k, v in rss.items()},
             "accepted_callbacks": sum(accepted.values()),
         }
-        return violations, figures
+        t_scan = time.monotonic()
+        secrets = secret_scan.collect(stack)
+        t_scan = time.monotonic() - t_scan
     finally:
         stack.stop()
+    # no task token or secret seen on the wire in any log of the run, now that every process has ended
+    t0 = time.monotonic()
+    leaks = secret_scan.scan(run_dir, secrets)
+    violations += [f"secret in a log: {leak}" for leak in leaks]
+    figures["secret_scan"] = (secret_scan.summary(secrets, run_dir)
+                              + f", {len(leaks)} found ({t_scan + time.monotonic() - t0:.1f}s)")
+    return violations, figures
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "local"))
 
+import secret_scan  # noqa: E402
 from stack import LocalStack  # noqa: E402
 
 # Template parameters of the e2e stack: the reconciler every 2 s (locally a rate may be in seconds, see
@@ -37,4 +38,6 @@ def stack(tmp_path_factory):
     try:
         yield s
     finally:
-        s.stop()
+        # The session's end: stop the stack and fail if a task token or secret seen on the wire is in any
+        # of its logs (local/secret_scan.py; a teardown error fails the session).
+        print("\n" + secret_scan.stop_and_check(s))

@@ -24,6 +24,7 @@ import pytest
 import pipeline
 from conftest import E2E_PARAMETERS
 from run import follow, run_once
+import secret_scan
 from stack import LocalStack
 from test_pipeline import put_script, set_faults
 from test_safety_net import statements, wait_for
@@ -58,7 +59,7 @@ def custom(tmp_path_factory):
     try:
         yield s
     finally:
-        s.stop()
+        print("\n" + secret_scan.stop_and_check(s))  # no token or secret in its logs (conftest.py)
 
 
 # --- helpers -----------------------------------------------------------------------------------

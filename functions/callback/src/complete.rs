@@ -316,6 +316,7 @@ impl TaskClients<'_> {
         event: &RecordedEvent,
     ) -> Result<Completion, CompleteError> {
         let report = self.report(id, event).await?;
+        let (duration_ms, rows) = (report.duration_ms, report.rows);
         let token = task.token.expose();
         let sent = match task_callback(id, task, event, report) {
             TaskCallback::Success { output } => self
@@ -338,8 +339,17 @@ impl TaskClients<'_> {
                 .map(|_| Completion::Failed)
                 .or_else(callback_error),
         }?;
-        if sent == Completion::TaskAlreadyClosed {
-            warn!(statement_id = id, step = %task.step, "Step Functions says the task is already closed");
+        match sent {
+            Completion::TaskAlreadyClosed => {
+                warn!(statement_id = id, step = %task.step, "Step Functions says the task is already closed");
+            }
+            Completion::Succeeded | Completion::Failed => crate::metrics::step_closed(
+                &task.step,
+                sent == Completion::Succeeded,
+                duration_ms.max(0) as u64,
+                rows.max(0) as u64,
+            ),
+            _ => {}
         }
         Ok(sent)
     }

@@ -9,13 +9,15 @@
 //! - [`complete`]: closing the task once both have arrived, exactly once in effect;
 //! - [`statement`]: the reconciler's primitives on a waiting task (statement status, heartbeat,
 //!   cancel, not-found failure);
-//! - [`throttle`]: the one classification of throttling across the SDK clients.
+//! - [`throttle`]: the one classification of throttling across the SDK clients;
+//! - [`metrics`]: the CloudWatch metrics (EMF log lines) the functions publish.
 
 pub mod aws;
 pub mod complete;
 pub mod config;
 pub mod event;
 pub mod logging;
+pub mod metrics;
 pub mod run_date;
 pub mod script;
 pub mod sql;

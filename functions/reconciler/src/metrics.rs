@@ -1,51 +1,30 @@
-//! The reconciler's counts as CloudWatch metrics: one Embedded Metric Format (EMF) object per
-//! invocation, written to stdout, which Lambda sends to CloudWatch Logs, which extracts the metrics.
-//!
-//! The functions log JSON (`LoggingConfig.LogFormat: JSON`), and then Lambda filters application
-//! log lines by level (`ApplicationLogLevel`, the `LogLevel` parameter). A line without a valid
-//! `"level"`, or without a valid RFC 3339 `"timestamp"`, and every plain-text line, counts as INFO,
-//! so under WARN, ERROR or FATAL a bare EMF object would be dropped before CloudWatch Logs sees it,
-//! and the metrics (and `LostEventsRecoveredAlarm`) with it. The metrics line therefore is a JSON log
-//! line of its own: the EMF object plus `timestamp`, `level` and `message`, at INFO or, when the
-//! configured level (`AWS_LAMBDA_LOG_LEVEL`, set by Lambda from `ApplicationLogLevel`) is above
-//! INFO, at exactly that level, so it is never filtered and never louder than it must be.
+//! The reconciler's counts as CloudWatch metrics: one Embedded Metric Format (EMF) line per
+//! invocation ([`etl_callback::metrics`], which says why it is a JSON log line with a level).
 
 use crate::Summary;
+use etl_callback::metrics::{emf_line, line_level, Unit, LOG_LEVEL_VAR};
 
-/// The CloudWatch namespace of the reconciler's metrics.
-pub const METRICS_NAMESPACE: &str = "RedshiftEtlCallback";
-
-/// The `message` of the metrics line, to find it among the other log lines.
-pub const METRICS_MESSAGE: &str = "reconciler metrics";
-
-/// Where Lambda passes the function's application log level (`ApplicationLogLevel`).
-pub const LOG_LEVEL_VAR: &str = "AWS_LAMBDA_LOG_LEVEL";
-
-/// The level the metrics line is logged at so that Lambda's log-level filter keeps it: INFO when
-/// no level or one at most INFO is configured, else the configured level itself (WARN, ERROR,
-/// FATAL). A value Lambda does not define gets FATAL, the one level no setting filters.
-pub fn line_level(configured: Option<&str>) -> &'static str {
-    match configured.map(|l| l.trim().to_ascii_uppercase()).as_deref() {
-        None | Some("" | "TRACE" | "DEBUG" | "INFO") => "INFO",
-        Some("WARN" | "WARNING") => "WARN",
-        Some("ERROR") => "ERROR",
-        _ => "FATAL",
-    }
-}
+/// The CloudWatch namespace of the reconciler's metrics (the functions' one namespace).
+pub const METRICS_NAMESPACE: &str = etl_callback::metrics::NAMESPACE;
 
 impl Summary {
-    fn metrics(&self) -> [(&'static str, u64); 9] {
+    fn metrics(&self) -> [(&'static str, Unit, u64); 9] {
         [
-            ("LostEventsRecovered", self.lost_events_recovered),
-            ("Heartbeats", self.heartbeats),
-            ("Cancellations", self.cancellations),
-            ("TasksClosed", self.tasks_closed),
-            ("StatementsNotFound", self.statements_not_found),
-            ("Throttled", self.throttled),
-            ("Errors", self.errors),
-            ("LocksReleased", self.locks_released),
+            (
+                "LostEventsRecovered",
+                Unit::Count,
+                self.lost_events_recovered,
+            ),
+            ("Heartbeats", Unit::Count, self.heartbeats),
+            ("Cancellations", Unit::Count, self.cancellations),
+            ("TasksClosed", Unit::Count, self.tasks_closed),
+            ("StatementsNotFound", Unit::Count, self.statements_not_found),
+            ("Throttled", Unit::Count, self.throttled),
+            ("Errors", Unit::Count, self.errors),
+            ("LocksReleased", Unit::Count, self.locks_released),
             (
                 "ClosedTokenOfRunningExecution",
+                Unit::Count,
                 self.closed_tokens_of_running_executions,
             ),
         ]
@@ -60,29 +39,13 @@ impl Summary {
 
     /// [`Summary::emf_line`] at a given log level.
     pub fn emf_line_at(&self, function: &str, level: &str, timestamp_ms: i64) -> String {
-        let timestamp = chrono::DateTime::from_timestamp_millis(timestamp_ms)
-            .unwrap_or_default()
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let mut line = serde_json::json!({
-            "timestamp": timestamp,
-            "level": level,
-            "message": METRICS_MESSAGE,
-            "_aws": {
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": METRICS_NAMESPACE,
-                    "Dimensions": [["Function"]],
-                    "Metrics": self.metrics().iter()
-                        .map(|(name, _)| serde_json::json!({"Name": name, "Unit": "Count"}))
-                        .collect::<Vec<_>>(),
-                }],
-            },
-            "Function": function,
-        });
-        for (name, value) in self.metrics() {
-            line[name] = value.into();
-        }
-        line.to_string()
+        emf_line(
+            &[("Function", function)],
+            &[&["Function"]],
+            &self.metrics(),
+            level,
+            timestamp_ms,
+        )
     }
 }
 
@@ -108,24 +71,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_line_is_never_below_the_configured_level_and_at_most_info_otherwise() {
-        for (configured, level) in [
-            (None, "INFO"),
-            (Some(""), "INFO"),
-            (Some("TRACE"), "INFO"),
-            (Some("debug"), "INFO"),
-            (Some("INFO"), "INFO"),
-            (Some("WARN"), "WARN"),
-            (Some("warn"), "WARN"),
-            (Some("ERROR"), "ERROR"),
-            (Some("FATAL"), "FATAL"),
-            (Some("NOISY"), "FATAL"),
-        ] {
-            assert_eq!(line_level(configured), level, "{configured:?}");
-        }
-    }
-
     /// What Lambda needs to keep the line under every `ApplicationLogLevel` (a JSON object with a
     /// known `level` and an RFC 3339 `timestamp`) and what CloudWatch needs to extract the metrics
     /// (`_aws` at the root, every metric's value at the root).
@@ -140,7 +85,7 @@ mod tests {
             assert!(
                 chrono::DateTime::parse_from_rfc3339(json["timestamp"].as_str().unwrap()).is_ok()
             );
-            assert_eq!(json["message"], METRICS_MESSAGE);
+            assert_eq!(json["message"], etl_callback::metrics::METRICS_MESSAGE);
             assert_eq!(json["_aws"]["Timestamp"], 1_624_773_600_123_i64);
             let directive = &json["_aws"]["CloudWatchMetrics"][0];
             assert_eq!(directive["Namespace"], METRICS_NAMESPACE);

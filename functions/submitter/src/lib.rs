@@ -327,16 +327,19 @@ impl Submitter {
                 .workgroup_name(name)
                 .set_secret_arn(secret_arn.clone()),
         };
-        match request.send().await {
+        let sent = request.send().await;
+        let throttled = matches!(&sent, Err(err) if Throttling::REDSHIFT_DATA_SUBMIT.matches(err));
+        if sent.is_ok() || throttled {
+            etl_callback::metrics::submit(throttled);
+        }
+        match sent {
             Ok(out) => out.id().map(str::to_owned).ok_or_else(|| {
                 // The model marks the id optional; a response without one cannot be tracked.
                 SubmitError::RedshiftRequestFailed(Box::new(SdkError::construction_failure(
                     "BatchExecuteStatement returned no statement id",
                 )))
             }),
-            Err(err) if Throttling::REDSHIFT_DATA_SUBMIT.matches(&err) => {
-                Err(SubmitError::RedshiftThrottled(Box::new(err)))
-            }
+            Err(err) if throttled => Err(SubmitError::RedshiftThrottled(Box::new(err))),
             Err(err) => Err(SubmitError::RedshiftRequestFailed(Box::new(err))),
         }
     }

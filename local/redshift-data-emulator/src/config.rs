@@ -29,6 +29,10 @@ OPTIONS (environment fallback in brackets):
     --max-active-statements N  answer ActiveStatementsExceededException while N statements are
                                SUBMITTED/PICKED/STARTED; N >= 1 or `unlimited`
                                [REDSHIFT_DATA_EMULATOR_MAX_ACTIVE_STATEMENTS] (200, the service's)
+    --max-waiting-requests N   answer ActiveWaitingRequestsExceededException to a call with
+                               WaitTimeSeconds while N such calls wait on the same statement;
+                               N >= 1 or `unlimited` [REDSHIFT_DATA_EMULATOR_MAX_WAITING_REQUESTS]
+                               (10; the service publishes no figure)
     -h, --help                 this text
 ";
 
@@ -45,10 +49,18 @@ pub struct Config {
     pub faults: FaultSet,
     /// `None`: unlimited.
     pub max_active_statements: Option<usize>,
+    /// Calls with `WaitTimeSeconds` that may wait on one statement at once; `None`: unlimited.
+    pub max_waiting_requests: Option<usize>,
 }
 
 /// The service's quota of active statements per cluster or workgroup.
 pub const DEFAULT_MAX_ACTIVE_STATEMENTS: usize = 200;
+
+/// Waiting calls per statement. The service documents the error
+/// (`ActiveWaitingRequestsExceededException`: "the number of active requests with
+/// WaitTimeSeconds for the same SQL statement exceeds the limit") but not the limit; this is the
+/// emulator's own default.
+pub const DEFAULT_MAX_WAITING_REQUESTS: usize = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -68,6 +80,8 @@ pub enum ConfigError {
     FaultsInvalid(#[from] FaultsError),
     #[error("invalid --max-active-statements {0:?}: expected a whole number >= 1 or `unlimited`")]
     MaxActive(String),
+    #[error("invalid --max-waiting-requests {0:?}: expected a whole number >= 1 or `unlimited`")]
+    MaxWaiting(String),
 }
 
 impl Config {
@@ -84,6 +98,7 @@ impl Config {
             region: "us-east-1".into(),
             faults: FaultSet::default(),
             max_active_statements: Some(DEFAULT_MAX_ACTIVE_STATEMENTS),
+            max_waiting_requests: Some(DEFAULT_MAX_WAITING_REQUESTS),
         }
     }
 
@@ -110,6 +125,7 @@ impl Config {
         let mut principal = env_any(&["REDSHIFT_DATA_EMULATOR_PRINCIPAL"]);
         let mut faults = env_any(&["REDSHIFT_DATA_EMULATOR_FAULTS"]);
         let mut max_active = env_any(&["REDSHIFT_DATA_EMULATOR_MAX_ACTIVE_STATEMENTS"]);
+        let mut max_waiting = env_any(&["REDSHIFT_DATA_EMULATOR_MAX_WAITING_REQUESTS"]);
 
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -130,6 +146,7 @@ impl Config {
                 "--principal" => &mut principal,
                 "--faults" => &mut faults,
                 "--max-active-statements" => &mut max_active,
+                "--max-waiting-requests" => &mut max_waiting,
                 _ => return Err(ConfigError::UnknownOption(arg)),
             };
             let value = match inline {
@@ -161,14 +178,16 @@ impl Config {
             None => FaultSet::default(),
         };
         faults.validate()?;
-        let max_active_statements = match max_active.as_deref().map(str::trim) {
-            None => Some(DEFAULT_MAX_ACTIVE_STATEMENTS),
-            Some("unlimited") => None,
-            Some(text) => match text.parse::<usize>() {
-                Ok(n) if n >= 1 => Some(n),
-                _ => return Err(ConfigError::MaxActive(text.to_string())),
-            },
-        };
+        let max_active_statements = limit(
+            max_active.as_deref(),
+            DEFAULT_MAX_ACTIVE_STATEMENTS,
+            ConfigError::MaxActive,
+        )?;
+        let max_waiting_requests = limit(
+            max_waiting.as_deref(),
+            DEFAULT_MAX_WAITING_REQUESTS,
+            ConfigError::MaxWaiting,
+        )?;
         Ok(Self {
             listen,
             database_url: database_url.ok_or(ConfigError::MissingDatabaseUrl)?,
@@ -179,7 +198,24 @@ impl Config {
             region: region.unwrap_or_else(|| "us-east-1".into()),
             faults,
             max_active_statements,
+            max_waiting_requests,
         })
+    }
+}
+
+/// A limit option: unset → `default`, `unlimited` → `None`, else a whole number >= 1.
+fn limit(
+    value: Option<&str>,
+    default: usize,
+    invalid: fn(String) -> ConfigError,
+) -> Result<Option<usize>, ConfigError> {
+    match value.map(str::trim) {
+        None => Ok(Some(default)),
+        Some("unlimited") => Ok(None),
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(Some(n)),
+            _ => Err(invalid(text.to_string())),
+        },
     }
 }
 
@@ -332,6 +368,31 @@ mod tests {
             assert!(matches!(
                 parse(&["--max-active-statements", bad], &[db]),
                 Err(ConfigError::MaxActive(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn max_waiting_requests_from_flag_or_environment() {
+        let db = ("DATABASE_URL", "postgres://env/dev");
+        let waiting =
+            |args: &[&str], env: &[(&str, &str)]| parse(args, env).map(|c| c.max_waiting_requests);
+        assert_eq!(waiting(&[], &[db]).expect("parses"), Some(10));
+        let env = ("REDSHIFT_DATA_EMULATOR_MAX_WAITING_REQUESTS", "2");
+        assert_eq!(waiting(&[], &[db, env]).expect("parses"), Some(2));
+        assert_eq!(
+            waiting(&["--max-waiting-requests=5"], &[db, env]).expect("parses"),
+            Some(5),
+            "the flag wins"
+        );
+        assert_eq!(
+            waiting(&["--max-waiting-requests", "unlimited"], &[db]).expect("parses"),
+            None
+        );
+        for bad in ["0", "x"] {
+            assert!(matches!(
+                parse(&["--max-waiting-requests", bad], &[db]),
+                Err(ConfigError::MaxWaiting(_))
             ));
         }
     }

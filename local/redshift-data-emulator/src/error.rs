@@ -16,6 +16,8 @@ pub enum ApiError {
     #[error("{0}")]
     ActiveStatementsExceeded(String),
     #[error("{0}")]
+    ActiveWaitingRequestsExceeded(String),
+    #[error("{0}")]
     Serialization(String),
     #[error("{0}")]
     UnknownOperation(String),
@@ -41,6 +43,7 @@ impl ApiError {
             Self::Validation(_) => "ValidationException",
             Self::ResourceNotFound { .. } => "ResourceNotFoundException",
             Self::ActiveStatementsExceeded(_) => "ActiveStatementsExceededException",
+            Self::ActiveWaitingRequestsExceeded(_) => "ActiveWaitingRequestsExceededException",
             Self::Serialization(_) => "SerializationException",
             Self::UnknownOperation(_) => "UnknownOperationException",
             Self::Internal(_) => "InternalServerException",

@@ -18,6 +18,8 @@ pub const MAX_SQL_BYTES: usize = 100 * 1024;
 pub const MAX_STATEMENT_NAME: usize = 500;
 const MAX_LIST_RESULTS: usize = 100;
 pub const MAX_CLIENT_TOKEN: usize = 64;
+/// `WaitTimeSeconds` (long polling, since 2026-07-29): 1 to 30 seconds.
+pub const WAIT_TIME_SECONDS: std::ops::RangeInclusive<i64> = 1..=30;
 /// ListStatements `NextToken`: this prefix and the sequence number of the next statement.
 const LIST_TOKEN_PREFIX: &str = "from-";
 
@@ -40,7 +42,6 @@ struct Submit {
     session_keep_alive_seconds: Option<i64>,
     execution_mode: Option<String>,
     client_token: Option<String>,
-    #[allow(dead_code)]
     wait_time_seconds: Option<i64>,
 }
 
@@ -96,6 +97,7 @@ struct SqlParameter {
 struct IdRequest {
     id: Option<String>,
     next_token: Option<String>,
+    wait_time_seconds: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -137,8 +139,8 @@ pub async fn dispatch(
     match operation {
         "ExecuteStatement" => submit(state, parse(body)?, false).await,
         "BatchExecuteStatement" => submit(state, parse(body)?, true).await,
-        "DescribeStatement" => describe(state, parse(body)?),
-        "GetStatementResult" => get_result(state, parse(body)?),
+        "DescribeStatement" => describe(state, parse(body)?).await,
+        "GetStatementResult" => get_result(state, parse(body)?).await,
         "CancelStatement" => cancel(state, parse(body)?),
         "ListStatements" => list(state, parse(body)?),
         other => Err(ApiError::UnknownOperation(format!(
@@ -147,10 +149,32 @@ pub async fn dispatch(
     }
 }
 
+/// A valid `WaitTimeSeconds` as a duration (`None` when not given), else the service's
+/// `ValidationException`.
+fn wait_time(value: Option<i64>) -> Result<Option<std::time::Duration>, ApiError> {
+    let Some(seconds) = value else {
+        return Ok(None);
+    };
+    let (lo, hi) = (*WAIT_TIME_SECONDS.start(), *WAIT_TIME_SECONDS.end());
+    if seconds < lo || seconds > hi {
+        let bound = if seconds < lo {
+            format!("greater than or equal to {lo}")
+        } else {
+            format!("less than or equal to {hi}")
+        };
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{seconds}' at 'waitTimeSeconds' failed to \
+             satisfy constraint: Member must have value {bound}"
+        )));
+    }
+    Ok(Some(std::time::Duration::from_secs(seconds.unsigned_abs())))
+}
+
 /// What a valid submit request runs: (client SQL, SQL with parameters bound), target, database.
 type Validated = (Vec<(String, String)>, Target, String);
 
 fn validate_submit(req: &Submit, batch: bool) -> Result<Validated, ApiError> {
+    wait_time(req.wait_time_seconds)?;
     if let Some(token) = &req.client_token {
         let length = token.chars().count();
         if !(1..=MAX_CLIENT_TOKEN).contains(&length) {
@@ -264,6 +288,7 @@ fn validate_submit(req: &Submit, batch: bool) -> Result<Validated, ApiError> {
 
 async fn submit(state: &Arc<AppState>, req: Submit, batch: bool) -> Result<Value, ApiError> {
     let (sqls, target, database) = validate_submit(&req, batch)?;
+    let wait = wait_time(req.wait_time_seconds)?;
     if req.db_user.is_some() || req.secret_arn.is_some() {
         tracing::info!(
             db_user = req.db_user.as_deref().unwrap_or(""),
@@ -310,7 +335,10 @@ async fn submit(state: &Arc<AppState>, req: Submit, batch: bool) -> Result<Value
                      of the first request, nothing new runs"
                 );
             }
-            return submit_response(state, &id);
+            if let Some(wait) = wait {
+                state.store.wait_for(&id, None, wait, None).await?;
+            }
+            return submit_response(state, &id, wait.is_some());
         }
         Admission::New(id) => id,
     };
@@ -336,12 +364,19 @@ async fn submit(state: &Arc<AppState>, req: Submit, batch: bool) -> Result<Value
             tracing::error!(statement_id = %id, %error, "statement task failed");
         }
     }
+    if let Some(wait) = wait {
+        // A submission is a new statement: no other call can be waiting on it yet, so the
+        // waiting-requests limit does not apply (the service models it on DescribeStatement and
+        // GetStatementResult only).
+        let end = state.store.wait_for(&id, None, wait, None).await?;
+        tracing::info!(statement_id = %id, ?end, "long poll of the submission ended");
+    }
     if !response_delay.is_zero() {
         tracing::info!(statement_id = %id, delay_ms = response_delay.as_millis() as u64, "fault: delaying the answer");
         tokio::time::sleep(response_delay).await;
     }
     match response_fault {
-        None => submit_response(state, &id),
+        None => submit_response(state, &id, wait.is_some()),
         Some(fault) => {
             tracing::info!(statement_id = %id, ?fault, "fault: statement submitted, failing the answer");
             let message =
@@ -354,20 +389,42 @@ async fn submit(state: &Arc<AppState>, req: Submit, batch: bool) -> Result<Value
     }
 }
 
-/// The ExecuteStatement / BatchExecuteStatement answer for a recorded statement.
-fn submit_response(state: &AppState, id: &str) -> Result<Value, ApiError> {
+/// The ExecuteStatement / BatchExecuteStatement answer for a recorded statement; after a long
+/// poll (`waited`) also its `Status`, `RedshiftPid` and `HasResultSet`, as the service documents.
+fn submit_response(state: &AppState, id: &str, waited: bool) -> Result<Value, ApiError> {
     let store = state.store.lock();
     let st = store
         .get(id)
         .ok_or_else(|| ApiError::Internal("statement vanished".into()))?;
-    Ok(st.submit_json())
+    Ok(if waited {
+        st.submit_waited_json()
+    } else {
+        st.submit_json()
+    })
+}
+
+/// Validates the id and `WaitTimeSeconds` of a DescribeStatement / GetStatementResult, then waits
+/// as asked (long polling) before the plain call answers.
+async fn long_poll(state: &AppState, req: &IdRequest) -> Result<(), ApiError> {
+    let wait = wait_time(req.wait_time_seconds)?;
+    let (Some(wait), Some(raw)) = (wait, req.id.as_deref()) else {
+        return Ok(());
+    };
+    let r = parse_id(raw)?;
+    let end = state
+        .store
+        .wait_for(&r.id, r.sub, wait, state.config.max_waiting_requests)
+        .await?;
+    tracing::debug!(statement_id = %raw, ?end, "long poll ended");
+    Ok(())
 }
 
 fn not_found(raw: &str) -> ApiError {
     ApiError::not_found("Query does not exist.", raw)
 }
 
-fn describe(state: &AppState, req: IdRequest) -> Result<Value, ApiError> {
+async fn describe(state: &AppState, req: IdRequest) -> Result<Value, ApiError> {
+    long_poll(state, &req).await?;
     let raw = req.id.ok_or_else(|| null_error("id"))?;
     let r = parse_id(&raw)?;
     let store = state.store.lock();
@@ -379,7 +436,8 @@ fn describe(state: &AppState, req: IdRequest) -> Result<Value, ApiError> {
     }
 }
 
-fn get_result(state: &AppState, req: IdRequest) -> Result<Value, ApiError> {
+async fn get_result(state: &AppState, req: IdRequest) -> Result<Value, ApiError> {
+    long_poll(state, &req).await?;
     let raw = req.id.ok_or_else(|| null_error("id"))?;
     let r = parse_id(&raw)?;
     let store = state.store.lock();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio_postgres::CancelToken;
 
 use crate::error::ApiError;
@@ -142,6 +142,13 @@ pub struct Statement {
     pub abort_requested: bool,
     pub cancel_token: Option<CancelToken>,
     pub cancel_notify: Arc<Notify>,
+    /// Bumped by every [`Statement::touch`] (each status change touches): what long-polling
+    /// calls (`WaitTimeSeconds`) wait on, so they wake when the statement changes, never on a
+    /// poll of their own.
+    pub changed: watch::Sender<u64>,
+    /// Calls with `WaitTimeSeconds` waiting on this statement now (DescribeStatement,
+    /// GetStatementResult), for `ActiveWaitingRequestsExceededException`.
+    pub waiting: usize,
 }
 
 /// What a client asked to run.
@@ -264,6 +271,18 @@ impl Statement {
         Value::Object(out)
     }
 
+    /// The submit response after a long poll (`WaitTimeSeconds`): the plain one plus `Status`,
+    /// `RedshiftPid` and `HasResultSet`.
+    pub fn submit_waited_json(&self) -> Value {
+        let mut out = self.submit_json();
+        if let Some(obj) = out.as_object_mut() {
+            obj.insert("Status".into(), json!(self.status.as_str()));
+            obj.insert("RedshiftPid".into(), json!(self.redshift_pid));
+            obj.insert("HasResultSet".into(), json!(self.has_result_set()));
+        }
+        out
+    }
+
     /// The DescribeStatement response for the whole statement.
     pub fn describe_json(&self) -> Value {
         let mut out = serde_json::Map::new();
@@ -367,6 +386,15 @@ impl Statement {
 
     pub fn touch(&mut self) {
         self.updated_at = now_epoch();
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Whether a long-polling call on this statement (or on its sub-statement `sub`) is done
+    /// waiting: the statement, or that sub-statement, is FINISHED, FAILED or ABORTED. An unknown
+    /// sub-statement is done at once (the plain call then answers ResourceNotFound).
+    pub fn wait_is_over(&self, sub: Option<usize>) -> bool {
+        self.status.is_terminal()
+            || sub.is_some_and(|i| self.subs.get(i).is_none_or(|s| s.status.is_terminal()))
     }
 
     /// Moves the whole statement to a terminal state and fixes its duration.
@@ -472,6 +500,30 @@ pub enum Admission {
 pub struct Idempotency<'a> {
     pub client_token: &'a str,
     pub fingerprint: u64,
+}
+
+/// How a [`Store::wait_for`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WaitEnd {
+    /// The statement (or sub-statement) is in a terminal state, or unknown.
+    Done,
+    /// The wait time passed first; the statement is still in progress.
+    TimedOut,
+}
+
+/// One counted waiting call; gives its place back however the wait ends (also when the request
+/// is dropped, e.g. the client hung up).
+struct WaitSlot<'a> {
+    store: &'a Store,
+    id: &'a str,
+}
+
+impl Drop for WaitSlot<'_> {
+    fn drop(&mut self) {
+        if let Some(st) = self.store.lock().get_mut(self.id) {
+            st.waiting = st.waiting.saturating_sub(1);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -608,6 +660,8 @@ impl Store {
             abort_requested: false,
             cancel_token: None,
             cancel_notify: Arc::new(Notify::new()),
+            changed: watch::Sender::new(0),
+            waiting: 0,
         };
         statements.insert(id.clone(), statement);
         unpoison(self.order.lock()).push(id.clone());
@@ -625,6 +679,53 @@ impl Store {
             .rev()
             .map(|(seq, id)| (seq, id.clone()))
             .collect()
+    }
+
+    /// Long polling (`WaitTimeSeconds`): returns once statement `id` (or its sub-statement `sub`)
+    /// is FINISHED, FAILED or ABORTED, or when `wait` has passed, whichever comes first; at once
+    /// when it already is (or is unknown: the plain call that follows answers for it). The wait
+    /// is woken by the statement's own change notification ([`Statement::changed`]), never by a
+    /// poll. With `max_waiting`, a call that would be the statement's `max_waiting + 1`-th
+    /// waiting call is refused with `ActiveWaitingRequestsExceededException` before it waits.
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        sub: Option<usize>,
+        wait: Duration,
+        max_waiting: Option<usize>,
+    ) -> Result<WaitEnd, ApiError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut changed = {
+            let mut statements = self.lock();
+            let Some(st) = statements.get_mut(id) else {
+                return Ok(WaitEnd::Done);
+            };
+            if st.wait_is_over(sub) {
+                return Ok(WaitEnd::Done);
+            }
+            if let Some(max) = max_waiting {
+                if st.waiting >= max {
+                    return Err(ApiError::ActiveWaitingRequestsExceeded(format!(
+                        "The number of active requests with WaitTimeSeconds for statement {id} \
+                         exceeds the limit ({max})."
+                    )));
+                }
+                st.waiting += 1;
+            }
+            st.changed.subscribe()
+        };
+        let _slot = max_waiting.map(|_| WaitSlot { store: self, id });
+        loop {
+            match tokio::time::timeout_at(deadline, changed.changed()).await {
+                Err(_elapsed) => return Ok(WaitEnd::TimedOut),
+                Ok(Err(_closed)) => return Ok(WaitEnd::Done),
+                Ok(Ok(())) => {
+                    if self.lock().get(id).is_none_or(|st| st.wait_is_over(sub)) {
+                        return Ok(WaitEnd::Done);
+                    }
+                }
+            }
+        }
     }
 
     /// Statements not yet in a terminal state.

@@ -110,8 +110,8 @@ def test_every_skip_names_a_check_and_its_reason(name):
 def test_every_skip_is_needed_and_nothing_else_fails(scans):
     for path, expected in scans["expected"].items():
         assert scans["failed"].get(path, set()) == set(expected), (
-            "with the skips removed checkov must find exactly the skipped checks: a stale skip is "
-            "on the left only, a finding not skipped on the right only")
+            "with the skips removed checkov must find exactly the skipped checks (left: found, right: skipped): "
+            "a stale skip is on the right only, an unexplained finding on the left only")
 
 
 def test_a_new_finding_fails_the_scan(scans):

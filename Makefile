@@ -62,6 +62,7 @@ asl: ## regenerate the state machines and the README's pipeline diagram and step
 	cargo run --quiet --locked -p pipeline -- asl --out statemachine/etl.asl.json
 	cargo run --quiet --locked -p pipeline -- readme --readme README.md
 	cargo run --quiet --locked -p polling-baseline --bin polling-asl -- --out bench/polling.asl.json
+	cargo run --quiet --locked -p longpoll-baseline --bin longpoll-asl -- --out bench/longpoll.asl.json
 
 fmt: ## format the Rust code
 	cargo fmt --all

@@ -22,6 +22,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", post(api))
         .route("/_emulator/health", get(health))
+        .route("/_emulator/calls", get(calls))
         .route(
             "/_emulator/faults",
             get(get_faults).post(set_faults).delete(reset_faults),
@@ -57,12 +58,21 @@ async fn api(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes
         ));
         return error_response(&error);
     };
+    state.store.count_call(operation);
     match operations::dispatch(&state, operation, &body).await {
         Ok(value) => json_response(StatusCode::OK, &value, None),
         Err(error) => {
             tracing::info!(operation, code = error.code(), %error, "request rejected");
             error_response(&error)
         }
+    }
+}
+
+/// `{"<Operation>": <calls received>}` since start (a benchmark reads the difference).
+async fn calls(State(state): State<Arc<AppState>>) -> Response {
+    match serde_json::to_value(state.store.calls()) {
+        Ok(value) => json_response(StatusCode::OK, &value, None),
+        Err(error) => error_response(&ApiError::Internal(error.to_string())),
     }
 }
 

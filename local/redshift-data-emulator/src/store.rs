@@ -535,6 +535,8 @@ pub struct Store {
     tokens: Mutex<HashMap<String, TokenEntry>>,
     next_query_id: AtomicI64,
     next_pid: AtomicI64,
+    /// Data API calls received, by operation (`GET /_emulator/calls`; the benchmark reads it).
+    calls: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 fn unpoison<T>(result: std::sync::LockResult<MutexGuard<'_, T>>) -> MutexGuard<'_, T> {
@@ -726,6 +728,18 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Counts one call of `operation` (whatever its outcome).
+    pub fn count_call(&self, operation: &str) {
+        *unpoison(self.calls.lock())
+            .entry(operation.to_string())
+            .or_default() += 1;
+    }
+
+    /// Calls received so far, by operation.
+    pub fn calls(&self) -> std::collections::BTreeMap<String, u64> {
+        unpoison(self.calls.lock()).clone()
     }
 
     /// Statements not yet in a terminal state.

@@ -235,6 +235,14 @@ async fn wait_time_outside_1_to_30_is_a_validation_error_that_changes_nothing() 
         .await
         .expect("ListStatements");
     assert!(listed.statements().is_empty(), "a refused call ran nothing");
+    // Every call is counted, refused ones too (GET /_emulator/calls, read by bench/compare.py).
+    let (status, body) = http("GET", &format!("{}/_emulator/calls", emu.endpoint()), "").await;
+    assert_eq!(status, 200, "{body}");
+    let calls: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(calls["DescribeStatement"], 3);
+    assert_eq!(calls["GetStatementResult"], 3);
+    assert_eq!(calls["ExecuteStatement"], 4);
+    assert_eq!(calls["ListStatements"], 1);
     emu.shutdown().await;
 }
 

@@ -81,6 +81,7 @@ lint: setup ## sam validate --lint, cfn-lint, checkov (IaC security, offline) an
 	$(PY) -m pytest tests/test_template_rules.py tests/test_template_iam.py tests/test_moto_adapter.py -q  # deploy-time rules, least privilege, the moto adapter's guard
 	npx --no-install asl-validator --json-path statemachine/etl.asl.json
 	npx --no-install asl-validator --json-path statemachine/trigger.asl.json
+	npx --no-install asl-validator --json-path statemachine/backfill.asl.json
 	sam validate --lint --template bench/template.yaml
 	cfn-lint bench/template.yaml
 	npx --no-install asl-validator --json-path bench/polling.asl.json
@@ -90,7 +91,7 @@ unit: setup ## Rust unit and integration tests (handlers, tokenizer, generator a
 
 sam-build: setup ## sam build, and check that every bootstrap is an arm64 Linux executable
 	sam build
-	$(PY) tests/check_bootstraps.py .aws-sam/build SubmitterFunction CompleterFunction ReconcilerFunction
+	$(PY) tests/check_bootstraps.py .aws-sam/build SubmitterFunction CompleterFunction ReconcilerFunction BackfillPlanFunction
 
 test: setup fmt-check clippy lint unit sam-build test-e2e soak-small ## everything CI runs
 

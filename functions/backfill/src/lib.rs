@@ -115,12 +115,71 @@ pub struct Plan {
     pub dates: Vec<PlannedRun>,
 }
 
-/// The Task payload is `{"input": <the execution input>}`.
-pub fn handle(config: &Config, payload: &Value) -> Result<Plan, BackfillError> {
-    let input = payload
-        .get("input")
-        .ok_or_else(|| BackfillError::InvalidInput("the Task payload has no input".into()))?;
-    plan(config, input)
+/// The two Tasks of the workflow: `{"input": <the execution input>}` (state `Plan`) gets the
+/// [`Plan`]; `{"table": {<the plan>, "results": [...]}}` (state `Table`) gets the [`table`].
+pub fn handle(config: &Config, payload: &Value) -> Result<Value, BackfillError> {
+    if let Some(input) = payload.get("input") {
+        let plan = plan(config, input)?;
+        return Ok(serde_json::to_value(plan).expect("a Plan always serializes"));
+    }
+    if let Some(done) = payload.get("table") {
+        return table(done);
+    }
+    Err(BackfillError::InvalidInput(
+        "the Task payload has neither input nor table".into(),
+    ))
+}
+
+/// The backfill's output: the plan's options, counts, the total of `rows`, and one row per date
+/// in the order run. A date's `rows` is the sum of its run's steps' `rows` (what the run's
+/// statements affected, the ETL output's `steps.<step>.rows`), `rowsByStep` the same per step; the
+/// Map's rows carry them as the two arrays `stepNames` and `stepRows`.
+pub fn table(done: &Value) -> Result<Value, BackfillError> {
+    let bad = |what: &str| BackfillError::InvalidInput(format!("the table's {what}"));
+    let results = done
+        .get("results")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("results are not an array"))?;
+    let mut dates = Vec::with_capacity(results.len());
+    let (mut succeeded, mut failed, mut skipped, mut total) = (0, 0, 0, 0i64);
+    for result in results {
+        let mut row = result
+            .as_object()
+            .cloned()
+            .ok_or_else(|| bad("row is not an object"))?;
+        let names = row.remove("stepNames");
+        let rows = row.remove("stepRows");
+        if let (Some(Value::Array(names)), Some(Value::Array(rows))) = (names, rows) {
+            let by_step: Map<String, Value> = names
+                .iter()
+                .zip(&rows)
+                .map(|(n, r)| (n.as_str().unwrap_or_default().to_owned(), r.clone()))
+                .collect();
+            let sum: i64 = rows.iter().filter_map(Value::as_i64).sum();
+            total += sum;
+            row.insert("rows".into(), sum.into());
+            row.insert("rowsByStep".into(), by_step.into());
+        }
+        match row.get("status").and_then(Value::as_str) {
+            Some("SUCCEEDED") => succeeded += 1,
+            _ => failed += 1,
+        }
+        if row.get("skipped") == Some(&Value::Bool(true)) {
+            skipped += 1;
+        }
+        dates.push(Value::Object(row));
+    }
+    let mut out = Map::new();
+    for key in ["backfillId", "from", "to", "order", "onFailure", "days"] {
+        out.insert(key.into(), done.get(key).cloned().unwrap_or(Value::Null));
+    }
+    out.insert("dryRun".into(), false.into());
+    out.insert("succeeded".into(), succeeded.into());
+    out.insert("skipped".into(), skipped.into());
+    out.insert("failed".into(), failed.into());
+    out.insert("rows".into(), total.into());
+    out.insert("dates".into(), dates.into());
+    Ok(Value::Object(out))
 }
 
 /// The backfill's id when the input gives none: from `from` and `to` only (see the module docs).

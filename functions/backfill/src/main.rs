@@ -8,12 +8,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = &Config::from_env()?;
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            backfill::handle(config, &event.payload)
-                .map(|plan| serde_json::to_value(plan).expect("a Plan always serializes"))
-                .map_err(|err| -> Diagnostic {
-                    tracing::warn!(error_type = err.name(), error = %err, "backfill refused");
-                    diagnostic(err.name(), &err)
-                })
+            backfill::handle(config, &event.payload).map_err(|err| -> Diagnostic {
+                tracing::warn!(error_type = err.name(), error = %err, "backfill refused");
+                diagnostic(err.name(), &err)
+            })
         },
     ))
     .await

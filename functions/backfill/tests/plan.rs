@@ -1,6 +1,6 @@
 //! The plan of a backfill: dates, order, names, and every refusal by its name.
 
-use backfill::{default_id, handle, plan, BackfillError, Config, OnFailure, Order};
+use backfill::{default_id, handle, plan, table, BackfillError, Config, OnFailure, Order};
 use serde_json::{json, Value};
 
 const CONFIG: Config = Config { max_days: 31 };
@@ -160,8 +160,7 @@ fn bad_input_is_named() {
             &CONFIG,
             &json!({"input": {"from": "2021-06-01", "to": "2021-06-01"}})
         )
-        .unwrap()
-        .days,
+        .unwrap()["days"],
         1
     );
 }
@@ -178,4 +177,45 @@ fn config_bounds_the_maximum() {
     assert_eq!(read(Some("90")).0.max_days, 90);
     assert!(read(Some("0")).1.is_err());
     assert!(read(Some("367")).1.is_err());
+}
+
+#[test]
+fn the_table_sums_each_runs_rows_and_counts_outcomes() {
+    let out = table(&json!({
+        "backfillId": "b", "from": "2021-06-01", "to": "2021-06-03", "order": "oldestFirst",
+        "onFailure": "continue", "days": 3, "dates": [], "dryRun": false,
+        "results": [
+            {"date": "2021-06-01", "status": "SUCCEEDED", "executionArn": "a1", "attempt": 1, "skipped": false,
+             "stepNames": ["Setup", "Load"], "stepRows": [3, 4]},
+            {"date": "2021-06-02", "status": "SUCCEEDED", "executionArn": "a2", "attempt": 1, "skipped": true,
+             "stepNames": ["Setup", "Load"], "stepRows": [3, 5]},
+            {"date": "2021-06-03", "status": "FAILED", "executionArn": "a3", "attempt": 2, "skipped": false,
+             "error": "Validation.NoSalesLoaded"}
+        ]
+    }))
+    .unwrap();
+    assert_eq!(
+        (
+            out["succeeded"].clone(),
+            out["skipped"].clone(),
+            out["failed"].clone(),
+            out["rows"].clone()
+        ),
+        (json!(2), json!(1), json!(1), json!(15))
+    );
+    assert_eq!(out["dates"][0]["rows"], 7);
+    assert_eq!(
+        out["dates"][1]["rowsByStep"],
+        json!({"Setup": 3, "Load": 5})
+    );
+    assert!(out["dates"][0].get("stepRows").is_none());
+    assert!(out["dates"][2].get("rows").is_none());
+    assert_eq!(out["dates"][2]["error"], "Validation.NoSalesLoaded");
+    assert_eq!(out["onFailure"], "continue");
+    assert_eq!(
+        handle(&CONFIG, &json!({"table": {"results": 1}}))
+            .unwrap_err()
+            .name(),
+        "Backfill.InvalidInput"
+    );
 }

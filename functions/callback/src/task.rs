@@ -92,6 +92,16 @@ pub struct TaskInput {
     /// `$$.State.RetryCount`: 0 on the first attempt; missing or null counts as 0.
     #[serde(default)]
     pub retry_count: Option<u32>,
+    /// `$$.Execution.Id`: the execution's ARN, which a redriven attempt holds the run lock under.
+    /// Missing or null: a definition generated before redrive was supported.
+    #[serde(default)]
+    pub execution_id: Option<String>,
+    /// `$$.Execution.RedriveCount`: how often the execution has been redriven, 0 for the first
+    /// attempt (missing or null counts as 0). A redriven Task entry is a new attempt: a new token,
+    /// a new `$$.State.EnteredTime` and, with this, a new `ClientToken`, so it never re-attaches
+    /// to the statement the failed attempt started.
+    #[serde(default)]
+    pub redrive_count: Option<u32>,
     /// `$$.Execution.Input`: the execution's input, any JSON. A run started by the S3 trigger
     /// carries `{"runDate": …, "trigger": {"source": "s3", "bucket": …, "key": …}}`, and a bad
     /// run date then names that object. Missing or null: nothing to name.
@@ -241,6 +251,10 @@ pub struct Task {
     pub state_entered_time: String,
     /// Which attempt of the Task entry this is (`$$.State.RetryCount`).
     pub attempt: u32,
+    /// The execution's ARN (`$$.Execution.Id`), checked; `None` for an older definition.
+    pub execution_id: Option<String>,
+    /// How often the execution has been redriven (`$$.Execution.RedriveCount`).
+    pub redrive: u32,
     /// The step's replacements for the error names its task fails with.
     pub error_names: ErrorNames,
 }
@@ -354,6 +368,19 @@ impl TaskInput {
             "stateEnteredTime",
             "must be set ($$.State.EnteredTime): 1-64 printable characters",
         )?;
+        if let Some(arn) = &self.execution_id {
+            check(
+                is_execution_arn_of(arn, &self.execution_name),
+                "executionId",
+                "must be the execution's ARN ($$.Execution.Id): arn:…:states:…:execution:<state machine>:<executionName>",
+            )?;
+        }
+        let redrive = self.redrive_count.unwrap_or(0);
+        check(
+            redrive == 0 || self.execution_id.is_some(),
+            "executionId",
+            "must be set ($$.Execution.Id) when redriveCount is above 0: a redriven run holds the run lock under it",
+        )?;
         let error_names = ErrorNames::parse(self.errors.as_ref())?;
         let run_date = RunDate::resolve(self.run_date.as_deref(), &self.execution_start_time)
             .map_err(
@@ -373,6 +400,8 @@ impl TaskInput {
             execution_name: self.execution_name,
             state_entered_time,
             attempt: self.retry_count.unwrap_or(0),
+            execution_id: self.execution_id,
+            redrive,
             error_names,
         })
     }
@@ -389,21 +418,74 @@ pub fn statement_name(prefix: &str, execution_name: &str, step: &str) -> String 
 }
 
 /// The Data API `ClientToken` of one Task entry: 64 hex digits of SHA-256 over the statement-name
-/// prefix, the execution, the step and `$$.State.EnteredTime`. Every retry of the entry sends the
-/// same token, so the Data API (which keeps it 8 hours) returns the statement the first attempt
-/// started instead of running the script a second time.
+/// prefix, the execution, the step and `$$.State.EnteredTime` (and, for a redriven attempt,
+/// `$$.Execution.RedriveCount`). Every retry of the entry sends the same token, so the Data API
+/// (which keeps it 8 hours) returns the statement the first attempt started instead of running
+/// the script a second time. A redrive enters the Task again (a new entry time, a new redrive
+/// count): a new token, so the redriven step runs its script again instead of being handed the
+/// failed statement.
 pub fn client_token(
     prefix: &str,
     execution_name: &str,
     step: &str,
     state_entered_time: &str,
+    redrive: u32,
 ) -> String {
     let mut hash = Sha256::new();
-    for part in [prefix, execution_name, step, state_entered_time] {
+    let redrive = redrive.to_string();
+    let parts = [prefix, execution_name, step, state_entered_time, &redrive];
+    // The first attempt's token is what it was before redrives were told apart.
+    let parts = if redrive == "0" { &parts[..4] } else { &parts[..] };
+    for part in parts {
         hash.update((part.len() as u64).to_be_bytes());
         hash.update(part.as_bytes());
     }
     hex::encode(hash.finalize())
+}
+
+/// Whether `arn` is the ARN of execution `execution_name` of a Standard state machine:
+/// `arn:<partition>:states:<region>:<account>:execution:<state machine>:<execution_name>`.
+pub fn is_execution_arn_of(arn: &str, execution_name: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(8, ':').collect();
+    matches!(
+        parts.as_slice(),
+        ["arn", partition, "states", region, account, "execution", machine, name]
+            if !partition.is_empty() && !region.is_empty() && !account.is_empty()
+                && !machine.is_empty() && *name == execution_name
+    ) && arn.chars().count() <= 2048
+}
+
+/// Separates an execution ARN from the redrive count in a run lock holder (`holders`) element of
+/// a redriven attempt. Step Functions refuses `#` in an execution name, so the element of one
+/// attempt can never be read as another execution's.
+pub const HOLDER_ATTEMPT_SEPARATOR: char = '#';
+
+/// The run lock `holders` element of one attempt of an execution: the execution ARN for the first
+/// attempt (what the state machine's `AcquireRunLock` adds), `<ARN>#<redrive count>` for a
+/// redriven one (what the submitter adds). Each attempt holds its slot under its own element, so
+/// releasing an attempt that is over (the reconciler, on the failed attempt's execution-ended
+/// event) can never take the slot of the redriven attempt running after it.
+pub fn run_lock_holder(execution_arn: &str, redrive: u32) -> String {
+    if redrive == 0 {
+        execution_arn.to_owned()
+    } else {
+        format!("{execution_arn}{HOLDER_ATTEMPT_SEPARATOR}{redrive}")
+    }
+}
+
+/// The execution ARN and attempt (redrive count) of a run lock `holders` element, as
+/// [`run_lock_holder`] writes them; `None` when it is not one.
+pub fn parse_run_lock_holder(element: &str) -> Option<(&str, u32)> {
+    let (arn, redrive) = match element.rsplit_once(HOLDER_ATTEMPT_SEPARATOR) {
+        Some((arn, count)) => {
+            let redrive: u32 = count.parse().ok()?;
+            // `arn#0` is never written: the first attempt's element is the bare ARN.
+            (redrive > 0 && !count.starts_with('0')).then_some((arn, redrive))?
+        }
+        None => (element, 0),
+    };
+    let name = arn.rsplit(':').next().unwrap_or_default();
+    (is_execution_name(name) && is_execution_arn_of(arn, name)).then_some((arn, redrive))
 }
 
 /// The result of a step that finished: the Task's output in the execution.
@@ -630,12 +712,12 @@ mod tests {
 
     #[test]
     fn client_tokens_are_64_hex_digits_and_identify_one_task_entry() {
-        let token = client_token("etl", "run-1", "LoadItem", "2021-06-27T06:00:00.456Z");
+        let token = client_token("etl", "run-1", "LoadItem", "2021-06-27T06:00:00.456Z", 0);
         assert_eq!(token.len(), 64);
         assert!(token.chars().all(|c| c.is_ascii_hexdigit()));
         assert_eq!(
             token,
-            client_token("etl", "run-1", "LoadItem", "2021-06-27T06:00:00.456Z")
+            client_token("etl", "run-1", "LoadItem", "2021-06-27T06:00:00.456Z", 0)
         );
         for other in [
             client_token(
@@ -643,13 +725,68 @@ mod tests {
                 "run-1",
                 "LoadCustomerAddress",
                 "2021-06-27T06:00:00.456Z",
+                0,
             ),
-            client_token("etl", "run-1", "LoadItem", "2021-06-27T06:05:00.000Z"),
-            client_token("etl", "run-2", "LoadItem", "2021-06-27T06:00:00.456Z"),
-            client_token("etl2", "run-1", "LoadItem", "2021-06-27T06:00:00.456Z"),
+            // a redriven entry of the same step (it has a new entry time too, on AWS)
+            client_token("etl", "run-1", "LoadItem", "2021-06-27T06:00:00.456Z", 1),
+            client_token("etl", "run-1", "LoadItem", "2021-06-27T06:05:00.000Z", 0),
+            client_token("etl", "run-2", "LoadItem", "2021-06-27T06:00:00.456Z", 0),
+            client_token("etl2", "run-1", "LoadItem", "2021-06-27T06:00:00.456Z", 0),
         ] {
             assert_ne!(token, other);
         }
+    }
+
+    #[test]
+    fn each_attempt_of_an_execution_holds_the_run_lock_under_its_own_element() {
+        let arn = "arn:aws:states:us-east-1:123456789012:execution:etl-etl:daily-2021.06.26";
+        assert_eq!(run_lock_holder(arn, 0), arn);
+        assert_eq!(run_lock_holder(arn, 2), format!("{arn}#2"));
+        for redrive in [0, 1, 2, 17] {
+            assert_eq!(
+                parse_run_lock_holder(&run_lock_holder(arn, redrive)),
+                Some((arn, redrive))
+            );
+        }
+        for bad in [
+            "not-an-arn".to_owned(),
+            format!("{arn}#0"),
+            format!("{arn}#01"),
+            format!("{arn}#x"),
+            format!("{arn}#"),
+            format!("{arn}#-1"),
+            "arn:aws:states:us-east-1:123456789012:stateMachine:etl-etl".to_owned(),
+            "arn:aws:states:us-east-1:123456789012:execution:etl-etl:".to_owned(),
+        ] {
+            assert_eq!(parse_run_lock_holder(&bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_redriven_payload_names_its_execution_and_redrive_count() {
+        let arn = "arn:aws:states:us-east-1:123456789012:execution:etl-etl:run-1";
+        let payload = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({
+                "taskToken": "t", "step": "LoadItem", "script": "load_item.sql",
+                "runDate": "2021-06-26", "executionName": "run-1",
+                "executionStartTime": "2021-06-27T06:00:00.123Z",
+                "stateEnteredTime": "2021-06-27T06:00:01.456Z",
+            });
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            TaskInput::from_json(v).unwrap().validate()
+        };
+        let first = payload(serde_json::json!({})).unwrap();
+        assert_eq!((first.redrive, first.execution_id), (0, None));
+        let redriven = payload(serde_json::json!({"executionId": arn, "redriveCount": 2})).unwrap();
+        assert_eq!((redriven.redrive, redriven.execution_id.as_deref()), (2, Some(arn)));
+        let err = payload(serde_json::json!({"redriveCount": 1})).unwrap_err();
+        assert_eq!(err.name(), "InvalidInput");
+        assert!(err.to_string().contains("executionId"), "{err}");
+        let other = "arn:aws:states:us-east-1:123456789012:execution:etl-etl:run-2";
+        let err = payload(serde_json::json!({"executionId": other})).unwrap_err();
+        assert!(err.to_string().contains("executionId"), "{err}");
     }
 
     #[test]
@@ -745,7 +882,7 @@ mod tests {
                 name.splitn(3, '/').collect::<Vec<_>>(),
                 ["etl", execution, "LoadItem"]
             );
-            let token = client_token("etl", execution, "LoadItem", "2021-06-27T06:00:00.456Z");
+            let token = client_token("etl", execution, "LoadItem", "2021-06-27T06:00:00.456Z", 0);
             assert_eq!(token.len(), 64, "within the Data API's 1-64 characters");
             assert!(token.chars().all(|c| c.is_ascii_hexdigit()));
             assert!(tokens.insert(token), "one token per execution");

@@ -46,6 +46,8 @@ pub struct Execution {
     pub state: ExecutionState,
     /// `redriveDate` in epoch seconds: when the execution was last redriven; `None` if never.
     pub redriven_at: Option<i64>,
+    /// `redriveCount`: how often it was redriven (0 if never), the attempt that runs or ran last.
+    pub redrive_count: u32,
 }
 
 #[derive(Debug, Error)]
@@ -89,6 +91,10 @@ pub async fn describe(
                 status => ExecutionState::Ended(status.as_str().to_owned()),
             },
             redriven_at: out.redrive_date().map(|date| date.secs()),
+            redrive_count: out
+                .redrive_count()
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
         }),
         Err(err)
             if err
@@ -98,6 +104,7 @@ pub async fn describe(
             Ok(Execution {
                 state: ExecutionState::DoesNotExist,
                 redriven_at: None,
+                redrive_count: 0,
             })
         }
         Err(err) => {

@@ -22,9 +22,10 @@
 //!
 //! When a run lock is configured (`RUN_LOCK_TABLE`, see [`lock`]), it also releases the lock held
 //! by an execution that ended without releasing it: on its execution-ended event when
-//! `DescribeExecution` says the execution still has ended (a late event after a redrive releases
-//! nothing), and on the schedule for every holder whose execution is no longer running (its event
-//! was lost).
+//! `DescribeExecution` says the execution still has ended, and on the schedule for every holder
+//! whose execution is no longer running (its event was lost). A redriven attempt holds its slot
+//! under its own element (`<ARN>#<redrive count>`), so a late event after a redrive gives back only
+//! the slot of the attempt that is over, never the redriven attempt's (see [`lock`]).
 //!
 //! A task that hits throttling (DynamoDB, the Data API, Step Functions) is skipped, counted as
 //! `Throttled` and looked at again on the next run. The invocation returns Ok with the counts,
@@ -59,6 +60,7 @@ pub use trigger::{
     EXECUTION_SOURCE, SCHEDULE_DETAIL_TYPE, SCHEDULE_SOURCES,
 };
 
+use etl_callback::task::run_lock_holder;
 use execution::{DescribeError, Execution, ExecutionState};
 use lock::{LockError, Release, RunLock};
 
@@ -326,10 +328,10 @@ impl Reconciler {
                 // An element that is no execution ARN (a hand edit) can never end: it would hold a
                 // slot for good, so it is removed like a holder whose execution ended.
                 let outcome = match holder.execution_arn.as_deref() {
-                    None => lock.release(&holder.execution_name).await.map(|release| {
+                    None => lock.release(&holder.element).await.map(|release| {
                         Some((release, "stale holder: not an execution ARN", String::new()))
                     }),
-                    Some(arn) => release_if_ended(lock, &holder.execution_name, arn).await,
+                    Some(arn) => release_if_ended(lock, &holder, arn).await,
                 };
                 (holder, outcome)
             })
@@ -563,16 +565,26 @@ impl Reconciler {
         summary: &mut Summary,
     ) -> Result<(), ReconcileError> {
         let lock_name = lock.settings.name.as_str();
-        match lock.execution_state(&execution.execution_arn).await {
-            Ok(ExecutionState::Live(status)) => {
-                info!(lock_name, execution = %execution.name, execution_status = %status,
-                      event_status = %execution.status, action = "keep lock",
-                      "execution runs again since this event (redriven); run lock left to it");
-                Ok(())
-            }
-            Ok(_) => release_ended(lock, execution, summary).await,
-            Err(err) => lock_failure(summary, lock_name, &execution.name, err),
+        let described = match lock.execution(&execution.execution_arn).await {
+            Ok(described) => described,
+            Err(err) => return lock_failure(summary, lock_name, &execution.name, err),
+        };
+        // Every attempt that is over gives its slot back: all of them when the execution has
+        // ended; the ones before the current redrive when it runs again (the event is late).
+        let over: Vec<u32> = (0..=described.redrive_count)
+            .filter(|attempt| lock::attempt_over(*attempt, &described))
+            .collect();
+        if over.is_empty() {
+            info!(lock_name, execution = %execution.name,
+                  execution_status = %described.state.status(), event_status = %execution.status,
+                  action = "keep lock",
+                  "execution runs again since this event (redriven); run lock left to it");
         }
+        for attempt in over {
+            let element = run_lock_holder(&execution.execution_arn, attempt);
+            release_ended(lock, execution, &element, summary).await?;
+        }
+        Ok(())
     }
 }
 
@@ -580,10 +592,11 @@ impl Reconciler {
 async fn release_ended(
     lock: &RunLock<'_>,
     execution: &ExecutionStatusChange,
+    element: &str,
     summary: &mut Summary,
 ) -> Result<(), ReconcileError> {
     let lock_name = lock.settings.name.as_str();
-    match lock.release(&execution.execution_arn).await {
+    match lock.release(element).await {
         Ok(release) => {
             log_release(
                 summary,
@@ -671,30 +684,32 @@ fn closed(closing: Closing) -> Action {
     }
 }
 
-/// One run lock holder on the schedule: released when its execution ended or does not exist
-/// (with the reason and the execution's status), `None` while it still runs.
+/// One run lock holder on the schedule: released when its attempt is over, i.e. its execution
+/// ended or does not exist, or was redriven since (with the reason and the execution's status);
+/// `None` while the attempt still runs.
 async fn release_if_ended(
     lock: &RunLock<'_>,
-    execution: &str,
+    holder: &lock::Holder,
     arn: &str,
 ) -> Result<Option<(Release, &'static str, String)>, LockError> {
-    match lock.execution_state(arn).await? {
-        ExecutionState::Live(status) => {
-            info!(lock_name = lock.settings.name.as_str(), execution, execution_status = %status,
+    let execution = holder.execution_name.as_str();
+    let described = lock.execution(arn).await?;
+    let reason = match &described.state {
+        _ if !lock::attempt_over(holder.attempt, &described) => {
+            info!(lock_name = lock.settings.name.as_str(), execution, attempt = holder.attempt,
+                  execution_status = %described.state.status(),
                   action = "keep lock", "run lock holder still runs");
-            Ok(None)
+            return Ok(None);
         }
-        ExecutionState::Ended(status) => Ok(Some((
-            lock.release(arn).await?,
-            "stale holder: execution ended",
-            status,
-        ))),
-        ExecutionState::DoesNotExist => Ok(Some((
-            lock.release(arn).await?,
-            "stale holder: execution does not exist",
-            String::new(),
-        ))),
-    }
+        ExecutionState::Live(_) => "stale holder: attempt over, the execution was redriven since",
+        ExecutionState::Ended(_) => "stale holder: execution ended",
+        ExecutionState::DoesNotExist => "stale holder: execution does not exist",
+    };
+    Ok(Some((
+        lock.release(&holder.element).await?,
+        reason,
+        described.state.status().to_owned(),
+    )))
 }
 
 /// Counts one task's result and writes its log line (never the token).

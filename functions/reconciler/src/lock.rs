@@ -12,6 +12,12 @@
 //!
 //! The release is the state machine's own, conditional on membership, so whoever releases second
 //! changes nothing.
+//!
+//! A redriven attempt holds its slot under its own element, `<execution ARN>#<redrive count>`
+//! ([`etl_callback::task::run_lock_holder`]; the submitter takes it before the attempt submits
+//! anything). An element is released when its attempt is over: the execution ended, or it was
+//! redriven since ([`attempt_over`]). So the release of a failed attempt, however late, never
+//! takes the slot of the redriven attempt that runs after it.
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -19,6 +25,7 @@ use std::fmt::Debug;
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
+use etl_callback::task::parse_run_lock_holder;
 use etl_callback::throttle::{Throttling, ThrottlingVariants};
 use thiserror::Error;
 
@@ -108,6 +115,16 @@ pub struct Holder {
     pub execution_name: String,
     /// The execution ARN; `None` when the element is not an execution ARN (nothing to ask about).
     pub execution_arn: Option<String>,
+    /// The attempt (redrive count) that holds the slot: 0 for the first.
+    pub attempt: u32,
+    /// The element itself, what a release removes.
+    pub element: String,
+}
+
+/// Whether attempt `attempt` of an execution is over: the execution ended (or does not exist), or
+/// it was redriven since (`redriveCount` above the attempt), so its slot is to be given back.
+pub fn attempt_over(attempt: u32, execution: &execution::Execution) -> bool {
+    !execution.state.is_live() || execution.redrive_count > attempt
 }
 
 /// The lock item and the clients to release it.
@@ -170,8 +187,8 @@ impl RunLock<'_> {
     }
 
     /// `DescribeExecution` of a holder's execution.
-    pub async fn execution_state(&self, execution_arn: &str) -> Result<ExecutionState, LockError> {
-        Ok(execution::describe(self.sfn, execution_arn).await?.state)
+    pub async fn execution(&self, execution_arn: &str) -> Result<execution::Execution, LockError> {
+        Ok(execution::describe(self.sfn, execution_arn).await?)
     }
 }
 
@@ -182,16 +199,19 @@ pub fn holders_of(item: &HashMap<String, AttributeValue>) -> Vec<Holder> {
     };
     let mut holders: Vec<Holder> = arns
         .iter()
-        .map(|arn| {
-            let is_execution = arn.starts_with("arn:") && arn.contains(":execution:");
-            Holder {
-                execution_name: if is_execution {
-                    arn.rsplit(':').next().unwrap_or(arn).to_owned()
-                } else {
-                    arn.clone()
-                },
-                execution_arn: is_execution.then(|| arn.clone()),
-            }
+        .map(|element| match parse_run_lock_holder(element) {
+            Some((arn, attempt)) => Holder {
+                execution_name: arn.rsplit(':').next().unwrap_or(arn).to_owned(),
+                execution_arn: Some(arn.to_owned()),
+                attempt,
+                element: element.clone(),
+            },
+            None => Holder {
+                execution_name: element.clone(),
+                execution_arn: None,
+                attempt: 0,
+                element: element.clone(),
+            },
         })
         .collect();
     holders.sort_by(|a, b| a.execution_name.cmp(&b.execution_name));
@@ -221,6 +241,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_attempt_is_over_when_its_execution_ended_or_was_redriven_since() {
+        let execution = |state: ExecutionState, redrive_count| execution::Execution {
+            state,
+            redriven_at: None,
+            redrive_count,
+        };
+        let running = |n| execution(ExecutionState::Live("RUNNING".into()), n);
+        assert!(!attempt_over(0, &running(0)));
+        assert!(!attempt_over(1, &running(1)));
+        assert!(
+            attempt_over(0, &running(1)),
+            "the failed attempt before a redrive"
+        );
+        assert!(attempt_over(1, &running(3)));
+        assert!(attempt_over(
+            1,
+            &execution(ExecutionState::Ended("FAILED".into()), 1)
+        ));
+        assert!(attempt_over(0, &execution(ExecutionState::DoesNotExist, 0)));
+        assert!(!attempt_over(
+            0,
+            &execution(ExecutionState::Live("PENDING_REDRIVE".into()), 0)
+        ));
+    }
+
+    #[test]
     fn holders_are_the_execution_arns_of_the_holders_set_and_nothing_else() {
         let arn =
             |name: &str| format!("arn:aws:states:us-east-1:123456789012:execution:etl:{name}");
@@ -233,22 +279,46 @@ mod tests {
         assert!(holders_of(&item).is_empty());
         item.insert(
             HOLDERS.to_owned(),
-            AttributeValue::Ss(vec![arn("b.2021-06-26"), "not-an-arn".into(), arn("a")]),
+            AttributeValue::Ss(vec![
+                arn("b.2021-06-26"),
+                "not-an-arn".into(),
+                arn("a"),
+                format!("{}#2", arn("c")),
+                format!("{}#x", arn("d")),
+            ]),
         );
         assert_eq!(
             holders_of(&item),
             vec![
                 Holder {
                     execution_name: "a".into(),
-                    execution_arn: Some(arn("a"))
+                    execution_arn: Some(arn("a")),
+                    attempt: 0,
+                    element: arn("a"),
+                },
+                Holder {
+                    execution_name: format!("{}#x", arn("d")),
+                    execution_arn: None,
+                    attempt: 0,
+                    element: format!("{}#x", arn("d")),
                 },
                 Holder {
                     execution_name: "b.2021-06-26".into(),
                     execution_arn: Some(arn("b.2021-06-26")),
+                    attempt: 0,
+                    element: arn("b.2021-06-26"),
+                },
+                Holder {
+                    execution_name: "c".into(),
+                    execution_arn: Some(arn("c")),
+                    attempt: 2,
+                    element: format!("{}#2", arn("c")),
                 },
                 Holder {
                     execution_name: "not-an-arn".into(),
-                    execution_arn: None
+                    execution_arn: None,
+                    attempt: 0,
+                    element: "not-an-arn".into(),
                 },
             ]
         );

@@ -35,6 +35,8 @@ const ID: &str = "d9b6c0c9-0747-4bf4-b142-e8883122f766";
 const ID2: &str = "0f4c3a55-8a51-4c8e-9f11-2b7b8f6c9e02";
 const ID3: &str = "7a1e2b3c-4d5e-4f60-8a9b-0c1d2e3f4a5b";
 const EXECUTION: &str = "daily-2021-06-26-3f7ef5c7";
+/// The run lock element of `EXECUTION`'s first redrive: `<ARN>#1`.
+const REDRIVEN_SLOT: &str = "daily-2021-06-26-3f7ef5c7#1";
 
 const FINISHED_SUBS: &[(&str, StatusString, i64, Option<&str>)] = &[
     (
@@ -1573,14 +1575,17 @@ fn the_closed_token_decision_follows_the_execution_the_redrive_and_the_token_s_a
     let live = |redriven_at| Execution {
         state: ExecutionState::Live("RUNNING".into()),
         redriven_at,
+        redrive_count: u32::from(redriven_at.is_some()),
     };
     let ended = Execution {
         state: ExecutionState::Ended("FAILED".into()),
         redriven_at: None,
+        redrive_count: 0,
     };
     let gone = Execution {
         state: ExecutionState::DoesNotExist,
         redriven_at: None,
+        redrive_count: 0,
     };
     assert_eq!(
         closed_token(&live(None), Some(now - 899), now, 900),
@@ -1630,7 +1635,7 @@ fn pending_submitted(
 }
 
 #[tokio::test]
-async fn a_late_failed_event_after_a_redrive_cancels_only_the_ended_attempt_s_statements_and_keeps_the_lock(
+async fn a_late_failed_event_after_a_redrive_cancels_only_the_ended_attempt_s_statements_and_releases_only_its_slot(
 ) {
     for now in [ExecutionStatus::Running, ExecutionStatus::PendingRedrive] {
         // ID: stored before the event's stopDate (the failed attempt, its token is dead);
@@ -1641,10 +1646,13 @@ async fn a_late_failed_event_after_a_redrive_cancels_only_the_ended_attempt_s_st
         ]);
         let (old, new) = (cancel_of(ID), cancel_of(ID2));
         let (claim, mark) = (claim(), marked("reconciler", "TASK_CLOSED", TOKEN));
+        // The failed attempt held its slot under the bare ARN (AcquireRunLock); the redriven
+        // attempt holds its own, `<ARN>#1` (the submitter took it).
+        let redriven_slot = release(REDRIVEN_SLOT);
         let release = release(EXECUTION);
         let redriven = redriven_execution(EXECUTION, now, Some(1_624_774_900));
         let r = locking(
-            &[&query, &claim, &mark, &release],
+            &[&query, &claim, &mark, &release, &redriven_slot],
             &[&redriven],
             &[&old, &new],
         );
@@ -1663,9 +1671,9 @@ async fn a_late_failed_event_after_a_redrive_cancels_only_the_ended_attempt_s_st
         );
         assert_eq!(redriven.num_calls(), 1);
         assert_eq!(
-            release.num_calls(),
-            0,
-            "the run lock slot is the redriven run's"
+            (release.num_calls(), redriven_slot.num_calls()),
+            (1, 0),
+            "the failed attempt's slot is given back, the redriven attempt's is left to it"
         );
         assert_eq!(
             (
@@ -1675,7 +1683,7 @@ async fn a_late_failed_event_after_a_redrive_cancels_only_the_ended_attempt_s_st
                 summary.locks_released,
                 summary.errors
             ),
-            (2, 1, 1, 0, 0)
+            (2, 1, 1, 1, 0)
         );
     }
 }
@@ -1894,4 +1902,58 @@ async fn a_holder_that_is_no_execution_arn_is_removed_so_no_slot_leaks_for_good(
         "a running holder keeps its slot"
     );
     assert_eq!((summary.locks_released, summary.errors), (1, 0));
+}
+
+#[tokio::test]
+async fn on_the_schedule_the_slot_of_an_attempt_before_a_redrive_is_released_and_the_redriven_one_kept(
+) {
+    let query = overdue(vec![]);
+    let lock = lock_item(&[EXECUTION, REDRIVEN_SLOT]);
+    let (first, redriven_slot) = (release(EXECUTION), release(REDRIVEN_SLOT));
+    let running = redriven_execution(EXECUTION, ExecutionStatus::Running, Some(1_624_774_900));
+    let r = locking(&[&query, &lock, &first, &redriven_slot], &[&running], &[]);
+
+    let summary = sweep(&r).await;
+
+    assert_eq!(
+        (first.num_calls(), redriven_slot.num_calls()),
+        (1, 0),
+        "attempt 0 is over (the execution was redriven); attempt 1 runs"
+    );
+    assert_eq!((summary.locks_released, summary.errors), (1, 0));
+}
+
+#[tokio::test]
+async fn when_a_redriven_attempt_ends_its_own_slot_is_released_on_its_event_and_on_the_schedule() {
+    // Its event: every attempt's element (the earlier ones are gone already: nothing to count).
+    let query = of_execution(vec![]);
+    let (first, redriven_slot) = (already_released(EXECUTION), release(REDRIVEN_SLOT));
+    let failed_again = mock!(aws_sdk_sfn::Client::describe_execution).then_output(|| {
+        DescribeExecutionOutput::builder()
+            .execution_arn(execution_arn(EXECUTION))
+            .state_machine_arn(STATE_MACHINE)
+            .name(EXECUTION)
+            .status(ExecutionStatus::Failed)
+            .start_date(aws_smithy_types::DateTime::from_secs(1_624_773_600))
+            .redrive_count(1)
+            .build()
+            .unwrap()
+    });
+    let r = locking(&[&query, &first, &redriven_slot], &[&failed_again], &[]);
+
+    let summary = r.handle(failed_event()).await.unwrap();
+
+    assert_eq!((first.num_calls(), redriven_slot.num_calls()), (1, 1));
+    assert_eq!((summary.locks_released, summary.errors), (1, 0));
+
+    // The schedule, when that event was lost.
+    let query = overdue(vec![]);
+    let lock = lock_item(&[REDRIVEN_SLOT]);
+    let redriven_slot = release(REDRIVEN_SLOT);
+    let r = locking(&[&query, &lock, &redriven_slot], &[&failed_again], &[]);
+
+    let summary = sweep(&r).await;
+
+    assert_eq!(redriven_slot.num_calls(), 1);
+    assert_eq!(summary.locks_released, 1);
 }

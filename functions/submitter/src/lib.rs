@@ -14,6 +14,9 @@ use serde::Serialize;
 use thiserror::Error;
 use tracing::info;
 
+pub mod run_lock;
+use run_lock::{RunLockError, RunLockSettings};
+
 type HttpResponse = aws_smithy_runtime_api::http::Response;
 
 /// Where the statements run.
@@ -40,6 +43,9 @@ pub struct Config {
     pub statement_name_prefix: String,
     pub database: String,
     pub target: Target,
+    /// The run lock a redriven attempt takes before it submits ([`run_lock`]); `None` without
+    /// `RUN_LOCK_TABLE`.
+    pub run_lock: Option<RunLockSettings>,
 }
 
 impl Config {
@@ -89,8 +95,10 @@ impl Config {
                 }
             }
         };
+        let run_lock = RunLockSettings::read(&mut vars);
         vars.finish()?;
         Ok(Self {
+            run_lock,
             token_table,
             scripts_bucket,
             scripts_prefix,
@@ -142,6 +150,8 @@ pub enum SubmitError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Complete(#[from] CompleteError),
+    #[error(transparent)]
+    RunLock(#[from] RunLockError),
 }
 
 impl SubmitError {
@@ -156,6 +166,7 @@ impl SubmitError {
             Self::RedshiftRequestFailed(_) => "RedshiftRequestFailed",
             Self::Store(e) => e.name(),
             Self::Complete(e) => e.name(),
+            Self::RunLock(e) => e.name(),
         }
     }
 }
@@ -200,6 +211,15 @@ impl Submitter {
 
     pub async fn handle(&self, payload: serde_json::Value) -> Result<Submitted, SubmitError> {
         let task = TaskInput::from_json(payload)?.validate()?;
+        if let (Some(settings), Some(arn), true) = (
+            &self.config.run_lock,
+            task.execution_id.as_deref(),
+            task.redrive > 0,
+        ) {
+            run_lock::hold(&self.table.client, settings, arn, task.redrive).await?;
+            info!(step = %task.step, redrive = task.redrive, lock_name = %settings.name,
+                  "redriven attempt holds the run lock");
+        }
         // The version the execution's definition was generated with: a deploy uploads its scripts
         // under a new version and never removes an older one, so a run started before it keeps
         // reading the scripts it started with.
@@ -305,6 +325,7 @@ impl Submitter {
             &task.execution_name,
             &task.step,
             &task.state_entered_time,
+            task.redrive,
         );
         let request = self
             .redshift_data

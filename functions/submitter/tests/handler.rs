@@ -530,6 +530,7 @@ async fn the_client_token_is_the_same_for_every_retry_of_a_task_entry_and_differ
         "daily-2021-06-26-3f7ef5c7",
         "LoadItem",
         ENTERED,
+        0,
     );
     assert_eq!(tokens.len(), 5);
     assert_eq!(
@@ -1000,7 +1001,7 @@ async fn execution_names_step_functions_accepts_run_end_to_end() {
         );
         assert_eq!(
             sent_token,
-            &client_token("redshift-etl-callback", name, "LoadItem", ENTERED)
+            &client_token("redshift-etl-callback", name, "LoadItem", ENTERED, 0)
         );
         assert!(sent_token.len() == 64 && sent_token.chars().all(|c| c.is_ascii_hexdigit()));
         assert_eq!(writes[i], ((*name).to_owned(), statement));

@@ -1,5 +1,5 @@
 """Step Functions: moto's ASL interpreter (`moto.stepfunctions.parser`) made to behave as Step Functions
-does (patches 4, 5, 8, 9, 12, 13, 16-20, 26, 28) and the callbacks probe.
+does (patches 4, 5, 8, 9, 12, 13, 16-20, 26, 28-30) and the callbacks probe.
 """
 
 from __future__ import annotations
@@ -430,6 +430,94 @@ def patch_unnamed_executions() -> None:
         return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
 
     install(28, StepFunctionsParserBackend, "start_execution", start_execution)
+
+
+def _pascal(value: dict) -> dict:
+    """An API response as Step Functions hands it to a state: PascalCase member names, timestamps as
+    ISO 8601 strings (nested values, such as a child's Input and Output, unchanged)."""
+    return {k[0].upper() + k[1:]: (v.isoformat() if isinstance(v, datetime) else v) for k, v in value.items()}
+
+
+def patch_sync2_execution_output() -> None:
+    """Patch 29; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    `arn:aws:states:::states:startExecution.sync:2` waits for the child execution and gives the state
+    the child's DescribeExecution with Step Functions' PascalCase member names (`ExecutionArn`, `Status`,
+    `Output`, ...; `.sync:2`: `Input` and `Output` as JSON, not strings); a child that failed, timed out
+    or was aborted fails the Task with `States.TaskFailed` and that DescribeExecution (with `Error` and
+    `Cause`) as JSON text in the cause (the Backfill workflow reads `Status`, `ExecutionArn` and
+    `Error` from both, statemachine/backfill.asl.json). moto's `StateTaskServiceSfn._build_sync2_resolver`
+    returns, and puts into the cause, boto3's camelCase keys (`executionArn`, `status`, ...), and
+    datetimes in the output. The patched resolver renames the top-level keys and writes the dates as
+    ISO 8601 strings in both; waiting, failing and the parsing of Input/Output are moto's.
+
+    Still needed? `StateTaskServiceSfn._build_sync2_resolver` (moto/stepfunctions/parser/asl/component/
+    state/exec/state_task/service/state_task_service_sfn.py) still returns boto3's `describe_execution`
+    keys and `to_json_str(describe_execution_output)` as the cause (tests/e2e/test_backfill.py fails
+    otherwise: the rows of a backfill have no executionArn).
+    """
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+        StateTaskServiceSfn,
+    )
+
+    original = require(29, StateTaskServiceSfn, "_build_sync2_resolver",
+                       ("self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"))
+
+    def build_sync2_resolver(self, env, resource_runtime_part, normalised_parameters, state_credentials):  # noqa: ANN001
+        resolve = original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+
+        def resolver():  # noqa: ANN202
+            try:
+                described = resolve()
+            except FailureEventException as failure:
+                details = failure.failure_event.event_details.get("taskFailedEventDetails") or {}
+                try:
+                    cause = json.loads(details.get("cause") or "")
+                except ValueError:
+                    raise failure from None
+                if isinstance(cause, dict):
+                    details["cause"] = json.dumps(_pascal(cause), separators=(",", ":"))
+                raise
+            return _pascal(described) if isinstance(described, dict) else described
+
+        return resolver
+
+    install(29, StateTaskServiceSfn, "_build_sync2_resolver", build_sync2_resolver)
+
+
+def patch_sdk_sfn_integration() -> None:
+    """Patch 30; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    An AWS SDK integration Task (`arn:aws:states:::aws-sdk:sfn:describeExecution`) takes the API's
+    parameters in PascalCase (`ExecutionArn`) and gives the state the response in PascalCase
+    (`Status`, `Output`, ...), as every `aws-sdk:` integration does. moto's
+    `StateTaskServiceAwsSdk._eval_service_task` hands the parameters to boto3 as they are (botocore
+    serializes no `executionArn`: the call fails) and pushes boto3's response (camelCase, datetimes).
+    For the Step Functions API (`sfn`) the patch renames the top-level parameters to the API's member
+    names and the response's back to PascalCase, dates as ISO 8601 strings; other services unchanged.
+
+    Still needed? `StateTaskServiceAwsSdk._eval_service_task` (.../service/state_task_service_aws_sdk.py)
+    still calls `getattr(api_client, api_action)(**normalised_parameters)` and pushes the response as
+    boto3 returns it (tests/e2e/test_backfill.py's restart case reads `Status` of the taken name).
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+        StateTaskServiceAwsSdk,
+    )
+
+    original = require(30, StateTaskServiceAwsSdk, "_eval_service_task",
+                       ("self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"))
+
+    def eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):  # noqa: ANN001
+        if self._get_boto_service_name() != "stepfunctions":
+            return original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+        parameters = {k[0].lower() + k[1:]: v for k, v in normalised_parameters.items()}
+        original(self, env, resource_runtime_part, parameters, state_credentials)
+        response = env.stack.pop()
+        env.stack.append(_pascal(response) if isinstance(response, dict) else response)
+        return None
+
+    install(30, StateTaskServiceAwsSdk, "_eval_service_task", eval_service_task)
 
 
 def probe_callbacks(path: str | None) -> None:

@@ -1,14 +1,16 @@
-"""Callback vs polling on one local stack, same SQL, one run (`make bench`; benchmark code only).
+"""Callback vs polling vs long polling on one local stack, same SQL, one run (`make bench`; benchmark code only).
 
     python bench/compare.py [--quick] [--runs N] [--delays 0,5,30] [--wait-seconds 10] [--out DIR]
 
 One throwaway LocalStack (local/stack.py) runs the product (template.yaml) and, deployed next to it
-through the same path (`LocalStack.add_stack`), the polling baseline bench/template.yaml: the original
-AWS sample's design, every step = submit, `Wait` --wait-seconds, DescribeStatement, `Choice` looping
-until FINISHED/FAILED/ABORTED. Both share the Redshift Data API emulator and PostgreSQL and run the
-same scripts for the same run date. For every statement duration (the emulator's `delay_ms` fault,
-applied to every statement submitted while set), the two designs run alternately (callback first on
-even runs, polling first on odd runs), so a noisy machine hits both alike.
+through the same path (`LocalStack.add_stack`), two baselines: the polling baseline bench/template.yaml
+(the original AWS sample's design, every step = submit, `Wait` --wait-seconds, DescribeStatement,
+`Choice` looping until FINISHED/FAILED/ABORTED) and the long-polling baseline bench/longpoll.yaml
+(every step = one synchronous Lambda Task that submits and long-polls DescribeStatement with
+WaitTimeSeconds until the statement ends). All share the Redshift Data API emulator and PostgreSQL
+and run the same scripts for the same run date. For every statement duration (the emulator's
+`delay_ms` fault, applied to every statement submitted while set), the designs run interleaved (the
+order rotates every run), so a noisy machine hits all alike.
 
 Figures, per pipeline run (definitions in the Markdown this writes):
 - per-step orchestration overhead: the step's batch ended (emulator `UpdatedAt`, ms) -> Step Functions
@@ -16,6 +18,9 @@ Figures, per pipeline run (definitions in the Markdown this writes):
   the Choice that saw FINISHED for polling; the next state is entered at that instant);
 - end-to-end: the execution's startDate -> stopDate;
 - state transitions: `*StateEntered` events in GetExecutionHistory (what a Standard workflow bills);
+- Lambda concurrency held per running step: Lambda seconds / step seconds (a step runs from its
+  first state entered to the exit measured for the overhead);
+- Data API calls per step: the emulator's call counter (GET /_emulator/calls) over the run, / steps;
 - Lambda invocations: Lambda tasks in the history (TaskScheduled with resourceType lambda) plus,
   for the callback design, one completer invocation per Data API status-change event;
 - Lambda GB-s: 128 MB x the sum of the invocations' durations, each rounded up to 1 ms, measured
@@ -24,7 +29,7 @@ Figures, per pipeline run (definitions in the Markdown this writes):
   received during the run (moto's request recorder);
 - cost per 1,000 pipelines at the list prices in PRICES.
 
-Exit status 1 when the target is missed (TARGET below), 2 when the stack or a run fails.
+Exit status 1 when a target is missed (TARGET_* below), 2 when the stack or a run fails.
 """
 
 from __future__ import annotations
@@ -55,6 +60,13 @@ from run import TERMINAL, _history, start_execution  # noqa: E402
 from stack import LOCAL_PARAMETERS, LocalStack  # noqa: E402
 
 POLLING_STACK = "redshift-etl-polling"
+LONGPOLL_STACK = "redshift-etl-longpoll"
+DESIGNS = ("callback", "polling", "longpoll")
+# Step lengths the cost is computed for (not run): 10 minutes and 1 hour.
+COMPUTED_STEP_SECONDS = (600, 3600)
+# bench/longpoll.yaml: StepTimeout (Lambda's maximum) and the margin the function keeps
+# (longpoll_baseline::DEADLINE_MARGIN): one invocation long-polls at most 895 s.
+LONGPOLL_INVOCATION_S = 900 - 5
 RUN_DATE = "2021-06-26"
 MEMORY_GB = 128 / 1024
 # AWS list prices, us-east-1, as of 2026-11 (/work/shared/REFERENCE.md; DynamoDB: on-demand write
@@ -66,11 +78,19 @@ PRICES = {
     "request": 0.20 / 1_000_000,       # Lambda, per request
     "write": 0.625 / 1_000_000,        # DynamoDB on-demand, per write request unit
 }
-# The target `make bench` checks: the callback design's per-step overhead (median over all steps,
-# runs and durations) is under 1 s and under a quarter of the polling baseline's (which waits
-# --wait-seconds per poll). Measured here: about 0.1 s vs several seconds.
+# The targets `make bench` checks (README, "Callback vs polling vs long polling"):
+# 1. vs polling: the callback design's per-step overhead (median over all steps, runs and
+#    durations) is under 1 s and under a quarter of the polling baseline's (which waits
+#    --wait-seconds per poll);
+# 2. vs long polling: its overhead is within TARGET_LONGPOLL_EXTRA_S of long polling's (long
+#    polling answers within moments of the end; the callback path adds the event's delivery and
+#    the completer: a fraction of a second, which a step of minutes does not notice);
+# 3. vs long polling: its cost per 1,000 runs is at most long polling's at every step length of
+#    30 s and more (measured at 30 s when run, computed at 10 min and 1 h): Lambda time held
+#    for the whole SQL is what long polling pays and the callback design does not.
 TARGET_OVERHEAD_S = 1.0
 TARGET_OVERHEAD_RATIO = 0.25
+TARGET_LONGPOLL_EXTRA_S = 1.0
 try:
     STEPS = tuple(pipeline.load().names)  # scripts/pipeline.toml, as the generator reads it
 except pipeline.PipelineError as _err:
@@ -90,6 +110,18 @@ class Run:
     gb_s: float
     writes: int
     durations_ms: list[int] = field(default_factory=list)
+    step_s: float = 0.0              # sum over the steps of step entered -> step left
+    data_api_calls: dict[str, int] = field(default_factory=dict)
+    loop_latency_s: list[float] = field(default_factory=list)  # polling: poll period minus the Wait
+
+    @property
+    def concurrency(self) -> float:
+        """Lambda concurrency held per running step: Lambda seconds / step seconds."""
+        return sum(self.durations_ms) / 1000 / self.step_s if self.step_s else 0.0
+
+    @property
+    def calls_per_step(self) -> float:
+        return sum(self.data_api_calls.values()) / len(STEPS)
 
     @property
     def cost(self) -> dict[str, float]:
@@ -201,9 +233,17 @@ def owners(events: list[dict]) -> dict[int, str | None]:
 
 
 def measure(design: str, delay_s: float, desc: dict, events: list[dict], statements: dict[str, dict],
-            writes: int) -> Run:
+            writes: int, calls: dict[str, int] | None = None, wait_s: float = 0) -> Run:
     owner = owners(events)
     gate_type, gate_name = (("TaskStateExited", "{}") if design == "callback" else ("ChoiceStateExited", "{}Done"))
+    entered: dict[str, datetime] = {}
+    wait_entered: dict[str, list[datetime]] = {}
+    for ev in events:
+        if ev["type"].endswith("StateEntered"):
+            name = ev["stateEnteredEventDetails"]["name"]
+            entered.setdefault(name, ev["timestamp"])  # the first one
+            if name.endswith("Wait"):
+                wait_entered.setdefault(name, []).append(ev["timestamp"])
     exited: dict[str, datetime] = {}
     for ev in events:
         if ev["type"] == gate_type:
@@ -214,6 +254,9 @@ def measure(design: str, delay_s: float, desc: dict, events: list[dict], stateme
         if gate is None or step not in statements:
             raise StackError(f"{design} {desc['name']}: no exit of {gate_name.format(step)} or no statement for {step}")
         overheads.append((gate - statements[step]["UpdatedAt"]).total_seconds())
+    step_s = sum((exited[gate_name.format(step)] - entered[step]).total_seconds() for step in STEPS)
+    # polling: the loop's own latency, the time between two polls beyond the Wait
+    loop_latency = [(b - a).total_seconds() - wait_s for ts in wait_entered.values() for a, b in zip(ts, ts[1:])]
 
     # Lambda invocations and their durations (upper bounds from the history, see the Markdown).
     scheduled: dict[str, datetime] = {}
@@ -228,7 +271,7 @@ def measure(design: str, delay_s: float, desc: dict, events: list[dict], stateme
             invocations += 1
             scheduled[owner[ev["id"]]] = ev["timestamp"]
         elif et in ("TaskSubmitted", "TaskSucceeded", "TaskFailed") and owner[ev["id"]] in scheduled:
-            if design == "polling" or et == "TaskSubmitted":
+            if design != "callback" or et == "TaskSubmitted":
                 durations.append((ev["timestamp"] - scheduled.pop(owner[ev["id"]])).total_seconds())
     if design == "callback":
         # One completer invocation per status-change event (one per statement, WithEvent=true): from
@@ -244,20 +287,29 @@ def measure(design: str, delay_s: float, desc: dict, events: list[dict], stateme
         e2e_s=((desc.get("stopDate") or desc["startDate"]) - desc["startDate"]).total_seconds(),
         overheads=overheads,
         transitions=sum(ev["type"].endswith("StateEntered") for ev in events),
-        invocations=invocations, gb_s=sum(billed_ms) / 1000 * MEMORY_GB, writes=writes, durations_ms=billed_ms)
+        invocations=invocations, gb_s=sum(billed_ms) / 1000 * MEMORY_GB, writes=writes, durations_ms=billed_ms,
+        step_s=step_s, data_api_calls=dict(calls or {}), loop_latency_s=loop_latency)
+
+
+def emulator_calls(stack: LocalStack) -> dict[str, int]:
+    with urllib.request.urlopen(f"{stack.endpoints.emulator}/_emulator/calls", timeout=10) as resp:
+        return json.loads(resp.read())
 
 
 def one_run(stack: LocalStack, design: str, arn: str, stack_name: str, delay_s: float, recorder: Recorder,
-            timeout: float) -> Run:
+            timeout: float, wait_s: float) -> Run:
     sfn = stack.client("stepfunctions")
     recorder.new_requests()  # skip what came before this run
+    calls_before = emulator_calls(stack)
     exec_arn = start_execution(sfn, arn, RUN_DATE, prefix=f"bench-{design}")
     desc = wait_done(sfn, exec_arn, timeout)
     time.sleep(0.3)  # let late writes (the completer's completion mark) reach moto
     writes = ddb_writes(recorder.new_requests())  # every table: the runs do not overlap
+    after = emulator_calls(stack)  # before this script's own ListStatements below
+    calls = {op: n - calls_before.get(op, 0) for op, n in after.items() if n - calls_before.get(op, 0)}
     events = _history(sfn, exec_arn)
     statements = statements_of(stack.redshift_data(), f"{stack_name}/{desc['name']}/")
-    run = measure(design, delay_s, desc, events, statements, writes)
+    run = measure(design, delay_s, desc, events, statements, writes, calls, wait_s)
     if run.status != "SUCCEEDED":
         raise StackError(f"{design} execution {desc['name']} ended {run.status}: {desc.get('error')} {desc.get('cause')}")
     return run
@@ -285,7 +337,9 @@ def figures(runs: list[Run]) -> dict[str, tuple[float, float | None, int]]:
         "invocations": fig([r.invocations for r in runs]),
         "duration": fig([d for r in runs for d in r.durations_ms]),
         "gb_s": fig([r.gb_s for r in runs]),
+        "concurrency": fig([r.concurrency for r in runs]),
         "writes": fig([r.writes for r in runs]),
+        "calls": fig([r.calls_per_step for r in runs]),
         "cost": fig([r.total_cost for r in runs]),
         **{f"cost:{k}": fig([r.cost[k] for r in runs]) for k in runs[0].cost},
     }
@@ -298,7 +352,9 @@ LABELS = {
     "invocations": ("Lambda invocations per pipeline", "{:.0f}"),
     "duration": ("Lambda duration per invocation, upper bound (ms)", "{:.0f}"),
     "gb_s": ("Lambda GB-s per pipeline (128 MB)", "{:.4f}"),
+    "concurrency": ("Lambda concurrency held per running step", "{:.3f}"),
     "writes": ("DynamoDB writes per pipeline", "{:.0f}"),
+    "calls": ("Data API calls per step", "{:.1f}"),
     "cost:Step Functions": ("… Step Functions transitions ($ / 1,000 runs)", "{:.4f}"),
     "cost:Lambda requests": ("… Lambda requests ($ / 1,000 runs)", "{:.4f}"),
     "cost:Lambda GB-s": ("… Lambda GB-s ($ / 1,000 runs)", "{:.4f}"),
@@ -312,36 +368,129 @@ def cell(value: tuple, fmt: str) -> str:
     return fmt.format(med) + (f" (p90 {fmt.format(p)})" if p is not None else "")
 
 
-def ratio(a: float, b: float) -> str:
-    if b == 0:
-        return "—" if a == 0 else "n/a (polling: 0)"
-    r = a / b
-    return f"{r:.3f}" if r < 0.1 else f"{r:.2f}"
+# -- computed figures at longer steps ------------------------------------------------------------
+
+@dataclass
+class Computed:
+    """Per pipeline run with every SQL step lasting `step_s` seconds, from measured rates."""
+    transitions: float
+    invocations: float
+    gb_s: float
+    writes: float
+    calls_per_step: float
+
+    @property
+    def cost(self) -> float:
+        return 1000 * (self.transitions * PRICES["transition"] + self.invocations * PRICES["request"]
+                       + self.gb_s * PRICES["gb_second"] + self.writes * PRICES["write"])
+
+
+def rates(design: str, results: dict[float, dict[str, list[Run]]], wait_s: float) -> dict[str, float]:
+    """Per second of SQL per step, what each figure grows by, from the runs measured:
+    - callback and long polling: the slope between the shortest and the longest measured statement
+      duration (medians; callback: about 0, nothing of it runs while the SQL does; long polling's
+      GB-s: the Lambda held for the whole statement), plus for long polling one re-invocation
+      (2 transitions: the Poll Task and its Choice; 1 DescribeStatement) per LONGPOLL_INVOCATION_S;
+    - polling: one poll (3 transitions: Wait, Status Task, Choice; 1 invocation of the measured
+      median duration; 1 DescribeStatement) per Wait + the measured loop latency.
+    """
+    delays = sorted(results)
+    lo, hi = delays[0], delays[-1]
+    med = {d: figures(results[d][design]) for d in delays}
+    runs = [r for d in delays for r in results[d][design]]
+    n = len(STEPS)
+
+    def slope(key: str) -> float:
+        if hi == lo:
+            return 0.0
+        return max(0.0, (med[hi][key][0] - med[lo][key][0]) / ((hi - lo) * n))
+
+    if design == "polling":
+        latency = statistics.median([x for r in runs for x in r.loop_latency_s] or [0.0])
+        period = wait_s + max(0.0, latency)
+        status_ms = statistics.median([d for r in runs for d in r.durations_ms])
+        return {"period": period, "transitions": 3 / period, "invocations": 1 / period,
+                "gb_s": status_ms / 1000 * MEMORY_GB / period, "writes": 0.0, "calls": 1 / period}
+    extra = {"transitions": 0.0, "invocations": 0.0, "calls": 0.0}
+    if design == "longpoll":
+        extra = {"transitions": 2 / LONGPOLL_INVOCATION_S, "invocations": 1 / LONGPOLL_INVOCATION_S,
+                 "calls": 1 / 30}  # one long poll per 30 s
+    return {"transitions": slope("transitions") + extra["transitions"],
+            "invocations": slope("invocations") + extra["invocations"],
+            "gb_s": slope("gb_s"), "writes": slope("writes"), "calls": extra["calls"]}
+
+
+def computed(design: str, results: dict[float, dict[str, list[Run]]], wait_s: float, step_s: float) -> Computed:
+    """The longest measured duration's medians, grown at `rates` to steps of `step_s` seconds."""
+    hi = max(results)
+    base = figures(results[hi][design])
+    r = rates(design, results, wait_s)
+    grow = (step_s - hi) * len(STEPS)
+    return Computed(
+        transitions=base["transitions"][0] + r["transitions"] * grow,
+        invocations=base["invocations"][0] + r["invocations"] * grow,
+        gb_s=base["gb_s"][0] + r["gb_s"] * grow,
+        writes=base["writes"][0] + r["writes"] * grow,
+        calls_per_step=base["calls"][0] + r["calls"] * (step_s - hi))
+
+
+NAMES = {"callback": "Callback", "polling": "Polling", "longpoll": "Long polling"}
+
+
+def verdict(delay: float, figs: dict[str, dict]) -> str:
+    """One plain sentence: who is cheapest and who is fastest at this duration."""
+    cost = {d: figs[d]["cost"][0] for d in DESIGNS}
+    over = {d: figs[d]["overhead"][0] for d in DESIGNS}
+    cheapest = min(cost, key=cost.get)
+    fastest = min(over, key=over.get)
+    return (f"{delay:g} s statements: cheapest {NAMES[cheapest]} (${cost[cheapest]:.3f} / 1,000 runs; callback "
+            f"${cost['callback']:.3f}, long polling ${cost['longpoll']:.3f}, polling ${cost['polling']:.3f}); lowest "
+            f"overhead {NAMES[fastest]} ({over[fastest]:.2f} s; callback {over['callback']:.2f} s, long polling "
+            f"{over['longpoll']:.2f} s, polling {over['polling']:.2f} s).")
 
 
 def markdown(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
     lines = [
-        "# Callback vs polling: same stack, same SQL, one run",
+        "# Callback vs polling vs long polling: same stack, same SQL, one run",
         "",
         f"Generated by `{meta['command']}` on {meta['date']} at commit `{meta['revision']}` ({meta['machine']}); "
         f"{meta['elapsed']}.",
-        "Both designs ran on one local stack (moto Step Functions interpreter, the Redshift Data API emulator on "
-        "PostgreSQL, the Rust Lambdas as x86_64 **debug** binaries under `cargo lambda watch`), alternately, "
+        "All three designs ran on one local stack (moto Step Functions interpreter, the Redshift Data API emulator on "
+        "PostgreSQL, the Rust Lambdas as x86_64 **debug** binaries under `cargo lambda watch`), interleaved, "
         f"{meta['runs']} runs per design and statement duration; polling `Wait` = {meta['wait']} s (the original "
-        "sample's value). Statement duration = the emulator's `delay_ms` on every batch (plus the SQL itself, a few ms). "
-        "Medians, with the p90 where there are at least 10 samples (overhead: 5 steps per run; n = samples).",
+        "sample's value); long polling `WaitTimeSeconds` = 30 s (the maximum). Statement duration = the emulator's "
+        "`delay_ms` on every batch (plus the SQL itself, a few ms). Medians, with the p90 where there are at least "
+        "10 samples (overhead: 5 steps per run; n = samples).",
         "",
-        "| Statement duration | Figure | Callback | Polling | Callback / polling |",
+        "| Statement duration | Figure | Callback | Polling | Long polling |",
         "|---|---|---|---|---|",
     ]
+    figs_by_delay = {}
     for delay, by_design in results.items():
-        cb, po = figures(by_design["callback"]), figures(by_design["polling"])
-        lines.append(f"| {delay:g} s | Pipeline runs (overhead samples) | {len(by_design['callback'])} "
-                     f"({cb['overhead'][2]}) | {len(by_design['polling'])} ({po['overhead'][2]}) | |")
+        figs = {d: figures(by_design[d]) for d in DESIGNS}
+        figs_by_delay[delay] = figs
+        lines.append(f"| {delay:g} s | Pipeline runs (overhead samples) | "
+                     + " | ".join(f"{len(by_design[d])} ({figs[d]['overhead'][2]})" for d in DESIGNS) + " |")
         for key, (label, fmt) in LABELS.items():
-            lines.append(f"| {delay:g} s | {label} | {cell(cb[key], fmt)} | {cell(po[key], fmt)} | "
-                         f"{ratio(cb[key][0], po[key][0])} |")
+            lines.append(f"| {delay:g} s | {label} | " + " | ".join(cell(figs[d][key], fmt) for d in DESIGNS) + " |")
+    lines += ["", "**Computed, not run** (from the measured rates, see below): per pipeline run with every SQL step "
+              "lasting as long as the column says.", "",
+              "| Step length | Figure | Callback | Polling | Long polling |", "|---|---|---|---|---|"]
+    for step_s in COMPUTED_STEP_SECONDS:
+        comp = {d: computed(d, results, meta["wait"], step_s) for d in DESIGNS}
+        label = f"{step_s // 60} min (computed)" if step_s < 3600 else f"{step_s // 3600} h (computed)"
+        for name, get, fmt in (("State transitions per pipeline", lambda c: c.transitions, "{:.0f}"),
+                               ("Lambda invocations per pipeline", lambda c: c.invocations, "{:.0f}"),
+                               ("Lambda GB-s per pipeline", lambda c: c.gb_s, "{:.2f}"),
+                               ("Data API calls per step", lambda c: c.calls_per_step, "{:.0f}"),
+                               ("**Cost per 1,000 pipeline runs ($)**", lambda c: c.cost, "{:.3f}")):
+            lines.append(f"| {label} | {name} | " + " | ".join(fmt.format(get(comp[d])) for d in DESIGNS) + " |")
+    pr = rates("polling", results, meta["wait"])
     lines += [
+        "",
+        "Verdicts, per measured duration (mechanical: cheapest and lowest overhead):",
+        "",
+        *[f"- {verdict(d, f)}" for d, f in figs_by_delay.items()],
         "",
         "![Overhead and cost per design and statement duration](callback-vs-polling.svg)",
         "",
@@ -349,37 +498,48 @@ def markdown(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
         "",
         "- **Per-step overhead**: for each of the 5 SQL steps, the batch's end (the emulator's `UpdatedAt` of the "
         "batch, millisecond precision, from `ListStatements`) → the moment Step Functions leaves the step: the "
-        "`TaskStateExited` of the callback Task, or the `ChoiceStateExited` of the polling Choice that saw FINISHED. "
-        "The next state is entered at that instant (for the two `LoadDimensions` branches, the branch ends). Both "
-        "timestamps come from the same host clock.",
-        "  Polling's overhead is the time from the statement's end to the next poll; polls come every Wait plus the loop's own latency (a Lambda call and transitions), so it lies between about 0 and the Wait depending on the phase: about 10 s at 0 s and 5 s at 5 s, while at 30 s the third poll, after 3 × (10 s + that latency), lands just after the statement's end, and polling costs transitions instead of time.",
+        "`TaskStateExited` of the callback Task, or the `ChoiceStateExited` of the polling or long-polling Choice "
+        "that saw FINISHED. The next state is entered at that instant (for the two `LoadDimensions` branches, the "
+        "branch ends). All timestamps come from the same host clock.",
+        "  Polling's overhead is the time from the statement's end to the next poll; polls come every Wait plus the "
+        "loop's own latency (a Lambda call and transitions), so it lies between about 0 and the Wait depending on "
+        "the phase. Long polling's is the emulator waking the waiting DescribeStatement, the Lambda answering and "
+        "one Choice.",
         "- **End-to-end**: `startDate` → `stopDate` of the execution.",
         "- **State transitions**: `*StateEntered` events in `GetExecutionHistory` (a Standard workflow bills each "
-        "state entered; the callback design's input, settings and outcome states and the polling design's `Settings` and "
-        "`Succeed` states included).",
+        "state entered).",
         "- **Lambda invocations**: `TaskScheduled` events with `resourceType` lambda in the history (callback: the "
-        "submitter; polling: submit and every status check) plus, for the callback design, one completer "
-        "invocation per Data API status-change event (one per statement). The reconciler is not counted: it runs "
-        "per time, not per pipeline (`ReconcileRate` 2 min: 720 invocations a day however many pipelines run, "
-        "$0.00014 a day in requests plus a few ms of GB-s each), and its execution-ended rule fires only for failed runs.",
+        "submitter; polling: submit and every status check; long polling: every step invocation) plus, for the "
+        "callback design, one completer invocation per Data API status-change event (one per statement). The "
+        "reconciler is not counted: it runs per time, not per pipeline (`ReconcileRate` 2 min: 720 invocations a day "
+        "however many pipelines run).",
         "- **Lambda GB-s**: 0.125 GB × the sum of the invocations' durations, each rounded up to 1 ms as Lambda "
         "bills. Durations are upper bounds read from the history, including the local invoke path "
-        "(moto → cargo lambda → the binary): a synchronous task's `TaskScheduled` → `TaskSucceeded` (polling), the "
-        "submitter's `TaskScheduled` → `TaskSubmitted`, and for a completer the statement's end → the step's "
-        "`TaskSucceeded` (which also includes the event's publication and delivery). Warm functions, no INIT "
-        "(both designs alike); debug x86_64 builds, not the arm64 release build AWS runs.",
-        "- **DynamoDB writes**: write requests (`UpdateItem`, `PutItem`, `DeleteItem`, batch and transactional "
-        "writes) that moto received during the run, from the functions and from Step Functions' own DynamoDB "
-        "integrations (moto's request recorder; the runs never overlap); counted as 1 write request unit each "
-        "(items under 1 KB; a real task token of ~1 KB and the sparse `PendingBySubmittedAt` index can make a "
-        "write 2–3 WRU, which would not change the totals' order). The polling baseline stores nothing.",
+        "(moto → cargo lambda → the binary): a synchronous task's `TaskScheduled` → `TaskSucceeded` (polling, long "
+        "polling), the submitter's `TaskScheduled` → `TaskSubmitted`, and for a completer the statement's end → the "
+        "step's `TaskSucceeded` (which also includes the event's publication and delivery). Warm functions, no INIT.",
+        "- **Lambda concurrency held per running step**: those Lambda seconds / the steps' seconds (each step from its "
+        "first state entered to the exit above): the share of a concurrent Lambda execution one running step keeps "
+        "busy (long polling: about 1, the function waits for the whole SQL).",
+        "- **DynamoDB writes**: write requests moto received during the run (moto's request recorder; the runs never "
+        "overlap), 1 write request unit each.",
+        "- **Data API calls per step**: the emulator's own counter of calls received (`GET /_emulator/calls`) over "
+        "the run, divided by the 5 steps: callback = the submitter's `BatchExecuteStatement` + the completer's "
+        "`DescribeStatement`; polling = submit + one `DescribeStatement` per poll; long polling = submit + one "
+        "`DescribeStatement` (`WaitTimeSeconds` ≤ 30) per 30 s. A reconciler run (every 2 min, only while tasks "
+        "are pending) would be counted too.",
         f"- **Cost per 1,000 runs**, AWS list prices for us-east-1 as of {PRICES_DATE}: Step Functions Standard "
         "$0.025 per 1,000 state transitions; Lambda arm64 $0.0000133334 per GB-s and $0.20 per million requests; "
         "DynamoDB on-demand $0.625 per million write request units. Data API status-change events on the default "
-        "bus, CloudWatch Logs and the Data API itself are left out (free, or the same for both designs).",
+        "bus, CloudWatch Logs and the Data API itself are left out (free, or the same for all designs).",
+        "- **Computed rows** (10 min, 1 h): the medians at the longest measured duration, grown per second of SQL "
+        "per step at rates taken from these runs: callback and long polling, the slope between the shortest and "
+        "the longest duration (long polling's GB-s: the Lambda held for the SQL; callback: ≈ 0), plus for long "
+        f"polling one re-invocation (2 transitions, 1 call) per {LONGPOLL_INVOCATION_S} s (the 900 s Lambda timeout "
+        f"minus the function's 5 s margin) and one DescribeStatement per 30 s; polling, one poll (3 transitions, 1 "
+        f"invocation, 1 call) per {pr['period']:.2f} s (the {meta['wait']} s Wait + the measured loop latency).",
         "",
-        f"Target checked by `make bench`: callback per-step overhead median (all durations) < {TARGET_OVERHEAD_S:g} s "
-        f"and < {TARGET_OVERHEAD_RATIO:g} × polling's — {meta['target']}.",
+        f"Targets checked by `make bench`: {meta['target']}.",
         "",
         f"Regenerate: `{meta['regenerate']}`.",
         "",
@@ -388,53 +548,66 @@ def markdown(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
 
 
 def svg(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
-    """Two grouped bar charts (std lib only): per-step overhead median, cost per 1,000 runs."""
-    colors = {"callback": "#2b8a3e", "polling": "#c92a2a"}
+    """Two grouped bar charts (std lib only): per-step overhead median, cost per 1,000 runs (measured
+    durations, then the computed 10 min and 1 h steps, marked)."""
+    colors = {"callback": "#2b8a3e", "polling": "#c92a2a", "longpoll": "#1c7ed6"}
     delays = list(results)
+    over = {(f"{d:g} s", des): figures(results[d][des])["overhead"][0] for d in delays for des in DESIGNS}
+    cost = {(f"{d:g} s", des): figures(results[d][des])["cost"][0] for d in delays for des in DESIGNS}
+    for step_s in COMPUTED_STEP_SECONDS:
+        label = (f"{step_s // 60} min*" if step_s < 3600 else f"{step_s // 3600} h*")
+        for des in DESIGNS:
+            cost[(label, des)] = computed(des, results, meta["wait"], step_s).cost
     panels = [
-        ("Per-step orchestration overhead, median (s)", "overhead", "{:.2f}"),
-        ("Cost per 1,000 pipeline runs ($)", "cost", "${:.3f}"),
+        ("Per-step orchestration overhead, median (s)", over, "{:.2f}"),
+        ("Cost per 1,000 pipeline runs ($, log scale; * computed)", cost, "${:.2f}"),
     ]
-    pw, ph, top, left = 420, 260, 60, 60
-    width, height = left + len(panels) * (pw + 40), top + ph + 80
+    pw, ph, top, left = 480, 260, 60, 60
+    width, height = left + len(panels) * (pw + 50), top + ph + 80
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
            f'<rect width="{width}" height="{height}" fill="white"/>',
            f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">'
-           f'Callback vs polling (Wait {meta["wait"]} s), {meta["runs"]} runs each, local stack</text>']
-    for i, (title, key, fmt) in enumerate(panels):
-        x0 = left + i * (pw + 40)
-        vals = {(d, des): figures(results[d][des])[key][0] for d in delays for des in ("callback", "polling")}
-        vmax = max(vals.values()) * 1.15 or 1
+           f'Callback vs polling (Wait {meta["wait"]} s) vs long polling, {meta["runs"]} runs each, local stack</text>']
+    for i, (title, vals, fmt) in enumerate(panels):
+        log = i == 1
+        x0 = left + i * (pw + 50)
+        groups = list(dict.fromkeys(g for g, _ in vals))
+        if log:
+            lo_v = min(v for v in vals.values() if v > 0) / 2
+            hi_v = max(vals.values()) * 2
+            def height_of(v, lo_v=lo_v, hi_v=hi_v):
+                return ph * (math.log10(max(v, lo_v)) - math.log10(lo_v)) / (math.log10(hi_v) - math.log10(lo_v))
+        else:
+            vmax = max(vals.values()) * 1.15 or 1
+            def height_of(v, vmax=vmax):
+                return ph * v / vmax
         out.append(f'<text x="{x0 + pw / 2}" y="{top - 12}" text-anchor="middle" font-weight="bold">{title}</text>')
         out.append(f'<line x1="{x0}" y1="{top + ph}" x2="{x0 + pw}" y2="{top + ph}" stroke="#333"/>')
         out.append(f'<line x1="{x0}" y1="{top}" x2="{x0}" y2="{top + ph}" stroke="#333"/>')
-        for t in range(5):
-            v = vmax * t / 4
-            y = top + ph - ph * t / 4
-            out.append(f'<line x1="{x0 - 4}" y1="{y:.1f}" x2="{x0 + pw}" y2="{y:.1f}" stroke="#ddd"/>')
-            out.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{v:.2f}</text>')
-        gw = pw / len(delays)
-        bw = gw * 0.32
-        for j, d in enumerate(delays):
-            gx = x0 + j * gw + gw * 0.15
-            for k, des in enumerate(("callback", "polling")):
-                v = vals[(d, des)]
-                h = ph * v / vmax
-                bx = gx + k * (bw + 4)
+        gw = pw / len(groups)
+        bw = gw * 0.26
+        for j, g in enumerate(groups):
+            gx = x0 + j * gw + gw * 0.1
+            for k, des in enumerate(DESIGNS):
+                v = vals[(g, des)]
+                h = height_of(v)
+                bx = gx + k * (bw + 2)
                 out.append(f'<rect x="{bx:.1f}" y="{top + ph - h:.1f}" width="{bw:.1f}" height="{h:.1f}" '
-                           f'fill="{colors[des]}"><title>{des}, {d:g} s: {fmt.format(v)}</title></rect>')
+                           f'fill="{colors[des]}"><title>{des}, {g}: {fmt.format(v)}</title></rect>')
                 out.append(f'<text x="{bx + bw / 2:.1f}" y="{top + ph - h - 4:.1f}" text-anchor="middle" '
-                           f'font-size="10">{fmt.format(v)}</text>')
-            out.append(f'<text x="{gx + bw + 2:.1f}" y="{top + ph + 16}" text-anchor="middle">{d:g} s statements</text>')
+                           f'font-size="9">{fmt.format(v)}</text>')
+            out.append(f'<text x="{gx + 1.5 * bw:.1f}" y="{top + ph + 16}" text-anchor="middle">{g}</text>')
     ly = top + ph + 44
-    for k, des in enumerate(("callback", "polling")):
-        lx = left + k * 200
-        label = "callback (product)" if des == "callback" else f"polling baseline (Wait {meta['wait']} s)"
+    for k, des in enumerate(DESIGNS):
+        lx = left + k * 220
+        label = {"callback": "callback (product)", "polling": f"polling baseline (Wait {meta['wait']} s)",
+                 "longpoll": "long polling (WaitTimeSeconds 30)"}[des]
         out.append(f'<rect x="{lx}" y="{ly - 10}" width="12" height="12" fill="{colors[des]}"/>')
         out.append(f'<text x="{lx + 18}" y="{ly}">{label}</text>')
     out.append(f'<text x="{left}" y="{ly + 22}" font-size="10" fill="#555">Generated by {meta["regenerate"]} '
-               f'on {meta["date"]}; details in callback-vs-polling.md</text>')
+               f'on {meta["date"]}; statement durations measured, * = computed from measured rates; details in '
+               'callback-vs-polling.md</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -450,6 +623,28 @@ def revision() -> str:
 def machine() -> str:
     cpus = os.cpu_count()
     return f"{platform.system()} {platform.machine()}, {cpus} cores"
+
+
+def targets(results: dict[float, dict[str, list[Run]]], wait_s: float) -> list[tuple[str, bool]]:
+    """The checks `make bench` fails on (TARGET_* above), each as (what was measured, met)."""
+    def overhead(design: str) -> float:
+        return statistics.median([o for d in results.values() for r in d[design] for o in r.overheads])
+    cb, po, lp = overhead("callback"), overhead("polling"), overhead("longpoll")
+    checks = [
+        (f"callback per-step overhead median {cb:.2f} s < {TARGET_OVERHEAD_S:g} s and < {TARGET_OVERHEAD_RATIO:g} × "
+         f"polling's {po:.2f} s", cb < TARGET_OVERHEAD_S and cb < TARGET_OVERHEAD_RATIO * po),
+        (f"callback per-step overhead median {cb:.2f} s ≤ long polling's {lp:.2f} s + {TARGET_LONGPOLL_EXTRA_S:g} s",
+         cb <= lp + TARGET_LONGPOLL_EXTRA_S),
+    ]
+    for delay in (d for d in results if d >= 30):
+        c, lpc = (figures(results[delay][x])["cost"][0] for x in ("callback", "longpoll"))
+        checks.append((f"cost at {delay:g} s (measured): callback ${c:.4f} ≤ long polling ${lpc:.4f} per 1,000 runs",
+                       c <= lpc))
+    for step_s in COMPUTED_STEP_SECONDS:
+        c, lpc = (computed(x, results, wait_s, step_s).cost for x in ("callback", "longpoll"))
+        checks.append((f"cost at {step_s // 60} min steps (computed): callback ${c:.3f} ≤ long polling ${lpc:.3f} "
+                       "per 1,000 runs", c <= lpc))
+    return checks
 
 
 # -- main -----------------------------------------------------------------------------------------
@@ -476,6 +671,10 @@ def main(argv: list[str] | None = None) -> int:
         " (or .venv/bin/python bench/compare.py" + (" --quick" if args.quick else "") + ")"
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    # The long-polling function's invocation time: its INVOCATION_SECONDS (= its Timeout, as Lambda's
+    # deadline is), not the local runtime API's deadline header, which is a few seconds away whatever
+    # the function's timeout (bench/longpoll/src/bin/step.rs). Inherited by the functions' processes.
+    os.environ["LOCAL_IGNORE_RUNTIME_DEADLINE"] = "1"
     t0 = time.monotonic()
     results: dict[float, dict[str, list[Run]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as run_dir:
@@ -485,27 +684,31 @@ def main(argv: list[str] | None = None) -> int:
             stack.start()
             polling = stack.add_stack(ROOT / "bench" / "template.yaml", POLLING_STACK,
                                       {**LOCAL_PARAMETERS, "WaitSeconds": str(args.wait_seconds)})
+            longpoll = stack.add_stack(ROOT / "bench" / "longpoll.yaml", LONGPOLL_STACK, dict(LOCAL_PARAMETERS))
             designs = {
                 "callback": (stack.deployment.state_machine_arn, stack.stack_name),
                 "polling": (polling.state_machine_arn, POLLING_STACK),
+                "longpoll": (longpoll.state_machine_arn, LONGPOLL_STACK),
             }
             print(f"local stack up in {time.monotonic() - t0:.1f}s with the polling baseline "
-                  f"({POLLING_STACK}, Wait {args.wait_seconds} s); logs: {run_dir}/logs (removed on exit)")
+                  f"({POLLING_STACK}, Wait {args.wait_seconds} s) and the long-polling baseline ({LONGPOLL_STACK}); "
+                  f"logs: {run_dir}/logs (removed on exit)")
             recorder = Recorder(stack)
             print(f"\n{'duration':>8} {'run':>3} {'design':<9} {'e2e':>7} {'overhead p50':>12} {'trans':>5} "
-                  f"{'lambda':>6} {'GB-s':>7} {'ddb':>4} {'$/1k':>7}")
+                  f"{'lambda':>6} {'GB-s':>7} {'conc':>5} {'calls':>5} {'ddb':>4} {'$/1k':>7}")
             for delay in delays:
                 emulator_faults(stack, {"delay_ms": int(delay * 1000)})
-                results[delay] = {"callback": [], "polling": []}
+                results[delay] = {d: [] for d in DESIGNS}
                 for i in range(runs if delay < 20 else min(runs, args.long_runs)):
-                    order = ("callback", "polling") if i % 2 == 0 else ("polling", "callback")
+                    order = DESIGNS[i % 3:] + DESIGNS[:i % 3]  # each design goes first in turn
                     for design in order:
                         arn, name = designs[design]
-                        r = one_run(stack, design, arn, name, delay, recorder, args.timeout)
+                        r = one_run(stack, design, arn, name, delay, recorder, args.timeout, args.wait_seconds)
                         results[delay][design].append(r)
                         print(f"{delay:>7g}s {i + 1:>3} {design:<9} {r.e2e_s:>6.1f}s "
                               f"{statistics.median(r.overheads):>11.2f}s {r.transitions:>5} {r.invocations:>6} "
-                              f"{r.gb_s:>7.4f} {r.writes:>4} {r.total_cost:>7.4f}", flush=True)
+                              f"{r.gb_s:>7.4f} {r.concurrency:>5.2f} {r.calls_per_step:>5.1f} {r.writes:>4} "
+                              f"{r.total_cost:>7.4f}", flush=True)
             emulator_faults(stack, None)
         except (StackError, TimeoutError, OSError) as err:
             print(f"error: {err}", file=sys.stderr)
@@ -519,12 +722,9 @@ def main(argv: list[str] | None = None) -> int:
             stack.stop()
             (ROOT / "moto_recording").unlink(missing_ok=True)  # the recorder's file (moto runs in ROOT)
 
-    all_cb = [o for d in results.values() for r in d["callback"] for o in r.overheads]
-    all_po = [o for d in results.values() for r in d["polling"] for o in r.overheads]
-    cb_med, po_med = statistics.median(all_cb), statistics.median(all_po)
-    ok = cb_med < TARGET_OVERHEAD_S and cb_med < TARGET_OVERHEAD_RATIO * po_med
-    target = (f"{'met' if ok else 'MISSED'}: callback {cb_med:.2f} s, polling {po_med:.2f} s "
-              f"(ratio {cb_med / po_med:.3f})" if po_med else "no polling samples")
+    checks = targets(results, args.wait_seconds)
+    ok = all(passed for _, passed in checks)
+    target = "; ".join(f"{text} — {'met' if passed else 'MISSED'}" for text, passed in checks)
     elapsed = time.monotonic() - t0
     meta = {
         "command": "bench/compare.py" + (" --quick" if args.quick else ""),
@@ -540,8 +740,8 @@ def main(argv: list[str] | None = None) -> int:
     (out_dir / "callback-vs-polling.svg").write_text(svg(results, meta))
     print("\n" + md)
     print(f"written: {out_dir / 'callback-vs-polling.md'}, {out_dir / 'callback-vs-polling.svg'}")
-    print(f"  {'ok    ' if ok else 'MISSED'} callback per-step overhead median {cb_med:.2f}s < {TARGET_OVERHEAD_S:g}s "
-          f"and < {TARGET_OVERHEAD_RATIO:g} x polling's {po_med:.2f}s")
+    for text, passed in checks:
+        print(f"  {'ok    ' if passed else 'MISSED'} {text}")
     if not ok:
         print("error: a benchmark target was missed", file=sys.stderr)
         return 1

@@ -5,6 +5,14 @@
 //! carries the status for the state machine's Choice, which invokes this again on the same
 //! statement while it runs.
 //!
+//! The invocation's time is `INVOCATION_SECONDS` (the template sets the function's `Timeout`)
+//! from the moment the invocation arrives, or less when the runtime's deadline comes first. On
+//! AWS the deadline is that same instant (arrival + `Timeout`); the local runtime API
+//! (`cargo lambda watch`) sends a deadline a few seconds away whatever the function's timeout, so
+//! the deadline alone would end every invocation after one short poll there, while moto waits for
+//! the whole `Timeout` (+ 5 s) as Lambda does. `LOCAL_IGNORE_RUNTIME_DEADLINE=1` (set by
+//! bench/compare.py's local stack only, never in the template) uses `INVOCATION_SECONDS` alone.
+//!
 //! aws-sdk-redshiftdata 1.126 (Cargo.lock) models `WaitTimeSeconds` and sends it as the member
 //! `WaitTimeSeconds` of the JSON body, so the plain SDK call goes over the wire as documented.
 
@@ -123,9 +131,13 @@ async fn main() -> Result<(), Error> {
         cluster: env("REDSHIFT_CLUSTER_ID")?,
         db_user: env("REDSHIFT_DB_USER").ok(),
     };
+    let budget = Duration::from_secs(env("INVOCATION_SECONDS")?.parse()?);
+    let trust_runtime = std::env::var("LOCAL_IGNORE_RUNTIME_DEADLINE").as_deref() != Ok("1");
     run(service_fn(
         move |event: LambdaEvent<StepInput>| async move {
-            let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+            let runtime = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+            let own = SystemTime::now() + budget;
+            let deadline = if trust_runtime { own.min(runtime) } else { own };
             step.handle(event.payload, deadline).await
         },
     ))

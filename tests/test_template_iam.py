@@ -151,3 +151,34 @@ def test_the_submitter_reads_and_lists_only_the_scripts_prefix_and_may_list_it(t
     assert listing["Resource"] == {"Fn::GetAtt": ["ScriptsBucket", "Arn"]}
     # S3 evaluates the ListBucket that turns a 403 into a 404 with the requested key as s3:prefix.
     assert listing["Condition"] == {"StringLike": {"s3:prefix": prefix + "*"}}
+
+
+def test_the_backfill_starts_etl_runs_and_looks_after_its_own_runs_only(translated):
+    """The Backfill role: invoke its plan function, start ETL runs, describe and stop only the runs it
+    names (bf-*, statemachine/backfill.asl.json), and the managed rule `.sync` needs; nothing else. The
+    plan function calls no AWS API: its role has no policy of its own."""
+    statements = role_statements(translated, "BackfillStateMachineRole")
+    by_action = {}
+    for s in statements:
+        assert s["Effect"] == "Allow" and "Condition" not in s, s
+        for action in as_list(s["Action"]):
+            by_action.setdefault(action, []).extend(as_list(s["Resource"]))
+    etl_runs = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
+                           "${EtlStateMachine.Name}:bf-*"}
+    sync_rule = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/"
+                            "StepFunctionsGetEventsForStepFunctionsExecutionRule"}
+    assert by_action == {
+        "lambda:InvokeFunction": [{"Fn::GetAtt": ["BackfillPlanFunction", "Arn"]}],  # not "<name>*"
+        "states:StartExecution": [{"Ref": "EtlStateMachine"}],
+        "states:DescribeExecution": [etl_runs],
+        "states:StopExecution": [etl_runs],
+        "events:PutTargets": [sync_rule],
+        "events:PutRule": [sync_rule],
+        "events:DescribeRule": [sync_rule],
+    }
+    assert not translated["Resources"]["BackfillPlanFunctionRole"]["Properties"].get("Policies")
+    # the names the role covers are the names the plan gives (bf-<backfillId>-<date>, then -<attempt>)
+    definition = (ROOT / "statemachine" / "backfill.asl.json").read_text()
+    assert "${EtlExecutionArnPrefix}:{}-{}" in definition
+    plan = (ROOT / "functions" / "backfill" / "src" / "lib.rs").read_text()
+    assert 'format!("bf-{backfill_id}-{date}")' in plan

@@ -3,6 +3,8 @@
 #   make local RUN_DATE=2021-06-27 KEEP=1 DATABASE_URL=postgres://... PIPELINE=path/to/pipeline.toml
 #   make local-up / make local-down  leave a stack running (endpoints in .local-stack/env) / stop it
 #   make local-exec RUN_DATE=...     one more execution on the running stack
+#   make backfill FROM=2021-06-01 TO=2021-06-05 [ORDER=newestFirst ON_FAILURE=continue DRY_RUN=1 BACKFILL_ID=… KEEP=1]
+#                                    a Backfill on the running stack, or on a throwaway one
 #   make test-e2e                    end-to-end tests on their own throwaway stack
 #   make soak [N=100 SEED=… ACTIVE_LIMIT=10]   N concurrent pipelines through injected faults
 
@@ -15,7 +17,7 @@ N ?= 100
 ACTIVE_LIMIT ?= 10
 SEED ?=
 
-.PHONY: local local-up local-exec local-watch local-down test-e2e soak soak-small
+.PHONY: local local-up local-exec local-watch local-down backfill test-e2e soak soak-small
 
 local: setup build ## one pipeline run on a throwaway local stack (RUN_DATE=, KEEP=1, DATABASE_URL=, PIPELINE=your/pipeline.toml)
 	$(PY) local/stack.py run --run-date '$(RUN_DATE)' $(if $(filter 1 yes true,$(KEEP)),--keep) $(LOCAL_FLAGS) $(PIPELINE_FLAG)
@@ -25,6 +27,13 @@ local-up: setup build ## start a local stack and leave it running (endpoints in 
 
 local-exec: ## one more execution on the running local stack (RUN_DATE=)
 	$(PY) local/stack.py exec --run-date '$(RUN_DATE)' --run-dir $(LOCAL_RUN_DIR)
+
+backfill: setup build ## a Backfill with live progress and its per-date table (FROM= TO= ORDER=newestFirst ON_FAILURE=continue DRY_RUN=1 BACKFILL_ID= KEEP=1); on the running stack if there is one
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill FROM=2021-06-01 TO=2021-06-05 [ORDER=newestFirst] [ON_FAILURE=continue] [DRY_RUN=1]" >&2; exit 2; }
+	$(PY) local/backfill.py --from '$(FROM)' --to '$(TO)' --run-dir $(LOCAL_RUN_DIR) \
+	  $(if $(ORDER),--order '$(ORDER)') $(if $(ON_FAILURE),--on-failure '$(ON_FAILURE)') \
+	  $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run) $(if $(BACKFILL_ID),--backfill-id '$(BACKFILL_ID)') \
+	  $(if $(filter 1 yes true,$(KEEP)),--keep)
 
 local-watch: ## live progress of every execution started on the running stack (markers, CLI, ...)
 	$(PY) local/stack.py watch --run-dir $(LOCAL_RUN_DIR)

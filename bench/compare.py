@@ -540,7 +540,7 @@ def markdown(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
         f"minus the function's 5 s margin) and one DescribeStatement per 30 s; polling, one poll (3 transitions, 1 "
         f"invocation, 1 call) per {pr['period']:.2f} s (the {meta['wait']} s Wait + the measured loop latency"
         + (f", median of {pr['latency_samples']} polls that followed a poll)." if pr["latency_samples"] else
-           "; no step was polled twice in these runs, so the latency is taken as 0).")),
+           "; no step was polled twice in these runs, so the latency is taken as 0)."),
         "",
         f"Targets checked by `make bench`: {meta['target']}.",
         "",

@@ -19,7 +19,7 @@ from moto_adapter import guard  # noqa: E402
 
 
 def test_index_lists_every_patch_and_its_module():
-    assert sorted(moto_adapter.PATCHES) == list(range(1, 31))
+    assert sorted(moto_adapter.PATCHES) == list(range(1, 32))
     for number, (module, line) in moto_adapter.PATCHES.items():
         source = (LOCAL / "moto_adapter" / f"{module}.py").read_text()
         # the patch's own docstring, in the module the index names: "Patch N; targets moto 5.2.5 ..."
@@ -33,7 +33,7 @@ def test_all_patches_apply_to_the_pinned_moto(tmp_path):
     assert moto.__version__ == guard.WRITTEN_FOR == guard.pinned_moto()
     moto_adapter.apply_all("http://127.0.0.1:9", faults_file=str(tmp_path / "faults.json"),
                            callbacks_log=str(tmp_path / "callbacks.jsonl"), requests_log=str(tmp_path / "requests.json"))
-    assert moto_adapter.applied() == [*range(1, 31), "callbacks probe", "requests probe"]
+    assert moto_adapter.applied() == [*range(1, 32), "callbacks probe", "requests probe"]
 
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.stepfunctions.models import StateMachine

@@ -1,5 +1,5 @@
 """Step Functions: moto's ASL interpreter (`moto.stepfunctions.parser`) made to behave as Step Functions
-does (patches 4, 5, 8, 9, 12, 13, 16-20, 26, 28-30) and the callbacks probe.
+does (patches 4, 5, 8, 9, 12, 13, 16-20, 26, 28-31) and the callbacks probe.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from .guard import install, require
+from .guard import install, mark, require
 
 
 LOG = logging.getLogger("moto_adapter")
@@ -388,8 +388,8 @@ def patch_parallel_error_names() -> None:
     fails "because of an unhandled error", with that error: its `Catch` matches the branch's error
     name, Step Functions' own `States.*` names included (the reserved prefix applies to names a
     state *reports*, not to errors propagated from a branch). The Parallel now rethrows the
-    branch's name unchanged (`state_parallel/branches_decl.py`), so the state machine's `Pipeline`
-    Catch sees `States.Timeout` and its `RunOutcome` turns it into `Step.TimedOut`.
+    branch's name unchanged (`state_parallel/branches_decl.py`), so a step that timed out fails
+    the execution with `States.HeartbeatTimeout`/`States.Timeout`, as on AWS, and a Catch would see it.
 
     Still needed? `state_parallel/branches_decl.py` still rethrows a branch's error through
     `CustomErrorName`, which refuses `States.` names.
@@ -518,6 +518,196 @@ def patch_sdk_sfn_integration() -> None:
         return None
 
     install(30, StateTaskServiceAwsSdk, "_eval_service_task", eval_service_task)
+
+
+REDRIVE_PERIOD_SECONDS = 14 * 24 * 3600  # "the redrivable period of 14 days", from the execution's end
+HISTORY_EVENT_LIMIT = 25_000  # Step Functions' execution history quota; a longer history is not redrivable
+REDRIVE_TOKEN_SECONDS = 15 * 60  # "valid for up to 15 minutes after they are first used"
+REDRIVE_TOKENS_KEPT = 10  # "idempotent responses for the last 10 client tokens"
+
+_redrive_lock = threading.Lock()
+# Per execution ARN: the successes of its attempts, {(state, map index, occurrence): (output, next, ended)},
+# the occurrence counter of the attempt running now, its redrive count and date, its client tokens.
+_attempts: dict[str, dict] = {}
+
+
+def _attempt_of(arn: str) -> dict:
+    with _redrive_lock:
+        return _attempts.setdefault(arn, {"succeeded": {}, "counts": {}, "count": 0, "date": None, "tokens": []})
+
+
+def not_redrivable_reason(status: str, sm_type: str, stop_date, history_events: int, now: datetime) -> str | None:  # noqa: ANN001
+    """Why RedriveExecution refuses an execution (DescribeExecution's `redriveStatusReason`), or None when
+    it is redrivable. The rules and texts are AWS's (API_RedriveExecution.html, API_DescribeExecution.html
+    `redriveStatusReason`): STANDARD only; not RUNNING (or pending a redrive) nor SUCCEEDED; within the
+    14 days after the execution ended; a history below the 25,000 events quota."""
+    if sm_type != "STANDARD":
+        return "Redrive is not supported for EXPRESS state machines."
+    if status in ("RUNNING", "PENDING_REDRIVE"):
+        return "Execution is RUNNING and cannot be redriven."
+    if status == "SUCCEEDED":
+        return "Execution is SUCCEEDED and cannot be redriven."
+    if stop_date is not None and (now - stop_date).total_seconds() > REDRIVE_PERIOD_SECONDS:
+        return "Execution redrivable period exceeded."
+    if history_events >= HISTORY_EVENT_LIMIT:
+        return "Execution history event limit exceeded."
+    return None
+
+
+def patch_redrive_execution() -> None:
+    """Patch 31; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    AWS: `RedriveExecution` (console "Redrive") restarts a FAILED, ABORTED or TIMED_OUT Standard execution
+    that ended within the last 14 days "from the unsuccessful step", with the same input, ARN and
+    definition; "Step Functions preserves the results and execution history of the successful steps, and
+    doesn't rerun these steps"; for a Parallel or inline Map "only the iterations and branches that failed
+    or aborted" are redriven; the execution timeout restarts (redrive-executions.html). The history gets
+    an `ExecutionRedriven` event (`executionRedrivenEventDetails.redriveCount`); DescribeExecution reports
+    `redriveCount`, `redriveDate`, `redriveStatus` (REDRIVABLE | NOT_REDRIVABLE) and, when not
+    redrivable, `redriveStatusReason`; the context object has `$$.Execution.RedriveCount` (0 before any
+    redrive). A RUNNING or SUCCEEDED execution (or one past the window or the 25,000-event history
+    quota) is refused with `ExecutionNotRedrivable`; an unknown ARN with `ExecutionDoesNotExist`; a
+    `clientToken` seen in the last 15 minutes (last 10 kept) answers the same `redriveDate` again.
+    moto 5.2.5: no RedriveExecution (HTTP 500, not implemented), no redrive fields, no RedriveCount.
+
+    The emulation: every state that ends successfully records its output and its transition, keyed by
+    state name, Map iteration index and occurrence (the n-th entry of that state in that iteration,
+    so loops replay in order). A redrive re-runs the program in the same worker history: a state whose
+    key succeeded in an earlier attempt is not evaluated and writes no events, it hands on its recorded
+    output to its recorded next state; every other state (the failed one, the Parallel and Map states
+    around it, what follows) runs as new. So a failed Parallel reruns only its unsuccessful branches,
+    and a Fail state reached through a Catch is what a redrive re-enters (as on AWS). No PENDING_REDRIVE
+    phase: the execution is RUNNING when the call returns.
+
+    Still needed? moto/stepfunctions/responses.py still has no `redrive_execution`, and
+    `ExecutionWorker._get_evaluation_environment` puts no `RedriveCount` in the context object (set
+    here as each state is entered); tests/e2e/test_redrive.py fails otherwise.
+    """
+    import copy
+
+    from moto.core.exceptions import AWSError
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.parser.api import HistoryEventType
+    from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramRunning
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    class ExecutionNotRedrivable(AWSError):
+        TYPE = "ExecutionNotRedrivable"
+        STATUS = 400
+
+    original_body = require(31, CommonStateField, "_eval_body", ("self", "env"))
+    original_describe = require(31, StepFunctionResponse, "describe_execution", ("self",))
+    require(31, StepFunctionResponse, "_get_param")
+
+    def key_of(state, env) -> tuple[str, tuple, object]:  # noqa: ANN001
+        data = env.states.context_object.context_object_data
+        arn = (data.get("Execution") or {}).get("Id") or ""
+        index = ((data.get("Map") or {}).get("Item") or {}).get("Index")
+        return arn, (state.name, index)
+
+    def eval_body(self, env):  # noqa: ANN001
+        arn, where = key_of(self, env)
+        attempt = _attempt_of(arn)
+        # $$.Execution.RedriveCount, as every state of this attempt sees it
+        env.states.context_object.context_object_data["Execution"]["RedriveCount"] = attempt["count"]
+        with _redrive_lock:
+            occurrence = attempt["counts"].get(where, 0) + 1
+            attempt["counts"][where] = occurrence
+            done = attempt["succeeded"].get((*where, occurrence))
+        if done is not None and attempt["count"] > 0:
+            output, next_name, ended = done
+            env.states.reset(input_value=copy.deepcopy(output))
+            if ended:
+                env.set_ended()
+            else:
+                env.next_state_name = next_name
+            return None
+        original_body(self, env)
+        state = env.program_state()
+        if isinstance(state, (ProgramRunning, ProgramEnded)):
+            entry = (copy.deepcopy(env.states.get_input()), env.next_state_name, isinstance(state, ProgramEnded))
+            with _redrive_lock:
+                attempt["succeeded"][(*where, occurrence)] = entry
+        return None
+
+    def reason_for(execution) -> str | None:  # noqa: ANN001
+        env = getattr(execution.exec_worker, "env", None)
+        events = len(env.event_manager.get_event_history()) if env is not None else 0
+        sm_type = getattr(execution.sm_type, "value", execution.sm_type)
+        status = getattr(execution.exec_status, "value", execution.exec_status)
+        return not_redrivable_reason(str(status), str(sm_type), execution.stop_date, events,
+                                     datetime.now(tz=timezone.utc))
+
+    def redrive_execution(self):  # noqa: ANN001
+        arn = self._get_param("executionArn")
+        token = self._get_param("clientToken")
+        # ExecutionDoesNotExist / InvalidArn: moto's own, as DescribeExecution answers them
+        execution = self.stepfunction_backend.describe_execution(arn)
+        attempt = _attempt_of(arn)
+        now = datetime.now(tz=timezone.utc)
+        with _redrive_lock:
+            attempt["tokens"] = [(t, at, d) for t, at, d in attempt["tokens"]
+                                 if (now - at).total_seconds() <= REDRIVE_TOKEN_SECONDS][-REDRIVE_TOKENS_KEPT:]
+            for seen, _, date in attempt["tokens"]:
+                if token and seen == token:
+                    return ActionResult({"redriveDate": date})
+        reason = reason_for(execution)
+        if reason is not None:
+            raise ExecutionNotRedrivable(reason)
+        old_env = execution.exec_worker.env
+        worker = execution._get_start_execution_worker()
+        with _redrive_lock:
+            attempt["count"] += 1
+            attempt["date"] = now
+            attempt["counts"] = {}
+            if token:
+                attempt["tokens"].append((token, now, now))
+            count = attempt["count"]
+        program = worker._get_evaluation_entrypoint()
+        env = worker._get_evaluation_environment()
+        env.event_manager = old_env.event_manager
+        env.event_manager.add_event(
+            context=env.event_history_context, event_type=HistoryEventType.ExecutionRedriven,
+            event_details=EventDetails(executionRedrivenEventDetails={"redriveCount": count}))
+        worker.env = env
+        execution.exec_worker = worker
+        execution.exec_status = type(execution.exec_status)("RUNNING")
+        execution.stop_date = None
+        execution.error = None
+        execution.cause = None
+        execution.output = None
+
+        def run() -> None:
+            program.eval(env)
+            worker._execution_communication.terminated()
+
+        thread = threading.Thread(target=run, daemon=True)
+        TMP_THREADS.append(thread)
+        thread.start()
+        return ActionResult({"redriveDate": now})
+
+    def describe_execution(self):  # noqa: ANN001
+        result = original_describe(self)
+        described = result.result
+        arn = described.get("executionArn")
+        attempt = _attempt_of(arn)
+        execution = self.stepfunction_backend.describe_execution(arn)
+        described["redriveCount"] = attempt["count"]
+        if attempt["date"] is not None:
+            described["redriveDate"] = attempt["date"]
+        reason = reason_for(execution)
+        described["redriveStatus"] = "REDRIVABLE" if reason is None else "NOT_REDRIVABLE"
+        if reason is not None:
+            described["redriveStatusReason"] = reason
+        return result
+
+    install(31, CommonStateField, "_eval_body", eval_body)
+    install(31, StepFunctionResponse, "describe_execution", describe_execution)
+    StepFunctionResponse.redrive_execution = redrive_execution
+    mark(31, lambda: getattr(StepFunctionResponse, "redrive_execution", None) is redrive_execution)
 
 
 def probe_callbacks(path: str | None) -> None:

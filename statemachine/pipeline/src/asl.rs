@@ -2,19 +2,31 @@
 //!
 //! ```text
 //! ReadInput -> CheckInput -> [DefaultRunDate] -> Settings -> AcquireRunLock -> Pipeline
-//!   Pipeline (one branch: the steps, laid out by `layout`) -> ReleaseRunLock -> RunOutcome
-//!   RunOutcome: succeeded -> EtlSucceeded; a step's error -> RunFailed (same name and cause);
-//!               States.HeartbeatTimeout/Timeout -> StepTimedOut -> RunFailed (Step.TimedOut);
-//!               another States.* error -> StepFunctionsError -> RunFailed (Run.StepFunctionsError)
+//!   Pipeline (one branch: the steps, laid out by `layout`) -> ReleaseRunLock -> EtlSucceeded
+//!   a failed step fails the execution where it is: no Catch, no state after it
 //! ```
 //!
-//! The error rule, true on AWS: a `Fail` state never raises a `States.*` name (the prefix is
-//! reserved for Step Functions' own errors). A step's own error (what the submitter, completer or
-//! reconciler sent, after the step's `errors` mapping) ends the run unchanged; Step Functions'
-//! step timeouts end it as `Step.TimedOut`; any other `States.*` error as `Run.StepFunctionsError`
-//! with the original name first in the cause. SQL steps have no `Catch`: a failed step is the
-//! failed state of the execution, inside its branch, and the one `Catch` on `Pipeline` gives the
-//! run lock back. There is one `Fail` state.
+//! Built for Redrive. `RedriveExecution` "continues the failed execution from the unsuccessful
+//! step", does not rerun succeeded states, and for a `Parallel` "redrives only the ... branches
+//! that failed or aborted" (<https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html>,
+//! <https://docs.aws.amazon.com/step-functions/latest/dg/redrive-executions.html>). A `Catch`
+//! that routes a failure to a `Fail` state makes that `Fail` state the unsuccessful one, and a
+//! redrive would re-enter it and fail again at once. So no state between a SQL step and the end
+//! of the execution catches anything: a failed step fails its branch, every enclosing `Parallel`
+//! (with the branch's own error and cause) and the execution, with the step's own error (what the
+//! submitter, completer or reconciler sent, after the step's `errors` mapping, or Step Functions'
+//! `States.HeartbeatTimeout` / `States.Timeout`). A redrive then reruns exactly the failed step's
+//! branch from the failed step, and everything after it.
+//!
+//! The run lock: `AcquireRunLock` takes the first attempt's slot (it is not rerun by a redrive);
+//! a redriven attempt's submitter takes the attempt's own slot before its first SQL (holder
+//! `<execution ARN>#<$$.Execution.RedriveCount>`, `RunLockTaken` retried while the lock is full).
+//! `ReleaseRunLock` gives back the current attempt's slot when the pipeline succeeded; a failed
+//! attempt's slot is given back by the reconciler (its execution-ended event, or the schedule).
+//!
+//! The failures before the lock (`InvalidInput`, `RunAlreadyInProgress`) go through the one `Fail`
+//! state, `RunFailed`; a redrive of those fails again at once (start a new run instead). A `Fail`
+//! state never raises a `States.*` name (the prefix is reserved for Step Functions' own errors).
 
 use std::collections::BTreeSet;
 
@@ -25,7 +37,11 @@ use crate::layout::Layout;
 use crate::obj;
 
 /// The submitter errors worth another attempt: throttling, retried with a long backoff.
-pub const THROTTLE_ERRORS: &[&str] = &["RedshiftThrottled", "TokenStoreThrottled"];
+pub const THROTTLE_ERRORS: &[&str] = &[
+    "RedshiftThrottled",
+    "TokenStoreThrottled",
+    "RunLockThrottled",
+];
 /// The Lambda errors of an invocation that failed, crashed or timed out, possibly after it
 /// submitted: the retry re-attaches to the same statement through its `ClientToken`.
 /// `Lambda.Unknown` is what Step Functions reports for a function timeout or out-of-memory crash;
@@ -59,6 +75,14 @@ pub const LOCK_WAIT: Retry = Retry {
     attempts: 6,
     max_delay: Some(60),
 };
+/// A redriven step's wait for a slot of the run lock (the submitter's `RunLockTaken`): as long as
+/// `AcquireRunLock`'s.
+pub const STEP_LOCK_WAIT: Retry = Retry {
+    errors: &["RunLockTaken"],
+    interval: LOCK_WAIT.interval,
+    attempts: LOCK_WAIT.attempts,
+    max_delay: LOCK_WAIT.max_delay,
+};
 pub const STEP_THROTTLE: Retry = Retry {
     errors: THROTTLE_ERRORS,
     interval: 5,
@@ -77,9 +101,6 @@ pub const DYNAMODB_RETRY: Retry = Retry {
     attempts: 5,
     max_delay: None,
 };
-
-/// The cause of `Step.TimedOut`.
-pub const TIMED_OUT_CAUSE: &str = "The SQL step got no heartbeat within StepHeartbeatSeconds or ran longer than StepTimeoutSeconds; see the TaskTimedOut event in the execution history.";
 
 /// One Retry object (backoff 2.0 with full jitter, as every retry here).
 #[derive(Debug, Clone, Copy)]
@@ -127,6 +148,11 @@ impl StepStates for CallbackSteps {
             "executionStartTime.$" => "$$.Execution.StartTime",
             "stateEnteredTime.$" => "$$.State.EnteredTime",
             "retryCount.$" => "$$.State.RetryCount",
+            // A redriven Task entry is a new attempt (the submitter takes the run lock for it and
+            // sends a new ClientToken): the context object's Execution.RedriveCount, documented at
+            // https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html
+            "executionId.$" => "$$.Execution.Id",
+            "redriveCount.$" => "$$.Execution.RedriveCount",
             "executionInput.$" => "$$.Execution.Input",
             "errors" => errors,
         };
@@ -155,7 +181,7 @@ impl StepStates for CallbackSteps {
             "TimeoutSeconds" => timeout,
             "TimeoutSecondsPath" => timeout_path,
             "ResultPath" => format!("$.steps.{}", step.name),
-            "Retry" => Json::Arr(vec![STEP_THROTTLE.json(), STEP_LAMBDA.json()]),
+            "Retry" => Json::Arr(vec![STEP_THROTTLE.json(), STEP_LAMBDA.json(), STEP_LOCK_WAIT.json()]),
         };
         scope.add(step.name.clone(), then(state, next));
     }
@@ -172,6 +198,17 @@ fn lock_member() -> Json {
     obj! {
         ":me" => obj! { "SS.$" => "States.Array($$.Execution.Id)" },
         ":id" => obj! { "S.$" => "$$.Execution.Id" },
+    }
+}
+
+/// The current attempt's holders elements, for the release: the first attempt's (the execution
+/// ARN, taken by `AcquireRunLock`) and a redriven attempt's (`<ARN>#<redrive count>`, taken by
+/// the submitter). `<ARN>#0` is never written, so deleting it changes nothing.
+fn release_members() -> Json {
+    obj! {
+        ":me" => obj! { "SS.$" => "States.Array($$.Execution.Id, States.Format('{}#{}', $$.Execution.Id, $$.Execution.RedriveCount))" },
+        ":id" => obj! { "S.$" => "$$.Execution.Id" },
+        ":attempt" => obj! { "S.$" => "States.Format('{}#{}', $$.Execution.Id, $$.Execution.RedriveCount)" },
     }
 }
 
@@ -277,7 +314,7 @@ pub fn state_machine(
     });
     top.add("AcquireRunLock", obj! {
         "Type" => "Task",
-        "Comment" => "One run at a time (RunConcurrency runs): this execution's ARN joins the lock item's holders set when the set has room, or is already in it (a retried or redriven acquire counts once). A full lock is retried with backoff (about 2 minutes in all), then the run fails with RunAlreadyInProgress naming the holders.",
+        "Comment" => "One run at a time (RunConcurrency runs): this execution's ARN joins the lock item's holders set when the set has room, or is already in it (a retried acquire counts once; a redriven run takes its slot in the submitter, since this state succeeded and is not rerun). A full lock is retried with backoff (about 2 minutes in all), then the run fails with RunAlreadyInProgress naming the holders.",
         "Resource" => "arn:aws:states:::dynamodb:updateItem",
         "Parameters" => obj! {
             "TableName" => "${RunLockTableName}",
@@ -324,69 +361,39 @@ pub fn state_machine(
         Cause::Path("States.Format('the run lock stayed taken (RunConcurrency reached); it is held by: {}', $.lock.holders)"),
     ));
     let comment = match &def.description {
-        Some(d) => format!("Pipeline {}: {d} Inside one branch so that every way out of it passes the lock release.", def.name),
-        None => format!("Pipeline {}, inside one branch so that every way out of it passes the lock release.", def.name),
+        Some(d) => format!("Pipeline {}: {d} No Catch: a failed step fails the execution where it is, so a Redrive resumes at that step (a failed attempt's run lock slot is given back by the reconciler).", def.name),
+        None => format!("Pipeline {}. No Catch: a failed step fails the execution where it is, so a Redrive resumes at that step (a failed attempt's run lock slot is given back by the reconciler).", def.name),
     };
     top.add("Pipeline", obj! {
         "Type" => "Parallel",
         "Comment" => comment,
         "Branches" => Json::Arr(vec![obj! { "StartAt" => start, "States" => pipeline.into_json() }]),
         "OutputPath" => "$[0]",
-        "Catch" => catch_all("$.error", "ReleaseRunLock"),
         "Next" => "ReleaseRunLock",
     });
     top.add("ReleaseRunLock", obj! {
         "Type" => "Task",
-        "Comment" => "The one release, on every way out of the pipeline: this execution leaves the holders set (conditional, so a second release changes nothing). If it fails, the reconciler releases the lock (the holder's execution is no longer running).",
+        "Comment" => "The pipeline succeeded: this attempt leaves the holders set (its execution ARN, or <ARN>#<redrive count> for a redriven attempt; conditional, so a second release changes nothing). If it fails, the run still succeeds and the reconciler releases the slot (the execution is no longer running).",
         "Resource" => "arn:aws:states:::dynamodb:updateItem",
         "Parameters" => obj! {
             "TableName" => "${RunLockTableName}",
             "Key" => lock_key(),
             "UpdateExpression" => "DELETE holders :me",
-            "ConditionExpression" => "contains(holders, :id)",
-            "ExpressionAttributeValues" => lock_member(),
+            "ConditionExpression" => "contains(holders, :id) OR contains(holders, :attempt)",
+            "ExpressionAttributeValues" => release_members(),
         },
         "ResultPath" => Json::Null,
         "Retry" => Json::Arr(vec![DYNAMODB_RETRY.json()]),
-        "Catch" => catch_all("$.releaseError", "RunOutcome"),
-        "Next" => "RunOutcome",
+        "Catch" => catch_all("$.releaseError", "EtlSucceeded"),
+        "Next" => "EtlSucceeded",
     });
-    top.add("RunOutcome", obj! {
-        "Type" => "Choice",
-        "Comment" => "Succeeded, or which failure: a step's own error ends the run unchanged; Step Functions' errors get names of ours (a Fail state never raises a States.* name).",
-        "Choices" => Json::Arr(vec![
-            obj! { "Variable" => "$.error", "IsPresent" => Json::Bool(false), "Next" => "EtlSucceeded" },
-            obj! {
-                "Or" => Json::Arr(vec![
-                    obj! { "Variable" => "$.error.Error", "StringEquals" => "States.HeartbeatTimeout" },
-                    obj! { "Variable" => "$.error.Error", "StringEquals" => "States.Timeout" },
-                ]),
-                "Next" => "StepTimedOut",
-            },
-            obj! { "Variable" => "$.error.Error", "StringMatches" => "States.*", "Next" => "StepFunctionsError" },
-        ]),
-        "Default" => "RunFailed",
-    });
-    top.add("StepTimedOut", failure(
-        "A SQL step got no heartbeat within its heartbeat limit (nobody looked after it: its event was lost and the reconciler is off or failing) or ran longer than its timeout. The history's TaskTimedOut event names the step and States.HeartbeatTimeout or States.Timeout.",
-        "Step.TimedOut",
-        Cause::Text(TIMED_OUT_CAUSE),
-    ));
-    top.add(
-        "StepFunctionsError",
-        failure(
-            "A States.* error escaped the pipeline; the cause starts with its name.",
-            "Run.StepFunctionsError",
-            Cause::Path("States.Format('{}: {}', $.error.Error, $.error.Cause)"),
-        ),
-    );
     top.add("EtlSucceeded", obj! {
         "Type" => "Succeed",
         "Comment" => "Every step succeeded; the output has the run date and each step's result under steps.",
     });
     top.add("RunFailed", obj! {
         "Type" => "Fail",
-        "Comment" => "The run's only Fail state: the error and cause of the failing step (or of the states above).",
+        "Comment" => "The run's only Fail state, for the failures before the run lock (InvalidInput, RunAlreadyInProgress): a redrive fails here again at once, start a new run. A failed SQL step does not come here: it fails the execution where it is, so that a redrive resumes at that step.",
         "ErrorPath" => "$.error.Error",
         "CausePath" => "$.error.Cause",
     });

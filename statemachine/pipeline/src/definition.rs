@@ -36,9 +36,6 @@ pub const RESERVED_STATE_NAMES: &[&str] = &[
     "RunAlreadyInProgress",
     "Pipeline",
     "ReleaseRunLock",
-    "RunOutcome",
-    "StepTimedOut",
-    "StepFunctionsError",
     "RunFailed",
     "EtlSucceeded",
 ];

@@ -2,7 +2,7 @@
 //! execution and of 1 MB (1,048,576 bytes) per state machine definition, both counted for the
 //! worst case the generated policies allow.
 
-use crate::asl::{DYNAMODB_RETRY, LOCK_WAIT, STEP_LAMBDA, STEP_THROTTLE};
+use crate::asl::{DYNAMODB_RETRY, LOCK_WAIT, STEP_LAMBDA, STEP_LOCK_WAIT, STEP_THROTTLE};
 
 /// Step Functions' quota on one execution's history (Standard workflows).
 pub const HISTORY_EVENT_QUOTA: usize = 25_000;
@@ -11,15 +11,19 @@ pub const DEFINITION_QUOTA_BYTES: usize = 1_048_576;
 
 /// A SQL Task that succeeds on its last attempt: TaskStateEntered, TaskScheduled, TaskStarted,
 /// TaskSubmitted, TaskSucceeded, TaskStateExited; and every retried attempt before it (the
-/// throttling and Lambda Retry objects, all their attempts): TaskScheduled, TaskStarted,
-/// TaskSubmitted, TaskFailed. Heartbeats add no events.
-pub const EVENTS_PER_STEP: usize =
-    6 + (STEP_THROTTLE.attempts as usize + STEP_LAMBDA.attempts as usize) * 4;
+/// throttling, Lambda and run lock Retry objects, all their attempts): TaskScheduled,
+/// TaskStarted, TaskSubmitted, TaskFailed. Heartbeats add no events. (Each redrive of a failed
+/// step adds its events again; a history past 25,000 events cannot be redriven.)
+pub const EVENTS_PER_STEP: usize = 6
+    + (STEP_THROTTLE.attempts as usize
+        + STEP_LAMBDA.attempts as usize
+        + STEP_LOCK_WAIT.attempts as usize)
+        * 4;
 /// ParallelStateEntered, ParallelStateStarted, ParallelStateSucceeded, ParallelStateExited.
 pub const EVENTS_PER_PARALLEL: usize = 4;
 /// Everything but the steps and their Parallels, on the longest way through: ExecutionStarted and
-/// its end; ReadInput, CheckInput, DefaultRunDate, Settings, RunOutcome and a failure Pass state
-/// (entered + exited each); AcquireRunLock with every retry (entered, exited, and Scheduled,
+/// its end; ReadInput, CheckInput, DefaultRunDate, Settings, a failure Pass state and one more
+/// (entered + exited each; an upper bound); AcquireRunLock with every retry (entered, exited, and Scheduled,
 /// Started, Succeeded/Failed per attempt); the Pipeline Parallel; ReleaseRunLock with every
 /// retry; RunFailed (entered).
 pub const EVENTS_FIXED: usize = 2

@@ -626,3 +626,54 @@ fn a_pipeline_too_big_for_one_execution_is_refused_with_the_limit_it_breaks() {
     println!("largest chain accepted: {max} steps ({message})");
     assert!(max >= 300, "only {max} steps fit");
 }
+
+#[test]
+fn a_failed_step_is_the_unsuccessful_state_so_a_redrive_resumes_there() {
+    // RedriveExecution "continues the failed execution from the unsuccessful step" and reruns only
+    // the failed branches of a Parallel; a Catch routing to a Fail state would make that Fail state
+    // the unsuccessful one. So nothing between a SQL step and the execution's end catches.
+    let (_, asl) = sales();
+    for (name, state) in all_states(&asl) {
+        if state["Type"] == "Parallel" {
+            assert!(
+                state.get("Catch").is_none(),
+                "{name}: a Catch here would end a redrive at once"
+            );
+        }
+    }
+    let states = asl["States"].as_object().unwrap();
+    assert_eq!(states["Pipeline"]["Next"], "ReleaseRunLock");
+    assert_eq!(states["ReleaseRunLock"]["Next"], "EtlSucceeded");
+    for gone in ["RunOutcome", "StepTimedOut", "StepFunctionsError"] {
+        assert!(!states.contains_key(gone), "{gone}");
+    }
+    // the release gives back this attempt's slot: the ARN (first attempt) or <ARN>#<redrive count>
+    let release = &states["ReleaseRunLock"]["Parameters"];
+    assert_eq!(
+        release["ConditionExpression"],
+        "contains(holders, :id) OR contains(holders, :attempt)"
+    );
+    assert_eq!(
+        release["ExpressionAttributeValues"][":attempt"]["S.$"],
+        "States.Format('{}#{}', $$.Execution.Id, $$.Execution.RedriveCount)"
+    );
+    // every SQL Task tells the submitter which attempt it is, and waits for the lock when redriven
+    for (name, task) in all_states(&asl)
+        .into_iter()
+        .filter(|(_, s)| s["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken")
+    {
+        let payload = &task["Parameters"]["Payload"];
+        assert_eq!(payload["executionId.$"], "$$.Execution.Id", "{name}");
+        assert_eq!(
+            payload["redriveCount.$"], "$$.Execution.RedriveCount",
+            "{name}"
+        );
+        let lock_wait = task["Retry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["ErrorEquals"] == serde_json::json!(["RunLockTaken"]))
+            .unwrap_or_else(|| panic!("{name} does not wait for RunLockTaken"));
+        assert_eq!(lock_wait["MaxAttempts"], 6);
+    }
+}

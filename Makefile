@@ -106,31 +106,6 @@ bench: setup build sam-build ## speed and memory targets: bootstrap size, start,
 	$(PY) local/bench.py
 	$(PY) bench/compare.py $(if $(QUICK),--quick,)  # callback vs polling vs long polling (bench/results)
 
-# ---- fuzzing (README, "Fuzzing") -------------------------------------------------------------
-# cargo-fuzz in a project-local root; the targets (fuzz/, its own workspace) build with
-# AddressSanitizer into fuzz/target, reused between runs. RUSTC_BOOTSTRAP: libFuzzer's flags
-# (-Zsanitizer) on the stable toolchain.
-
-CARGO_FUZZ_VERSION := 0.13.2
-CARGO_FUZZ := .make/cargo-fuzz/bin/cargo-fuzz
-FUZZ_SECONDS ?= 180
-FUZZ_TEST_SECONDS ?= 5
-
-$(CARGO_FUZZ):
-	cargo install --locked --quiet cargo-fuzz --version $(CARGO_FUZZ_VERSION) --root .make/cargo-fuzz
-
-fuzz-setup: $(CARGO_FUZZ) ## install cargo-fuzz (into .make/cargo-fuzz)
-
-fuzz-build: fuzz-setup ## build the fuzz targets (libFuzzer, AddressSanitizer, debug assertions)
-	RUSTC_BOOTSTRAP=1 $(CARGO_FUZZ) build
-
-fuzz: fuzz-build ## run each fuzz target FUZZ_SECONDS (180) and report executions, coverage, findings
-	python3 fuzz/run.py --seconds $(FUZZ_SECONDS)
-
-# make test: each target FUZZ_TEST_SECONDS over its committed corpus (new inputs to a temporary dir).
-fuzz-test: fuzz-build
-	work=$$(mktemp -d) && python3 fuzz/run.py --seconds $(FUZZ_TEST_SECONDS) --work "$$work"; status=$$?; rm -rf "$$work"; exit $$status
-
 # ---- AWS ---------------------------------------------------------------------------------------
 
 deploy: setup ## sam build + sam deploy (guided the first time); scripts/*.sql go to scripts/<scriptsVersion>/

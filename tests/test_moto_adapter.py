@@ -19,7 +19,7 @@ from moto_adapter import guard  # noqa: E402
 
 
 def test_index_lists_every_patch_and_its_module():
-    assert sorted(moto_adapter.PATCHES) == list(range(1, 32))
+    assert sorted(moto_adapter.PATCHES) == list(range(1, 33))
     for number, (module, line) in moto_adapter.PATCHES.items():
         source = (LOCAL / "moto_adapter" / f"{module}.py").read_text()
         # the patch's own docstring, in the module the index names: "Patch N; targets moto 5.2.5 ..."
@@ -33,7 +33,7 @@ def test_all_patches_apply_to_the_pinned_moto(tmp_path):
     assert moto.__version__ == guard.WRITTEN_FOR == guard.pinned_moto()
     moto_adapter.apply_all("http://127.0.0.1:9", faults_file=str(tmp_path / "faults.json"),
                            callbacks_log=str(tmp_path / "callbacks.jsonl"), requests_log=str(tmp_path / "requests.json"))
-    assert moto_adapter.applied() == [*range(1, 32), "callbacks probe", "requests probe"]
+    assert moto_adapter.applied() == [*range(1, 33), "callbacks probe", "requests probe"]
 
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.stepfunctions.models import StateMachine
@@ -82,3 +82,25 @@ def test_the_server_refuses_to_start_on_another_moto(tmp_path):
                          capture_output=True, text=True, timeout=120, env=env)
     assert run.returncode != 0
     assert "installed: moto 5.2.6" in run.stderr and "Re-check patches" in run.stderr, run.stderr
+
+
+def test_patch_31_refuses_a_redrive_by_aws_s_rules():
+    """RedriveExecution's eligibility as AWS documents it (API_RedriveExecution.html, DescribeExecution's
+    redriveStatusReason): STANDARD only; FAILED, ABORTED or TIMED_OUT (not RUNNING, not SUCCEEDED);
+    within 14 days of the execution's end; a history below the 25,000-event quota."""
+    from datetime import datetime, timedelta, timezone
+
+    from moto_adapter.stepfunctions import not_redrivable_reason
+
+    now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    ended = now - timedelta(days=1)
+    for status in ("FAILED", "ABORTED", "TIMED_OUT"):
+        assert not_redrivable_reason(status, "STANDARD", ended, 100, now) is None, status
+    assert not_redrivable_reason("RUNNING", "STANDARD", None, 10, now) == "Execution is RUNNING and cannot be redriven."
+    assert not_redrivable_reason("SUCCEEDED", "STANDARD", ended, 10, now) == "Execution is SUCCEEDED and cannot be redriven."
+    assert "EXPRESS" in not_redrivable_reason("FAILED", "EXPRESS", ended, 10, now)
+    assert not_redrivable_reason("FAILED", "STANDARD", now - timedelta(days=14, seconds=-1), 10, now) is None
+    assert not_redrivable_reason("FAILED", "STANDARD", now - timedelta(days=14, seconds=1), 10, now) == \
+        "Execution redrivable period exceeded."
+    assert not_redrivable_reason("FAILED", "STANDARD", ended, 24_999, now) is None
+    assert not_redrivable_reason("FAILED", "STANDARD", ended, 25_000, now) == "Execution history event limit exceeded."

@@ -180,3 +180,44 @@ def test_redrive_is_refused_for_running_executions_and_unknown_ones_as_on_aws(st
         redrive(sfn, unknown)
     assert missing.value.response["Error"]["Code"] == "ExecutionDoesNotExist"
     wait_for(lambda: holders(stack) == [], 30, "the stopped run's slot to be given back")
+
+
+def test_only_the_failed_branch_of_a_parallel_reruns(stack, unbroken):
+    """LoadItem fails (its script broken, after a delay, so LoadCustomerAddress has surely succeeded in
+    the other branch of LoadDimensions); the redrive reruns LoadItem's branch only."""
+    step, script = "LoadItem", "load_item.sql"
+    put_script(stack, script, BROKEN)
+    set_faults(stack, {"statement_name_contains": f"/{step}", "delay_ms": 1500})
+    sfn = stack.client("stepfunctions")
+    arn = start_execution(sfn, stack.deployment.state_machine_arn, RUN_DATE, prefix="e2e-redrive-branch")
+    try:
+        first = follow(sfn, arn, echo=print, timeout=120)
+    finally:
+        put_script(stack, script, original_script(stack, script))
+        set_faults(stack, None)
+    assert (first["status"], json.loads(first["cause"])["step"]) == ("FAILED", step)
+    assert scheduled_by_step(history(sfn, arn)) == {"SetupSalesDataPipeline": 1, "LoadCustomerAddress": 1, step: 1}
+    wait_for(lambda: holders(stack) == [], 30, "the reconciler to give the failed attempt's slot back")
+    redrive(sfn, arn)
+    done = follow(sfn, arn, echo=print, timeout=120)
+    assert done["status"] == "SUCCEEDED", (done.get("error"), done.get("cause"))
+    assert scheduled_by_step(history(sfn, arn)) == {**{s: 1 for s in ALL_STEPS}, step: 2}
+    assert len(statements(stack, first["name"], "LoadCustomerAddress")) == 1
+    assert dump(stack) == unbroken
+
+
+def test_a_run_failed_through_a_catch_and_a_fail_state_fails_there_again_when_redriven(stack):
+    """AWS restarts a redrive at the unsuccessful state: for a failure routed to a Fail state, that Fail
+    state. A non-object input ends at RunFailed (through the InvalidInput Pass state, before the lock);
+    redriven, the execution re-enters RunFailed only and fails again at once: start a new run instead."""
+    sfn = stack.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=stack.deployment.state_machine_arn,
+                              name=f"e2e-redrive-input-{os.urandom(4).hex()}", input="[]")["executionArn"]
+    first = follow(sfn, arn, echo=print, timeout=30)
+    assert (first["status"], first["error"]) == ("FAILED", "InvalidInput")
+    before = len(history(sfn, arn))
+    redrive(sfn, arn)
+    again = follow(sfn, arn, echo=print, timeout=30)
+    assert (again["status"], again["error"], again["cause"]) == ("FAILED", "InvalidInput", first["cause"])
+    resumed = [e["type"] for e in history(sfn, arn)[before:]]
+    assert resumed == ["ExecutionRedriven", "FailStateEntered", "ExecutionFailed"], resumed

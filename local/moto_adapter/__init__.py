@@ -1,4 +1,4 @@
-"""The local stack's moto server: moto 5.2.5 (pinned in local/requirements.txt) with 31 patches and two
+"""The local stack's moto server: moto 5.2.5 (pinned in local/requirements.txt) with 32 patches and two
 probes, one module per emulated service. Each patch's function says which version it targets, what AWS
 does, what moto does, and how to check that it is still needed; guard.py makes a moto upgrade (or a
 changed internal) fail loudly at start, naming the patches to re-check.
@@ -39,6 +39,7 @@ Patches (number, module, what it does):
   29  stepfunctions   startExecution.sync:2's output and failure cause in PascalCase, as on AWS
   30  stepfunctions   aws-sdk:sfn Tasks take and return PascalCase, as on AWS
   31  stepfunctions   RedriveExecution, $$.Execution.RedriveCount and DescribeExecution's redrive fields
+  32  stepfunctions   an inline Map fails with its iteration's own error name, States.* included
 
 Probes: `--callbacks-log` (stepfunctions.probe_callbacks: every task callback Step Functions handled)
 and `--requests-log` (server.probe_requests: moto's CPU and wall time per request kind).
@@ -97,6 +98,7 @@ def apply_all(lambda_endpoint: str, faults_file: str | None = None, callbacks_lo
     stepfunctions.patch_sync2_execution_output()
     stepfunctions.patch_sdk_sfn_integration()
     stepfunctions.patch_redrive_execution()
+    stepfunctions.patch_map_error_names()
     dynamodb.patch_dynamodb_integration(faults)
     stepfunctions.probe_callbacks(callbacks_log)
     server.probe_requests(requests_log)

@@ -1,5 +1,5 @@
 """Step Functions: moto's ASL interpreter (`moto.stepfunctions.parser`) made to behave as Step Functions
-does (patches 4, 5, 8, 9, 12, 13, 16-20, 26, 28-31) and the callbacks probe.
+does (patches 4, 5, 8, 9, 12, 13, 16-20, 26, 28-32) and the callbacks probe.
 """
 
 from __future__ import annotations
@@ -407,6 +407,36 @@ def patch_parallel_error_names() -> None:
             ErrorName.__init__(self, error_name=error_name)
 
     install(26, branches_decl, "CustomErrorName", BranchErrorName)
+
+
+def patch_map_error_names() -> None:
+    """Patch 32; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    An inline Map state whose iteration failed with an unhandled error fails with that error, as a
+    Parallel does with its branch's (patch 26): the Backfill's `StartRunStopping` Task fails with
+    `States.TaskFailed` (the run it waited for failed), uncaught so that a Redrive reruns that Task, and
+    the backfill must fail with `States.TaskFailed` and the run's DescribeExecution as the cause. moto's
+    `IterationWorker._eval_input` rethrows the iteration's error through `CustomErrorName`, which
+    refuses names that start with `States.`: the Map, and the execution, fail with `States.Runtime`
+    ("Custom Error Names MUST NOT begin with the prefix 'States.'"). The iteration's name is now
+    rethrown unchanged.
+
+    Still needed? `state_map/iteration/iteration_worker.py` still wraps the iteration's error in
+    `CustomErrorName` (tests/e2e/test_backfill.py's stop case fails with States.Runtime otherwise).
+    """
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
+
+    require(32, iteration_worker, "CustomErrorName")
+
+    class IterationErrorName(CustomErrorName):
+        """The iteration's error, whatever its prefix (CustomErrorName refuses `States.`)."""
+
+        def __init__(self, error_name: str | None):
+            ErrorName.__init__(self, error_name=error_name)
+
+    install(32, iteration_worker, "CustomErrorName", IterationErrorName)
 
 
 def patch_unnamed_executions() -> None:

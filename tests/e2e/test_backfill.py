@@ -87,7 +87,7 @@ def test_a_five_day_backfill_leaves_the_tables_of_five_single_runs_and_a_restart
     assert dump(stack) == singles
 
 
-def test_a_failing_date_under_continue_and_stop_and_a_restart_reruns_only_that_date(stack):
+def test_a_failing_date_under_continue_and_stop_and_a_restart_or_redrive_reruns_only_that_date(stack):
     dates = ["2021-06-07", FAILING_DATE, "2021-06-09"]
     broken = (f"select 1 / (case when {{{{run_date}}}}::date = '{FAILING_DATE}'::date then 0 else 1 end) as checked;\n")
     with replaced_script(stack, "validate_sales_data.sql", broken):
@@ -101,12 +101,15 @@ def test_a_failing_date_under_continue_and_stop_and_a_restart_reruns_only_that_d
         assert (out["succeeded"], out["failed"]) == (2, 1)
 
         desc, _ = backfill(stack, {"from": dates[0], "to": dates[-1], "onFailure": "stop", "backfillId": "e2e-stop"})
-        assert desc["status"] == "FAILED" and desc["error"] == "Backfill.DateFailed"
-        row = json.loads(desc["cause"])
-        assert (row["date"], row["status"], row["error"]) == (FAILING_DATE, "FAILED", "Validation.NoSalesLoaded")
+        # stop: the failed run fails its StartRunStopping Task, uncaught (so that a Redrive reruns that Task)
+        assert desc["status"] == "FAILED" and desc["error"] == "States.TaskFailed"
+        run = json.loads(desc["cause"])  # the run's DescribeExecution
+        assert (run["Name"], run["Status"], run["Error"]) == (f"bf-e2e-stop-{FAILING_DATE}-1", "FAILED",
+                                                            "Validation.NoSalesLoaded")
         runs = etl_runs(stack)
         assert f"bf-e2e-stop-{dates[0]}-1" in runs and f"bf-e2e-stop-{FAILING_DATE}-1" in runs
         assert not [n for n in runs if n.startswith(f"bf-e2e-stop-{dates[2]}")]  # stopped before the next date
+        stopped = desc["executionArn"]
 
     # the cause is fixed (the script is back): the restarted backfill reruns the failed date only
     before = set(etl_runs(stack))
@@ -116,6 +119,22 @@ def test_a_failing_date_under_continue_and_stop_and_a_restart_reruns_only_that_d
     assert [(r["date"], r["status"], r["attempt"], r["skipped"]) for r in out["dates"]] == [
         (dates[0], "SUCCEEDED", 1, True), (FAILING_DATE, "SUCCEEDED", 2, False), (dates[2], "SUCCEEDED", 1, True)]
     assert (out["failed"], out["skipped"]) == (0, 2)
+
+    # the stopped backfill, redriven (adapter patch 31 emulates RedriveExecution): the failed date's Task
+    # runs again and takes the next attempt's name, the date never started runs, the loaded one is kept
+    import moto_adapter
+
+    if 31 not in moto_adapter.PATCHES or "RedriveExecution" not in moto_adapter.PATCHES[31][1]:
+        pytest.skip("the local stack emulates no RedriveExecution (moto_adapter patch 31)")
+    sfn = stack.client("stepfunctions")
+    before = set(etl_runs(stack))
+    sfn.redrive_execution(executionArn=stopped)
+    desc = follow(sfn, stopped, echo=print, timeout=120)
+    assert desc["status"] == "SUCCEEDED", (desc.get("error"), desc.get("cause"))
+    assert set(etl_runs(stack)) - before == {f"bf-e2e-stop-{FAILING_DATE}-2", f"bf-e2e-stop-{dates[2]}-1"}
+    out = json.loads(desc["output"])
+    assert [(r["date"], r["status"], r["attempt"]) for r in out["dates"]] == [
+        (dates[0], "SUCCEEDED", 1), (FAILING_DATE, "SUCCEEDED", 2), (dates[2], "SUCCEEDED", 1)]
 
 
 @pytest.mark.parametrize("payload, error, says", [

@@ -18,7 +18,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # checkov, offline: no platform download, no mapping, no update check (local/requirements-checkov.txt)
 CHECKOV := env BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(VENV)/checkov/bin/checkov --skip-download
 
-.PHONY: help setup build asl upload-scripts fmt fmt-check clippy lint unit sam-build test bench deploy clean
+.PHONY: help setup build asl upload-scripts fmt fmt-check clippy lint unit sam-build test fuzz-setup fuzz-build fuzz fuzz-test bench deploy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-12s %s\n", $$1, $$2 }'
@@ -93,7 +93,7 @@ sam-build: setup ## sam build, and check that every bootstrap is an arm64 Linux 
 	sam build
 	$(PY) tests/check_bootstraps.py .aws-sam/build SubmitterFunction CompleterFunction ReconcilerFunction BackfillPlanFunction
 
-test: setup fmt-check clippy lint unit sam-build test-e2e soak-small ## everything CI runs
+test: setup fmt-check clippy lint unit fuzz-test sam-build test-e2e soak-small ## everything CI runs
 
 # QUICK=1: shorter criterion runs, 7 starts and 200 events per function instead of 21 and 1,000.
 CRITERION_ARGS := $(if $(QUICK),--warm-up-time 0.5 --measurement-time 1 --sample-size 20,)
@@ -105,6 +105,31 @@ bench: setup build sam-build ## speed and memory targets: bootstrap size, start,
 	$(PY) bench/lambda_runtime.py $(if $(QUICK),--quick,)
 	$(PY) local/bench.py
 	$(PY) bench/compare.py $(if $(QUICK),--quick,)  # callback vs polling vs long polling (bench/results)
+
+# ---- fuzzing (README, "Fuzzing") -------------------------------------------------------------
+# cargo-fuzz in a project-local root; the targets (fuzz/, its own workspace) build with
+# AddressSanitizer into fuzz/target, reused between runs. RUSTC_BOOTSTRAP: libFuzzer's flags
+# (-Zsanitizer) on the stable toolchain.
+
+CARGO_FUZZ_VERSION := 0.13.2
+CARGO_FUZZ := .make/cargo-fuzz/bin/cargo-fuzz
+FUZZ_SECONDS ?= 180
+FUZZ_TEST_SECONDS ?= 5
+
+$(CARGO_FUZZ):
+	cargo install --locked --quiet cargo-fuzz --version $(CARGO_FUZZ_VERSION) --root .make/cargo-fuzz
+
+fuzz-setup: $(CARGO_FUZZ) ## install cargo-fuzz (into .make/cargo-fuzz)
+
+fuzz-build: fuzz-setup ## build the fuzz targets (libFuzzer, AddressSanitizer, debug assertions)
+	RUSTC_BOOTSTRAP=1 $(CARGO_FUZZ) build
+
+fuzz: fuzz-build ## run each fuzz target FUZZ_SECONDS (180) and report executions, coverage, findings
+	python3 fuzz/run.py --seconds $(FUZZ_SECONDS)
+
+# make test: each target FUZZ_TEST_SECONDS over its committed corpus (new inputs to a temporary dir).
+fuzz-test: fuzz-build
+	work=$$(mktemp -d) && python3 fuzz/run.py --seconds $(FUZZ_TEST_SECONDS) --work "$$work"; status=$$?; rm -rf "$$work"; exit $$status
 
 # ---- AWS ---------------------------------------------------------------------------------------
 

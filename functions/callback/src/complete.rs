@@ -26,10 +26,9 @@ use crate::throttle::{Throttling, ThrottlingVariants};
 /// Step Functions' limits on `SendTaskFailure`.
 pub const MAX_ERROR_CHARS: usize = 256;
 pub const MAX_CAUSE_CHARS: usize = 32_768;
-pub const STATEMENT_FAILED: &str = "Redshift.StatementFailed";
-pub const STATEMENT_ABORTED: &str = "Redshift.StatementAborted";
-/// The Data API no longer (or never) knew the statement when the reconciler asked.
-pub const STATEMENT_NOT_FOUND: &str = "Redshift.StatementNotFound";
+// The error names and `truncate` live with the task input (which checks a step's `errors` mapping
+// against them) so that the parsers build without the SDK (`--no-default-features`, the fuzz targets).
+pub use crate::task::{truncate, STATEMENT_ABORTED, STATEMENT_FAILED, STATEMENT_NOT_FOUND};
 
 type HttpResponse = aws_smithy_runtime_api::http::Response;
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -493,16 +492,6 @@ fn failure(
             cause.error = truncate(&cause.error, cause.error.chars().count() / 2);
         }
     }
-}
-
-/// At most `max` characters of `text`, with an ellipsis when something was cut.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
 }
 
 /// The callback errors that mean "this task is already closed".

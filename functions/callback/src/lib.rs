@@ -11,23 +11,34 @@
 //!   cancel, not-found failure);
 //! - [`throttle`]: the one classification of throttling across the SDK clients;
 //! - [`metrics`]: the CloudWatch metrics (EMF log lines) the functions publish.
+//!
+//! Without the default feature `aws` only the parsers build ([`task`], [`run_date`],
+//! [`sql`], [`script`], [`event`]): no SDK, no Lambda runtime (the fuzz targets, `fuzz/`).
 
+#[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "aws")]
 pub mod complete;
+#[cfg(feature = "aws")]
 pub mod config;
 pub mod event;
+#[cfg(feature = "aws")]
 pub mod logging;
 pub mod metrics;
 pub mod run_date;
 pub mod script;
 pub mod sql;
+#[cfg(feature = "aws")]
 pub mod statement;
+#[cfg(feature = "aws")]
 pub mod store;
 pub mod task;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "aws")]
 pub mod throttle;
 
+#[cfg(feature = "aws")]
 /// A Lambda error carrying its stable error name: what Step Functions `Retry`/`Catch` match on.
 pub fn diagnostic(name: &str, error: &dyn std::error::Error) -> lambda_runtime::Diagnostic {
     let mut message = error.to_string();

@@ -5,6 +5,9 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate};
 use thiserror::Error;
 
+/// The years a run date may have: four digits, and a day Redshift's `date` holds.
+const SUPPORTED_YEARS: std::ops::RangeInclusive<i32> = 1900..=9999;
+
 /// A validated run date. Its only textual form is `YYYY-MM-DD`, so it is safe to place in SQL as a
 /// quoted literal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -20,6 +23,10 @@ pub enum RunDateError {
         "no run date given and the execution start time {value:?} is not an RFC 3339 timestamp"
     )]
     BadStartTime { value: String },
+    /// The execution start time (any RFC 3339 timestamp the input carries) falls on a day
+    /// outside the years a run date may have (found by the `run_date` fuzz target).
+    #[error("no run date given and the execution start time {value:?} is a day outside the supported years 1900-9999")]
+    StartTimeOutOfRange { value: String },
 }
 
 impl RunDateError {
@@ -33,7 +40,7 @@ impl RunDateError {
             Self::OutOfRange { value } => format!(
                 "run date {value:?} (from {origin}) is outside the supported years 1900-9999"
             ),
-            Self::BadStartTime { .. } => self.to_string(),
+            Self::BadStartTime { .. } | Self::StartTimeOutOfRange { .. } => self.to_string(),
         }
     }
 
@@ -60,7 +67,7 @@ impl RunDate {
             .ok_or_else(|| RunDateError::NotADate {
                 value: value.to_owned(),
             })?;
-        if !(1900..=9999).contains(&chrono::Datelike::year(&date)) {
+        if !SUPPORTED_YEARS.contains(&chrono::Datelike::year(&date)) {
             return Err(RunDateError::OutOfRange {
                 value: value.to_owned(),
             });
@@ -72,11 +79,19 @@ impl RunDate {
     pub fn resolve(given: Option<&str>, execution_start_time: &str) -> Result<Self, RunDateError> {
         match given {
             Some(value) => Self::parse(value),
-            None => DateTime::parse_from_rfc3339(execution_start_time)
-                .map(|t| Self(t.naive_utc().date()))
-                .map_err(|_| RunDateError::BadStartTime {
-                    value: execution_start_time.to_owned(),
-                }),
+            None => {
+                let day = DateTime::parse_from_rfc3339(execution_start_time)
+                    .map(|t| t.naive_utc().date())
+                    .map_err(|_| RunDateError::BadStartTime {
+                        value: execution_start_time.to_owned(),
+                    })?;
+                if !SUPPORTED_YEARS.contains(&chrono::Datelike::year(&day)) {
+                    return Err(RunDateError::StartTimeOutOfRange {
+                        value: execution_start_time.to_owned(),
+                    });
+                }
+                Ok(Self(day))
+            }
         }
     }
 
@@ -150,5 +165,38 @@ mod tests {
             RunDate::resolve(None, "yesterday"),
             Err(RunDateError::BadStartTime { .. })
         ));
+    }
+
+    /// Fuzzing regression (`fuzz/corpus/run_date/start-time-year-331`): a start time is any RFC
+    /// 3339 timestamp, so its day was taken as the run date whatever its year (`0331-06-27`,
+    /// `+10000-01-01` as text), outside the strict form every run date has.
+    #[test]
+    fn a_start_time_outside_the_supported_years_is_a_named_error() {
+        for start in [
+            "0331-06-27T06:00:00.13Z",
+            "1899-12-31T23:59:59Z",
+            "9999-12-31T23:00:00-05:00",
+        ] {
+            let error = RunDate::resolve(None, start).unwrap_err();
+            assert_eq!(
+                error,
+                RunDateError::StartTimeOutOfRange {
+                    value: start.to_owned()
+                }
+            );
+            assert!(!error.is_given_date());
+        }
+        assert_eq!(
+            RunDate::resolve(None, "1900-01-01T00:00:00+01:00"),
+            Err(RunDateError::StartTimeOutOfRange {
+                value: "1900-01-01T00:00:00+01:00".to_owned()
+            })
+        );
+        assert_eq!(
+            RunDate::resolve(None, "9999-12-31T23:59:59Z")
+                .unwrap()
+                .to_string(),
+            "9999-12-31"
+        );
     }
 }

@@ -8,9 +8,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::complete::{truncate, STATEMENT_ABORTED, STATEMENT_FAILED, STATEMENT_NOT_FOUND};
 use crate::run_date::{RunDate, RunDateError};
 
+/// The error names the functions send when a step's statement fails or is aborted.
+pub const STATEMENT_FAILED: &str = "Redshift.StatementFailed";
+pub const STATEMENT_ABORTED: &str = "Redshift.StatementAborted";
+/// The Data API no longer (or never) knew the statement when the reconciler asked.
+pub const STATEMENT_NOT_FOUND: &str = "Redshift.StatementNotFound";
 /// Step Functions' limit on a task token.
 pub const MAX_TOKEN_CHARS: usize = 2048;
 /// The Data API's limit on `StatementName`.
@@ -235,6 +239,16 @@ pub fn trigger_object(execution_input: Option<&serde_json::Value>) -> Option<Str
         })
     };
     Some(format!("s3://{}/{}", part("bucket")?, part("key")?))
+}
+
+/// At most `max` characters of `text`, with an ellipsis when something was cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 /// A task input that passed every check.

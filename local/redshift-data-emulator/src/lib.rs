@@ -4,31 +4,53 @@
 //! validation, responses, [`params`] binding) → [`store`] (statement records) and [`executor`]
 //! (runs SQL on PostgreSQL, after [`translate`]) → [`events`] (EventBridge `PutEvents`); [`faults`] holds the
 //! test-only fault injection.
+//!
+//! Without the default feature `server` the crate is only [`translate`] (no HTTP server, no
+//! PostgreSQL client): what the fuzz target `translate` (`fuzz/`) builds with sanitizers.
 
+#[cfg(feature = "server")]
 pub mod config;
+#[cfg(feature = "server")]
 pub mod error;
+#[cfg(feature = "server")]
 pub mod events;
+#[cfg(feature = "server")]
 pub mod executor;
+#[cfg(feature = "server")]
 pub mod faults;
+#[cfg(feature = "server")]
 pub mod http;
+#[cfg(feature = "server")]
 pub mod operations;
+#[cfg(feature = "server")]
 pub mod params;
+#[cfg(feature = "server")]
 pub mod store;
 pub mod translate;
 
+#[cfg(feature = "server")]
 use std::net::SocketAddr;
+#[cfg(feature = "server")]
 use std::sync::{Arc, Mutex, MutexGuard};
 
+#[cfg(feature = "server")]
 use tokio::net::TcpListener;
+#[cfg(feature = "server")]
 use tokio::sync::oneshot;
+#[cfg(feature = "server")]
 use tokio::task::JoinHandle;
 
+#[cfg(feature = "server")]
 pub use config::Config;
+#[cfg(feature = "server")]
 use events::EventPublisher;
+#[cfg(feature = "server")]
 use faults::{ActiveFaults, FaultSet, Faults, FaultsError};
+#[cfg(feature = "server")]
 use store::Store;
 
 /// Shared state of one emulator instance.
+#[cfg(feature = "server")]
 pub struct AppState {
     pub config: Config,
     pub pg_config: tokio_postgres::Config,
@@ -37,6 +59,7 @@ pub struct AppState {
     faults: Mutex<ActiveFaults>,
 }
 
+#[cfg(feature = "server")]
 impl AppState {
     fn active_faults(&self) -> MutexGuard<'_, ActiveFaults> {
         self.faults
@@ -85,6 +108,7 @@ impl AppState {
     }
 }
 
+#[cfg(feature = "server")]
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("invalid database URL: {0}")]
@@ -102,6 +126,7 @@ pub enum StartError {
 }
 
 /// A running emulator. Dropping it does not stop the server; call [`Emulator::shutdown`].
+#[cfg(feature = "server")]
 pub struct Emulator {
     pub addr: SocketAddr,
     pub state: Arc<AppState>,
@@ -109,6 +134,7 @@ pub struct Emulator {
     server: JoinHandle<()>,
 }
 
+#[cfg(feature = "server")]
 impl Emulator {
     /// `http://127.0.0.1:<port>`, the value for `AWS_ENDPOINT_URL_REDSHIFT_DATA`.
     pub fn endpoint(&self) -> String {
@@ -135,6 +161,7 @@ impl Emulator {
 }
 
 /// Checks the database, binds the listener and serves in a background task.
+#[cfg(feature = "server")]
 pub async fn start(config: Config) -> Result<Emulator, StartError> {
     config.faults.validate()?;
     let pg_config: tokio_postgres::Config = config

@@ -70,13 +70,37 @@ impl Edits {
         }
     }
 
-    /// Removes tokens `from..=to` and the whitespace right before them.
+    /// Removes the tokens `from..=to` but their comments (and the whitespace after a comment,
+    /// which ends a line comment), and the whitespace right before them unless the tokens either
+    /// side would then lex as one (`-` and `-`, a word and a word or a quote, ...): where nothing
+    /// separates them, a space is left.
     fn remove(&mut self, tokens: &[Token<'_>], from: usize, to: usize) {
-        for flag in &mut self.removed[from..=to] {
-            *flag = true;
+        self.remove_keeping_comments(tokens, from, to);
+        let kept = (from..=to).find(|&i| !self.removed[i]);
+        let right = tokens.get(kept.unwrap_or(to + 1));
+        let left = from.checked_sub(1).map(|i| &tokens[i]);
+        match left {
+            Some(space) if space.kind == TokenKind::Whitespace => {
+                let before = from.checked_sub(2).map(|i| &tokens[i]);
+                // The line break after a line comment ends it: it always stays.
+                let ends_comment = before.is_some_and(|t| t.kind == TokenKind::LineComment);
+                if !ends_comment && (separates(right, false) || separates(before, true)) {
+                    self.removed[from - 1] = true;
+                }
+            }
+            _ if separates(right, false) || separates(left, true) => {}
+            _ => self.replaced[from] = Some(" "),
         }
-        if from > 0 && tokens[from - 1].kind == TokenKind::Whitespace {
-            self.removed[from - 1] = true;
+    }
+
+    /// Marks `from..=to` removed, except comments and the whitespace right after one.
+    fn remove_keeping_comments(&mut self, tokens: &[Token<'_>], from: usize, to: usize) {
+        let is_comment = |t: &Token<'_>| t.is_trivia() && t.kind != TokenKind::Whitespace;
+        for i in from..=to {
+            let after_comment = i > from && is_comment(&tokens[i - 1]);
+            let keep =
+                is_comment(&tokens[i]) || (tokens[i].kind == TokenKind::Whitespace && after_comment);
+            self.removed[i] = !keep;
         }
     }
 
@@ -91,6 +115,18 @@ impl Edits {
         }
         out
     }
+}
+
+/// Whether `token` (the one left of a removal when `left`, else the one right of it) lexes the
+/// same whatever is put next to it: whitespace, a separator, `(`, `)` or `,`, the end of the
+/// text, or (on the left) a comment.
+fn separates(token: Option<&Token<'_>>, left: bool) -> bool {
+    token.is_none_or(|t| match t.kind {
+        TokenKind::Whitespace | TokenKind::Semicolon => true,
+        TokenKind::LineComment | TokenKind::BlockComment => left,
+        TokenKind::Punct => matches!(t.text, "(" | ")" | ","),
+        _ => false,
+    })
 }
 
 fn is_word(token: &Token<'_>, word: &str) -> bool {
@@ -137,7 +173,7 @@ fn translate_statement(tokens: &[Token<'_>], start: usize, end: usize, edits: &m
             && at(k + 2).is_some_and(|n| is_punct(n, ")"))
         {
             edits.replaced[sig[k]] = Some(GETDATE);
-            edits.removed[sig[k] + 1..=sig[k + 2]].fill(true);
+            edits.remove_keeping_comments(tokens, sig[k] + 1, sig[k + 2]);
             k += 3;
             continue;
         }
@@ -177,8 +213,10 @@ fn translate_statement(tokens: &[Token<'_>], start: usize, end: usize, edits: &m
         if is_word(key, "distkey") || is_word(key, "sortkey") {
             let after = at(key_k + 1);
             if after.is_some_and(|n| is_punct(n, "(")) {
-                // Table attribute DISTKEY(col) / SORTKEY(cols): remove through the matching ')'.
-                if let Some(close_k) = matching_paren(tokens, &sig, key_k + 1) {
+                // Table attribute DISTKEY(col) / SORTKEY(cols): remove through the matching ')',
+                // when what is inside is a column list (anything else stays, for PostgreSQL to
+                // refuse as Redshift would: a literal is never removed).
+                if let Some(close_k) = column_list(tokens, &sig, key_k + 1) {
                     edits.remove(tokens, sig[first_k], sig[close_k]);
                     k = close_k + 1;
                     continue;
@@ -198,17 +236,16 @@ fn translate_statement(tokens: &[Token<'_>], start: usize, end: usize, edits: &m
     }
 }
 
-/// The significant index of the `)` matching the `(` at significant index `open_k`.
-fn matching_paren(tokens: &[Token<'_>], sig: &[usize], open_k: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    for (k, &i) in sig.iter().enumerate().skip(open_k) {
-        if is_punct(&tokens[i], "(") {
-            depth += 1;
-        } else if is_punct(&tokens[i], ")") {
-            depth -= 1;
-            if depth == 0 {
-                return Some(k);
-            }
+/// The significant index of the `)` closing the column list whose `(` is at significant index
+/// `open_k`: column names (words, quoted identifiers) and commas, nothing else.
+fn column_list(tokens: &[Token<'_>], sig: &[usize], open_k: usize) -> Option<usize> {
+    for (k, &i) in sig.iter().enumerate().skip(open_k + 1) {
+        let token = &tokens[i];
+        match token.kind {
+            TokenKind::Word | TokenKind::QuotedIdent => {}
+            TokenKind::Punct if token.text == "," => {}
+            TokenKind::Punct if token.text == ")" => return Some(k),
+            _ => return None,
         }
     }
     None
@@ -310,6 +347,63 @@ mod tests {
         assert_eq!(
             tr("create table a (x int encode zstd) backup no; select 1 as backup; select sysdate"),
             format!("create table a (x int); select 1 as backup; select {SYSDATE}")
+        );
+    }
+
+    /// Fuzzing regression (`fuzz/corpus/translate/distkey-paren-swallows-literals`): the
+    /// attribute `DISTKEY (` removed everything to the next matching `)`, literals included.
+    #[test]
+    fn only_a_column_list_is_removed_with_distkey_or_sortkey() {
+        let sql = "create table t (a int) distkey (a, 'x;y') sortkey(\"b\", c)";
+        assert_eq!(
+            tr(sql),
+            "create table t (a int) distkey (a, 'x;y')"
+        );
+        let nested = "create table t (a int) sortkey((a))";
+        assert_eq!(tr(nested), nested);
+    }
+
+    /// Found by the `translate` fuzz target: comments inside a removed attribute went with it.
+    #[test]
+    fn comments_inside_removed_attributes_stay() {
+        assert_eq!(
+            tr("create table t (a int encode /* why */ zstd, b int encode -- note\n lzo)"),
+            "create table t (a int /* why */ , b int -- note\n )"
+        );
+        assert_eq!(
+            tr("select getdate( /* now */ )"),
+            format!("select {GETDATE}/* now */ ")
+        );
+    }
+
+    /// Fuzzing regression (`fuzz/corpus/translate/line-comment-swallows-comma`): removing
+    /// `ENCODE az64` took the line break before it, so the line comment above ran on over the
+    /// rest of the line.
+    #[test]
+    fn the_line_break_ending_a_line_comment_stays() {
+        assert_eq!(
+            tr("create table t (a int -- note\nencode az64, b int)"),
+            "create table t (a int -- note\n, b int)"
+        );
+        assert_eq!(tr("create table--\nencode az64,"), "create table--\n,");
+    }
+
+    /// Found by the `translate` fuzz target: removing an attribute and the space before it must
+    /// not join its neighbours into one token (`-` `-` into a comment, `e` and a quote into an
+    /// escape string).
+    #[test]
+    fn a_removal_never_joins_its_neighbours() {
+        assert_eq!(
+            tr("create table t (a int) -backup no-1"),
+            "create table t (a int) - -1"
+        );
+        assert_eq!(
+            tr("create table t (a int) e backup no'x'"),
+            "create table t (a int) e 'x'"
+        );
+        assert_eq!(
+            tr("create table t (a int) -diststyle all-1"),
+            "create table t (a int) - -1"
         );
     }
 

@@ -449,7 +449,11 @@ pub fn client_token(
     let redrive = redrive.to_string();
     let parts = [prefix, execution_name, step, state_entered_time, &redrive];
     // The first attempt's token is what it was before redrives were told apart.
-    let parts = if redrive == "0" { &parts[..4] } else { &parts[..] };
+    let parts = if redrive == "0" {
+        &parts[..4]
+    } else {
+        &parts[..]
+    };
     for part in parts {
         hash.update((part.len() as u64).to_be_bytes());
         hash.update(part.as_bytes());
@@ -794,7 +798,10 @@ mod tests {
         let first = payload(serde_json::json!({})).unwrap();
         assert_eq!((first.redrive, first.execution_id), (0, None));
         let redriven = payload(serde_json::json!({"executionId": arn, "redriveCount": 2})).unwrap();
-        assert_eq!((redriven.redrive, redriven.execution_id.as_deref()), (2, Some(arn)));
+        assert_eq!(
+            (redriven.redrive, redriven.execution_id.as_deref()),
+            (2, Some(arn))
+        );
         let err = payload(serde_json::json!({"redriveCount": 1})).unwrap_err();
         assert_eq!(err.name(), "InvalidInput");
         assert!(err.to_string().contains("executionId"), "{err}");

@@ -305,6 +305,7 @@ class LocalStack:
             "DATABASE_URL": self.endpoints.database_url,
             "STATE_MACHINE_ARN": self.deployment.state_machine_arn,
             "TRIGGER_STATE_MACHINE_ARN": self.deployment.outputs.get("TriggerStateMachineArn", ""),
+            "BACKFILL_STATE_MACHINE_ARN": self.deployment.outputs.get("BackfillStateMachineArn", ""),
             "UPSTREAM_BUCKET": self.template_parameters.get("TriggerBucketName", ""),
             **{f"{fn.binary.upper()}_FUNCTION": fn.name for fn in self.deployment.functions.values()},
         }

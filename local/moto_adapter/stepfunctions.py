@@ -632,7 +632,7 @@ def patch_redrive_execution() -> None:
     original_describe = require(31, StepFunctionResponse, "describe_execution", ("self",))
     require(31, StepFunctionResponse, "_get_param")
 
-    def key_of(state, env) -> tuple[str, tuple, object]:  # noqa: ANN001
+    def key_of(state, env) -> tuple[str, tuple]:  # noqa: ANN001
         data = env.states.context_object.context_object_data
         arn = (data.get("Execution") or {}).get("Id") or ""
         index = ((data.get("Map") or {}).get("Item") or {}).get("Index")

@@ -3,7 +3,7 @@
 executions, coverage (edges reached of those instrumented, libFuzzer's `cov`), the corpus and the
 findings (crashes, hangs, out-of-memory). Exits 1 if any target found anything.
 
-    fuzz/run.py --seconds 180 [--work .make/fuzz/corpus] [target ...]
+    fuzz/run.py --seconds 180 [--work .make/fuzz/corpus] [--build release|debug] [target ...]
 
 Each target starts from its committed corpus (fuzz/corpus/<target>/, never written) and the
 work corpus (<work>/<target>/, where new inputs go). A finding is written to
@@ -22,16 +22,16 @@ from pathlib import Path
 
 FUZZ = Path(__file__).resolve().parent
 TARGETS = ["event", "task_input", "run_date", "split_statements", "prepare", "translate"]
-BIN = FUZZ / "target" / "x86_64-unknown-linux-gnu" / "release"
+TARGET_DIR = FUZZ / "target" / "x86_64-unknown-linux-gnu"
 
 
-def run(target: str, seconds: int, work: Path, timeout: int) -> dict:
+def run(target: str, seconds: int, work: Path, timeout: int, build: str) -> dict:
     corpus = FUZZ / "corpus" / target
     (work / target).mkdir(parents=True, exist_ok=True)
     artifacts = FUZZ / "artifacts" / target
     artifacts.mkdir(parents=True, exist_ok=True)
     command = [
-        str(BIN / target),
+        str(TARGET_DIR / build / target),
         str(work / target),
         str(corpus),
         f"-max_total_time={seconds}",
@@ -72,15 +72,21 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=180, help="per target")
     parser.add_argument("--work", type=Path, default=FUZZ.parent / ".make" / "fuzz" / "corpus")
     parser.add_argument("--timeout", type=int, default=10, help="seconds one input may take")
+    parser.add_argument(
+        "--build",
+        choices=["release", "debug"],
+        default="release",
+        help="which build of the targets: `cargo fuzz build` (release) or `cargo fuzz build --dev`",
+    )
     parser.add_argument("targets", nargs="*", default=TARGETS)
     args = parser.parse_args()
     for target in args.targets:
-        if not (BIN / target).is_file():
-            sys.exit(f"{BIN / target} is not built: run `make fuzz-build`")
+        if not (TARGET_DIR / args.build / target).is_file():
+            sys.exit(f"{TARGET_DIR / args.build / target} is not built: run `make fuzz-build`")
     results = []
     for target in args.targets:
         print(f"fuzzing {target} for {args.seconds} s ...", flush=True)
-        result = run(target, args.seconds, args.work, args.timeout)
+        result = run(target, args.seconds, args.work, args.timeout, args.build)
         results.append(result)
         if result["findings"] or result["exit"] != 0:
             print(result["tail"], file=sys.stderr)

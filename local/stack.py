@@ -215,7 +215,9 @@ class LocalStack:
             sys.executable, str(self.root / "local" / "moto_adapter"),
             "--port", str(moto_port), "--lambda-endpoint", ep.lambda_,
             "--faults-file", str(self.faults_file), "--callbacks-log", str(self.callbacks_log),
-            "--requests-log", str(self.requests_log)], cwd=self.root)
+            "--requests-log", str(self.requests_log)], cwd=self.root,
+            # moto's request recorder (bench/compare.py turns it on) writes here, not into the checkout
+            env={"MOTO_RECORDER_FILEPATH": str(self.run_dir / "moto_recording")})
         self._save_state()
         if self.database_url:
             ep.database_url = self.database_url

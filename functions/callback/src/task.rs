@@ -569,6 +569,21 @@ mod tests {
         assert!(TaskInput::from_json(value).unwrap().validate().is_ok());
     }
 
+    /// Fuzzing regression (`fuzz/corpus/task_input/start-time-year-1078`): with no run date, a
+    /// start time in the year 1078 became the run date 1078-06-27, which no run date may be.
+    #[test]
+    fn a_start_time_outside_the_supported_years_is_an_invalid_run_date() {
+        let mut value = input();
+        value.as_object_mut().unwrap().remove("runDate");
+        value["executionStartTime"] = json!("1078-06-27T06:00:00.123Z");
+        let err = TaskInput::from_json(value).unwrap().validate().unwrap_err();
+        assert_eq!(err.name(), "InvalidRunDate");
+        assert!(matches!(
+            err,
+            InputError::RunDate(RunDateError::StartTimeOutOfRange { .. })
+        ));
+    }
+
     #[test]
     fn a_bad_run_date_from_an_s3_trigger_names_the_object() {
         let mut v = input();

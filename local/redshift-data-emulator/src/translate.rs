@@ -98,8 +98,8 @@ impl Edits {
         let is_comment = |t: &Token<'_>| t.is_trivia() && t.kind != TokenKind::Whitespace;
         for i in from..=to {
             let after_comment = i > from && is_comment(&tokens[i - 1]);
-            let keep =
-                is_comment(&tokens[i]) || (tokens[i].kind == TokenKind::Whitespace && after_comment);
+            let keep = is_comment(&tokens[i])
+                || (tokens[i].kind == TokenKind::Whitespace && after_comment);
             self.removed[i] = !keep;
         }
     }
@@ -355,10 +355,7 @@ mod tests {
     #[test]
     fn only_a_column_list_is_removed_with_distkey_or_sortkey() {
         let sql = "create table t (a int) distkey (a, 'x;y') sortkey(\"b\", c)";
-        assert_eq!(
-            tr(sql),
-            "create table t (a int) distkey (a, 'x;y')"
-        );
+        assert_eq!(tr(sql), "create table t (a int) distkey (a, 'x;y')");
         let nested = "create table t (a int) sortkey((a))";
         assert_eq!(tr(nested), nested);
     }

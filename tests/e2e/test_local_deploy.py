@@ -62,8 +62,12 @@ class Resolver:
         return self.dep.physical[name]
 
     def get_att(self, lid, attr):
-        assert attr == "Arn", attr
         rtype, phys = self.tpl["Resources"][lid]["Type"], self.dep.physical[lid]
+        if (rtype, attr) == ("AWS::StepFunctions::StateMachine", "Name"):
+            return self.stack.client("stepfunctions").describe_state_machine(stateMachineArn=phys)["name"]
+        if (rtype, attr) == ("AWS::SQS::Queue", "QueueName"):
+            return phys.rsplit("/", 1)[-1]
+        assert attr == "Arn", (lid, attr)
         if rtype == "AWS::Lambda::Function":
             return self.dep.functions[lid].arn
         if rtype == "AWS::SQS::Queue":
@@ -151,8 +155,9 @@ def test_state_machine_is_the_asl_with_its_substitutions(stack, translated):
     resolve = Resolver(stack, translated)
     sfn = stack.client("stepfunctions")
     machines = of_type(translated, "AWS::StepFunctions::StateMachine")
-    assert [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]] == \
-        [stack.deployment.physical[lid] for lid in machines]
+    # ListStateMachines promises no order
+    assert sorted(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]) == \
+        sorted(stack.deployment.physical[lid] for lid in machines)
     for lid, props in machines.items():
         got = sfn.describe_state_machine(stateMachineArn=stack.deployment.physical[lid])
         asl = (ROOT / load_template(ROOT / "template.yaml")["Resources"][lid]["Properties"]["DefinitionUri"]).read_text()

@@ -76,7 +76,7 @@ clippy:
 lint: setup ## sam validate --lint, cfn-lint, checkov (IaC security, offline) and asl-validator
 	sam validate --lint --template template.yaml
 	cfn-lint template.yaml
-	$(CHECKOV) --framework cloudformation secrets --compact --quiet -f template.yaml -f bench/template.yaml
+	$(CHECKOV) --framework cloudformation secrets --compact --quiet -f template.yaml -f bench/template.yaml -f bench/longpoll.yaml
 	$(PY) -m pytest tests/test_template_security.py -q  # every checkov skip is needed and explained; a new finding fails
 	$(PY) -m pytest tests/test_template_rules.py tests/test_template_iam.py tests/test_moto_adapter.py -q  # deploy-time rules, least privilege, the moto adapter's guard
 	npx --no-install asl-validator --json-path statemachine/etl.asl.json
@@ -85,6 +85,9 @@ lint: setup ## sam validate --lint, cfn-lint, checkov (IaC security, offline) an
 	sam validate --lint --template bench/template.yaml
 	cfn-lint bench/template.yaml
 	npx --no-install asl-validator --json-path bench/polling.asl.json
+	sam validate --lint --template bench/longpoll.yaml
+	cfn-lint bench/longpoll.yaml
+	npx --no-install asl-validator --json-path bench/longpoll.asl.json
 
 unit: setup ## Rust unit and integration tests (handlers, tokenizer, generator and its committed output, emulator on real PostgreSQL)
 	cargo test --workspace --locked

@@ -156,3 +156,22 @@ where
         RunLockError::Failed(Box::new(err))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The take is the state machine's `AcquireRunLock`, under another element: one lock, one rule.
+    #[test]
+    fn the_take_is_the_state_machine_s_acquire_run_lock() {
+        let asl: serde_json::Value = serde_json::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../statemachine/etl.asl.json"
+        )))
+        .unwrap();
+        let acquire = &asl["States"]["AcquireRunLock"]["Parameters"];
+        assert_eq!(acquire["UpdateExpression"], ACQUIRE_EXPRESSION);
+        assert_eq!(acquire["ConditionExpression"], ACQUIRE_CONDITION);
+        assert_eq!(acquire["Key"][LOCK_KEY]["S"], "${RunLockName}");
+    }
+}

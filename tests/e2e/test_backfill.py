@@ -160,3 +160,28 @@ def test_dry_run_lists_the_dates_and_starts_nothing(stack):
     assert [d["date"] for d in out["dates"]] == ["2021-06-02", "2021-06-01", "2021-05-31", "2021-05-30"]
     assert all(d["name"] == f"bf-{out['backfillId']}-{d['date']}" for d in out["dates"])
     assert set(etl_runs(stack)) == before
+
+
+def test_a_date_whose_name_a_running_run_holds_fails_as_run_in_progress_without_waiting(stack):
+    """A run of the date's name still running under another input: the date's row says so at once
+    (no Wait loop), and nothing else is started for it."""
+    from test_pipeline import set_faults
+    date, sfn = "2021-06-15", stack.client("stepfunctions")
+    held = f"bf-e2e-busy-{date}-1"
+    set_faults(stack, {"statement_name_contains": f"/{held}/", "delay_ms": 60_000})
+    arn = None
+    try:
+        arn = sfn.start_execution(stateMachineArn=stack.deployment.state_machine_arn, name=held,
+                                  input=json.dumps({"runDate": date, "startedBy": "hand"}))["executionArn"]
+        desc, out = backfill(stack, {"from": date, "to": date, "onFailure": "continue", "backfillId": "e2e-busy"},
+                             timeout=30)
+        assert desc["status"] == "SUCCEEDED", (desc.get("error"), desc.get("cause"))
+        (row,) = out["dates"]
+        assert (row["status"], row["error"]) == ("FAILED", "Backfill.RunInProgress"), row
+        assert arn in row["cause"]
+        assert sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+        assert not [n for n in etl_runs(stack) if n.startswith(f"bf-e2e-busy-{date}-") and n != held]
+    finally:
+        if arn:
+            sfn.stop_execution(executionArn=arn)
+        set_faults(stack, None)

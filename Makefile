@@ -1,5 +1,5 @@
-# The targets are the README: `make local` runs the whole pipeline on this machine, `make test`
-# runs every check CI runs. `make help` lists them.
+# The targets are the README's two commands: `make local` runs the whole pipeline on this machine,
+# `make test` runs every check CI runs. `make help` lists them; docs/development.md explains them.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -25,7 +25,7 @@ help: ## list the targets
 
 # ---- set-up: everything a fresh Debian/Ubuntu machine needs, installed once --------------------
 
-setup: $(VENV)/.installed $(VENV)/checkov/.installed node_modules/.installed .make/postgresql .make/rust-targets ## install the tools (venv, npm, PostgreSQL, arm64 Rust target)
+setup: $(VENV)/.installed $(VENV)/checkov/.installed $(VENV)/awscli/.installed node_modules/.installed .make/postgresql .make/rust-targets ## install the tools (venv, AWS CLI, npm, PostgreSQL, arm64 Rust target)
 
 $(VENV)/.installed: local/requirements.txt
 	python3 -m venv $(VENV)
@@ -35,6 +35,13 @@ $(VENV)/.installed: local/requirements.txt
 $(VENV)/checkov/.installed: local/requirements-checkov.txt | $(VENV)/.installed
 	python3 -m venv $(VENV)/checkov
 	$(VENV)/checkov/bin/pip install --quiet -r local/requirements-checkov.txt
+	touch $@
+
+# The AWS CLI the docs' commands use, v1 from PyPI in its own venv, linked into .venv/bin (docs/deploy.md, "The AWS CLI")
+$(VENV)/awscli/.installed: local/requirements-awscli.txt | $(VENV)/.installed
+	python3 -m venv $(VENV)/awscli
+	$(VENV)/awscli/bin/pip install --quiet -r local/requirements-awscli.txt
+	ln -sfn ../awscli/bin/aws $(VENV)/bin/aws
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -79,6 +86,7 @@ lint: setup ## sam validate --lint, cfn-lint, checkov (IaC security, offline) an
 	$(CHECKOV) --framework cloudformation secrets --compact --quiet -f template.yaml -f bench/template.yaml -f bench/longpoll.yaml
 	$(PY) -m pytest tests/test_template_security.py -q  # every checkov skip is needed and explained; a new finding fails
 	$(PY) -m pytest tests/test_template_rules.py tests/test_template_iam.py tests/test_moto_adapter.py -q  # deploy-time rules, least privilege, the moto adapter's guard
+	$(PY) -m pytest tests/test_check_links.py -q && $(PY) tests/check_links.py  # every relative link and #anchor in README.md and docs/ resolves
 	npx --no-install asl-validator --json-path statemachine/etl.asl.json
 	npx --no-install asl-validator --json-path statemachine/trigger.asl.json
 	npx --no-install asl-validator --json-path statemachine/backfill.asl.json
@@ -109,7 +117,7 @@ bench: setup build sam-build ## speed and memory targets: bootstrap size, start,
 	$(PY) local/bench.py
 	$(PY) bench/compare.py $(if $(QUICK),--quick,)  # callback vs polling vs long polling (bench/results)
 
-# ---- fuzzing (README, "Fuzzing") -------------------------------------------------------------
+# ---- fuzzing (docs/fuzzing-and-security-scan.md) -------------------------------------------------------------
 # cargo-fuzz in a project-local root; the targets (fuzz/, its own workspace) build with
 # AddressSanitizer into fuzz/target, reused between runs. RUSTC_BOOTSTRAP: libFuzzer's flags
 # (-Zsanitizer) on the stable toolchain.
@@ -132,7 +140,7 @@ fuzz: fuzz-build ## run each fuzz target FUZZ_SECONDS (180) and report execution
 
 # make test: each target FUZZ_TEST_SECONDS over its committed corpus (new inputs to a temporary
 # dir). The unoptimised build (still AddressSanitizer and debug assertions) builds in half the
-# time, what a fresh CI machine spends most of fuzz-test on (README, "Fuzzing").
+# time, what a fresh CI machine spends most of fuzz-test on (docs/fuzzing-and-security-scan.md).
 fuzz-test: fuzz-setup
 	RUSTC_BOOTSTRAP=1 $(CARGO_FUZZ) build --dev
 	work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && python3 fuzz/run.py --build debug --seconds $(FUZZ_TEST_SECONDS) --work "$$work"

@@ -313,6 +313,8 @@ class LocalStack:
         }
         text = "# source me: . .local-stack/env   (written by local/stack.py)\n"
         text += "".join(f"export {k}={shlex.quote(v)}\n" for k, v in values.items())
+        # the venv's tools first: the AWS CLI `make setup` installs (.venv/bin/aws), python with the stack's packages
+        text += f'export PATH={shlex.quote(str(ROOT / ".venv" / "bin"))}:"$PATH"\n'
         (self.run_dir / "env").write_text(text)
 
 

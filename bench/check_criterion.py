@@ -3,7 +3,7 @@
     python bench/check_criterion.py [target/criterion]
 
 Reads `<dir>/<group>/<bench>/new/estimates.json` (nanoseconds) as criterion writes it. The targets
-are regression guards, about 10x the medians measured on a 2-core machine (README, Benchmarks):
+are regression guards, about 10x the medians measured on a 2-core machine (docs/benchmarks.md):
 they catch an accidentally quadratic tokenizer or a per-event allocation storm, not a busy machine.
 """
 

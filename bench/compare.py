@@ -78,7 +78,7 @@ PRICES = {
     "request": 0.20 / 1_000_000,       # Lambda, per request
     "write": 0.625 / 1_000_000,        # DynamoDB on-demand, per write request unit
 }
-# The targets `make bench` checks (README, "Callback vs polling vs long polling"):
+# The targets `make bench` checks (docs/benchmarks.md, "Callback vs polling vs long polling"):
 # 1. vs polling: the callback design's per-step overhead (median over all steps, runs and
 #    durations) is under 1 s and under a quarter of the polling baseline's (which waits
 #    --wait-seconds per poll);

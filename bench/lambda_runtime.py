@@ -23,7 +23,7 @@ profile `sam build` deploys) it measures:
   * first-invocation latency (informational): next -> response of the first event against that
     of the median later one; the difference is what a cold connection and lazy SDK set-up cost.
 
-Exit 1 when a target is missed. Targets have headroom for a busy 2-core machine (README,
+Exit 1 when a target is missed. Targets have headroom for a busy 2-core machine (docs/benchmarks.md,
 "The functions: size, start, memory").
 """
 
@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "local"))
 
 # Targets (issue: start-to-ready <= 50 ms median, peak RSS <= 40 MB over 1,000 events). The
-# checks are the targets themselves; the measured figures sit far below them (README).
+# checks are the targets themselves; the measured figures sit far below them (docs/benchmarks.md).
 START_TARGET_MS = 50.0
 RSS_TARGET_MB = 40.0
 FUNCTIONS = ("submitter", "completer", "reconciler")

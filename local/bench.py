@@ -27,7 +27,7 @@ from procs import StackError  # noqa: E402
 from run import TERMINAL, _history, start_execution  # noqa: E402
 from stack import LocalStack  # noqa: E402
 
-# Targets, with generous headroom over what a loaded 2-core machine measures (README, Benchmarks):
+# Targets, with generous headroom over what a loaded 2-core machine measures (docs/benchmarks.md):
 # the original polling design took about 60 s per run; the functions are deployed with 128 MB.
 EXEC_P50_TARGET_S = 5.0
 EXEC_MAX_TARGET_S = 10.0

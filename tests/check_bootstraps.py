@@ -1,5 +1,5 @@
 """Checks that `sam build` produced, for each function, a `bootstrap` that is an arm64 Linux ELF
-executable (what the provided.al2023 / arm64 runtime runs) of at most MAX_MB (8 MB, README "The
+executable (what the provided.al2023 / arm64 runtime runs) of at most MAX_MB (8 MB, docs/benchmarks.md, "The
 functions: size, start, memory"). Usage: check_bootstraps.py BUILD_DIR NAME..."""
 
 import os

@@ -30,6 +30,7 @@ PAGES = ["README.md", "docs/*.md", "scripts/README.md", "local/redshift-data-emu
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
 CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+CODE_SPAN_WRAPPED = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 # [text](target) and ![alt](target); the target ends at whitespace (an optional "title" follows) or ")"
 LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
 HTML_ANCHOR = re.compile(r"<a\s[^>]*(?:id|name)\s*=\s*\"([^\"]+)\"", re.IGNORECASE)
@@ -80,11 +81,31 @@ def anchors(text: str) -> set[str]:
     return found
 
 
+def paragraphs(text: str):
+    """(first line number, text) of each run of non-blank lines outside fenced code blocks, so a
+    link whose text wraps onto the next line is still one link."""
+    start, block, last = 0, [], -1
+    for number, line in prose_lines(text):
+        if not line.strip() or number != last + 1:
+            if block:
+                yield start, "\n".join(block)
+            start, block = number, []
+        if line.strip():
+            if not block:
+                start = number
+            block.append(line)
+        last = number
+    if block:
+        yield start, "\n".join(block)
+
+
 def links(text: str):
     """(line number, target) of every link outside code."""
-    for number, line in prose_lines(text):
-        for target in LINK.findall(CODE_SPAN.sub("", line)):
-            yield number, target
+    for start, para in paragraphs(text):
+        # code spans may wrap too; blank them out keeping their line breaks, so line numbers hold
+        prose = CODE_SPAN_WRAPPED.sub(lambda m: "\n" * m.group(0).count("\n"), para)
+        for m in LINK.finditer(prose):
+            yield start + prose[:m.start()].count("\n"), m.group(1)
 
 
 def check(page: Path, root: Path = ROOT) -> list[str]:

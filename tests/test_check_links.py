@@ -67,6 +67,11 @@ def test_a_missing_image_fails(tmp_path):
     assert found == ["README.md:3: bench/chart.svg: no such file or directory"]
 
 
+def test_a_link_whose_text_wraps_is_checked(tmp_path):
+    page = "# P\n\nSee [the\nsoak](docs/target.md#soak-100-pipelines-through-faults) and [the\nother\nsoak](docs/target.md#nope).\n"
+    assert problems(tmp_path, page) == ["README.md:4: docs/target.md#nope: no heading with anchor #nope in target.md"]
+
+
 def test_links_in_code_are_not_links(tmp_path):
     page = "# P\n\n`[x](gone.md)`\n\n```md\n[y](gone.md#nothing)\n```\n"
     assert problems(tmp_path, page) == []

@@ -1,11 +1,11 @@
 //! The SDK configuration each cold start loads once, and the one HTTPS client every SDK client
 //! shares: hyper 1 with rustls on ring. The SDK crates' default features would add rustls on
 //! aws-lc-rs (about 2 MB of arm64 code, and a C build) and a legacy hyper 0.14 client; they are
-//! off in the workspace `Cargo.toml` (README, "The functions: size, start, memory").
+//! off in the workspace `Cargo.toml` (docs/benchmarks.md, "The functions: size, start, memory").
 //!
 //! The client speaks plain `http://` too, so `AWS_ENDPOINT_URL` can point the same binary at the
 //! local stack. No connection is opened here: the first request of each client opens its own
-//! (README, "Connections: opened by the first request, not during init").
+//! (docs/benchmarks.md, "Connections: opened by the first request, not during init").
 //!
 //! Every SDK call has an end: each client has an attempt timeout (one HTTP request, connecting
 //! included) and an operation timeout (every attempt and the retry backoff between them), per

@@ -1,6 +1,6 @@
 //! The limits the code derives its leases and TTL from, checked against what `template.yaml` and
 //! the state machine actually set: a change to a function's `Timeout`, a step limit or an event's
-//! retry window that breaks a relation fails here (README, "Correct under failure").
+//! retry window that breaks a relation fails here (docs/how-it-works.md, "Correct under failure").
 //!
 //! The template is read with a small indentation parser (mappings and `- ` list items, enough for
 //! the keys looked up here), so the check needs no YAML crate and ignores CloudFormation tags.

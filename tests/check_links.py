@@ -8,7 +8,8 @@ A link `[text](target)` or image `![alt](target)` outside code is checked when i
 relative (no scheme, not `//host`): the file or directory must exist, relative to the page; an
 `#anchor` on a Markdown page (the page itself for `(#anchor)`) must be one of its headings' GitHub
 anchors (or an explicit `<a id="...">`/`name="..."`). Anchors into other kinds of file (`x.rs#L10`)
-are not checked. Exit status 1 with one line per broken link (`page:line: target: reason`), 0 when
+are not checked. Without arguments, every page of docs/ must also be linked from README.md (its map
+of the manual). Exit status 1 with one line per broken link (`page:line: target: reason`), 0 when
 all resolve. Standard library only.
 
 GitHub's anchor for a heading: the rendered text (inline code, emphasis and link markup removed),
@@ -131,6 +132,16 @@ def check(page: Path, root: Path = ROOT) -> list[str]:
     return problems
 
 
+def unlinked(root: Path = ROOT) -> list[str]:
+    """One message per page of docs/ that README.md does not link to (its map of the manual)."""
+    readme = root / "README.md"
+    linked = {(root / target.partition("#")[0]).resolve()
+              for _, target in links(readme.read_text(encoding="utf-8"))
+              if target and not SCHEME.match(target)}
+    return [f"README.md: docs/{page.name} is not linked from the README's map of docs/"
+            for page in sorted((root / "docs").glob("*.md")) if page.resolve() not in linked]
+
+
 def pages(root: Path = ROOT) -> list[Path]:
     found: list[Path] = []
     for pattern in PAGES:
@@ -140,7 +151,7 @@ def pages(root: Path = ROOT) -> list[Path]:
 
 def main(argv: list[str]) -> int:
     files = [Path(a).resolve() for a in argv] if argv else pages()
-    problems = [p for f in files for p in check(f)]
+    problems = [p for f in files for p in check(f)] + ([] if argv else unlinked())
     for p in problems:
         print(p)
     print(f"check_links: {len(files)} pages, {len(problems)} broken links", file=sys.stderr)

@@ -98,3 +98,11 @@ def test_github_slugs():
     assert check_links.slug("Connections: opened by the first request, not during init") == \
         "connections-opened-by-the-first-request-not-during-init"
     assert check_links.slug("The **safety net**: `run_date`") == "the-safety-net-run_date"
+
+
+def test_a_docs_page_missing_from_the_readme_map_fails(tmp_path):
+    site(tmp_path, "# P\n\n[t](docs/target.md)\n")
+    assert check_links.unlinked(tmp_path) == []
+    (tmp_path / "docs" / "new-page.md").write_text("# New\n")
+    assert check_links.unlinked(tmp_path) == [
+        "README.md: docs/new-page.md is not linked from the README's map of docs/"]

@@ -5,9 +5,9 @@
 //! separator is added or lost, and the output lexes. It fails only where the lexer does.
 #![no_main]
 
-use etl_callback::sql::{tokenize, Token, TokenKind};
+use redshift_sql::lexer::{tokenize, Token, TokenKind};
 use libfuzzer_sys::fuzz_target;
-use redshift_data_emulator::translate::{to_postgres, TranslateError};
+use redshift_sql::translate::{to_postgres, TranslateError};
 
 /// The literals the translation itself writes (`sysdate`, `getdate()`).
 const ADDED_LITERALS: [&str; 2] = ["'utc'", "'second'"];

@@ -27,7 +27,8 @@ pub mod logging;
 pub mod metrics;
 pub mod run_date;
 pub mod script;
-pub mod sql;
+/// The SQL lexer lives in the `redshift-sql` crate, the one owner of Redshift SQL.
+pub use redshift_sql::lexer as sql;
 #[cfg(feature = "aws")]
 pub mod statement;
 #[cfg(feature = "aws")]

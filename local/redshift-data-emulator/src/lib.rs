@@ -26,7 +26,8 @@ pub mod operations;
 pub mod params;
 #[cfg(feature = "server")]
 pub mod store;
-pub mod translate;
+/// The translation lives in the `redshift-sql` crate, the one owner of Redshift SQL.
+pub use redshift_sql::translate;
 
 #[cfg(feature = "server")]
 use std::net::SocketAddr;

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use etl_callback::sql::{tokenize, SqlError, TokenKind};
+use redshift_sql::lexer::{tokenize, SqlError, TokenKind};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParamError {

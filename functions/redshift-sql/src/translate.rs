@@ -7,10 +7,10 @@
 //! - everywhere: `sysdate` becomes `(now() at time zone 'utc')` (transaction start, UTC, like
 //!   Redshift) and `getdate()` becomes the statement's start, UTC, truncated to seconds.
 //!
-//! It works on the shared lexer's tokens (`etl_callback::sql`), so text inside string literals,
+//! It works on the lexer's tokens ([`crate::lexer`]), so text inside string literals,
 //! quoted identifiers and comments is never touched.
 
-use etl_callback::sql::{tokenize, SqlError, Token, TokenKind};
+use crate::lexer::{tokenize, SqlError, Token, TokenKind};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TranslateError {

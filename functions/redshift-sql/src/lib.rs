@@ -1,0 +1,11 @@
+//! Amazon Redshift SQL in one place, shared by the submitter's script preparation
+//! (`etl_callback::script`), the local Redshift Data API emulator and the pipeline generator:
+//!
+//! - [`lexer`]: Redshift/PostgreSQL lexical structure: tokens, statement splitting;
+//! - [`translate`]: Redshift → PostgreSQL, what the local emulator runs.
+//!
+//! Every Redshift fact here cites the page of the Amazon Redshift Database Developer Guide that
+//! defines it. No I/O and no SDK: the crate builds in seconds and fuzzes without the server.
+
+pub mod lexer;
+pub mod translate;

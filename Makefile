@@ -103,17 +103,12 @@ sam-build: setup ## sam build, and check that every bootstrap is an arm64 Linux 
 	sam build
 	$(PY) tests/check_bootstraps.py .aws-sam/build SubmitterFunction CompleterFunction ReconcilerFunction BackfillPlanFunction
 
-# make test: every stage in turn, each timed; the table at the end says where the time went.
-TEST_STAGES := setup fmt-check clippy lint unit fuzz-test sam-build build test-e2e soak-small
-test: ## everything CI runs, stage by stage, with each stage's duration
-	@start=$$(date +%s); table=""; \
-	for stage in $(TEST_STAGES); do \
-	  t0=$$(date +%s); echo "== make $$stage"; \
-	  if ! $(MAKE) --no-print-directory $$stage; then \
-	    printf "$$table%-12s FAILED after %d s\n" $$stage $$(( $$(date +%s) - t0 )); exit 1; fi; \
-	  table="$$table$$(printf '%-12s %5d s' $$stage $$(( $$(date +%s) - t0 )))\n"; \
-	done; \
-	printf "\nmake test, by stage:\n$$table%-12s %5d s\n" total $$(( $$(date +%s) - start ))
+# make test: the stages in groups; the stages of one group run at the same time (a CPU-bound cargo
+# stage beside one that mostly waits on downloads or the local stack), the groups in order.
+# local/stages.py prints each stage's log as it ends and then the time of every stage.
+TEST_GROUPS := "setup fmt-check clippy" "lint unit" "fuzz-test sam-build" "build" "test-e2e soak-small"
+test: ## everything CI runs, in timed stages (local/stages.py)
+	@python3 local/stages.py $(TEST_GROUPS)
 
 # QUICK=1: shorter criterion runs, 7 starts and 200 events per function instead of 21 and 1,000.
 CRITERION_ARGS := $(if $(QUICK),--warm-up-time 0.5 --measurement-time 1 --sample-size 20,)

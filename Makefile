@@ -55,8 +55,11 @@ node_modules/.installed: package.json package-lock.json
 
 # ---- build and checks --------------------------------------------------------------------------
 
+# --all-targets: the dependencies' features as `cargo test` resolves them (dev-dependencies such as the
+# SDK's test-util included), so after `make unit` this builds nothing again; a plain `cargo build`
+# would rebuild half the SDK with fewer features and relink every binary.
 build: ## build every crate (the Lambdas and the emulator, debug)
-	cargo build --workspace --locked
+	cargo build --workspace --all-targets --locked
 
 asl: ## regenerate the state machines and the README's pipeline diagram and step table from scripts/pipeline.toml
 	cargo run --quiet --locked -p pipeline -- asl --out statemachine/etl.asl.json

@@ -18,7 +18,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # checkov, offline: no platform download, no mapping, no update check (local/requirements-checkov.txt)
 CHECKOV := env BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(VENV)/checkov/bin/checkov --skip-download
 
-.PHONY: help setup build asl upload-scripts fmt fmt-check clippy lint unit sam-build test fuzz-setup fuzz-build fuzz fuzz-test bench deploy clean
+.PHONY: help setup build asl upload-scripts fmt fmt-check clippy lint unit sam-build test fuzz-build fuzz fuzz-test bench deploy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-12s %s\n", $$1, $$2 }'
@@ -62,8 +62,11 @@ node_modules/.installed: package.json package-lock.json
 
 # ---- build and checks --------------------------------------------------------------------------
 
+# --all-targets: the dependencies' features as `cargo test` resolves them (dev-dependencies such as the
+# SDK's test-util included), so after `make unit` this builds nothing again; a plain `cargo build`
+# would rebuild half the SDK with fewer features and relink every binary.
 build: ## build every crate (the Lambdas and the emulator, debug)
-	cargo build --workspace --locked
+	cargo build --workspace --all-targets --locked
 
 asl: ## regenerate the state machines and the README's pipeline diagram and step table from scripts/pipeline.toml
 	cargo run --quiet --locked -p pipeline -- asl --out statemachine/etl.asl.json
@@ -100,11 +103,23 @@ lint: setup ## sam validate --lint, cfn-lint, checkov (IaC security, offline) an
 unit: setup ## Rust unit and integration tests (handlers, tokenizer, generator and its committed output, emulator on real PostgreSQL)
 	cargo test --workspace --locked
 
+# The template's functions' binaries (Metadata.BuildProperties.Binary): one source of truth.
+FUNCTION_BINARIES = $(shell $(PY) local/deploy.py binaries template.yaml)
+
+# One `cargo lambda build` for every function first: the shared dependencies compile once and the
+# fat-LTO links run two at a time. sam build then runs cargo lambda per function (the same flags and
+# features: `--release --arm64`), finds each binary fresh and only packages it.
 sam-build: setup ## sam build, and check that every bootstrap is an arm64 Linux executable
+	cargo lambda build --release --arm64 --locked $(addprefix -p ,$(FUNCTION_BINARIES))
 	sam build
 	$(PY) tests/check_bootstraps.py .aws-sam/build SubmitterFunction CompleterFunction ReconcilerFunction BackfillPlanFunction
 
-test: setup fmt-check clippy lint unit fuzz-test sam-build test-e2e soak-small ## everything CI runs
+# make test: the stages in groups; the stages of one group run at the same time (a CPU-bound cargo
+# stage beside one that mostly waits on downloads or the local stack), the groups in order.
+# local/stages.py prints each stage's log as it ends and then the time of every stage.
+TEST_GROUPS := "setup fmt-check clippy" "lint unit" "fuzz-test sam-build" "build" "test-e2e soak-small"
+test: ## everything CI runs, in timed stages (local/stages.py)
+	@python3 local/stages.py $(TEST_GROUPS)
 
 # QUICK=1: shorter criterion runs, 7 starts and 200 events per function instead of 21 and 1,000.
 CRITERION_ARGS := $(if $(QUICK),--warm-up-time 0.5 --measurement-time 1 --sample-size 20,)
@@ -117,32 +132,34 @@ bench: setup build sam-build ## speed and memory targets: bootstrap size, start,
 	$(PY) local/bench.py
 	$(PY) bench/compare.py $(if $(QUICK),--quick,)  # callback vs polling vs long polling (bench/results)
 
-# ---- fuzzing (docs/fuzzing-and-security-scan.md) -------------------------------------------------------------
-# cargo-fuzz in a project-local root; the targets (fuzz/, its own workspace) build with
-# AddressSanitizer into fuzz/target, reused between runs. RUSTC_BOOTSTRAP: libFuzzer's flags
-# (-Zsanitizer) on the stable toolchain.
+# ---- fuzzing (docs/fuzzing-and-security-scan.md) ------------------------------------------------
+# The targets (fuzz/, its own workspace) build with plain cargo and the flags `cargo fuzz build`
+# (cargo-fuzz 0.13) passes, so nothing is installed: libFuzzer's SanitizerCoverage, AddressSanitizer,
+# `--cfg fuzzing`, debug assertions. RUSTC_BOOTSTRAP: the -Z flags on the stable toolchain. `--target`
+# keeps the flags off build scripts and proc macros, as cargo fuzz does. Output: fuzz/target.
 
-CARGO_FUZZ_VERSION := 0.13.2
-CARGO_FUZZ := .make/cargo-fuzz/bin/cargo-fuzz
 FUZZ_SECONDS ?= 180
 FUZZ_TEST_SECONDS ?= 5
+FUZZ_RUSTFLAGS := -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+  -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing \
+  -Cllvm-args=-simplifycfg-branch-fold-threshold=0 -Zsanitizer=address \
+  -Cllvm-args=-sanitizer-coverage-stack-depth -Cdebug-assertions
+FUZZ_CARGO = RUSTC_BOOTSTRAP=1 cargo build --locked --manifest-path fuzz/Cargo.toml \
+  --target x86_64-unknown-linux-gnu --bins
 
-$(CARGO_FUZZ):
-	cargo install --locked --quiet --debug cargo-fuzz --version $(CARGO_FUZZ_VERSION) --root .make/cargo-fuzz  # --debug: builds in half the time
-
-fuzz-setup: $(CARGO_FUZZ) ## install cargo-fuzz (into .make/cargo-fuzz)
-
-fuzz-build: fuzz-setup ## build the fuzz targets (libFuzzer, AddressSanitizer, debug assertions)
-	RUSTC_BOOTSTRAP=1 $(CARGO_FUZZ) build
+fuzz-build: ## build the fuzz targets (libFuzzer, AddressSanitizer, debug assertions; optimised)
+	RUSTFLAGS="$(FUZZ_RUSTFLAGS) -Ccodegen-units=1" $(FUZZ_CARGO) --release \
+	  --config 'profile.release.debug="line-tables-only"'
 
 fuzz: fuzz-build ## run each fuzz target FUZZ_SECONDS (180) and report executions, coverage, findings
 	python3 fuzz/run.py --seconds $(FUZZ_SECONDS)
 
 # make test: each target FUZZ_TEST_SECONDS over its committed corpus (new inputs to a temporary
-# dir). The unoptimised build (still AddressSanitizer and debug assertions) builds in half the
-# time, what a fresh CI machine spends most of fuzz-test on (docs/fuzzing-and-security-scan.md).
-fuzz-test: fuzz-setup
-	RUSTC_BOOTSTRAP=1 $(CARGO_FUZZ) build --dev
+# dir), from the unoptimised build (still AddressSanitizer and debug assertions), which builds in
+# half the time.
+fuzz-test:
+	RUSTFLAGS="$(FUZZ_RUSTFLAGS)" $(FUZZ_CARGO)
 	work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && python3 fuzz/run.py --build debug --seconds $(FUZZ_TEST_SECONDS) --work "$$work"
 
 # ---- AWS ---------------------------------------------------------------------------------------

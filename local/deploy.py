@@ -452,12 +452,24 @@ def _upload_scripts(dep: Deployment, s3, scripts_dir: Path) -> None:
             s3.put_object(Bucket=bucket, Key=script_key(prefix, version, path.name), Body=path.read_bytes())
 
 
+def function_binaries(template: dict) -> list[str]:
+    """The Cargo binary of every function `sam build` builds (`Metadata.BuildProperties.Binary`), in
+    template order: what `make sam-build` builds at once before sam build packages each."""
+    return [b for res in (template.get("Resources") or {}).values()
+            if res.get("Type") == "AWS::Serverless::Function"
+            and (b := ((res.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary"))]
+
+
 if __name__ == "__main__":
     import sys
 
-    if len(sys.argv) != 3 or sys.argv[1] != "scripts-version":
-        sys.exit("usage: deploy.py scripts-version ASL_FILE")
+    usage = "usage: deploy.py scripts-version ASL_FILE | deploy.py binaries TEMPLATE"
+    if len(sys.argv) != 3 or sys.argv[1] not in ("scripts-version", "binaries"):
+        sys.exit(usage)
     try:
-        print(scripts_version(Path(sys.argv[2]).read_text(encoding="utf-8")) or "")
+        if sys.argv[1] == "binaries":
+            print(" ".join(function_binaries(load_template(Path(sys.argv[2])))))
+        else:
+            print(scripts_version(Path(sys.argv[2]).read_text(encoding="utf-8")) or "")
     except (OSError, ValueError, TemplateError) as err:
-        sys.exit(f"deploy.py scripts-version: {err}")
+        sys.exit(f"deploy.py {sys.argv[1]}: {err}")

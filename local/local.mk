@@ -41,8 +41,11 @@ local-watch: ## live progress of every execution started on the running stack (m
 local-down: ## stop the running local stack
 	$(PY) local/stack.py down --run-dir $(LOCAL_RUN_DIR)
 
-test-e2e: setup build ## end-to-end tests on their own throwaway local stack
-	$(PY) -m pytest tests/e2e -v
+# E2E_WORKERS stacks side by side (pytest-xdist), each running whole test files (--dist loadfile):
+# the tests mostly wait on executions, so two stacks on two cores take about half the time.
+E2E_WORKERS ?= 2
+test-e2e: setup build ## end-to-end tests on their own throwaway local stacks (E2E_WORKERS=2)
+	$(PY) -m pytest tests/e2e -v --durations=15 $(if $(filter-out 0 1,$(E2E_WORKERS)),-n $(E2E_WORKERS) --dist loadfile)
 
 soak: setup build ## N concurrent pipelines through injected faults, every invariant checked (N=100 SEED= ACTIVE_LIMIT=10)
 	$(PY) local/soak.py --n $(N) --active-limit $(ACTIVE_LIMIT) $(if $(SEED),--seed $(SEED))

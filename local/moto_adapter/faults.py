@@ -126,6 +126,13 @@ class Faults:
             armed = self.ordered.get(token)
         return armed[1].wait(seconds) if armed else True
 
+    def dynamodb_error_after_apply(self, execution_name: str, state_name: str, action: str) -> bool:
+        """Patch 25: whether this DynamoDB integration call, already applied, is to fail as HTTP 500."""
+        return self._take("dynamodb_error_after_apply", lambda f: (
+            f.get("execution_contains", "") in execution_name
+            and f.get("state", state_name) == state_name
+            and str(f.get("action", action)).lower() == action.lower())) is not None
+
 
 def _task_token(payload: bytes) -> str | None:
     try:
@@ -134,10 +141,3 @@ def _task_token(payload: bytes) -> str | None:
         return None
     token = doc.get("taskToken") if isinstance(doc, dict) else None
     return token if isinstance(token, str) and token else None
-
-    def dynamodb_error_after_apply(self, execution_name: str, state_name: str, action: str) -> bool:
-        """Patch 25: whether this DynamoDB integration call, already applied, is to fail as HTTP 500."""
-        return self._take("dynamodb_error_after_apply", lambda f: (
-            f.get("execution_contains", "") in execution_name
-            and f.get("state", state_name) == state_name
-            and str(f.get("action", action)).lower() == action.lower())) is not None

@@ -1,5 +1,7 @@
-"""The adapter's own fault injection for tests (patches 10 and 25): a JSON list in `--faults-file`,
-re-read on every use, off when absent. Patch 10 lives in lambda_.py, patch 25 in dynamodb.py.
+"""The adapter's own fault injection for tests (patches 10 and 25, and the ordering of patch 33): a JSON
+list in `--faults-file`, re-read on every use, off when absent. Patch 10 lives in lambda_.py, patch 25
+in dynamodb.py; patch 33 (stepfunctions.py) reports every task callback here, so that a fault can
+order a callback and an invoke's failure deterministically.
 """
 
 from __future__ import annotations
@@ -13,23 +15,25 @@ import threading
 LOG = logging.getLogger("moto_adapter")
 
 
+# The orders a `fail_after_invoke` fault can force between its invoke's failure and the task's
+# first callback (patch 33): the callback decided on the open attempt, or the failure recorded first.
+ORDERS = ("callback_first", "failure_first")
+HOLD_SECONDS = 30.0  # the longest an ordered fault holds its invoke's answer for the callback
+
+
 class Faults:
     """The adapter's own fault injection (patches 10 and 25), read from a JSON file on every use."""
 
     def __init__(self, path: str | None):
         self.path, self.used = path, {}
         self.lock = threading.Lock()
+        # Patch 33's ordering, per task token of an invoke an ordered fault matched: the order, and
+        # the event set once Step Functions has handled a callback carrying that token.
+        self.ordered: dict[str, tuple[str, threading.Event]] = {}
 
     def _take(self, kind: str, matches) -> dict | None:  # noqa: ANN001
         """The first fault of `kind` that `matches` and has uses left, counted as used; else None."""
-        if not self.path or not os.path.exists(self.path):
-            return None
-        try:
-            with open(self.path) as fh:
-                faults = json.load(fh)
-        except (OSError, ValueError) as err:
-            LOG.warning("faults file %s unreadable: %s", self.path, err)
-            return None
+        faults = self._read()
         with self.lock:
             for i, f in enumerate(faults):
                 if not f.get(kind) or not matches(f):
@@ -41,8 +45,18 @@ class Faults:
                 return f
         return None
 
-    def fail_after_invoke(self, function_name: str, payload: bytes) -> str | None:
-        """Patch 10: the error name Step Functions is to see after the function ran, or None."""
+    def _read(self) -> list[dict]:
+        if not self.path or not os.path.exists(self.path):
+            return []
+        try:
+            with open(self.path) as fh:
+                return json.load(fh)
+        except (OSError, ValueError) as err:
+            LOG.warning("faults file %s unreadable: %s", self.path, err)
+            return []
+
+    @staticmethod
+    def _invoke_matches(function_name: str, payload: bytes):  # noqa: ANN205
         text = payload.decode(errors="replace").replace(" ", "")
 
         def matches(f: dict) -> bool:
@@ -51,8 +65,66 @@ class Faults:
             wanted = f.get("payload_contains", "")
             return all(w.replace(" ", "") in text for w in ([wanted] if isinstance(wanted, str) else wanted))
 
-        f = self._take("fail_after_invoke", matches)
-        return (f.get("error") or "Lambda.ServiceException") if f else None
+        return matches
+
+    def fail_after_invoke(self, function_name: str, payload: bytes) -> dict | None:
+        """Patch 10: the fault whose error Step Functions is to see after the function ran, or None.
+        Its error name is `error_of(fault)`."""
+        return self._take("fail_after_invoke", self._invoke_matches(function_name, payload))
+
+    @staticmethod
+    def error_of(fault: dict) -> str:
+        return fault.get("error") or "Lambda.ServiceException"
+
+    def arm_order(self, function_name: str, payload: bytes) -> str | None:
+        """Patch 33, before the function runs: when the next `fail_after_invoke` fault this invoke
+        would take has an `"order"`, the invoke's task token is armed with it (so a callback the
+        function itself sends is ordered too) and returned; else None. Nothing is counted as used."""
+        matches = self._invoke_matches(function_name, payload)
+        with self.lock:
+            for i, f in enumerate(self._read()):
+                if not f.get("fail_after_invoke") or not matches(f):
+                    continue
+                if self.used.get(json.dumps(f, sort_keys=True) + str(i), 0) >= int(f.get("times", 1)):
+                    continue
+                order = f.get("order")
+                if order is None:
+                    return None
+                if order not in ORDERS:
+                    LOG.warning("fault %s: order must be one of %s; ignored", f, ORDERS)
+                    return None
+                token = _task_token(payload)
+                if token is None:
+                    LOG.warning("fault %s: the invoke's payload has no taskToken to order; ignored", f)
+                    return None
+                self.ordered.setdefault(token, (order, threading.Event()))
+                return token
+        return None
+
+    def disarm(self, token: str) -> None:
+        """The armed invoke did not fail by the fault (its function failed): its callbacks are plain."""
+        with self.lock:
+            self.ordered.pop(token, None)
+
+    def order_of(self, token: str) -> str | None:
+        """Patch 33: the order armed for this task token, or None."""
+        with self.lock:
+            armed = self.ordered.get(token)
+        return armed[0] if armed else None
+
+    def callback_handled(self, token: str) -> None:
+        """Patch 33: Step Functions has handled (accepted or refused) a callback carrying `token`."""
+        with self.lock:
+            armed = self.ordered.get(token)
+        if armed:
+            armed[1].set()
+
+    def hold_for_callback(self, token: str, seconds: float = HOLD_SECONDS) -> bool:
+        """Patch 10 with an order: waits until a callback carrying `token` has been handled; False
+        when none came within `seconds` (the failure is then answered anyway)."""
+        with self.lock:
+            armed = self.ordered.get(token)
+        return armed[1].wait(seconds) if armed else True
 
     def dynamodb_error_after_apply(self, execution_name: str, state_name: str, action: str) -> bool:
         """Patch 25: whether this DynamoDB integration call, already applied, is to fail as HTTP 500."""
@@ -60,3 +132,12 @@ class Faults:
             f.get("execution_contains", "") in execution_name
             and f.get("state", state_name) == state_name
             and str(f.get("action", action)).lower() == action.lower())) is not None
+
+
+def _task_token(payload: bytes) -> str | None:
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return None
+    token = doc.get("taskToken") if isinstance(doc, dict) else None
+    return token if isinstance(token, str) and token else None

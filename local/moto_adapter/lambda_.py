@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 import uuid
 
-from .faults import Faults
+from .faults import HOLD_SECONDS, Faults
 from .guard import install, require
 from .server import _record
 
@@ -121,6 +121,14 @@ def patch_lambda(endpoint: str, faults: Faults) -> None:
     (`X-Amz-Function-Error: Unhandled`, payload `{"errorType": <name>, "errorMessage": ...}`), whose
     errorType Step Functions reports as the error. Either way the function's work is done, which
     is the worst case for a retry: a timed-out function may well have finished its calls.
+    An optional `"order"` forces the order between that failure and the task's first callback
+    (patch 33, which decides the attempt's one outcome): the adapter holds the failure answer until
+    Step Functions has handled a callback carrying the invoke's `taskToken` (at most HOLD_SECONDS),
+    and with `"callback_first"` that callback is decided on the open attempt (accepted: the Task
+    succeeds with it and the failure is dropped), with `"failure_first"` the failure is recorded
+    first (the attempt is closed as the callback arrives; the callback is refused with TaskTimedOut
+    and the Task fails with the error, then retries). A callback the function itself sends while it
+    runs is ordered the same way, since the token is armed before the function runs.
 
     Still needed (2)? `LambdaSimpleBackend.invoke` (moto/awslambda_simple/models.py) still returns the
     payload it was given instead of running anything.
@@ -139,13 +147,27 @@ def patch_lambda(endpoint: str, faults: Faults) -> None:
         if (headers.get("X-Amz-Invocation-Type") or "") == "Event":
             threading.Thread(target=_invoke_async, args=(endpoint, binary_of(fn), payload, timeout), daemon=True).start()
             return b""
+        armed = faults.arm_order(fn.function_name, payload)  # patch 33's ordering, before the function runs
         try:
             result, function_error = post_invocation(endpoint, binary_of(fn), payload, timeout)
         except LambdaUnavailable as err:
+            if armed:
+                faults.disarm(armed)
             exc = LambdaClientError("ServiceException", str(err))
             exc.code = 500
             raise exc from err
-        injected = None if function_error else faults.fail_after_invoke(fn.function_name, payload)
+        fault = None if function_error else faults.fail_after_invoke(fn.function_name, payload)
+        injected = faults.error_of(fault) if fault else None
+        if armed and not injected:
+            faults.disarm(armed)
+        elif armed:
+            order = faults.order_of(armed)
+            if faults.hold_for_callback(armed):
+                LOG.info("fault: %s ran; its failure is answered after the task's callback was handled (%s)",
+                         fn.function_name, order)
+            else:
+                LOG.warning("fault: %s ran; no callback for its task within %.0f s, its failure answered anyway (%s)",
+                            fn.function_name, HOLD_SECONDS, order)
         if injected and injected.startswith("Lambda."):
             LOG.info("fault: %s ran, answering the Lambda error %s", fn.function_name, injected)
             exc = LambdaClientError(injected[len("Lambda."):], "injected fault: failed after the function ran")

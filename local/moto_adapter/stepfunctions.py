@@ -1,5 +1,5 @@
 """Step Functions: moto's ASL interpreter (`moto.stepfunctions.parser`) made to behave as Step Functions
-does (patches 4, 5, 8, 9, 12, 13, 16-20, 26, 28-32) and the callbacks probe.
+does (patches 4, 5, 8, 9, 12, 13, 16-20, 26, 28-33) and the callbacks probe.
 """
 
 from __future__ import annotations
@@ -153,8 +153,8 @@ def patch_retry_task_tokens() -> None:
     of a `waitForTaskToken` Task, so a callback sent for a failed attempt lands on the retry. Step
     Functions schedules each attempt as a new task with a new token (the old one then answers
     TaskTimedOut/InvalidToken), which is what the submitter's re-attach relies on; the patched
-    `_evaluate_with_timeout` mints a new token for every retry attempt and retires the token of an
-    attempt that failed.
+    `_evaluate_with_timeout` mints a new token for every retry attempt, and the token of an attempt
+    that failed is closed (patch 33: a late callback answers TaskTimedOut).
 
     (13) With `HeartbeatSeconds`, the interpreter waits only for the heartbeat signal, which is set up
     after the Lambda invoke returns: a `SendTaskSuccess` sent during the invoke (the submitter
@@ -183,9 +183,11 @@ def patch_retry_task_tokens() -> None:
         try:
             return original(self, env)
         except Exception:
-            if callback:  # the failed attempt's token is dead: a late callback answers InvalidToken
+            if callback:  # the failed attempt's token is closed (patch 33): a late callback answers TaskTimedOut
                 token = (context.context_object_data.get("Task") or {}).get("Token")
-                getattr(env.callback_pool_manager, "_pool", {}).pop(token, None)
+                endpoint = env.callback_pool_manager.get(token) if token else None
+                if endpoint is not None:
+                    close_attempt(endpoint)
             raise
 
     install(12, StateTaskServiceCallback, "_evaluate_with_timeout", evaluate_with_timeout)
@@ -198,6 +200,171 @@ def patch_retry_task_tokens() -> None:
         return outcome if outcome is not None else wait_heartbeat(self, env, callback_endpoint, heartbeat_endpoint)
 
     install(13, StateTaskServiceCallback, "_wait_for_task_token_heartbeat", wait_for_task_token_heartbeat)
+
+
+# Patch 33: one outcome per task attempt. Each waitForTaskToken attempt's CallbackEndpoint is closed
+# (an attribute on moto's endpoint) by whichever of its callback and its own end (the invoke's failure,
+# a timeout) is decided first; every decision takes this lock.
+_outcome_lock = threading.Lock()
+_CLOSED = "_adapter_attempt_closed"
+_INVOKE_ANSWERED = "_adapter_invoke_answered"
+
+
+def close_attempt(endpoint) -> None:  # noqa: ANN001
+    """Closes a task attempt that ended without a callback: later callbacks answer TaskTimedOut."""
+    with _outcome_lock:
+        setattr(endpoint, _CLOSED, True)
+
+
+def patch_one_outcome_per_attempt(faults) -> None:  # noqa: ANN001
+    """Patch 33; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    AWS: a task has one outcome. `SendTaskSuccess`/`SendTaskFailure`/`SendTaskHeartbeat` with the token
+    of a task that is already closed answer `TaskTimedOut`, "The task token has either expired or the
+    task associated with the token has already been closed" (API_SendTaskSuccess.html,
+    API_SendTaskFailure.html, API_SendTaskHeartbeat.html, Errors), and each Retry attempt is a new task
+    with a new token (REFERENCE.md "Step Functions callbacks"). So whichever of the callback and the
+    attempt's own failure (the Lambda invoke answered with an error, a timeout) Step Functions records
+    first closes the attempt: a callback after the failure is refused, a failure after an accepted
+    callback does not fail the Task. Evidence: the API reference above for the refusal; for the order
+    in which a callback that arrives while the invoke is still in flight closes the task, no
+    AWS-recorded history was found (localstack's recorded callback snapshots,
+    tests/aws/services/stepfunctions/v2/callback, send the callback after the invoke returned); the
+    rule that the first recorded outcome closes the attempt follows from the one-close semantics above.
+
+    moto 5.2.5: `CallbackPoolManager.notify` accepts any callback whose token is in the pool, whatever
+    the attempt became: a `SendTaskSuccess` that arrived while the invoke was failing was accepted
+    (HTTP 200) AND the attempt failed with the invoke's error and was retried, so the completer recorded
+    SUCCEEDED for a task Step Functions had failed (issue 22: the retried submitter found its statement
+    completed). A second callback on a completed task is accepted too, and its `TaskTimedOut` cannot be
+    raised (`TaskTimedOut()` without its required message is a TypeError, HTTP 500).
+
+    The fix: every decision about an attempt's outcome takes one lock and closes the attempt's endpoint.
+    `notify` (SendTaskSuccess/Failure) on a closed attempt raises TaskTimedOut, else accepts and closes
+    it; `heartbeat` on a closed attempt raises TaskTimedOut. When the invoke fails
+    (`StateTaskServiceCallback._eval_execution` raises before `_after_eval_execution`, i.e. before the
+    invoke answered), a callback accepted before wins: the Task ends with that callback's outcome
+    (TaskSucceeded with its output, or TaskFailed with its error and cause) and the invoke's failure is
+    dropped; otherwise the attempt is closed and fails with the invoke's error. When the wait ends in a
+    heartbeat or callback timeout (`_eval_wait_for_task_token`), a callback accepted before wins the same
+    way. A Retry attempt's failure closes its token too (patch 12's wrapper). Not covered: an execution-
+    level `TimeoutSeconds` that fires in the same instant as a callback (the interpreter's own thread
+    race), and the tokens of a stopped execution answer as patch 8 says (a SendTaskFailure now finds the
+    attempt closed: TaskTimedOut).
+
+    Deterministic tests: a `fail_after_invoke` fault (patch 10) with `"order": "callback_first"` or
+    `"failure_first"` holds its invoke's failure answer until a callback with the invoke's token was
+    handled here (`faults.callback_handled`); with `failure_first` the attempt is closed as that
+    callback arrives, before it is decided (tests/test_moto_adapter.py, tests/e2e/test_safety_net.py).
+
+    Still needed? `CallbackPoolManager.notify`/`heartbeat` (moto/stepfunctions/parser/asl/eval/callback/
+    callback.py) still notify any endpoint in the pool without asking whether its attempt is over, and
+    `StateTaskService._eval_execution` still lets the invoke's exception fail the Task whatever the
+    endpoint received.
+    """
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackOutcomeFailure,
+        CallbackOutcomeFailureError,
+        CallbackOutcomeSuccess,
+        CallbackOutcomeTimedOut,
+        CallbackPoolManager,
+        HeartbeatTimedOut,
+    )
+
+    class TaskTimedOut(AWSError):
+        TYPE = "TaskTimedOut"
+        STATUS = 400
+
+    def closed_task() -> TaskTimedOut:
+        return TaskTimedOut("Task Timed Out: the task of this token is already closed")
+
+    original_notify = require(33, CallbackPoolManager, "notify", ("self", "callback_id", "outcome"))
+    original_heartbeat = require(33, CallbackPoolManager, "heartbeat", ("self", "callback_id"))
+    original_execution = require(33, StateTaskServiceCallback, "_eval_execution", ("self", "env"))
+    original_after = require(33, StateTaskServiceCallback, "_after_eval_execution",
+                             ("self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"))
+    original_wait = require(33, StateTaskServiceCallback, "_eval_wait_for_task_token",
+                            ("self", "env", "timeout_seconds", "callback_endpoint", "heartbeat_endpoint"))
+
+    def notify(self, callback_id, outcome):  # noqa: ANN001
+        endpoint = self.get(callback_id)
+        if endpoint is None:
+            return original_notify(self, callback_id, outcome)
+        try:
+            with _outcome_lock:
+                if faults.order_of(callback_id) == "failure_first":
+                    setattr(endpoint, _CLOSED, True)  # the fault: the invoke's failure is recorded first
+                if getattr(endpoint, _CLOSED, False):
+                    raise closed_task()
+                accepted = original_notify(self, callback_id, outcome)
+                if accepted:
+                    setattr(endpoint, _CLOSED, True)
+                return accepted
+        finally:
+            faults.callback_handled(callback_id)
+
+    def heartbeat(self, callback_id):  # noqa: ANN001
+        endpoint = self.get(callback_id)
+        if endpoint is not None and getattr(endpoint, _CLOSED, False):
+            raise closed_task()
+        return original_heartbeat(self, callback_id)
+
+    def waits_for_token(state) -> bool:  # noqa: ANN001
+        return state.resource.condition == ResourceCondition.WaitForTaskToken
+
+    def endpoint_of(env):  # noqa: ANN001, ANN202
+        token = (env.states.context_object.context_object_data.get("Task") or {}).get("Token")
+        return env.callback_pool_manager.get(token) if token else None
+
+    def after_eval_execution(self, env, *args, **kwargs):  # noqa: ANN001
+        endpoint = endpoint_of(env) if waits_for_token(self) else None
+        if endpoint is not None:
+            setattr(endpoint, _INVOKE_ANSWERED, True)  # the invoke returned; the wait decides from here
+        return original_after(self, env, *args, **kwargs)
+
+    def eval_execution(self, env):  # noqa: ANN001
+        endpoint = endpoint_of(env) if waits_for_token(self) else None
+        if endpoint is None:
+            return original_execution(self, env)
+        try:
+            return original_execution(self, env)
+        except Exception:
+            if getattr(endpoint, _INVOKE_ANSWERED, False):
+                raise  # failed in the wait: decided there
+            with _outcome_lock:
+                won = endpoint.get_outcome() if getattr(endpoint, _CLOSED, False) else None
+                setattr(endpoint, _CLOSED, True)
+            if not isinstance(won, (CallbackOutcomeSuccess, CallbackOutcomeFailure)):
+                raise  # the invoke's failure closes the attempt
+        # A callback closed the attempt before the invoke's failure: the Task ends with it.
+        LOG.info("a callback closed the task before its invoke failed; the invoke's failure is dropped")
+        endpoint.interrupt_all()
+        if isinstance(won, CallbackOutcomeFailure):
+            raise CallbackOutcomeFailureError(callback_outcome_failure=won)
+        env.stack.append(json.loads(won.output))
+        # StateTaskService's own: the TaskSucceeded event with the callback's output
+        return super(StateTaskServiceCallback, self)._after_eval_execution(env, None, {}, None)
+
+    def eval_wait_for_task_token(self, env, timeout_seconds, callback_endpoint, heartbeat_endpoint):  # noqa: ANN001
+        outcome = original_wait(self, env, timeout_seconds, callback_endpoint, heartbeat_endpoint)
+        with _outcome_lock:
+            if isinstance(outcome, (CallbackOutcomeTimedOut, HeartbeatTimedOut)) and getattr(callback_endpoint, _CLOSED, False):
+                won = callback_endpoint.get_outcome()
+                if isinstance(won, (CallbackOutcomeSuccess, CallbackOutcomeFailure)):
+                    return won  # the callback was accepted before the timeout was decided
+            setattr(callback_endpoint, _CLOSED, True)
+        return outcome
+
+    install(33, CallbackPoolManager, "notify", notify)
+    install(33, CallbackPoolManager, "heartbeat", heartbeat)
+    install(33, StateTaskServiceCallback, "_eval_execution", eval_execution)
+    install(33, StateTaskServiceCallback, "_after_eval_execution", after_eval_execution)
+    install(33, StateTaskServiceCallback, "_eval_wait_for_task_token", eval_wait_for_task_token)
 
 
 def patch_sfn_integration_parameters() -> None:

@@ -140,22 +140,72 @@ def test_a_failing_branch_cancels_the_other_branch_statement(stack):
     assert items(stack, name)["LoadItem"]["outcome"] == "FAILED"
 
 
-def test_a_submit_retried_after_it_submitted_reattaches_to_its_statement(stack):
-    before = dump(stack)
+def submit_fails_after_it_ran(stack, order):
+    """LoadItem's submitter runs, then its invoke answers Lambda.ServiceException (adapter patch 10),
+    that answer held until Step Functions handled a callback with the attempt's token; `order` says
+    which of the two Step Functions records first (adapter patch 33, local/moto_adapter/lambda_.py)."""
     stack.faults_file.write_text(json.dumps([{"fail_after_invoke": True, "function_contains": "Submitter",
-                                              "payload_contains": '"step":"LoadItem"', "times": 1}]))
+                                              "payload_contains": '"step":"LoadItem"', "order": order,
+                                              "times": 1}]))
+
+
+def callbacks(stack):
+    """What Step Functions answered to each task callback so far (the adapter's callbacks probe)."""
+    path = stack.callbacks_log
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def load_item_scheduled(events):
+    return [e for e in task_events(events, "TaskScheduled")
+            if '"step":"LoadItem"' in e["taskScheduledEventDetails"]["parameters"].replace(" ", "")]
+
+
+def held_fault_logged(stack, order):
+    log = (stack.run_dir / "logs" / "moto.log").read_text()
+    return f"its failure is answered after the task's callback was handled ({order})" in log
+
+
+def test_a_callback_in_before_a_submit_s_failure_completes_the_step_and_the_failure_is_dropped(stack):
+    """The order of issue 22: the statement finished, and its callback with the first attempt's token
+    was in, while the submitter's invoke was still answering with a failure. The attempt has one
+    outcome, the callback's: the step succeeds once, nothing is retried, one statement per step."""
+    before = dump(stack)
+    submit_fails_after_it_ran(stack, "callback_first")
+    sfn, arn, name = start(stack, "e2e-cbfirst")
+    desc = follow(sfn, arn, echo=print, timeout=120)
+    events = history(sfn, arn)
+    assert_succeeded_once_per_step(desc, events)
+    assert held_fault_logged(stack, "callback_first"), "the fault did not happen"
+    assert len(load_item_scheduled(events)) == 1, "the failure after the callback retried the step"
+    for step in ALL_STEPS:
+        assert len(statements(stack, name, step)) == 1, step
+    item = items(stack, name)["LoadItem"]
+    assert (item["outcome"], item["attempt"]) == ("SUCCEEDED", "0")
+    assert dump(stack) == before
+
+
+def test_a_submit_retried_after_it_submitted_reattaches_to_its_statement(stack):
+    """The opposite order: the invoke's failure is recorded first, so the callback with the failed
+    attempt's token is refused (TaskTimedOut); the retry gets the same statement back (ClientToken),
+    re-attaches its new token and completes the step with the statement's outcome."""
+    before = dump(stack)
+    seen = len(callbacks(stack))
+    submit_fails_after_it_ran(stack, "failure_first")
     sfn, arn, name = start(stack, "e2e-retry")
     desc = follow(sfn, arn, echo=print, timeout=120)
     events = history(sfn, arn)
     assert desc["status"] == "SUCCEEDED", (desc.get("error"), desc.get("cause"))
-    failed = [e for e in events if e["type"] == "LambdaFunctionFailed"
-              or (e["type"] == "TaskFailed" and e["taskFailedEventDetails"]["error"] == "Lambda.ServiceException")]
-    assert failed, "the injected Lambda.ServiceException did not happen"
+    assert held_fault_logged(stack, "failure_first"), "the fault did not happen"
+    failed = [e for e in task_events(events, "TaskFailed")]
+    assert [e["taskFailedEventDetails"]["error"] for e in failed] == ["Lambda.ServiceException"]
+    assert len(load_item_scheduled(events)) == 2
+    assert "TaskTimedOut" in [c["error"] for c in callbacks(stack)[seen:]], "no callback was refused"
     # the retry got the first statement back (ClientToken): one statement per step, each completed once
     for step in ALL_STEPS:
         assert len(statements(stack, name, step)) == 1, step
     assert len(task_events(events, "TaskSucceeded")) == len(ALL_STEPS)
-    assert items(stack, name)["LoadItem"]["outcome"] == "SUCCEEDED"
+    item = items(stack, name)["LoadItem"]
+    assert (item["outcome"], item["attempt"]) == ("SUCCEEDED", "1")
     assert dump(stack) == before
 
 

@@ -5,7 +5,8 @@
 //!
 //! A retried Task gets a new token but, through the Data API `ClientToken`, the same statement: the
 //! retry's token replaces the stored one when it belongs to a later attempt of the same execution
-//! and step. While a token waits, the item carries `pending = "PENDING"`, the hash key of a sparse
+//! and step, even when the statement's task is already completed (the retry then gets the recorded
+//! outcome with its own token). While a token waits, the item carries `pending = "PENDING"`, the hash key of a sparse
 //! index (range key `submittedAt`) through which the reconciler finds waiting tasks without a scan.
 
 use std::collections::HashMap;
@@ -121,11 +122,6 @@ pub enum StoreError {
         attempt: u32,
         stored_attempt: u32,
     },
-    #[error("statement {statement_id} was already completed with outcome {outcome}; a retry of the same Task entry cannot re-attach to it")]
-    AlreadyCompleted {
-        statement_id: String,
-        outcome: String,
-    },
     #[error("the token table item for statement {statement_id} is malformed: {reason}")]
     Corrupt {
         statement_id: String,
@@ -140,7 +136,6 @@ impl StoreError {
             Self::Failed(_) => "TokenStoreFailed",
             Self::TokenAlreadyStored { .. } => "TokenAlreadyStored",
             Self::SupersededAttempt { .. } => "SupersededAttempt",
-            Self::AlreadyCompleted { .. } => "StatementAlreadyCompleted",
             Self::Corrupt { .. } => "TokenStoreCorrupt",
         }
     }
@@ -341,8 +336,15 @@ impl TokenTable {
     ///
     /// A retry of the same Task entry gets the same statement back (same `ClientToken`) with a new
     /// token. That token replaces the stored one when execution and step match and the stored
-    /// attempt is older; an item the old token could not complete (`TASK_CLOSED`) is reopened for
-    /// it, one completed SUCCEEDED or FAILED never is. The same token again changes nothing.
+    /// attempt is older, whatever the item's completion: the completion mark (`completedAt`,
+    /// `outcome`, `completedBy`) is removed and the event half kept, so
+    /// [`settle`](crate::complete::TaskClients::settle) closes the new token with the statement's
+    /// recorded outcome (the same output, or the same error and cause after the step's `errors`
+    /// mapping). A retry exists only because Step Functions did not take the earlier attempt's
+    /// outcome as that attempt's (its token was closed first: `TASK_CLOSED`, or an emulator that
+    /// let both happen: `SUCCEEDED`/`FAILED`), so the recorded outcome is delivered again with the
+    /// new token, which completes each token at most once. An older or the same attempt
+    /// (`SupersededAttempt`) changes nothing; the same token again changes nothing.
     pub async fn record_task(
         &self,
         statement_id: &str,
@@ -397,8 +399,7 @@ impl TokenTable {
             ))
             .condition_expression(
                 "executionName = :execution AND step = :step \
-                 AND (attribute_not_exists(attempt) OR attempt < :attempt) \
-                 AND (attribute_not_exists(completedAt) OR outcome = :closed)",
+                 AND (attribute_not_exists(attempt) OR attempt < :attempt)",
             )
             .expression_attribute_values(":token", s(task.token.expose()))
             .expression_attribute_values(":attempt", n(i64::from(task.attempt)))
@@ -407,7 +408,6 @@ impl TokenTable {
             .expression_attribute_values(":pending", s(PENDING))
             .expression_attribute_values(":execution", s(&task.execution_name))
             .expression_attribute_values(":step", s(&task.step))
-            .expression_attribute_values(":closed", s(Outcome::TaskClosed.as_str()))
             .return_values(ReturnValue::AllNew);
         let replaced = with_names(replaced, names.as_ref()).send().await;
         match replaced {
@@ -626,9 +626,14 @@ fn refused(
             stored_attempt: stored.attempt,
         });
     }
-    Err(StoreError::AlreadyCompleted {
+    // Same execution and step, an older attempt stored: the condition holds for such an item,
+    // and attempts only grow, so an item that refused it is not one this store wrote.
+    Err(StoreError::Corrupt {
         statement_id: statement_id.to_owned(),
-        outcome: current.outcome.unwrap_or_default(),
+        reason: format!(
+            "the re-attach of attempt {} was refused although attempt {} is stored",
+            task.attempt, stored.attempt
+        ),
     })
 }
 

@@ -559,15 +559,9 @@ async fn a_retry_with_a_newer_attempt_re_attaches_its_token_and_completes_once()
             r.update_expression().is_some_and(|e| {
                 e.starts_with("SET taskToken = :token, attempt = :attempt")
                     && e.contains("REMOVE completedAt, outcome, completedBy, claimedUntil")
-            }) && r.condition_expression()
-                == Some(
-                    "executionName = :execution AND step = :step \
-                     AND (attribute_not_exists(attempt) OR attempt < :attempt) \
-                     AND (attribute_not_exists(completedAt) OR outcome = :closed)",
-                )
+            }) && r.condition_expression() == Some(REATTACH_CONDITION)
                 && attribute(values, ":token").as_deref() == Some(NEW_TOKEN)
                 && attribute(values, ":attempt").as_deref() == Some("1")
-                && attribute(values, ":closed").as_deref() == Some("TASK_CLOSED")
         })
         .then_output(|| {
             aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder()
@@ -670,8 +664,180 @@ async fn the_same_attempt_delivered_again_is_a_no_op() {
     );
 }
 
+/// The re-attach's condition: the same execution and step, an older attempt stored, whatever the
+/// item's completion (a completed item gives its recorded outcome to the newer attempt).
+const REATTACH_CONDITION: &str = "executionName = :execution AND step = :step \
+     AND (attribute_not_exists(attempt) OR attempt < :attempt)";
+
+/// The re-attach of attempt 1, answered with the item as DynamoDB leaves it: the new token, the
+/// completion mark removed, the event half (`extra`) kept.
+fn reattach(
+    extra: &'static [(&'static str, &'static str)],
+    names: &'static [(&'static str, &'static str)],
+) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.update_expression().is_some_and(|e| {
+                e.starts_with("SET taskToken = :token, attempt = :attempt")
+                    && e.ends_with(
+                        "REMOVE completedAt, outcome, completedBy, claimedUntil, executionStatus",
+                    )
+            }) && r.condition_expression() == Some(REATTACH_CONDITION)
+                && attribute(r.expression_attribute_values(), ":token").as_deref()
+                    == Some(NEW_TOKEN)
+        })
+        .then_output(move || {
+            let returned = etl_callback::testing::with_error_names(
+                item(&stored(NEW_TOKEN, "1", extra)),
+                names,
+            );
+            aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder()
+                .set_attributes(Some(returned))
+                .build()
+        })
+}
+
+fn claimed_by(token: &'static str) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(move |r| {
+            r.update_expression() == Some("SET claimedUntil = :until")
+                && attribute(r.expression_attribute_values(), ":token").as_deref() == Some(token)
+        })
+        .then_output(|| {
+            aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder().build()
+        })
+}
+
 #[tokio::test]
-async fn a_retry_cannot_re_attach_to_a_statement_whose_task_already_succeeded_or_failed() {
+async fn a_newer_attempt_finding_its_statement_succeeded_closes_its_own_token_with_the_same_output()
+{
+    // Attempt 0's token was closed SUCCEEDED by the completer, yet Step Functions failed that
+    // attempt too (the invoke's failure) and retried: the retry gets the recorded outcome.
+    let (get, batch) = (script(SCRIPT), any_batch());
+    let first_write = update_condition_fails("SET taskToken = :token, step");
+    let replace = reattach(&[("eventState", "FINISHED"), ("eventRows", "2")], &[]);
+    let (claim, mark) = (
+        claimed_by(NEW_TOKEN),
+        marked("submitter", "SUCCEEDED", NEW_TOKEN),
+    );
+    let describe = mock!(aws_sdk_redshiftdata::Client::describe_statement).then_output(|| {
+        described(
+            StatusString::Finished,
+            &[("x:1", StatusString::Finished, 2, None)],
+        )
+    });
+    let new_success = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(|r| {
+            let output: etl_callback::task::StepResult =
+                serde_json::from_str(r.output().unwrap()).unwrap();
+            r.task_token() == Some(NEW_TOKEN)
+                && output
+                    == etl_callback::task::StepResult {
+                        step: "LoadItem".into(),
+                        statement_id: ID.into(),
+                        run_date: "2021-06-26".into(),
+                        status: "FINISHED".into(),
+                        rows: 2,
+                        duration_ms: 1_500,
+                    }
+        })
+        .then_output(|| SendTaskSuccessOutput::builder().build());
+    let old_token = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(|r| r.task_token() == Some(TOKEN))
+        .then_output(|| SendTaskSuccessOutput::builder().build());
+    let s = submitter(
+        &[&get],
+        &[&first_write, &replace, &claim, &mark],
+        &[&new_success, &old_token],
+        &[&batch, &describe],
+    );
+
+    let submitted = s.handle(retry(NEW_TOKEN, 1)).await.unwrap();
+
+    assert_eq!(
+        (submitted.recorded.as_str(), submitted.completion.as_str()),
+        ("Reattached", "Succeeded")
+    );
+    assert_eq!(
+        (
+            replace.num_calls(),
+            claim.num_calls(),
+            new_success.num_calls(),
+            mark.num_calls()
+        ),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(
+        old_token.num_calls(),
+        0,
+        "the old token is never completed again"
+    );
+}
+
+#[tokio::test]
+async fn a_newer_attempt_finding_its_statement_failed_fails_its_own_token_with_the_same_mapped_error_and_cause(
+) {
+    let (get, batch) = (script(SCRIPT), any_batch());
+    let first_write = update_condition_fails("SET taskToken = :token, step");
+    let replace = reattach(
+        &[("eventState", "FAILED")],
+        &[("Redshift.StatementFailed", NO_SALES)],
+    );
+    let (claim, mark) = (
+        claimed_by(NEW_TOKEN),
+        marked("submitter", "FAILED", NEW_TOKEN),
+    );
+    let describe = mock!(aws_sdk_redshiftdata::Client::describe_statement).then_output(|| {
+        described(
+            StatusString::Failed,
+            &[("x:1", StatusString::Failed, -1, Some("ERROR: no sales"))],
+        )
+    });
+    let failure = mock!(aws_sdk_sfn::Client::send_task_failure)
+        .match_requests(|r| {
+            let cause: etl_callback::task::StepFailure =
+                serde_json::from_str(r.cause().unwrap()).unwrap();
+            r.task_token() == Some(NEW_TOKEN)
+                && r.error() == Some(NO_SALES)
+                && cause
+                    == etl_callback::task::StepFailure {
+                        step: "LoadItem".into(),
+                        statement_id: ID.into(),
+                        run_date: "2021-06-26".into(),
+                        status: "FAILED".into(),
+                        error: "ERROR: no sales".into(),
+                        failed_statement_index: Some(1),
+                        failed_statement: Some("statement x:1".into()),
+                    }
+        })
+        .then_output(|| {
+            aws_sdk_sfn::operation::send_task_failure::SendTaskFailureOutput::builder().build()
+        });
+    let success = mock!(aws_sdk_sfn::Client::send_task_success)
+        .then_output(|| SendTaskSuccessOutput::builder().build());
+    let s = submitter(
+        &[&get],
+        &[&first_write, &replace, &claim, &mark],
+        &[&failure, &success],
+        &[&batch, &describe],
+    );
+
+    let submitted = s.handle(with_errors(retry(NEW_TOKEN, 1))).await.unwrap();
+
+    assert_eq!(
+        (submitted.recorded.as_str(), submitted.completion.as_str()),
+        ("Reattached", "Failed")
+    );
+    assert_eq!(
+        (failure.num_calls(), mark.num_calls(), success.num_calls()),
+        (1, 1, 0)
+    );
+}
+
+#[tokio::test]
+async fn an_item_refusing_a_newer_attempt_of_its_own_entry_is_corrupt_and_completes_nothing() {
+    // The re-attach's condition holds for an older stored attempt of the same execution and step;
+    // an item that refuses it anyway is not one the store wrote.
     let (get, batch) = (script(SCRIPT), any_batch());
     let (first_write, replace) = (
         update_condition_fails("SET taskToken = :token, step"),
@@ -681,9 +847,9 @@ async fn a_retry_cannot_re_attach_to_a_statement_whose_task_already_succeeded_or
         TOKEN,
         "0",
         &[
-            ("eventState", "FAILED"),
+            ("eventState", "FINISHED"),
             ("completedAt", "1624773800"),
-            ("outcome", "FAILED"),
+            ("outcome", "SUCCEEDED"),
         ],
     )));
     let success = mock!(aws_sdk_sfn::Client::send_task_success)
@@ -697,7 +863,8 @@ async fn a_retry_cannot_re_attach_to_a_statement_whose_task_already_succeeded_or
 
     let err = s.handle(retry(NEW_TOKEN, 1)).await.unwrap_err();
 
-    assert_eq!(err.name(), "StatementAlreadyCompleted");
+    assert_eq!(err.name(), "TokenStoreCorrupt");
+    assert!(err.to_string().contains(ID), "{err}");
     assert_eq!(success.num_calls(), 0);
 }
 
@@ -889,7 +1056,6 @@ async fn without_error_names_the_token_writes_are_exactly_as_before() {
                 && keys(r)
                     == [
                         ":attempt",
-                        ":closed",
                         ":entered",
                         ":execution",
                         ":now",

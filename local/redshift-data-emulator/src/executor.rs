@@ -4,6 +4,13 @@
 //! the first error), like the Data API's default `TRANSACTION` execution mode; `AUTO_COMMIT`
 //! runs each statement on its own. CancelStatement sets a flag and sends PostgreSQL a cancel
 //! request; the run then ends as ABORTED.
+//!
+//! Redshift's transaction rules ([`redshift_sql::transaction`]) hold in a batch's transaction:
+//! a `TRUNCATE` commits it (what ran before and the `TRUNCATE` itself stay, whatever fails
+//! later) and the batch goes on in a new one; a statement Redshift refuses inside a transaction
+//! block (`VACUUM`, …) fails with Redshift's error without running, and the transaction is
+//! rolled back. A single statement and an `AUTO_COMMIT` batch are not in a transaction block:
+//! there such statements run as they are.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +18,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+use redshift_sql::transaction::{self, Rule};
 
 use crate::events::StatusChangeDetail;
 use crate::faults::Faults;
@@ -170,8 +179,10 @@ fn abort_requested(state: &AppState, id: &str) -> bool {
 
 /// Runs the statement's SQL. With `fail_statement`, every statement runs, then the failure is
 /// raised right after the last one in the same transaction and is reported as that (last)
-/// statement's error: the whole batch is rolled back. A single statement or an `AUTO_COMMIT`
-/// batch, which has no transaction of its own, runs its last statement in one for this.
+/// statement's error: the batch's transaction is rolled back (all of it, or what ran after its
+/// last `TRUNCATE`). A single statement or an `AUTO_COMMIT` batch, which has no transaction of
+/// its own, runs its last statement in one for this, unless Redshift would refuse that statement
+/// in a transaction block (then the failure follows it outside one).
 async fn execute(state: &Arc<AppState>, id: &str, fail_statement: Option<&str>) -> Outcome {
     if abort_requested(state, id) {
         return Outcome::Aborted(abort_message(state, id));
@@ -217,8 +228,11 @@ async fn execute(state: &Arc<AppState>, id: &str, fail_statement: Option<&str>) 
             return Outcome::Failed(sql_error(&error));
         }
     }
-    // Whether a transaction is open (then ROLLBACK on failure, COMMIT at the end).
-    let mut in_transaction = !auto_commit;
+    // Whether the statements run in a transaction block, as Redshift sees it (a batch in
+    // TRANSACTION mode), and whether a transaction is open (then ROLLBACK on failure, COMMIT at
+    // the end): also for a fault raised after the last statement of an AUTO_COMMIT batch.
+    let transaction_block = !auto_commit;
+    let mut in_transaction = transaction_block;
     let last = sqls.len().saturating_sub(1);
 
     for (index, sql) in sqls.iter().enumerate() {
@@ -226,8 +240,11 @@ async fn execute(state: &Arc<AppState>, id: &str, fail_statement: Option<&str>) 
             rollback(&client, in_transaction).await;
             return Outcome::Aborted(abort_message(state, id));
         }
+        // SQL the lexer cannot read fails in `run_one` with the lexer's error.
+        let rule = transaction::classify(sql).unwrap_or(Rule::Transactional);
         let fail_here = fail_statement.filter(|_| index == last);
-        if fail_here.is_some() && !in_transaction {
+        let not_in_block = matches!(rule, Rule::NotInTransactionBlock(_));
+        if fail_here.is_some() && !in_transaction && !not_in_block {
             if let Err(error) = client.batch_execute("BEGIN").await {
                 return Outcome::Failed(sql_error(&error));
             }
@@ -242,7 +259,20 @@ async fn execute(state: &Arc<AppState>, id: &str, fail_statement: Option<&str>) 
         {
             sub.start(query_id);
         }
-        let result = run_cancellable(&client, sql, &notify).await;
+        let result = match rule {
+            Rule::NotInTransactionBlock(command) if transaction_block => {
+                tracing::info!(statement_id = %id, index, command = command.name, "refused inside the batch's transaction block, as on Redshift");
+                Err(RunError::Sql(command.refusal()))
+            }
+            _ => run_cancellable(&client, sql, &notify).await,
+        };
+        let result = match (result, rule) {
+            (Ok(done), Rule::Commits(command)) if in_transaction => {
+                tracing::info!(statement_id = %id, index, command = command.name, "committing the batch's transaction, as on Redshift");
+                commit_and_begin(&client).await.map(|()| done)
+            }
+            (other, _) => other,
+        };
         let result = match (result, fail_here) {
             (Ok(_), Some(message)) => {
                 tracing::info!(statement_id = %id, index, "fault: failing the statement with an injected SQL error");
@@ -334,6 +364,18 @@ async fn run_cancellable(
             tracing::warn!(%error, "PostgreSQL cancel request failed");
         }
     }
+}
+
+/// What a statement that commits its transaction (`TRUNCATE`) does to a batch's: commit what ran
+/// so far, itself included, and go on in a new transaction.
+async fn commit_and_begin(client: &Client) -> Result<(), RunError> {
+    for command in ["COMMIT", "BEGIN"] {
+        client
+            .batch_execute(command)
+            .await
+            .map_err(|e| RunError::Sql(sql_error(&e)))?;
+    }
+    Ok(())
 }
 
 async fn rollback(client: &Client, in_transaction: bool) {

@@ -14,6 +14,11 @@
 //! script = "load_item.sql"
 //! after = ["SetupSalesDataPipeline"]
 //! ```
+//!
+//! Each script is also held to Redshift's transaction rules ([`redshift_sql::transaction`]): a
+//! step is one transaction, so a statement Redshift refuses inside a transaction block is refused
+//! (`NotInTransaction`), and so is a `TRUNCATE`, which commits the step's transaction
+//! (`NonAtomicStep`), unless the step says `atomic = false`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -21,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use etl_callback::run_date::RunDate;
 use etl_callback::script::{self, ScriptError};
+use redshift_sql::transaction::{self, Command, Rule};
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -78,6 +84,7 @@ struct RawStep {
     timeout_seconds: Option<u32>,
     #[serde(default)]
     errors: BTreeMap<String, String>,
+    atomic: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +107,10 @@ pub struct Step {
     pub timeout_seconds: Option<u32>,
     /// Error name the functions would send -> the name the Task fails with instead.
     pub errors: BTreeMap<String, String>,
+    /// `false` when the step accepts that its script commits part of its work before it ends
+    /// (a `TRUNCATE`, which commits the transaction it runs in on Redshift): a failure later in
+    /// the script then leaves those changes. `true` (the default) otherwise.
+    pub atomic: bool,
 }
 
 /// A name (and comment) for the Parallel state that runs exactly these steps.
@@ -170,6 +181,24 @@ pub enum DefinitionError {
         #[source]
         source: ScriptError,
     },
+    #[error("{file}: step {step}: script {script}, statement {statement}: {} commits the step's transaction on Redshift ({}), so what ran before it stays committed and a failure after it cannot roll it back: use DELETE FROM, which rolls back with the step, or set atomic = false on the step to accept partial changes", .command.name, .command.url())]
+    NonAtomicStep {
+        file: String,
+        step: String,
+        script: String,
+        /// 1-based, in the script.
+        statement: usize,
+        command: Command,
+    },
+    #[error("{file}: step {step}: script {script}, statement {statement}: Redshift cannot run {} inside a transaction block ({}), and a step runs as one (one BatchExecuteStatement): {}", .command.name, .command.url(), not_in_transaction_fix(.command))]
+    NotInTransaction {
+        file: String,
+        step: String,
+        script: String,
+        /// 1-based, in the script.
+        statement: usize,
+        command: Command,
+    },
     #[error("{file}: {what} {name}: {reason}")]
     InvalidStateName {
         file: String,
@@ -193,6 +222,8 @@ impl DefinitionError {
             Self::Cycle { .. } => "DependencyCycle",
             Self::ScriptNotFound { .. } => "ScriptNotFound",
             Self::ScriptRefused { .. } => "ScriptRefused",
+            Self::NonAtomicStep { .. } => "NonAtomicStep",
+            Self::NotInTransaction { .. } => "NotInTransaction",
             Self::InvalidStateName { .. } => "InvalidStateName",
             Self::TooLarge { .. } => "PipelineTooLarge",
         }
@@ -346,11 +377,40 @@ impl Definition {
                     path: s.script.clone(),
                 });
             };
-            script::prepare(&bytes, date).map_err(|source| DefinitionError::ScriptRefused {
-                file: f.clone(),
-                step: s.name.clone(),
-                script: s.script.clone(),
-                source,
+            let statements =
+                script::prepare(&bytes, date).map_err(|source| DefinitionError::ScriptRefused {
+                    file: f.clone(),
+                    step: s.name.clone(),
+                    script: s.script.clone(),
+                    source,
+                })?;
+            let atomic = s.atomic.unwrap_or(true);
+            check_transaction(&statements, atomic).map_err(|e| match e {
+                TransactionProblem::Commits { statement, command } => {
+                    DefinitionError::NonAtomicStep {
+                        file: f.clone(),
+                        step: s.name.clone(),
+                        script: s.script.clone(),
+                        statement,
+                        command,
+                    }
+                }
+                TransactionProblem::NotInTransaction { statement, command } => {
+                    DefinitionError::NotInTransaction {
+                        file: f.clone(),
+                        step: s.name.clone(),
+                        script: s.script.clone(),
+                        statement,
+                        command,
+                    }
+                }
+                TransactionProblem::NeedlessNonAtomic => invalid(
+                    &s.name,
+                    format!(
+                        "atomic = false, but no statement of script {} commits the step's transaction; remove atomic = false",
+                        s.script
+                    ),
+                ),
             })?;
             scripts.insert(s.script.clone(), bytes);
             check_limits(s).map_err(|r| invalid(&s.name, r))?;
@@ -378,6 +438,7 @@ impl Definition {
                 heartbeat_seconds: s.heartbeat_seconds,
                 timeout_seconds: s.timeout_seconds,
                 errors: s.errors.clone(),
+                atomic,
             });
         }
         if let Some(cycle) = find_cycle(&steps) {
@@ -470,6 +531,47 @@ fn check_script_name(script: &str) -> Result<(), String> {
         Err(format!(
             "script {script:?} must be a file name beside the definition ending in .sql (A-Z a-z 0-9 _ - .), without a path"
         ))
+    }
+}
+
+/// What Redshift's transaction rules ([`redshift_sql::transaction`]) say about a step's script.
+enum TransactionProblem {
+    /// A statement commits the step's transaction and the step does not say `atomic = false`.
+    Commits { statement: usize, command: Command },
+    /// A statement Redshift refuses inside a transaction block, which every step is.
+    NotInTransaction { statement: usize, command: Command },
+    /// `atomic = false` on a step whose script commits nothing before its end.
+    NeedlessNonAtomic,
+}
+
+fn check_transaction(statements: &[String], atomic: bool) -> Result<(), TransactionProblem> {
+    let mut commits = false;
+    for (i, sql) in statements.iter().enumerate() {
+        let statement = i + 1;
+        // The script was split by the same lexer: each statement lexes.
+        match transaction::classify(sql).unwrap_or(Rule::Transactional) {
+            Rule::Transactional => {}
+            Rule::NotInTransactionBlock(command) => {
+                return Err(TransactionProblem::NotInTransaction { statement, command })
+            }
+            Rule::Commits(command) if atomic => {
+                return Err(TransactionProblem::Commits { statement, command })
+            }
+            Rule::Commits(_) => commits = true,
+        }
+    }
+    if !atomic && !commits {
+        return Err(TransactionProblem::NeedlessNonAtomic);
+    }
+    Ok(())
+}
+
+/// How to do without a statement that cannot run in a step.
+fn not_in_transaction_fix(command: &Command) -> &'static str {
+    match *command {
+        transaction::VACUUM => "remove it (Redshift vacuums tables automatically in the background) or run it outside the pipeline",
+        transaction::ALTER_TABLE_APPEND => "move the rows with INSERT INTO … SELECT and DELETE FROM, which roll back with the step",
+        _ => "run it outside the pipeline, once, before deploying",
     }
 }
 

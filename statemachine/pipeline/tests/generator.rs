@@ -525,6 +525,102 @@ fn a_script_the_submitter_would_refuse_is_refused_before_deploying() {
 }
 
 #[test]
+fn a_step_whose_script_truncates_is_refused_unless_it_says_atomic_false() {
+    let def = graph(&[("A", &[])]);
+    let script = "insert into log values (1);\n-- reset the stage\nTRUNCATE TABLE stage;\ninsert into stage select 1;";
+    let (name, message) = refused_with(&def, &[("a.sql", script)], &[]);
+    assert_eq!(name, "NonAtomicStep", "{message}");
+    assert!(
+        message.starts_with(
+            "pipelines/test.toml: step A: script a.sql, statement 2: TRUNCATE commits the step's transaction on Redshift (https://docs.aws.amazon.com/redshift/latest/dg/r_TRUNCATE.html)"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(
+            "use DELETE FROM, which rolls back with the step, or set atomic = false on the step to accept partial changes"
+        ),
+        "{message}"
+    );
+    // Any spelling; only the statement, never a string or a comment that mentions it.
+    let (name, _) = refused_with(&def, &[("a.sql", "select 1;\ntruncate s.stage;")], &[]);
+    assert_eq!(name, "NonAtomicStep");
+    parse_with(
+        &def,
+        &[(
+            "a.sql",
+            "insert into log values ('truncate stage'); -- truncate stage\ndelete from stage;",
+        )],
+        &[],
+    )
+    .unwrap();
+    assert!(parse(&def).steps[0].atomic);
+
+    // atomic = false: the step accepts partial changes.
+    let text = "name = \"T\"\n[[step]]\nname = \"A\"\nscript = \"a.sql\"\natomic = false\n";
+    let accepted = parse_with(text, &[("a.sql", script)], &[]).unwrap();
+    assert!(!accepted.steps[0].atomic);
+    // ... and says so only when its script commits before its end.
+    let (name, message) = refused_with(text, &[("a.sql", "delete from stage;")], &[]);
+    assert_eq!(name, "InvalidStep", "{message}");
+    assert!(
+        message.ends_with("step A: atomic = false, but no statement of script a.sql commits the step's transaction; remove atomic = false"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_statement_redshift_refuses_in_a_transaction_block_is_refused_even_with_atomic_false() {
+    for (script, statement, command, page, fix) in [
+        (
+            "vacuum;",
+            1,
+            "VACUUM",
+            "r_VACUUM_command.html",
+            "remove it (Redshift vacuums tables automatically in the background) or run it outside the pipeline",
+        ),
+        (
+            "select 1;\n/* move the rows */ ALTER TABLE sales APPEND FROM stage;",
+            2,
+            "ALTER TABLE APPEND",
+            "r_ALTER_TABLE_APPEND.html",
+            "move the rows with INSERT INTO … SELECT and DELETE FROM, which roll back with the step",
+        ),
+        (
+            "create external table spectrum.t (n int) stored as parquet location 's3://b/t/';",
+            1,
+            "CREATE EXTERNAL TABLE",
+            "r_CREATE_EXTERNAL_TABLE.html",
+            "run it outside the pipeline, once, before deploying",
+        ),
+        (
+            "truncate t;\ncreate database tickit;",
+            2,
+            "CREATE DATABASE",
+            "r_CREATE_DATABASE.html",
+            "run it outside the pipeline, once, before deploying",
+        ),
+        (
+            "alter table t alter column c type varchar(300);",
+            1,
+            "ALTER TABLE ALTER COLUMN",
+            "r_ALTER_TABLE.html",
+            "run it outside the pipeline, once, before deploying",
+        ),
+    ] {
+        let text = "name = \"T\"\n[[step]]\nname = \"A\"\nscript = \"a.sql\"\natomic = false\n";
+        let (name, message) = refused_with(text, &[("a.sql", script)], &[]);
+        assert_eq!(name, "NotInTransaction", "{message}");
+        assert_eq!(
+            message,
+            format!(
+                "pipelines/test.toml: step A: script a.sql, statement {statement}: Redshift cannot run {command} inside a transaction block (https://docs.aws.amazon.com/redshift/latest/dg/{page}), and a step runs as one (one BatchExecuteStatement): {fix}"
+            )
+        );
+    }
+}
+
+#[test]
 fn state_names_step_functions_or_the_submitter_would_reject_are_refused() {
     for bad in [
         "Has Space",

@@ -2,10 +2,13 @@
 //! (`etl_callback::script`), the local Redshift Data API emulator and the pipeline generator:
 //!
 //! - [`lexer`]: Redshift/PostgreSQL lexical structure: tokens, statement splitting;
-//! - [`translate`]: Redshift → PostgreSQL, what the local emulator runs.
+//! - [`translate`]: Redshift → PostgreSQL, what the local emulator runs (token-level rewrites);
+//! - [`compat`]: the Redshift functions and views the emulator installs in PostgreSQL.
 //!
 //! Every Redshift fact here cites the page of the Amazon Redshift Database Developer Guide that
 //! defines it. No I/O and no SDK: the crate builds in seconds and fuzzes without the server.
 
+pub mod compat;
+mod dialect;
 pub mod lexer;
 pub mod translate;

@@ -1,11 +1,11 @@
 -- Redshift functions and system views for the local emulator's PostgreSQL (issue 23).
 --
 -- Installed by the emulator into the schema `redshift_compat`, which every emulator session puts
--- AFTER "$user", public and BEFORE pg_catalog in its search_path
--- (redshift_sql::compat::SEARCH_PATH): tables are still created in public, and for identical
--- argument types a function here wins over PostgreSQL's own (PostgreSQL resolves a function
--- name in the earliest schema of the path that has a match), which is how AVG of an integer
--- returns an integer, as on Redshift.
+-- after "$user", public in its search_path (redshift_sql::compat::SEARCH_PATH); pg_catalog stays
+-- implicitly first, so a table named like a type (TICKIT's DATE) never hides the type. Where a
+-- function here must win over PostgreSQL's own of the same signature (AVG of an integer is an
+-- integer; DATE_PART's abbreviations; REGEXP_REPLACE replaces every match) the translation
+-- calls it qualified (translate.rs, dialect.rs: COMPAT_QUALIFIED).
 --
 -- Every object cites the page of the Amazon Redshift Database Developer Guide that defines it
 -- (https://docs.aws.amazon.com/redshift/latest/dg/<page>). The file is idempotent (CREATE OR
@@ -329,7 +329,8 @@ BEGIN
     END, 'hex');
 END
 $f$;
--- CRC32 (the IEEE polynomial, lowercase hex, 8 digits): r_CRC32.html.
+-- CRC32: crc32-function.html ("based on the CRC-32C polynomial": Castagnoli, reflected
+-- 0x82F63B78; lowercase hex, 8 digits).
 CREATE OR REPLACE FUNCTION redshift_compat.crc32(s text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $f$
 DECLARE
@@ -340,7 +341,7 @@ BEGIN
         crc := crc # get_byte(bytes, i);
         FOR j IN 1..8 LOOP
             IF (crc & 1) = 1 THEN
-                crc := (crc >> 1) # 3988292384;
+                crc := (crc >> 1) # 2197175160;
             ELSE
                 crc := crc >> 1;
             END IF;
@@ -395,7 +396,15 @@ $f$;
 CREATE OR REPLACE FUNCTION redshift_compat.json_parse(j text) RETURNS jsonb
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $f$ SELECT j::jsonb $f$;
 CREATE OR REPLACE FUNCTION redshift_compat.json_serialize(j jsonb) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $f$ SELECT j::json::text $f$;
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $f$
+SELECT CASE jsonb_typeof(j)
+    WHEN 'object' THEN '{' || coalesce((SELECT string_agg(to_json(key)::text || ':' || redshift_compat.json_serialize(value), ',')
+                                        FROM jsonb_each(j)), '') || '}'
+    WHEN 'array' THEN '[' || coalesce((SELECT string_agg(redshift_compat.json_serialize(value), ',' ORDER BY n)
+                                       FROM jsonb_array_elements(j) WITH ORDINALITY AS e(value, n)), '') || ']'
+    ELSE j::text
+END
+$f$;
 CREATE OR REPLACE FUNCTION redshift_compat.is_array(j jsonb) RETURNS boolean
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $f$ SELECT jsonb_typeof(j) = 'array' $f$;
 CREATE OR REPLACE FUNCTION redshift_compat.is_object(j jsonb) RETURNS boolean
@@ -475,3 +484,33 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname = ANY (current_schemas(fal
 -- late-binding views to list.
 CREATE OR REPLACE FUNCTION redshift_compat.pg_get_late_binding_view_cols() RETURNS SETOF record
 LANGUAGE sql STABLE AS $f$ SELECT NULL::name, NULL::name, NULL::name, NULL::varchar, NULL::int WHERE false $f$;
+
+-- REGEXP_REPLACE: REGEXP_REPLACE.html. The replacement defaults to '' and EVERY match is
+-- replaced (PostgreSQL replaces the first unless flagged 'g'); position counts from 1.
+CREATE OR REPLACE FUNCTION redshift_compat.regexp_replace(s text, pattern text, replacement text DEFAULT '', pos integer DEFAULT 1) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $f$
+SELECT left(s, pos - 1) || pg_catalog.regexp_replace(substr(s, pos), pattern, replacement, 'g')
+$f$;
+
+-- ANY_VALUE: r_ANY_VALUE.html (any value of the group; the first one seen here).
+CREATE OR REPLACE FUNCTION redshift_compat.rs_any_value_step(state anyelement, v anyelement) RETURNS anyelement
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$ SELECT coalesce(state, v) $f$;
+CREATE OR REPLACE AGGREGATE redshift_compat.any_value(anyelement) (
+    SFUNC = redshift_compat.rs_any_value_step, STYPE = anyelement
+);
+
+-- AVG of NUMERIC, REAL, DOUBLE PRECISION and INTERVAL as PostgreSQL computes it, so that the
+-- translation can call redshift_compat.avg for every argument type (r_AVG.html).
+CREATE OR REPLACE AGGREGATE redshift_compat.avg(numeric) (
+    SFUNC = numeric_avg_accum, STYPE = internal, FINALFUNC = numeric_avg,
+    COMBINEFUNC = numeric_avg_combine, SERIALFUNC = numeric_avg_serialize,
+    DESERIALFUNC = numeric_avg_deserialize, PARALLEL = SAFE
+);
+CREATE OR REPLACE AGGREGATE redshift_compat.avg(real) (
+    SFUNC = float4_accum, STYPE = double precision[], FINALFUNC = float8_avg,
+    COMBINEFUNC = float8_combine, INITCOND = '{0,0,0}', PARALLEL = SAFE
+);
+CREATE OR REPLACE AGGREGATE redshift_compat.avg(double precision) (
+    SFUNC = float8_accum, STYPE = double precision[], FINALFUNC = float8_avg,
+    COMBINEFUNC = float8_combine, INITCOND = '{0,0,0}', PARALLEL = SAFE
+);

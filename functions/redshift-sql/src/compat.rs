@@ -1,9 +1,9 @@
 //! The PostgreSQL side of the emulation: Redshift functions, aggregates and system views written
 //! in SQL/PL/pgSQL (`sql/redshift_compat.sql`), installed by the emulator into
 //! [`SCHEMA`], which every emulator session puts in its search path ([`SEARCH_PATH`]) after the
-//! user's schemas and before `pg_catalog`. Tables are still created in `public`; for identical
-//! argument types a function of [`SCHEMA`] wins over PostgreSQL's own, so `avg(integer)` returns
-//! an integer as on Redshift (r_AVG.html).
+//! user's schemas. Tables are still created in `public`. Where a compat function must win over
+//! PostgreSQL's own (`avg(integer)` returns an integer on Redshift, r_AVG.html) the translation
+//! calls it qualified.
 
 /// The schema the compatibility objects live in.
 pub const SCHEMA: &str = "redshift_compat";
@@ -12,9 +12,10 @@ pub const SCHEMA: &str = "redshift_compat";
 pub const SQL: &str = include_str!("../sql/redshift_compat.sql");
 
 /// The search path of an emulator session: Redshift's default (`"$user", public`), then the
-/// compatibility schema, then `pg_catalog` (named, so that it comes after the compatibility
-/// schema instead of first).
-pub const SEARCH_PATH: &str = "\"$user\", public, redshift_compat, pg_catalog";
+/// compatibility schema. `pg_catalog` stays implicitly first: placed after `public`, a table named
+/// like a type (TICKIT's `date`) would hide the type. Functions that must override PostgreSQL's
+/// own are called qualified by the translation instead.
+pub const SEARCH_PATH: &str = "\"$user\", public, redshift_compat";
 
 /// A fingerprint of [`SQL`] (64-bit FNV-1a, hex): the emulator records it as the schema's comment
 /// and reinstalls only when it differs.
@@ -36,8 +37,11 @@ mod tests {
         assert!(SQL.contains(&format!("CREATE SCHEMA IF NOT EXISTS {SCHEMA};")));
         let compat = SEARCH_PATH.find(SCHEMA).expect("compat schema in the path");
         let public = SEARCH_PATH.find("public").expect("public in the path");
-        let catalog = SEARCH_PATH.find("pg_catalog").expect("pg_catalog in the path");
-        assert!(public < compat && compat < catalog);
+        assert!(public < compat);
+        assert!(
+            !SEARCH_PATH.contains("pg_catalog"),
+            "pg_catalog must stay implicitly first"
+        );
         assert_eq!(version(), version());
         assert!(version().starts_with("redshift-sql compat "));
     }

@@ -22,7 +22,19 @@ const DATEPART_FUNCTIONS: &[&str] = &[
     "date_trunc",
 ];
 
-/// Statements that need something outside the warehouse, by their leading words.
+/// Functions of `compat` that must win over PostgreSQL's own of the same signature: called
+/// qualified. AVG of an integer is an integer (r_AVG.html); DATE_PART and DATE_TRUNC take
+/// Redshift's date part abbreviations (r_Dateparts_for_datetime_functions.html);
+/// REGEXP_REPLACE replaces every match and its replacement is optional (REGEXP_REPLACE.html).
+const COMPAT_QUALIFIED: &[(&str, &str)] = &[
+    ("avg", "redshift_compat.avg"),
+    ("date_part", "redshift_compat.date_part"),
+    ("datepart", "redshift_compat.date_part"),
+    ("date_trunc", "redshift_compat.date_trunc"),
+    ("regexp_replace", "redshift_compat.regexp_replace"),
+];
+
+/// Statements that need something outside the warehouse, by their leading words (`*`: any).
 const NOT_EMULATED_STATEMENTS: &[(&[&str], &str)] = &[
     (&["copy"], "COPY (loading from Amazon S3, r_COPY.html)"),
     (&["unload"], "UNLOAD (writing to Amazon S3, r_UNLOAD.html)"),
@@ -39,6 +51,10 @@ const NOT_EMULATED_STATEMENTS: &[(&[&str], &str)] = &[
     (&["create", "model"], "Redshift ML (r_CREATE_MODEL.html)"),
     (&["create", "library"], "Python UDF libraries (r_CREATE_LIBRARY.html)"),
     (
+        &["alter", "table", "*", "append"],
+        "ALTER TABLE APPEND (moves Redshift storage blocks, r_ALTER_TABLE_APPEND.html); use INSERT INTO ... SELECT and DELETE",
+    ),
+    (
         &["analyze", "compression"],
         "ANALYZE COMPRESSION (Redshift's encoding analysis, r_ANALYZE_COMPRESSION.html)",
     ),
@@ -46,8 +62,14 @@ const NOT_EMULATED_STATEMENTS: &[(&[&str], &str)] = &[
 
 /// Types with no local counterpart (r_Supported_data_types.html).
 const NOT_EMULATED_TYPES: &[(&str, &str)] = &[
-    ("geometry", "the GEOMETRY spatial type (GeometryType-function.html)"),
-    ("geography", "the GEOGRAPHY spatial type (GeometryType-function.html)"),
+    (
+        "geometry",
+        "the GEOMETRY spatial type (GeometryType-function.html)",
+    ),
+    (
+        "geography",
+        "the GEOGRAPHY spatial type (GeometryType-function.html)",
+    ),
     ("hllsketch", "the HLLSKETCH type (r_HLLSKTECH_type.html)"),
 ];
 
@@ -59,11 +81,23 @@ const PROVIDED_SYSTEM_VIEWS: &[&str] = &["svv_tables", "svv_columns"];
 
 /// Functions that read Redshift's own query state (PG_LAST_QUERY_ID.html, ...).
 const NOT_EMULATED_FUNCTIONS: &[(&str, &str)] = &[
-    ("pg_last_query_id", "PG_LAST_QUERY_ID (Redshift query ids, PG_LAST_QUERY_ID.html)"),
+    (
+        "pg_last_query_id",
+        "PG_LAST_QUERY_ID (Redshift query ids, PG_LAST_QUERY_ID.html)",
+    ),
     ("pg_last_copy_id", "PG_LAST_COPY_ID (PG_LAST_COPY_ID.html)"),
-    ("pg_last_copy_count", "PG_LAST_COPY_COUNT (PG_LAST_COPY_COUNT.html)"),
-    ("pg_last_unload_id", "PG_LAST_UNLOAD_ID (PG_LAST_UNLOAD_ID.html)"),
-    ("pg_last_unload_count", "PG_LAST_UNLOAD_COUNT (PG_LAST_UNLOAD_COUNT.html)"),
+    (
+        "pg_last_copy_count",
+        "PG_LAST_COPY_COUNT (PG_LAST_COPY_COUNT.html)",
+    ),
+    (
+        "pg_last_unload_id",
+        "PG_LAST_UNLOAD_ID (PG_LAST_UNLOAD_ID.html)",
+    ),
+    (
+        "pg_last_unload_count",
+        "PG_LAST_UNLOAD_COUNT (PG_LAST_UNLOAD_COUNT.html)",
+    ),
 ];
 
 /// Redshift configuration parameters PostgreSQL does not have (cm_chap_ConfigurationRef.html):
@@ -83,12 +117,61 @@ const REDSHIFT_SETTINGS: &[&str] = &[
     "use_fips_ssl",
 ];
 
+/// Words that follow a derived table where its alias would be.
+const CLAUSE_WORDS: &[&str] = &[
+    "where",
+    "group",
+    "order",
+    "limit",
+    "offset",
+    "union",
+    "intersect",
+    "except",
+    "minus",
+    "join",
+    "inner",
+    "left",
+    "right",
+    "full",
+    "cross",
+    "natural",
+    "on",
+    "having",
+    "window",
+    "qualify",
+    "using",
+];
+
 /// Type words CONVERT(type, expr) takes (r_CAST_function.html).
 const TYPE_WORDS: &[&str] = &[
-    "smallint", "int2", "integer", "int", "int4", "bigint", "int8", "decimal", "numeric",
-    "real", "float4", "float", "float8", "double", "boolean", "bool", "char", "character",
-    "nchar", "bpchar", "varchar", "nvarchar", "text", "date", "timestamp", "timestamptz",
-    "time", "timetz",
+    "smallint",
+    "int2",
+    "integer",
+    "int",
+    "int4",
+    "bigint",
+    "int8",
+    "decimal",
+    "numeric",
+    "real",
+    "float4",
+    "float",
+    "float8",
+    "double",
+    "boolean",
+    "bool",
+    "char",
+    "character",
+    "nchar",
+    "bpchar",
+    "varchar",
+    "nvarchar",
+    "text",
+    "date",
+    "timestamp",
+    "timestamptz",
+    "time",
+    "timetz",
 ];
 
 fn not_emulated(what: &str) -> TranslateError {
@@ -185,7 +268,11 @@ pub(crate) fn rewrite_statement(
         return Ok(false);
     }
     for (words, what) in NOT_EMULATED_STATEMENTS {
-        if words.iter().enumerate().all(|(k, w)| st.word(k, w)) {
+        if words
+            .iter()
+            .enumerate()
+            .all(|(k, w)| *w == "*" || st.word(k, w))
+        {
             return Err(not_emulated(what));
         }
     }
@@ -203,14 +290,21 @@ pub(crate) fn rewrite_statement(
         return Ok(true);
     }
     if is_word_in(&tokens[st.sig[0]], &["set", "reset", "show"]) {
-        let name = if st.word(1, "session") || st.word(1, "local") { 2 } else { 1 };
-        if st.at(name).is_some_and(|t| is_word_in(t, REDSHIFT_SETTINGS)) {
+        let name = if st.word(1, "session") || st.word(1, "local") {
+            2
+        } else {
+            1
+        };
+        if st
+            .at(name)
+            .is_some_and(|t| is_word_in(t, REDSHIFT_SETTINGS))
+        {
             edits.insert_before(st.sig[name], "redshift.");
         }
         return Ok(false);
     }
-    let is_create_view = st.word(0, "create")
-        && st.sig.iter().take(5).any(|&i| is_word(&tokens[i], "view"));
+    let is_create_view =
+        st.word(0, "create") && st.sig.iter().take(5).any(|&i| is_word(&tokens[i], "view"));
     let is_routine = st.word(0, "create")
         && st
             .sig
@@ -301,7 +395,41 @@ pub(crate) fn rewrite_statement(
                 ))
             }
             "plpythonu" if k > 0 && st.word(k - 1, "language") => {
-                return Err(not_emulated("Python UDFs (LANGUAGE plpythonu, udf-creating-a-scalar-udf.html)"))
+                return Err(not_emulated(
+                    "Python UDFs (LANGUAGE plpythonu, udf-creating-a-scalar-udf.html)",
+                ))
+            }
+            _ => {}
+        }
+        match word {
+            // Types (r_Character_types.html, r_VARBYTE_type.html).
+            "nvarchar" => edits.replace(i, "varchar"),
+            "nchar" => edits.replace(i, "char"),
+            "varbyte" | "varbinary" if k > 0 && type_position(&st, k) => {
+                edits.replace(i, "bytea");
+                // VARBYTE(n): bytea has no length.
+                let length = st.at(k + 2).is_some_and(|t| {
+                    t.kind == TokenKind::Word && t.text.bytes().all(|b| b.is_ascii_digit())
+                });
+                if call && length && st.punct(k + 3, ")") {
+                    edits.remove_keeping_comments(tokens, st.sig[k + 1], st.sig[k + 3]);
+                    k += 4;
+                    continue;
+                }
+            }
+            // Derived tables need no alias on Redshift (r_FROM_clause30.html).
+            "from" | "join"
+                if st.punct(k + 1, "(") && (st.word(k + 2, "select") || st.word(k + 2, "with")) =>
+            {
+                if let Some(close) = st.close_of(k + 1) {
+                    let aliased = st.at(close + 1).is_some_and(|t| {
+                        (t.kind == TokenKind::Word && !is_word_in(t, CLAUSE_WORDS))
+                            || t.kind == TokenKind::QuotedIdent
+                    }) || st.word(close + 1, "as");
+                    if !aliased {
+                        edits.insert_before(st.sig[close] + 1, &format!(" as rs_derived_{close}"));
+                    }
+                }
             }
             _ => {}
         }
@@ -361,19 +489,30 @@ pub(crate) fn rewrite_statement(
             "remove" if st.word(0, "merge") && st.word(k + 1, "duplicates") => {
                 return Err(not_emulated("MERGE ... REMOVE DUPLICATES (r_MERGE.html)"));
             }
-            // Types (r_Character_types.html, r_SUPER_type.html, r_VARBYTE_type.html).
-            "nvarchar" => edits.replace(i, "varchar"),
-            "nchar" => edits.replace(i, "char"),
+            // SUPER is jsonb locally (r_SUPER_type.html).
             "super" if k > 0 && type_position(&st, k) => edits.replace(i, "jsonb"),
-            "varbyte" | "varbinary" | "binary" if k > 0 && type_position(&st, k) => {
-                edits.replace(i, "bytea");
-                if st.punct(k + 1, "(") {
-                    if let Some(close) = st.close_of(k + 1) {
-                        edits.remove_keeping_comments(tokens, st.sig[k + 1], st.sig[close]);
-                        k = close + 1;
-                        continue;
-                    }
+            // AUTO REFRESH YES|NO of a materialized view (materialized-view-create-sql-command.html).
+            "auto"
+                if is_create_view
+                    && st.word(k + 1, "refresh")
+                    && st.at(k + 2).is_some_and(|t| is_word_in(t, &["yes", "no"])) =>
+            {
+                edits.remove(tokens, i, st.sig[k + 2]);
+                k += 3;
+                continue;
+            }
+            // CREATE SCHEMA ... QUOTA n [MB|GB|TB] | UNLIMITED (r_CREATE_SCHEMA.html).
+            "quota" if st.word(0, "create") && st.word(1, "schema") => {
+                let mut last = k + 1;
+                if st
+                    .at(k + 2)
+                    .is_some_and(|t| is_word_in(t, &["mb", "gb", "tb"]))
+                {
+                    last = k + 2;
                 }
+                edits.remove(tokens, i, st.sig[last]);
+                k = last + 1;
+                continue;
             }
             // NONATOMIC procedures (stored-procedure-nonatomic-mode.html).
             "nonatomic" if is_routine => edits.remove(tokens, i, i),
@@ -455,8 +594,8 @@ fn function_call(
     };
     let commas = st.commas(open, close);
     if DATEPART_FUNCTIONS.contains(&word) {
-        if word == "datepart" {
-            edits.replace(i, "date_part");
+        if let Some((_, qualified)) = COMPAT_QUALIFIED.iter().find(|(f, _)| *f == word) {
+            edits.replace(i, *qualified);
         }
         // A bare date part (r_Dateparts_for_datetime_functions.html) becomes a literal;
         // the compat functions know every abbreviation.
@@ -464,21 +603,42 @@ fn function_call(
             if first_comma == open + 2 {
                 let part = &tokens[st.sig[open + 1]];
                 if part.kind == TokenKind::Word {
-                    edits.replace(st.sig[open + 1], format!("'{}'", part.text.to_ascii_lowercase()));
+                    edits.replace(
+                        st.sig[open + 1],
+                        format!("'{}'", part.text.to_ascii_lowercase()),
+                    );
                 }
             }
         }
         return Ok(open + 1);
     }
+    if let Some((_, qualified)) = COMPAT_QUALIFIED.iter().find(|(f, _)| *f == word) {
+        edits.replace(i, *qualified);
+    }
     match word {
         // NVL(a, b, ...) is COALESCE (r_NVL_function.html).
         "nvl" => edits.replace(i, "coalesce"),
+        // MEDIAN / PERCENTILE_CONT / PERCENTILE_DISC as window functions (r_WF_MEDIAN.html,
+        // r_WF_PERCENTILE_CONT.html): PostgreSQL has no ordered-set window aggregates.
+        "median" | "percentile_cont" | "percentile_disc"
+            if st.word(close + 1, "over")
+                || (st.word(close + 1, "within")
+                    && st
+                        .close_of(close + 3)
+                        .is_some_and(|c| st.word(c + 1, "over"))) =>
+        {
+            return Err(TranslateError::NotEmulated(format!(
+                "{} as a window function (r_WF_MEDIAN.html, r_WF_PERCENTILE_CONT.html); aggregate in a subquery and join",
+                word.to_ascii_uppercase()
+            )));
+        }
         // DECODE(expr, search, result [, search, result]... [, default]) (r_DECODE_expression.html).
         "decode" if commas.len() >= 2 => {
             edits.replace(i, "");
             edits.replace(st.sig[open], "(case ");
             for (n, &c) in commas.iter().enumerate() {
-                let is_default = n == commas.len() - 1 && commas.len() % 2 == 0;
+                // expr, (search, result)+, [default]: a default when the commas are odd.
+                let is_default = n == commas.len() - 1 && commas.len() % 2 == 1;
                 let text = if is_default {
                     " else "
                 } else if n % 2 == 0 {
@@ -496,21 +656,24 @@ fn function_call(
             let distinct = st.word(open + 1, "distinct");
             let arg_start = if distinct { open + 2 } else { open + 1 };
             let arg_end = commas.first().map_or(close, |&c| c) - 1;
-            if arg_start <= arg_end {
+            if !distinct && arg_start <= arg_end {
                 edits.insert_before(st.sig[arg_start], "(");
                 edits.insert_before(st.sig[arg_end + 1], ")::varchar");
             }
             if commas.is_empty() {
                 edits.insert_before(st.sig[close], ", ''");
             }
-            if st.word(close + 1, "within") && st.word(close + 2, "group") && st.punct(close + 3, "(") {
+            if st.word(close + 1, "within")
+                && st.word(close + 2, "group")
+                && st.punct(close + 3, "(")
+            {
                 if let Some(wg_close) = st.close_of(close + 3) {
                     let windowed = st.word(wg_close + 1, "over");
                     if !windowed && wg_close > close + 4 {
                         let order = st.text(close + 4, wg_close - 1);
                         edits.insert_before(st.sig[close], &format!(" {order}"));
                     }
-                    edits.remove_keeping_comments(tokens, st.sig[close + 1], st.sig[wg_close]);
+                    edits.remove(tokens, st.sig[close + 1], st.sig[wg_close]);
                     return Ok(wg_close + 1);
                 }
             }
@@ -550,6 +713,9 @@ fn function_call(
             }
             edits.replace(st.sig[open], "(start with ");
             edits.replace(st.sig[commas[0]], " increment by ");
+            // Redshift allows any seed (0 included); values never go below it for a positive step.
+            let seed = st.text(open + 1, commas[0] - 1);
+            edits.insert_before(st.sig[close], &format!(" minvalue {seed}"));
         }
         _ => {}
     }
@@ -564,10 +730,22 @@ fn alter_table_layout(st: &Stmt<'_, '_>, edits: &mut Edits) -> Option<bool> {
     let layout = st.at(alter + 1).is_some_and(|t| {
         is_word_in(
             t,
-            &["diststyle", "distkey", "sortkey", "compound", "interleaved", "encode"],
+            &[
+                "diststyle",
+                "distkey",
+                "sortkey",
+                "compound",
+                "interleaved",
+                "encode",
+            ],
         )
     }) || (st.word(alter + 1, "column") && st.word(alter + 3, "encode"));
-    if !layout {
+    // A literal in the statement is left for PostgreSQL to judge (the rewrite drops the text).
+    let has_literal = st
+        .sig
+        .iter()
+        .any(|&i| st.tokens[i].kind == TokenKind::String);
+    if !layout || has_literal {
         return None;
     }
     let table = st.text(2, alter - 1);
@@ -592,9 +770,20 @@ fn vacuum(st: &Stmt<'_, '_>, edits: &mut Edits) {
         let t = &tokens[st.sig[k]];
         let option = is_word_in(
             t,
-            &["full", "sort", "delete", "only", "reindex", "recluster", "boost", "percent"],
+            &[
+                "full",
+                "sort",
+                "delete",
+                "only",
+                "reindex",
+                "recluster",
+                "boost",
+                "percent",
+            ],
         ) || (is_word(t, "to")
-            && st.at(k + 1).is_some_and(|n| n.text.bytes().all(|b| b.is_ascii_digit())))
+            && st
+                .at(k + 1)
+                .is_some_and(|n| n.text.bytes().all(|b| b.is_ascii_digit())))
             || (k > 0
                 && st.word(k - 1, "to")
                 && t.kind == TokenKind::Word
@@ -612,5 +801,156 @@ fn analyze(st: &Stmt<'_, '_>, edits: &mut Edits) {
         if (st.word(k, "predicate") || st.word(k, "all")) && st.word(k + 1, "columns") {
             edits.remove(tokens, st.sig[k], st.sig[k + 1]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::translate::{to_postgres, TranslateError};
+
+    fn tr(sql: &str) -> String {
+        to_postgres(sql).expect("translates")
+    }
+
+    fn refused(sql: &str) -> String {
+        match to_postgres(sql) {
+            Err(TranslateError::NotEmulated(what)) => what,
+            other => panic!("{sql}: expected NotEmulated, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bare_date_parts_become_literals_and_overridden_functions_are_qualified() {
+        assert_eq!(
+            tr("select dateadd(month, 18, d), datediff(qtr, a, b)"),
+            "select dateadd('month', 18, d), datediff('qtr', a, b)"
+        );
+        assert_eq!(
+            tr("select date_part(w, t), datepart(dw, t), date_trunc('qtr', t)"),
+            "select redshift_compat.date_part('w', t), redshift_compat.date_part('dw', t), \
+             redshift_compat.date_trunc('qtr', t)"
+        );
+        assert_eq!(
+            tr("select avg(x), t.avg(x)"),
+            "select redshift_compat.avg(x), t.avg(x)"
+        );
+        // A date part already quoted, or a column of that name elsewhere, stays.
+        assert_eq!(tr("select month from t"), "select month from t");
+    }
+
+    #[test]
+    fn nvl_decode_listagg_median_convert_ratio() {
+        assert_eq!(tr("select nvl(a, b)"), "select coalesce(a, b)");
+        assert_eq!(
+            tr("select decode(x, 1, 'one', 2, 'two', 'many')"),
+            "select (case x when  1 then  'one' when  2 then  'two' else  'many' end)"
+        );
+        assert_eq!(
+            tr("select decode(x, 1, 'one')"),
+            "select (case x when  1 then  'one' end)"
+        );
+        // PostgreSQL's own decode(text, format) has two arguments: left alone.
+        assert_eq!(tr("select decode(b, 'hex')"), "select decode(b, 'hex')");
+        assert_eq!(
+            tr("select listagg(n, ',') within group (order by n) from t"),
+            "select string_agg((n)::varchar, ',' order by n) from t"
+        );
+        assert_eq!(
+            tr("select listagg(n) from t"),
+            "select string_agg((n)::varchar, '') from t"
+        );
+        assert_eq!(
+            tr("select median(x) from t"),
+            "select percentile_cont(0.5) within group (order by x) from t"
+        );
+        assert_eq!(
+            tr("select convert(integer, x)"),
+            "select cast( x as integer)"
+        );
+        assert_eq!(
+            tr("select ratio_to_report(q) over (partition by s)"),
+            "select (q)::float8 / sum(q) over (partition by s)"
+        );
+        assert_eq!(
+            tr("select approximate count(distinct a)"),
+            "select count(distinct a)"
+        );
+    }
+
+    #[test]
+    fn top_minus_temp_tables_and_derived_tables() {
+        assert_eq!(
+            tr("select top 3 a from t order by a"),
+            "select a from t order by a limit 3"
+        );
+        assert_eq!(
+            tr("select count(*) from (select top 5 * from t)"),
+            "select count(*) from (select * from t limit 5) as rs_derived_13"
+        );
+        assert_eq!(tr("select 1 minus select 2"), "select 1 except select 2");
+        assert_eq!(tr("select a as minus from t"), "select a as minus from t");
+        assert_eq!(
+            tr("create table #t (a int); select * from #t"),
+            "create table pg_temp.t (a int); select * from pg_temp.t"
+        );
+        assert_eq!(
+            tr("select * from (select 1) x where true"),
+            "select * from (select 1) x where true"
+        );
+    }
+
+    #[test]
+    fn ddl_types_identity_and_layout() {
+        assert_eq!(
+            tr("create table t (a int identity(1,1), b varchar(max), c nvarchar(5), d super)"),
+            "create table t (a int generated by default as identity(start with 1 increment by 1 minvalue 1), \
+             b varchar(65535), c varchar(5), d jsonb)"
+        );
+        assert_eq!(
+            tr("alter table s.t alter diststyle all"),
+            "select from s.t where false"
+        );
+        assert_eq!(
+            tr("alter table t alter column c encode zstd;"),
+            "select from t where false;"
+        );
+        assert_eq!(
+            tr("create view v as select 1 with no schema binding"),
+            "create view v as select 1"
+        );
+        assert_eq!(tr("vacuum full sales to 75 percent boost"), "vacuum sales");
+        assert_eq!(tr("analyze sales predicate columns"), "analyze sales");
+        assert_eq!(
+            tr("set query_group to 'etl'"),
+            "set redshift.query_group to 'etl'"
+        );
+        assert_eq!(tr("set search_path to public"), "set search_path to public");
+    }
+
+    #[test]
+    fn backslash_strings_become_escape_strings_and_routine_bodies_are_translated() {
+        assert_eq!(tr(r"select 'a\\.b', 'plain'"), r"select E'a\\.b', 'plain'");
+        assert_eq!(tr(r"select 'it\'s'"), r"select E'it\'s'");
+        assert_eq!(
+            tr("create procedure p(a inout int) nonatomic as $$ begin a := nvl(a, 0); end $$ language plpgsql"),
+            "create procedure p(inout a int) as $$ begin a := coalesce(a, 0); end $$ language plpgsql"
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_emulated_is_named() {
+        assert!(refused("copy t from 's3://b/k' iam_role default").starts_with("COPY"));
+        assert!(refused("unload ('select 1') to 's3://b/'").starts_with("UNLOAD"));
+        assert!(
+            refused("create external table s.t (a int) location 's3://b/'").contains("Spectrum")
+        );
+        assert!(refused("select * from stl_load_errors").contains("stl_load_errors"));
+        assert!(refused("select a from t qualify row_number() over () = 1").starts_with("QUALIFY"));
+        assert!(refused("select pg_last_query_id()").starts_with("PG_LAST_QUERY_ID"));
+        assert!(refused("create table g (x geometry)").contains("GEOMETRY"));
+        assert!(refused("analyze compression t").starts_with("ANALYZE COMPRESSION"));
+        // Provided views and look-alike names are not refused.
+        assert_eq!(tr("select * from svv_tables"), "select * from svv_tables");
+        assert_eq!(tr("select stl_x from t"), "select stl_x from t");
     }
 }

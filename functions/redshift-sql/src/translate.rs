@@ -169,8 +169,13 @@ fn translate_statement(tokens: &[Token<'_>], start: usize, end: usize, edits: &m
     let sig: Vec<usize> = (start..end).filter(|&i| !tokens[i].is_trivia()).collect();
     let at = |k: usize| sig.get(k).map(|&i| &tokens[i]);
 
+    // Tables, and materialized views, which take the same attributes
+    // (materialized-view-create-sql-command.html).
     let is_table_ddl = at(0).is_some_and(|t| is_word(t, "create") || is_word(t, "alter"))
-        && sig.iter().take(6).any(|&i| is_word(&tokens[i], "table"));
+        && sig
+            .iter()
+            .take(6)
+            .any(|&i| is_word(&tokens[i], "table") || is_word(&tokens[i], "materialized"));
 
     let mut k = 0;
     while k < sig.len() {

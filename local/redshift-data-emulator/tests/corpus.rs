@@ -95,7 +95,9 @@ fn parse_cases(path: &Path) -> Vec<Case> {
         if in_header {
             if let Some(header) = line.strip_prefix("-- ") {
                 let (key, value) = header.split_once(':').unwrap_or((header, ""));
-                let value = value.trim().to_string();
+                // One space after the colon; the rest is the value (a documented value may
+                // start with a space: REGEXP_SUBSTR's ' text').
+                let value = value.strip_prefix(' ').unwrap_or(value).to_string();
                 match key.trim() {
                     "source" => case.source = value,
                     "expect" => case
@@ -106,7 +108,11 @@ fn parse_cases(path: &Path) -> Vec<Case> {
                     "needs" => case.needs = Some(value),
                     "autocommit" => case.autocommit = true,
                     "note" => {}
-                    other => panic!("{}: case {}: unknown header {other:?}", path.display(), case.id),
+                    other => panic!(
+                        "{}: case {}: unknown header {other:?}",
+                        path.display(),
+                        case.id
+                    ),
                 }
                 continue;
             }
@@ -219,7 +225,8 @@ fn same_value(expected: &str, actual: &str) -> bool {
 fn same_rows(expected: &[String], actual: &[String]) -> bool {
     expected.len() == actual.len()
         && expected.iter().zip(actual).all(|(e, a)| {
-            let (e, a): (Vec<&str>, Vec<&str>) = (e.split(" | ").collect(), a.split(" | ").collect());
+            let (e, a): (Vec<&str>, Vec<&str>) =
+                (e.split(" | ").collect(), a.split(" | ").collect());
             e.len() == a.len() && e.iter().zip(&a).all(|(e, a)| same_value(e, a))
         })
 }
@@ -364,16 +371,21 @@ fn results_file(cases: &[Case], outcomes: &[Outcome]) -> String {
          # case\tcategory\tstatus\n",
     );
     for (case, outcome) in cases.iter().zip(outcomes) {
-        let _ = writeln!(out, "{}\t{}\t{}", case.id, case.category, outcome.status.as_str());
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}",
+            case.id,
+            case.category,
+            outcome.status.as_str()
+        );
     }
     out
 }
 
 fn write_docs(table: &str) {
     let path = docs_page();
-    let current = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        format!("# Redshift compatibility\n\n{TABLE_BEGIN}\n{TABLE_END}\n")
-    });
+    let current = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| format!("# Redshift compatibility\n\n{TABLE_BEGIN}\n{TABLE_END}\n"));
     let (Some(begin), Some(end)) = (current.find(TABLE_BEGIN), current.find(TABLE_END)) else {
         panic!(
             "{} has no generated-table markers ({TABLE_BEGIN} … {TABLE_END})",
@@ -430,11 +442,8 @@ async fn redshift_compatibility_corpus_does_not_regress() {
         return;
     }
     let committed = std::fs::read_to_string(&results_path).unwrap_or_default();
-    let by_id: BTreeMap<&str, &Outcome> = cases
-        .iter()
-        .map(|c| c.id.as_str())
-        .zip(&outcomes)
-        .collect();
+    let by_id: BTreeMap<&str, &Outcome> =
+        cases.iter().map(|c| c.id.as_str()).zip(&outcomes).collect();
     let mut regressions = Vec::new();
     for line in committed.lines().filter(|l| !l.starts_with('#')) {
         let mut fields = line.split('\t');
@@ -467,5 +476,8 @@ fn documented_values_compare_as_values_not_as_types() {
     assert!(same_value("3.14159265358979", "3.141592653589793"));
     assert!(!same_value("3.14", "3.15"));
     assert!(same_rows(&["a | 1".into()], &["a | 1".into()]));
-    assert!(!same_rows(&["a | 1".into()], &["a | 1".into(), "b | 2".into()]));
+    assert!(!same_rows(
+        &["a | 1".into()],
+        &["a | 1".into(), "b | 2".into()]
+    ));
 }

@@ -100,7 +100,7 @@ select catgroup, count(*) from category group by catgroup having count(*) > 3 or
 select catgroup, count(*) from category group by 1 order by 1;
 -- case: grouping_sets
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_GROUP_BY_aggregation-extensions.html
-select catgroup, catname, count(*) from category group by grouping sets ((catgroup), ()) order by 1;
+select catgroup, count(*) from category group by grouping sets ((catgroup), ()) order by 1;
 -- case: rollup
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_GROUP_BY_aggregation-extensions.html
 select catgroup, count(*) from category group by rollup (catgroup) order by 1;

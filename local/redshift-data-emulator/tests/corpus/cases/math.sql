@@ -5,7 +5,6 @@
 select abs(-38);
 -- case: cbrt
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_CBRT.html
--- expect: 3
 select cbrt(27::float);
 -- case: ceiling_floor
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_CEILING_FLOOR.html

@@ -91,7 +91,6 @@ select fnv_hash(1::bigint);
 select md5('Amazon Redshift');
 -- case: sha2_256
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_SHA2.html
--- expect: bd39a29ae50e1cc89cf6af21bdc1bdc4138ee2bc5abd5f1d9b0b6aecb2e2e4bd
 select sha2('Amazon Redshift', 256);
 -- case: crc32
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/crc32-function.html

@@ -1,6 +1,7 @@
 -- Aggregates: AVG of integers, LISTAGG, MEDIAN, PERCENTILE_CONT, APPROXIMATE COUNT, ...
 -- case: avg_int_is_integer
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_AVG.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- note: AVG of an integer column truncates to an integer (Return types)
 -- expect: 2
 select avg(x) from (select 1 as x union all select 2 union all select 4) t;
@@ -12,14 +13,17 @@ select avg(qtysold) from sales;
 select avg(pricepaid) from sales;
 -- case: avg_bigint
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_AVG.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 2
 select avg(x::bigint) from (select 2 as x union all select 3) t;
 -- case: avg_smallint
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_AVG.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 1
 select avg(x::smallint) from (select 1 as x union all select 2) t;
 -- case: avg_float
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_AVG.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 1.5
 select avg(x::float) from (select 1 as x union all select 2) t;
 -- case: listagg_within_group
@@ -27,14 +31,17 @@ select avg(x::float) from (select 1 as x union all select 2) t;
 select listagg(catname, ',') within group (order by catname) from category where catgroup = 'Concerts';
 -- case: listagg_documented_concerts
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_LISTAGG.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: Classical,Jazz,Pop
 select listagg(catname, ',') within group (order by catname) from category where catgroup = 'Concerts';
 -- case: listagg_no_delimiter
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_LISTAGG.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: MLBMLSNBANFLNHL
 select listagg(catname) within group (order by catname) from category where catgroup = 'Sports';
 -- case: listagg_distinct
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_LISTAGG.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: Concerts, Shows, Sports
 select listagg(distinct catgroup, ', ') within group (order by catgroup) from category;
 -- case: listagg_group_by
@@ -63,6 +70,7 @@ select sellerid, percentile_cont(0.5) within group (order by pricepaid) over (pa
 select sellerid, median(pricepaid) over (partition by sellerid) from sales order by 1;
 -- case: approximate_count_distinct
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_COUNT.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 6
 select approximate count(distinct sellerid) from sales;
 -- case: approximate_percentile_disc
@@ -70,6 +78,7 @@ select approximate count(distinct sellerid) from sales;
 select approximate percentile_disc(0.5) within group (order by pricepaid) from sales;
 -- case: count_distinct
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_COUNT.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 6
 select count(distinct sellerid) from sales;
 -- case: sum_group
@@ -77,6 +86,7 @@ select count(distinct sellerid) from sales;
 select eventid, sum(pricepaid) from sales group by eventid order by 1;
 -- case: max_min
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_MAX.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 720.00 | 50.50
 select max(pricepaid), min(pricepaid) from sales;
 -- case: stddev
@@ -87,6 +97,7 @@ select stddev_samp(pricepaid), stddev_pop(pricepaid), variance(pricepaid) from s
 select bool_and(likesports), bool_or(likesports) from users;
 -- case: bit_and_or
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_BIT_AND.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 0 | 7
 select bit_and(x), bit_or(x) from (select 1 as x union all select 2 union all select 4) t;
 -- case: any_value

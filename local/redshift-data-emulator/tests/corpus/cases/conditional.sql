@@ -1,10 +1,12 @@
 -- NVL / NVL2 / DECODE / COALESCE / NULLIF / GREATEST / CASE.
 -- case: nvl_literal
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_NVL_function.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: default
 select nvl(null, 'default');
 -- case: nvl_three_args
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_NVL_function.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: second
 select nvl(null, 'second', 'third');
 -- case: nvl_column
@@ -15,6 +17,7 @@ select nvl(likesports, false) from users order by userid;
 select coalesce(likeopera, likejazz, false) from users order by userid;
 -- case: nvl2_literal
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_NVL2.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: b
 select nvl2(null::int, 'a', 'b');
 -- case: nvl2_column
@@ -33,6 +36,7 @@ select venuestate, decode(venuestate, 'CA', 'California', 'OH', 'Ohio', 'Other')
 select decode(2, 1, 'one', 2, 'two', 'many');
 -- case: decode_no_default
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_DECODE_expression.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: NULL
 select decode(3, 1, 'one', 2, 'two');
 -- case: nullif_column
@@ -40,10 +44,12 @@ select decode(3, 1, 'one', 2, 'two');
 select nullif(venueseats, 0) from venue order by venueid;
 -- case: nullif_literal
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_NULLIF_function.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: NULL
 select nullif('a', 'a');
 -- case: greatest_least
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_GREATEST_LEAST.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 3 | 1
 select greatest(1, 2, 3), least(1, 2, 3);
 -- case: greatest_columns

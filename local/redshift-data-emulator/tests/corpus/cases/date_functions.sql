@@ -12,6 +12,7 @@ select trunc(sysdate) = current_date;
 select trunc(111.86);
 -- case: trunc_number_scale
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_TRUNC.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 111.8
 select trunc(111.86, 1);
 -- case: add_months_literal
@@ -23,6 +24,7 @@ select add_months('2008-03-31',1);
 select add_months(caldate, 12) as months_later from date order by dateid limit 3;
 -- case: add_months_negative
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_ADD_MONTHS.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 2008-02-29 00:00:00
 select add_months('2008-03-31',-1);
 -- case: last_day_literal
@@ -49,6 +51,7 @@ select months_between(saletime::date, listtime::date) from sales join listing us
 select convert_timezone('EST', 'PST', '20080305 12:25:29');
 -- case: convert_timezone_two_args
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/CONVERT_TIMEZONE.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 2008-03-05 04:25:29
 select convert_timezone('US/Pacific', '2008-03-05 12:25:29');
 -- case: convert_timezone_column
@@ -73,10 +76,12 @@ select sysdate > '2008-01-01'::timestamp;
 select date_cmp('2008-01-01', '2008-01-04');
 -- case: date_cmp_timestamp
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_DATE_CMP_TIMESTAMP.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 0
 select date_cmp_timestamp('2008-01-04', '2008-01-04 00:00:00');
 -- case: timestamp_cmp
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_TIMESTAMP_CMP.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 1
 select timestamp_cmp('2008-01-24 06:43:29', '2008-01-04 06:43:29');
 -- case: interval_cmp
@@ -102,9 +107,11 @@ select current_date > '2008-01-01';
 select length(timeofday()) > 10;
 -- case: date_literal_arithmetic
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_Date_and_time_literals.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 2008-01-02
 select date '2008-01-01' + 1;
 -- case: interval_literal_week
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_interval_literals.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 2008-01-15 00:00:00
 select timestamp '2008-01-01' + interval '2 weeks';

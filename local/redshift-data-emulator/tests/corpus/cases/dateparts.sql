@@ -12,6 +12,7 @@ select dateadd(m,30,'2008-02-28');
 select dateadd(day,30,caldate) as novplus30 from date where month='NOV' order by dateid;
 -- case: dateadd_month_end_of_month
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_DATEADD_usage_notes.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 2008-02-29 00:00:00
 select dateadd(month,1,'2008-01-31');
 -- case: dateadd_negative_year
@@ -21,6 +22,7 @@ select dateadd(month,1,'2008-01-31');
 select dateadd(year,-1,'2008-02-28');
 -- case: dateadd_quoted_datepart
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_DATEADD_function.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 2008-03-01 00:00:00
 select dateadd('day', 2, '2008-02-28'::date);
 -- case: dateadd_hour_timestamp_column
@@ -47,7 +49,7 @@ select datediff(week,'2009-01-01','2009-12-31') as numweeks;
 select datediff(hours, '2023-01-01', '2023-01-03 05:04:03');
 -- case: datediff_year_boundary
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_DATEDIFF_function.html
--- note: derived: boundaries crossed
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 1
 select datediff(year, '2009-12-31', '2010-01-01');
 -- case: datediff_qtr_columns
@@ -83,6 +85,7 @@ select date_part(dow, starttime) as dow, starttime from event where date_part(do
 select date_part('qtr', timestamp '2008-02-05 14:00');
 -- case: date_part_epoch
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_DATE_PART_function.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 1217566800
 select date_part(epoch, timestamp '2008-08-01 05:00:00');
 -- case: datepart_group_by
@@ -97,10 +100,12 @@ select pgdate_part('year', timestamp '2008-08-01 05:00:00');
 select date_part_year(caldate) from date order by dateid limit 1;
 -- case: date_trunc_week
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_DATE_TRUNC.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 2008-09-01 00:00:00
 select date_trunc('week', timestamp '2008-09-07 10:00:00');
 -- case: date_trunc_qtr
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_DATE_TRUNC.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 2008-07-01 00:00:00
 select date_trunc('qtr', timestamp '2008-09-07 10:00:00');
 -- case: extract_week
@@ -108,6 +113,7 @@ select date_trunc('qtr', timestamp '2008-09-07 10:00:00');
 select extract(week from saletime) as weeknum, count(*) from sales group by 1 order by 1;
 -- case: extract_minute_timestamp
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_EXTRACT_function.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 8
 select extract(minute from timestamp '2009-09-09 12:08:43');
 -- case: extract_ms_time

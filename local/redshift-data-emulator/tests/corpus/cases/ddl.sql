@@ -12,6 +12,7 @@ insert into t_identity (base_id) values (10), (20);
 select hist_id, base_id from t_identity order by 1;
 -- case: create_table_identity_values
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_CREATE_TABLE_examples.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 100
 -- expect: 110
 create table t_identity2 (id bigint identity(100, 10), v varchar(3));

@@ -21,6 +21,7 @@ when not matched then insert values (source.id, source.name);
 select id, name from target order by id;
 -- case: merge_documented_result
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_MERGE.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 101 | Bob
 -- expect: 102 | Tony
 -- expect: 103 | Susan

@@ -1,6 +1,7 @@
 -- Stored procedures and SQL UDFs, with Redshift syntax inside the $$ body.
 -- case: sql_udf
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/udf-creating-a-scalar-sql-udf.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 2
 create function f_sql_greater (float, float) returns float stable as $$ select case when $1 > $2 then $1 else $2 end $$ language sql;
 select f_sql_greater(1, 2);

@@ -4,6 +4,7 @@
 select top 3 salesid, pricepaid from sales order by pricepaid desc;
 -- case: top_n_values
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_TOP_clause.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 11
 -- expect: 10
 select top 2 catid from category order by catid desc;
@@ -15,19 +16,23 @@ select distinct top 2 catgroup from category order by catgroup;
 select count(*) from (select top 5 * from sales order by salesid);
 -- case: limit_offset
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_ORDER_BY_clause.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 3
 -- expect: 4
 select catid from category order by catid limit 2 offset 2;
 -- case: minus
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_UNION.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 6
 select userid from users minus select buyerid from sales where buyerid <> 6 order by 1 limit 1;
 -- case: minus_values
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_UNION.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 1
 select 1 minus select 2;
 -- case: except
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_UNION.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 1
 select 1 except select 2;
 -- case: intersect
@@ -91,14 +96,17 @@ select count(*) from category where catdesc ~ 'League';
 select count(*) from sales where saletime between '2008-01-01' and '2008-06-30';
 -- case: cast_varchar
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_CAST_function.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 12
 select cast(12.34 as integer);
 -- case: convert_function
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_CAST_function.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 12
 select convert(integer, 12.34);
 -- case: double_colon_cast
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_CAST_function.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 2008-01-01
 select '2008-01-01'::date;
 -- case: order_by_nulls_first

@@ -8,18 +8,22 @@ select len('français');
 select len(venuename) from venue order by venueid;
 -- case: len_char_trailing
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_LEN.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 3
 select len('cat  '::char(5));
 -- case: textlen
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_LEN.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 5
 select textlen('Hello');
 -- case: length
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_LENGTH.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 8
 select length('français');
 -- case: octet_length
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_OCTET_LENGTH.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 9
 select octet_length('français');
 -- case: charindex_absent
@@ -51,12 +55,16 @@ select strtol('abcd1234',16);
 select strtol('1234567', 10);
 -- case: strtol_binary
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_STRTOL.html
--- expect: 6
-select strtol('110',2);
+-- expect: 53
+select strtol('110101', 2);
 -- case: strtol_octal
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_STRTOL.html
--- expect: 30
-select strtol('36', 8);
+-- expect: 342391
+select strtol('1234567', 8);
+-- case: strtol_hex_short
+-- source: https://docs.aws.amazon.com/redshift/latest/dg/r_STRTOL.html
+-- expect: 15
+select strtol('0xf',16);
 -- case: strtol_hex_prefix
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_STRTOL.html
 -- expect: 2882343476
@@ -125,30 +133,37 @@ select substring('caterpillar' from 6 for 4);
 select reverse('reverse');
 -- case: replicate
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_REPLICATE.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: abcabcabc
 select replicate('abc', 3);
 -- case: repeat
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_REPEAT.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: abcabcabc
 select repeat('abc', 3);
 -- case: initcap
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_INITCAP.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: All Non-Musical Theatre
 select initcap(catdesc) from category where catid = 7;
 -- case: lpad_rpad
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_LPAD.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 0000000001 | 1*********
 select lpad('1', 10, '0'), rpad('1', 10, '*');
 -- case: left_right
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_LEFT.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: Mus | cal
 select left('Musical', 3), right('Musical', 3);
 -- case: ascii_chr
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_ASCII.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 97 | A
 select ascii('amazon'), chr(65);
 -- case: concat_two
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_CONCAT.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: December 25, 2008
 select concat('December 25, ', '2008');
 -- case: concat_operator
@@ -156,6 +171,7 @@ select concat('December 25, ', '2008');
 select venuename || ' at ' || venuecity from venue order by venueid;
 -- case: quote_ident_literal
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_QUOTE_IDENT.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: "Toronto" | 'Toronto'
 select quote_ident('Toronto'), quote_literal('Toronto');
 -- case: lower_upper
@@ -163,14 +179,17 @@ select quote_ident('Toronto'), quote_literal('Toronto');
 select lower(catname), upper(catname) from category order by catid;
 -- case: trim_both
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_TRIM.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: dog
 select trim(both 'x' from 'xxdogxx');
 -- case: ltrim_rtrim
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_LTRIM.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: dogxx | xxdog
 select ltrim('xxdogxx', 'x'), rtrim('xxdogxx', 'x');
 -- case: to_hex
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_TO_HEX.html
+-- note: derived (from the page's definition, not an example output shown on it)
 -- expect: 801
 select to_hex(2049);
 -- case: texttonumericalt

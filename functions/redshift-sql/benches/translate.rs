@@ -9,6 +9,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use redshift_sql::lexer::tokenize;
 use redshift_sql::translate::to_postgres;
 
 const STATEMENTS: &[&str] = &[
@@ -36,6 +37,10 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(script.len() as u64));
     group.bench_function("to_postgres_100kb", |b| {
         b.iter(|| to_postgres(black_box(&script)).unwrap())
+    });
+    // The lexer alone on the same script: what the translation adds is the difference.
+    group.bench_function("tokenize_100kb", |b| {
+        b.iter(|| tokenize(black_box(&script)).unwrap())
     });
     group.finish();
 }

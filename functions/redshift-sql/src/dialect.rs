@@ -352,9 +352,11 @@ pub(crate) fn rewrite_statement(
             k += 1;
             continue;
         }
-        let lower = token.text.to_ascii_lowercase();
+        // Lowercased on the stack: no rule word is longer than the buffer (a longer word matches
+        // none, as the empty word).
+        let mut buffer = [0u8; 48];
+        let word = lowercase(token.text, &mut buffer);
         let call = st.punct(k + 1, "(");
-        let word = lower.as_str();
 
         if SYSTEM_VIEW_PREFIXES.iter().any(|p| word.starts_with(p))
             && !PROVIDED_SYSTEM_VIEWS.contains(&word)
@@ -533,6 +535,19 @@ pub(crate) fn rewrite_statement(
         k += 1;
     }
     Ok(false)
+}
+
+/// `text` lowercased into `buffer`, or `""` when it does not fit.
+fn lowercase<'b>(text: &str, buffer: &'b mut [u8; 48]) -> &'b str {
+    let bytes = text.as_bytes();
+    if bytes.len() > buffer.len() {
+        return "";
+    }
+    for (b, c) in buffer.iter_mut().zip(bytes) {
+        *b = c.to_ascii_lowercase();
+    }
+    // ASCII lowercasing keeps UTF-8 valid.
+    std::str::from_utf8(&buffer[..bytes.len()]).unwrap_or("")
 }
 
 /// Whether the word at `k` stands where a type does: after a column name, `::`, or `AS` in CAST.

@@ -57,7 +57,7 @@ fn is_word_char(c: char) -> bool {
 
 /// Splits `sql` into tokens. Concatenating every token's text gives back `sql` exactly.
 pub fn tokenize(sql: &str) -> Result<Vec<Token<'_>>, SqlError> {
-    let mut tokens = Vec::new();
+    let mut tokens = Vec::with_capacity(sql.len() / 4);
     let mut pos = 0;
     while pos < sql.len() {
         let (kind, len) = next_token(&sql[pos..], pos)?;

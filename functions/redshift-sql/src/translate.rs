@@ -125,7 +125,8 @@ impl Edits {
     }
 
     fn apply(&self, tokens: &[Token<'_>]) -> String {
-        let mut out = String::new();
+        let length = tokens.last().map_or(0, |t| t.offset + t.text.len());
+        let mut out = String::with_capacity(length + length / 8);
         for (i, token) in tokens.iter().enumerate() {
             out.push_str(&self.before[i]);
             if let Some(text) = &self.replaced[i] {

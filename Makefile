@@ -18,7 +18,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # checkov, offline: no platform download, no mapping, no update check (local/requirements-checkov.txt)
 CHECKOV := env BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(VENV)/checkov/bin/checkov --skip-download
 
-.PHONY: help setup build asl upload-scripts fmt fmt-check clippy lint unit sam-build test fuzz-build fuzz fuzz-test bench deploy clean
+.PHONY: help setup build asl upload-scripts fmt fmt-check clippy lint unit sam-build test fuzz-build fuzz fuzz-test bench compat deploy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-12s %s\n", $$1, $$2 }'
@@ -124,8 +124,12 @@ test: ## everything CI runs, in timed stages (local/stages.py)
 # QUICK=1: shorter criterion runs, 7 starts and 200 events per function instead of 21 and 1,000.
 CRITERION_ARGS := $(if $(QUICK),--warm-up-time 0.5 --measurement-time 1 --sample-size 20,)
 
+compat: ## Redshift compatibility corpus: rerun it, rewrite its results file and the pass table in docs/redshift-compatibility.md
+	CORPUS_WRITE=1 cargo test -p redshift-data-emulator --test corpus --locked -- --nocapture
+
 bench: setup build sam-build ## speed and memory targets: bootstrap size, start, RSS, criterion medians, local-stack latency
 	cargo bench -p etl-callback --bench prepare --bench completer --locked -- $(CRITERION_ARGS)
+	cargo bench -p redshift-sql --bench translate --locked -- $(CRITERION_ARGS)
 	$(PY) bench/check_criterion.py
 	cargo build --release --locked -p submitter -p completer -p reconciler
 	$(PY) bench/lambda_runtime.py $(if $(QUICK),--quick,)

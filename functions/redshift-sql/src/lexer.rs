@@ -57,7 +57,7 @@ fn is_word_char(c: char) -> bool {
 
 /// Splits `sql` into tokens. Concatenating every token's text gives back `sql` exactly.
 pub fn tokenize(sql: &str) -> Result<Vec<Token<'_>>, SqlError> {
-    let mut tokens = Vec::new();
+    let mut tokens = Vec::with_capacity(sql.len() / 4);
     let mut pos = 0;
     while pos < sql.len() {
         let (kind, len) = next_token(&sql[pos..], pos)?;
@@ -87,9 +87,12 @@ fn next_token(rest: &str, offset: usize) -> Result<(TokenKind, usize), SqlError>
             rest.find('\n').unwrap_or(rest.len()),
         ),
         ('/', Some('*')) => (TokenKind::BlockComment, block_comment_len(rest, offset)?),
+        // Redshift treats a backslash in a string literal as an escape character
+        // (r_Literals.html; sqlglot's Redshift tokenizer models it the same way): `'it\'s'` is
+        // one literal, and a `;` after `\'` does not end the statement.
         ('\'', _) => (
             TokenKind::String,
-            quoted_len(rest, '\'', false).ok_or(SqlError::UnterminatedString { offset })?,
+            quoted_len(rest, '\'', true).ok_or(SqlError::UnterminatedString { offset })?,
         ),
         ('E' | 'e', Some('\'')) => {
             let len = quoted_len(&rest[1..], '\'', true)
@@ -297,6 +300,18 @@ mod tests {
         );
         assert_eq!(
             split_statements("select E'\\'"),
+            Err(SqlError::UnterminatedString { offset: 7 })
+        );
+    }
+
+    #[test]
+    fn a_backslash_escapes_in_plain_strings_as_on_redshift() {
+        assert_eq!(
+            split_statements("select 'x\\';y'; select 'a\\\\'; select 2").unwrap(),
+            vec!["select 'x\\';y'", "select 'a\\\\'", "select 2"]
+        );
+        assert_eq!(
+            split_statements("select 'C:\\'"),
             Err(SqlError::UnterminatedString { offset: 7 })
         );
     }

@@ -10,19 +10,26 @@
 //! It works on the lexer's tokens ([`crate::lexer`]), so text inside string literals,
 //! quoted identifiers and comments is never touched.
 
+use std::borrow::Cow;
+
+use crate::dialect;
 use crate::lexer::{tokenize, SqlError, Token, TokenKind};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TranslateError {
     #[error("cannot parse SQL: {0}")]
     Lex(#[from] SqlError),
+    /// A Redshift feature a local PostgreSQL cannot stand in for (docs/redshift-compatibility.md
+    /// lists them): named, instead of a misleading PostgreSQL syntax error.
+    #[error("not emulated locally: {0}")]
+    NotEmulated(String),
 }
 
 const SYSDATE: &str = "(now() at time zone 'utc')";
 const GETDATE: &str = "date_trunc('second', statement_timestamp() at time zone 'utc')";
 
 /// Redshift column compression encodings (`ENCODE <x>`).
-const ENCODINGS: &[&str] = &[
+pub(crate) const ENCODINGS: &[&str] = &[
     "raw",
     "az64",
     "bytedict",
@@ -51,15 +58,19 @@ pub fn to_postgres(sql: &str) -> Result<String, TranslateError> {
             .iter()
             .position(|t| t.kind == TokenKind::Semicolon)
             .map_or(tokens.len(), |p| start + p + 1);
-        translate_statement(&tokens, start, end, &mut edits);
+        if !dialect::rewrite_statement(&tokens, start, end, &mut edits)? {
+            translate_statement(&tokens, start, end, &mut edits);
+        }
         start = end;
     }
     Ok(edits.apply(&tokens))
 }
 
-struct Edits {
+pub(crate) struct Edits {
     removed: Vec<bool>,
-    replaced: Vec<Option<&'static str>>,
+    replaced: Vec<Option<Cow<'static, str>>>,
+    /// Text written right before a token (after its replacement, if any, of the previous one).
+    before: Vec<String>,
 }
 
 impl Edits {
@@ -67,14 +78,23 @@ impl Edits {
         Self {
             removed: vec![false; len],
             replaced: vec![None; len],
+            before: vec![String::new(); len + 1],
         }
+    }
+
+    pub(crate) fn replace(&mut self, i: usize, text: impl Into<Cow<'static, str>>) {
+        self.replaced[i] = Some(text.into());
+    }
+
+    pub(crate) fn insert_before(&mut self, i: usize, text: &str) {
+        self.before[i].push_str(text);
     }
 
     /// Removes the tokens `from..=to` but their comments (and the whitespace after a comment,
     /// which ends a line comment), and the whitespace right before them unless the tokens either
     /// side would then lex as one (`-` and `-`, a word and a word or a quote, ...): where nothing
     /// separates them, a space is left.
-    fn remove(&mut self, tokens: &[Token<'_>], from: usize, to: usize) {
+    pub(crate) fn remove(&mut self, tokens: &[Token<'_>], from: usize, to: usize) {
         self.remove_keeping_comments(tokens, from, to);
         let kept = (from..=to).find(|&i| !self.removed[i]);
         let right = tokens.get(kept.unwrap_or(to + 1));
@@ -89,12 +109,12 @@ impl Edits {
                 }
             }
             _ if separates(right, false) || separates(left, true) => {}
-            _ => self.replaced[from] = Some(" "),
+            _ => self.replaced[from] = Some(Cow::Borrowed(" ")),
         }
     }
 
     /// Marks `from..=to` removed, except comments and the whitespace right after one.
-    fn remove_keeping_comments(&mut self, tokens: &[Token<'_>], from: usize, to: usize) {
+    pub(crate) fn remove_keeping_comments(&mut self, tokens: &[Token<'_>], from: usize, to: usize) {
         let is_comment = |t: &Token<'_>| t.is_trivia() && t.kind != TokenKind::Whitespace;
         for i in from..=to {
             let after_comment = i > from && is_comment(&tokens[i - 1]);
@@ -105,14 +125,17 @@ impl Edits {
     }
 
     fn apply(&self, tokens: &[Token<'_>]) -> String {
-        let mut out = String::new();
+        let length = tokens.last().map_or(0, |t| t.offset + t.text.len());
+        let mut out = String::with_capacity(length + length / 8);
         for (i, token) in tokens.iter().enumerate() {
-            if let Some(text) = self.replaced[i] {
+            out.push_str(&self.before[i]);
+            if let Some(text) = &self.replaced[i] {
                 out.push_str(text);
             } else if !self.removed[i] {
                 out.push_str(token.text);
             }
         }
+        out.push_str(&self.before[tokens.len()]);
         out
     }
 }
@@ -129,15 +152,15 @@ fn separates(token: Option<&Token<'_>>, left: bool) -> bool {
     })
 }
 
-fn is_word(token: &Token<'_>, word: &str) -> bool {
+pub(crate) fn is_word(token: &Token<'_>, word: &str) -> bool {
     token.kind == TokenKind::Word && token.text.eq_ignore_ascii_case(word)
 }
 
-fn is_punct(token: &Token<'_>, c: &str) -> bool {
+pub(crate) fn is_punct(token: &Token<'_>, c: &str) -> bool {
     token.kind == TokenKind::Punct && token.text == c
 }
 
-fn is_word_in(token: &Token<'_>, words: &[&str]) -> bool {
+pub(crate) fn is_word_in(token: &Token<'_>, words: &[&str]) -> bool {
     token.kind == TokenKind::Word && words.iter().any(|w| token.text.eq_ignore_ascii_case(w))
 }
 
@@ -147,8 +170,13 @@ fn translate_statement(tokens: &[Token<'_>], start: usize, end: usize, edits: &m
     let sig: Vec<usize> = (start..end).filter(|&i| !tokens[i].is_trivia()).collect();
     let at = |k: usize| sig.get(k).map(|&i| &tokens[i]);
 
+    // Tables, and materialized views, which take the same attributes
+    // (materialized-view-create-sql-command.html).
     let is_table_ddl = at(0).is_some_and(|t| is_word(t, "create") || is_word(t, "alter"))
-        && sig.iter().take(6).any(|&i| is_word(&tokens[i], "table"));
+        && sig
+            .iter()
+            .take(6)
+            .any(|&i| is_word(&tokens[i], "table") || is_word(&tokens[i], "materialized"));
 
     let mut k = 0;
     while k < sig.len() {
@@ -163,7 +191,7 @@ fn translate_statement(tokens: &[Token<'_>], start: usize, end: usize, edits: &m
 
         // sysdate (a bare word, not a column of a table alias, not a call).
         if is_word(token, "sysdate") && !next.is_some_and(|n| is_punct(n, "(")) {
-            edits.replaced[sig[k]] = Some(SYSDATE);
+            edits.replace(sig[k], SYSDATE);
             k += 1;
             continue;
         }
@@ -172,7 +200,7 @@ fn translate_statement(tokens: &[Token<'_>], start: usize, end: usize, edits: &m
             && next.is_some_and(|n| is_punct(n, "("))
             && at(k + 2).is_some_and(|n| is_punct(n, ")"))
         {
-            edits.replaced[sig[k]] = Some(GETDATE);
+            edits.replace(sig[k], GETDATE);
             edits.remove_keeping_comments(tokens, sig[k] + 1, sig[k + 2]);
             k += 3;
             continue;

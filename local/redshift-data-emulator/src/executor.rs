@@ -393,9 +393,50 @@ async fn connect(state: &AppState) -> Result<Client, tokio_postgres::Error> {
             tracing::debug!(%error, "PostgreSQL connection ended with an error");
         }
     });
-    // Redshift sessions run in UTC.
-    client.batch_execute("SET TIME ZONE 'UTC'").await?;
+    state
+        .compat_installed
+        .get_or_try_init(|| install_compat(&client))
+        .await?;
+    configure_session(&client).await?;
     Ok(client)
+}
+
+/// Installs the Redshift compatibility functions and views (`redshift_sql::compat`) unless the
+/// database already has this version: in one transaction, under an advisory lock, so emulators
+/// sharing a database do not race.
+pub async fn install_compat(client: &Client) -> Result<(), tokio_postgres::Error> {
+    let version = redshift_sql::compat::version();
+    client
+        .batch_execute("BEGIN; SELECT pg_advisory_xact_lock(7236301523)")
+        .await?;
+    let installed = client
+        .query_opt(
+            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1",
+            &[&redshift_sql::compat::SCHEMA],
+        )
+        .await?
+        .and_then(|row| row.get::<_, Option<String>>(0));
+    if installed.as_deref() != Some(version.as_str()) {
+        client.batch_execute(redshift_sql::compat::SQL).await?;
+        client
+            .batch_execute(&format!(
+                "COMMENT ON SCHEMA {} IS '{version}'",
+                redshift_sql::compat::SCHEMA
+            ))
+            .await?;
+    }
+    client.batch_execute("COMMIT").await
+}
+
+/// A session as Redshift starts one: UTC, and the search path that finds the compatibility
+/// functions after the user's schemas.
+pub async fn configure_session(client: &Client) -> Result<(), tokio_postgres::Error> {
+    client
+        .batch_execute(&format!(
+            "SET TIME ZONE 'UTC'; SET search_path = {}",
+            redshift_sql::compat::SEARCH_PATH
+        ))
+        .await
 }
 
 /// Runs one SQL statement: returns (rows affected or returned, result set if it has one).

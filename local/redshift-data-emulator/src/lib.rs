@@ -58,6 +58,8 @@ pub struct AppState {
     pub store: Store,
     pub events: EventPublisher,
     faults: Mutex<ActiveFaults>,
+    /// Set once the Redshift compatibility SQL is installed (`executor::install_compat`).
+    compat_installed: tokio::sync::OnceCell<()>,
 }
 
 #[cfg(feature = "server")]
@@ -213,6 +215,7 @@ pub async fn start(config: Config) -> Result<Emulator, StartError> {
             config.event_bus.clone(),
         ),
         faults: Mutex::new(ActiveFaults::new(config.faults.clone())),
+        compat_installed: tokio::sync::OnceCell::new(),
         store: Store::new(),
         pg_config,
         config,

@@ -10,6 +10,7 @@
 
 #[cfg(feature = "server")]
 pub mod config;
+pub mod copy_options;
 #[cfg(feature = "server")]
 pub mod error;
 #[cfg(feature = "server")]
@@ -21,12 +22,18 @@ pub mod faults;
 #[cfg(feature = "server")]
 pub mod http;
 #[cfg(feature = "server")]
+pub mod load;
+#[cfg(feature = "server")]
 pub mod operations;
 #[cfg(feature = "server")]
 pub mod params;
 #[cfg(feature = "server")]
+pub mod s3;
+#[cfg(feature = "server")]
 pub mod store;
 pub mod translate;
+#[cfg(feature = "server")]
+pub mod unload;
 
 #[cfg(feature = "server")]
 use std::net::SocketAddr;
@@ -56,6 +63,9 @@ pub struct AppState {
     pub pg_config: tokio_postgres::Config,
     pub store: Store,
     pub events: EventPublisher,
+    /// The local S3 COPY reads and UNLOAD writes (`--s3-endpoint`); `None`: they fail with a
+    /// named error.
+    pub s3: Option<s3::S3>,
     faults: Mutex<ActiveFaults>,
 }
 
@@ -205,7 +215,15 @@ pub async fn start(config: Config) -> Result<Emulator, StartError> {
         Some(e) => tracing::info!(eventbridge_endpoint = %e, "events go to EventBridge"),
         None => tracing::info!("no EventBridge endpoint: WithEvent=true events are not sent"),
     }
+    match &config.s3_endpoint {
+        Some(e) => tracing::info!(s3_endpoint = %e, "COPY and UNLOAD use this S3"),
+        None => tracing::info!("no S3 endpoint: COPY and UNLOAD fail until --s3-endpoint is given"),
+    }
     let state = Arc::new(AppState {
+        s3: config
+            .s3_endpoint
+            .as_deref()
+            .map(|e| s3::S3::new(e, &config.region)),
         events: EventPublisher::new(
             config.eventbridge_endpoint.clone(),
             config.region.clone(),

@@ -193,6 +193,10 @@ pub async fn start(config: Config) -> Result<Emulator, StartError> {
             _ => None,
         })
         .unwrap_or_default();
+    // Redshift's load error tables exist before the first load (COPY writes them).
+    if let Err(error) = load::ensure_error_tables(&client).await {
+        tracing::warn!(error = ?error.as_db_error().map(|e| e.message()), "cannot create stl_load_errors / sys_load_error_detail");
+    }
     drop(client);
     let _ = conn_task.await;
     tracing::info!(postgres_version = %version, "PostgreSQL reachable");

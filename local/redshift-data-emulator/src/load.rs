@@ -1195,7 +1195,7 @@ pub async fn copy(
     if !errors.is_empty() {
         if let Err(error) = record_errors(errors_to, query_id, table_oid, start_time, &errors).await
         {
-            tracing::warn!(%error, "cannot record load errors");
+            tracing::warn!(error = ?error.as_db_error().map(|e| e.message()), "cannot record load errors");
         }
     }
     if failed {
@@ -1223,7 +1223,7 @@ create table if not exists public.sys_load_error_detail (
 pub async fn ensure_error_tables(client: &Client) -> Result<(), tokio_postgres::Error> {
     client
         .batch_execute(&format!(
-            "begin; select pg_advisory_xact_lock(7265636f7079); {ERROR_TABLES} commit;"
+            "begin; select pg_advisory_xact_lock(hashtext('redshift-data-emulator: load error tables')); {ERROR_TABLES} commit;"
         ))
         .await
 }

@@ -125,6 +125,10 @@ async fn keys(bucket: &str) -> Vec<String> {
 }
 
 async fn emu() -> Emulator {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_test_writer()
+        .try_init();
     let endpoint = moto();
     emulator_with(|c| c.s3_endpoint = Some(endpoint)).await
 }

@@ -435,11 +435,21 @@ impl Converter<'_> {
                 Ok(Some(Cow::Borrowed(b)))
             }
             Kind::Date if self.source == Source::Text => {
-                self.date(value.trim()).map(|d| Some(Cow::Owned(d)))
+                let value = value.trim();
+                // The default format, already ISO: checked without parsing, passed on as is.
+                if self.copy.date_format.is_none() && iso_date(value.as_bytes()) {
+                    return Ok(Some(Cow::Borrowed(value)));
+                }
+                self.date(value).map(|d| Some(Cow::Owned(d)))
             }
-            Kind::Timestamp | Kind::TimestampTz if self.source == Source::Text => self
-                .timestamp(value.trim(), column.kind == Kind::TimestampTz)
-                .map(|t| Some(Cow::Owned(t))),
+            Kind::Timestamp | Kind::TimestampTz if self.source == Source::Text => {
+                let value = value.trim();
+                if self.copy.time_format.is_none() && iso_timestamp(value.as_bytes()) {
+                    return Ok(Some(Cow::Borrowed(value)));
+                }
+                self.timestamp(value, column.kind == Kind::TimestampTz)
+                    .map(|t| Some(Cow::Owned(t)))
+            }
             _ => Ok(Some(Cow::Borrowed(value))),
         }
     }
@@ -554,6 +564,41 @@ impl Converter<'_> {
             }
         }
     }
+}
+
+fn digits(bytes: &[u8]) -> Option<u32> {
+    bytes.iter().try_fold(0u32, |n, b| {
+        b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+    })
+}
+
+/// `YYYY-MM-DD`, a real date (the fast path of the default DATEFORMAT).
+fn iso_date(b: &[u8]) -> bool {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    match (digits(&b[..4]), digits(&b[5..7]), digits(&b[8..10])) {
+        (Some(y), Some(m), Some(d)) => {
+            NaiveDate::from_ymd_opt(i32::try_from(y).unwrap_or(0), m, d).is_some()
+        }
+        _ => false,
+    }
+}
+
+/// `YYYY-MM-DD HH:MI:SS[.f…]`, valid (the fast path of the default TIMEFORMAT).
+fn iso_timestamp(b: &[u8]) -> bool {
+    if b.len() < 19 || b[10] != b' ' || b[13] != b':' || b[16] != b':' || !iso_date(&b[..10]) {
+        return false;
+    }
+    let fraction_ok = match &b[19..] {
+        [] => true,
+        [b'.', rest @ ..] => !rest.is_empty() && rest.len() <= 6 && digits(rest).is_some(),
+        _ => false,
+    };
+    matches!(
+        (digits(&b[11..13]), digits(&b[14..16]), digits(&b[17..19])),
+        (Some(h), Some(mi), Some(s)) if h < 24 && mi < 60 && s < 60
+    ) && fraction_ok
 }
 
 fn char_at(text: &str, pos: usize) -> String {
@@ -818,12 +863,7 @@ fn read_delimited(batch: &mut Batch<'_>, file: &str, data: &[u8]) {
             });
             continue;
         }
-        // Owned so the borrow of `record` ends before the next read.
-        let owned: Vec<Option<Cow<'_, str>>> = fields
-            .into_iter()
-            .map(|f| f.map(|c| Cow::Owned(c.into_owned())))
-            .collect();
-        batch.push(file, line, &raw_line, &owned);
+        batch.push(file, line, &raw_line, &fields);
     }
 }
 
@@ -1344,6 +1384,20 @@ mod tests {
         assert_eq!(e.code, 1220);
         assert!(e.reason.contains("ff"), "{}", e.reason);
         assert_eq!(utf8_field(b"ab\xffc", Some('?')).unwrap(), "ab?c");
+    }
+
+    #[test]
+    fn iso_fast_paths_accept_only_valid_values() {
+        assert!(iso_date(b"2024-02-29"));
+        assert!(!iso_date(b"2023-02-29"));
+        assert!(!iso_date(b"2024-13-01"));
+        assert!(!iso_date(b"2024/01/01"));
+        assert!(iso_timestamp(b"2024-03-01 10:00:00"));
+        assert!(iso_timestamp(b"2024-03-01 23:59:59.123456"));
+        assert!(!iso_timestamp(b"2024-03-01 24:00:00"));
+        assert!(!iso_timestamp(b"2024-03-01 10:00:00."));
+        assert!(!iso_timestamp(b"2024-03-01 10:00:00+02"));
+        assert!(!iso_timestamp(b"2024-03-01T10:00:00"));
     }
 
     #[test]

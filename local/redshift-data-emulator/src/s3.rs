@@ -1,5 +1,6 @@
 //! The local S3 (moto) that COPY reads and UNLOAD writes: the workspace's S3 SDK client, pointed
-//! at `--s3-endpoint` with dummy credentials (moto takes any), path-style addressing.
+//! at `--s3-endpoint` (plain `http://`) with dummy credentials (moto takes any), path-style
+//! addressing.
 //!
 //! Errors carry Redshift's wording for S3 failures ("S3ServiceException:…"), as COPY and UNLOAD
 //! report them.
@@ -69,7 +70,9 @@ impl S3 {
             ))
             .endpoint_url(endpoint)
             .force_path_style(true)
-            .http_client(etl_callback::aws::http_client())
+            // Plain HTTP only: the local S3. (Not `etl_callback::aws::http_client`: its crate's
+            // `aws` feature would build every SDK client of the Lambdas into the emulator.)
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
             .build();
         Self {
             client: aws_sdk_s3::Client::from_conf(config),

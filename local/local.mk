@@ -2,6 +2,8 @@
 #   make local                       one run for RUN_DATE on a throwaway stack, then stop it
 #   make local RUN_DATE=2021-06-27 KEEP=1 DATABASE_URL=postgres://... PIPELINE=path/to/pipeline.toml
 #   make local-up / make local-down  leave a stack running (endpoints in .local-stack/env) / stop it
+#   make local DATA=dir              also seed the local S3: each top-level folder of dir is a bucket
+#                                    (docs/copy-unload.md), for COPY and UNLOAD of the team's buckets
 #   make local-exec RUN_DATE=...     one more execution on the running stack
 #   make backfill FROM=2021-06-01 TO=2021-06-05 [ORDER=newestFirst ON_FAILURE=continue DRY_RUN=1 BACKFILL_ID=… KEEP=1]
 #                                    a Backfill on the running stack, or on a throwaway one
@@ -12,6 +14,7 @@ RUN_DATE ?= 2021-06-26
 LOCAL_RUN_DIR ?= .local-stack
 LOCAL_FLAGS = --run-dir $(LOCAL_RUN_DIR) $(if $(DATABASE_URL),--database-url '$(DATABASE_URL)')
 PIPELINE_FLAG = $(if $(PIPELINE),--pipeline '$(PIPELINE)')
+DATA_FLAG = $(if $(DATA),--data '$(DATA)')
 
 N ?= 100
 ACTIVE_LIMIT ?= 10
@@ -19,11 +22,11 @@ SEED ?=
 
 .PHONY: local local-up local-exec local-watch local-down backfill test-e2e soak soak-small
 
-local: setup build ## one pipeline run on a throwaway local stack (RUN_DATE=, KEEP=1, DATABASE_URL=, PIPELINE=your/pipeline.toml)
-	$(PY) local/stack.py run --run-date '$(RUN_DATE)' $(if $(filter 1 yes true,$(KEEP)),--keep) $(LOCAL_FLAGS) $(PIPELINE_FLAG)
+local: setup build ## one pipeline run on a throwaway local stack (RUN_DATE=, KEEP=1, DATABASE_URL=, PIPELINE=your/pipeline.toml, DATA=dir)
+	$(PY) local/stack.py run --run-date '$(RUN_DATE)' $(if $(filter 1 yes true,$(KEEP)),--keep) $(LOCAL_FLAGS) $(PIPELINE_FLAG) $(DATA_FLAG)
 
-local-up: setup build ## start a local stack and leave it running (endpoints in .local-stack/env; PIPELINE=)
-	$(PY) local/stack.py up $(LOCAL_FLAGS) $(PIPELINE_FLAG)
+local-up: setup build ## start a local stack and leave it running (endpoints in .local-stack/env; PIPELINE=, DATA=dir)
+	$(PY) local/stack.py up $(LOCAL_FLAGS) $(PIPELINE_FLAG) $(DATA_FLAG)
 
 local-exec: ## one more execution on the running local stack (RUN_DATE=)
 	$(PY) local/stack.py exec --run-date '$(RUN_DATE)' --run-dir $(LOCAL_RUN_DIR)

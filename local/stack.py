@@ -45,6 +45,7 @@ import argparse
 import atexit
 import contextlib
 import json
+import re
 import os
 import shlex
 import signal
@@ -105,6 +106,7 @@ class LocalStack:
     emulator_args: list[str] = field(default_factory=list)  # e.g. ["--max-active-statements", "20"]
     function_concurrency: int = 1  # processes per function (concurrent invocations), as Lambda scales out
     pipeline: Path | None = None  # another pipeline.toml (default: the template's statemachine/etl.asl.json, scripts/)
+    data_dir: Path | None = None  # DATA=dir: each top-level folder becomes a bucket on moto's S3 (seed_data)
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).resolve()
@@ -130,6 +132,9 @@ class LocalStack:
         try:
             self._start_processes(binaries)
             self._create_upstream_bucket()
+            if self.data_dir is not None:
+                seeded = seed_data(self.client("s3"), self.data_dir)
+                self.echo(f"  data: {seeded.summary()} from {self.data_dir}")
             self.deployment = deploy(self.client, self.template_path, self.template_parameters, self.stack_name,
                                      scripts_dir, definitions=definitions)
             self._start_functions(binaries)
@@ -425,6 +430,48 @@ def down(run_dir: Path, root: Path = ROOT) -> bool:
 
 # -- CLI ------------------------------------------------------------------------------------------
 
+@dataclass
+class Seeded:
+    buckets: list[str] = field(default_factory=list)
+    objects: int = 0
+    bytes: int = 0
+
+    def summary(self) -> str:
+        return f"{self.objects} objects ({self.bytes:,} bytes) in bucket(s) {', '.join(self.buckets) or '-'}"
+
+
+def seed_data(s3, data_dir: Path) -> Seeded:
+    """`make local DATA=dir`: each top-level folder of `data_dir` becomes a bucket of the same name on
+    the local S3, and every file under it is uploaded under its path relative to that folder, so a
+    COPY or UNLOAD naming s3://<team-bucket>/<key> runs unchanged locally (docs/copy-unload.md).
+    Files directly in `data_dir` belong to no bucket and are refused, as are folder names that are
+    not valid bucket names; hidden files (`.keep` in a folder that only makes an empty bucket) are skipped."""
+    data_dir = Path(data_dir).resolve()
+    if not data_dir.is_dir():
+        raise StackError(f"DATA={data_dir}: not a directory")
+    loose = sorted(p.name for p in data_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+    if loose:
+        raise StackError(f"DATA={data_dir}: files must be inside a folder named after their bucket; "
+                         f"found {', '.join(loose[:5])} at the top level")
+    seeded = Seeded()
+    for folder in sorted(p for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        bucket = folder.name
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+            raise StackError(f"DATA={data_dir}: folder {bucket!r} is not a valid S3 bucket name "
+                             "(3-63 lowercase letters, digits, '.', '-')")
+        try:
+            s3.create_bucket(Bucket=bucket)
+        except s3.exceptions.BucketAlreadyOwnedByYou:
+            pass
+        seeded.buckets.append(bucket)
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            key = path.relative_to(folder).as_posix()
+            s3.upload_file(str(path), bucket, key)
+            seeded.objects += 1
+            seeded.bytes += path.stat().st_size
+    return seeded
+
+
 def _on_signal(signum, _frame):  # noqa: ANN001
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -442,6 +489,10 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--pipeline", type=Path, default=None,
                            help="deploy this pipeline definition (pipeline.toml; its scripts beside it) "
                                 "instead of scripts/pipeline.toml")
+        if name in ("run", "up"):
+            p.add_argument("--data", type=Path, default=None,
+                           help="seed the local S3: each top-level folder of this directory becomes a bucket, "
+                                "its files objects under the same keys (docs/copy-unload.md)")
         if name in ("run", "exec"):
             p.add_argument("--run-date", default="2021-06-26", help="execution input runDate ('' = omit, the state machine defaults it)")
             p.add_argument("--timeout", type=float, default=600, help="seconds to wait for the execution")
@@ -482,7 +533,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)  # also when started with SIGINT ignored (background jobs)
-    stack = LocalStack(run_dir=args.run_dir, database_url=args.database_url, pipeline=args.pipeline)
+    stack = LocalStack(run_dir=args.run_dir, database_url=args.database_url, pipeline=args.pipeline,
+                       data_dir=args.data)
     keep = args.command == "up" or args.keep
     atexit.register(lambda: None if keep else stack.stop())
     try:

@@ -3,6 +3,7 @@
 //!
 //! - [`lexer`]: Redshift/PostgreSQL lexical structure: tokens, statement splitting;
 //! - [`translate`]: Redshift → PostgreSQL, what the local emulator runs (token-level rewrites);
+//! - [`copy_options`]: the grammar of `COPY … FROM 's3://…'` and `UNLOAD … TO 's3://…'`;
 //! - [`compat`]: the Redshift functions and views the emulator installs in PostgreSQL;
 //! - [`transaction`]: which statements commit the transaction they run in, and which Redshift
 //!   refuses inside a transaction block (the emulator's batches and `pipeline check`).
@@ -11,6 +12,7 @@
 //! defines it. No I/O and no SDK: the crate builds in seconds and fuzzes without the server.
 
 pub mod compat;
+pub mod copy_options;
 mod dialect;
 pub mod lexer;
 pub mod transaction;

@@ -17,6 +17,10 @@ OPTIONS (environment fallback in brackets):
                                [REDSHIFT_DATA_EMULATOR_DATABASE_URL, DATABASE_URL] (required)
     --eventbridge-endpoint URL where PutEvents is sent (plain http)
                                [AWS_ENDPOINT_URL_EVENTBRIDGE, AWS_ENDPOINT_URL]
+    --s3-endpoint URL          the S3 that COPY reads and UNLOAD writes (plain http, e.g. moto)
+                               [REDSHIFT_DATA_EMULATOR_S3_ENDPOINT, AWS_ENDPOINT_URL_S3,
+                               AWS_ENDPOINT_URL]
+                               (none: COPY and UNLOAD fail with a named error)
     --event-bus NAME           EventBusName of the events [REDSHIFT_DATA_EMULATOR_EVENT_BUS] (default)
     --account ID               account in ARNs and events [REDSHIFT_DATA_EMULATOR_ACCOUNT] (123456789012)
     --region REGION            region in ARNs and events [REDSHIFT_DATA_EMULATOR_REGION, AWS_REGION,
@@ -41,6 +45,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
     pub eventbridge_endpoint: Option<String>,
+    /// Where COPY and UNLOAD reach S3; `None`: they fail with a named error.
+    pub s3_endpoint: Option<String>,
     pub event_bus: String,
     pub account: String,
     pub region: String,
@@ -92,6 +98,7 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: database_url.into(),
             eventbridge_endpoint: None,
+            s3_endpoint: None,
             event_bus: "default".into(),
             principal: default_principal(&account),
             account,
@@ -115,6 +122,11 @@ impl Config {
         let mut listen = env_any(&["REDSHIFT_DATA_EMULATOR_LISTEN"]);
         let mut database_url = env_any(&["REDSHIFT_DATA_EMULATOR_DATABASE_URL", "DATABASE_URL"]);
         let mut eventbridge = env_any(&["AWS_ENDPOINT_URL_EVENTBRIDGE", "AWS_ENDPOINT_URL"]);
+        let mut s3_endpoint = env_any(&[
+            "REDSHIFT_DATA_EMULATOR_S3_ENDPOINT",
+            "AWS_ENDPOINT_URL_S3",
+            "AWS_ENDPOINT_URL",
+        ]);
         let mut event_bus = env_any(&["REDSHIFT_DATA_EMULATOR_EVENT_BUS"]);
         let mut account = env_any(&["REDSHIFT_DATA_EMULATOR_ACCOUNT"]);
         let mut region = env_any(&[
@@ -140,6 +152,7 @@ impl Config {
                 "--listen" => &mut listen,
                 "--database-url" => &mut database_url,
                 "--eventbridge-endpoint" => &mut eventbridge,
+                "--s3-endpoint" => &mut s3_endpoint,
                 "--event-bus" => &mut event_bus,
                 "--account" => &mut account,
                 "--region" => &mut region,
@@ -192,6 +205,7 @@ impl Config {
             listen,
             database_url: database_url.ok_or(ConfigError::MissingDatabaseUrl)?,
             eventbridge_endpoint: eventbridge,
+            s3_endpoint,
             event_bus: event_bus.unwrap_or_else(|| "default".into()),
             principal: principal.unwrap_or_else(|| default_principal(&account)),
             account,

@@ -21,11 +21,13 @@ use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use redshift_sql::transaction::{self, Rule};
 
+use crate::copy_options::{self, Statement};
 use crate::events::StatusChangeDetail;
 use crate::faults::Faults;
 use crate::store::{Column, Field, ResultSet, Status, Target};
 use crate::translate;
 use crate::AppState;
+use crate::{load, unload};
 
 /// Why one SQL statement did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -264,7 +266,7 @@ async fn execute(state: &Arc<AppState>, id: &str, fail_statement: Option<&str>) 
                 tracing::info!(statement_id = %id, index, command = command.name, "refused inside the batch's transaction block, as on Redshift");
                 Err(RunError::Sql(command.refusal()))
             }
-            _ => run_cancellable(&client, sql, &notify).await,
+            _ => run_cancellable(state, &client, sql, query_id, &notify).await,
         };
         let result = match (result, rule) {
             (Ok(done), Rule::Commits(command)) if in_transaction => {
@@ -346,11 +348,13 @@ async fn execute(state: &Arc<AppState>, id: &str, fail_statement: Option<&str>) 
 /// requests (every 100 ms) until the statement ends, so a cancel that arrives just before the
 /// query reaches the server is not lost.
 async fn run_cancellable(
+    state: &AppState,
     client: &Client,
     sql: &str,
+    query_id: i64,
     notify: &Notify,
 ) -> Result<(i64, Option<ResultSet>), RunError> {
-    let query = run_one(client, sql);
+    let query = run_one(state, client, sql, query_id);
     tokio::pin!(query);
     let token = client.cancel_token();
     let mut cancelling = false;
@@ -440,7 +444,31 @@ pub async fn configure_session(client: &Client) -> Result<(), tokio_postgres::Er
 }
 
 /// Runs one SQL statement: returns (rows affected or returned, result set if it has one).
-async fn run_one(client: &Client, sql: &str) -> Result<(i64, Option<ResultSet>), RunError> {
+async fn run_one(
+    state: &AppState,
+    client: &Client,
+    sql: &str,
+    query_id: i64,
+) -> Result<(i64, Option<ResultSet>), RunError> {
+    // Redshift's COPY from S3 and UNLOAD to S3 (docs/copy-unload.md), on this connection so
+    // they are part of the batch's transaction. Rows loaded / unloaded are the statement's rows.
+    match copy_options::parse(sql) {
+        Ok(None) => {}
+        Ok(Some(Statement::Copy(copy))) => {
+            let s3 = state.s3.as_ref();
+            return load::copy(client, &state.pg_config, s3, query_id, &copy)
+                .await
+                .map(|rows| (rows, None))
+                .map_err(|e| RunError::Sql(format!("ERROR: {e}")));
+        }
+        Ok(Some(Statement::Unload(statement))) => {
+            return unload::unload(client, state.s3.as_ref(), &statement)
+                .await
+                .map(|rows| (rows, None))
+                .map_err(|e| RunError::Sql(format!("ERROR: {e}")));
+        }
+        Err(e) => return Err(RunError::Sql(format!("ERROR: {e}"))),
+    }
     let translated =
         translate::to_postgres(sql).map_err(|e| RunError::Sql(format!("ERROR: {e}")))?;
     // Parse first: the prepared statement gives the column types; the simple query protocol

@@ -5,11 +5,13 @@
 //! (runs SQL on PostgreSQL, after [`translate`]) → [`events`] (EventBridge `PutEvents`); [`faults`] holds the
 //! test-only fault injection.
 //!
-//! Without the default feature `server` the crate is only [`translate`] (no HTTP server, no
-//! PostgreSQL client): what the fuzz target `translate` (`fuzz/`) builds with sanitizers.
+//! Without the default feature `server` the crate is only the re-exports of `redshift-sql` (no
+//! HTTP server, no PostgreSQL client).
 
 #[cfg(feature = "server")]
 pub mod config;
+/// The COPY/UNLOAD grammar lives in the `redshift-sql` crate, the one owner of Redshift SQL.
+pub use redshift_sql::copy_options;
 #[cfg(feature = "server")]
 pub mod error;
 #[cfg(feature = "server")]
@@ -21,13 +23,19 @@ pub mod faults;
 #[cfg(feature = "server")]
 pub mod http;
 #[cfg(feature = "server")]
+pub mod load;
+#[cfg(feature = "server")]
 pub mod operations;
 #[cfg(feature = "server")]
 pub mod params;
 #[cfg(feature = "server")]
+pub mod s3;
+#[cfg(feature = "server")]
 pub mod store;
 /// The translation lives in the `redshift-sql` crate, the one owner of Redshift SQL.
 pub use redshift_sql::translate;
+#[cfg(feature = "server")]
+pub mod unload;
 
 #[cfg(feature = "server")]
 use std::net::SocketAddr;
@@ -57,6 +65,9 @@ pub struct AppState {
     pub pg_config: tokio_postgres::Config,
     pub store: Store,
     pub events: EventPublisher,
+    /// The local S3 COPY reads and UNLOAD writes (`--s3-endpoint`); `None`: they fail with a
+    /// named error.
+    pub s3: Option<s3::S3>,
     faults: Mutex<ActiveFaults>,
     /// Set once the Redshift compatibility SQL is installed (`executor::install_compat`).
     compat_installed: tokio::sync::OnceCell<()>,
@@ -186,6 +197,10 @@ pub async fn start(config: Config) -> Result<Emulator, StartError> {
             _ => None,
         })
         .unwrap_or_default();
+    // Redshift's load error tables exist before the first load (COPY writes them).
+    if let Err(error) = load::ensure_error_tables(&client).await {
+        tracing::warn!(error = ?error.as_db_error().map(|e| e.message()), "cannot create stl_load_errors / sys_load_error_detail");
+    }
     drop(client);
     let _ = conn_task.await;
     tracing::info!(postgres_version = %version, "PostgreSQL reachable");
@@ -208,7 +223,15 @@ pub async fn start(config: Config) -> Result<Emulator, StartError> {
         Some(e) => tracing::info!(eventbridge_endpoint = %e, "events go to EventBridge"),
         None => tracing::info!("no EventBridge endpoint: WithEvent=true events are not sent"),
     }
+    match &config.s3_endpoint {
+        Some(e) => tracing::info!(s3_endpoint = %e, "COPY and UNLOAD use this S3"),
+        None => tracing::info!("no S3 endpoint: COPY and UNLOAD fail until --s3-endpoint is given"),
+    }
     let state = Arc::new(AppState {
+        s3: config
+            .s3_endpoint
+            .as_deref()
+            .map(|e| s3::S3::new(e, &config.region)),
         events: EventPublisher::new(
             config.eventbridge_endpoint.clone(),
             config.region.clone(),

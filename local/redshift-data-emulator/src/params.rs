@@ -34,8 +34,10 @@ pub fn validate(params: &[(String, String)]) -> Result<HashMap<&str, &str>, Para
     Ok(map)
 }
 
+/// A Redshift string literal holding exactly `value`: quotes doubled and, since a backslash
+/// escapes in Redshift literals (r_Literals.html), backslashes doubled too.
 fn literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 /// Replaces every `:name` reference with its value as a string literal.
@@ -79,6 +81,17 @@ mod tests {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn backslashes_in_values_stay_literal() {
+        let sql = bind("select :path", &p(&[("path", "C:\\dir\\")])).unwrap();
+        assert_eq!(sql, "select 'C:\\\\dir\\\\'");
+        // It lexes as one literal, and the translation keeps its value: E'C:\\dir\\'.
+        assert_eq!(
+            crate::translate::to_postgres(&sql).unwrap(),
+            "select E'C:\\\\dir\\\\'"
+        );
     }
 
     #[test]

@@ -1,4 +1,6 @@
--- COPY and UNLOAD need Amazon S3 (another part of issue 23 emulates them on the local S3).
+-- COPY and UNLOAD need Amazon S3: the emulator runs them on the local S3 before any translation
+-- (docs/copy-unload.md, tests/copy_unload.rs); this runner has no S3, so these cases check that the
+-- translation alone names them.
 -- case: copy_csv
 -- source: https://docs.aws.amazon.com/redshift/latest/dg/r_COPY_command_examples.html
 -- needs: Amazon S3

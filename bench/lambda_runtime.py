@@ -30,6 +30,7 @@ Exit 1 when a target is missed. Targets have headroom for a busy 2-core machine 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import queue
@@ -169,14 +170,28 @@ def base_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-# Function variables for start-to-ready when no stack is needed (names as template.yaml sets them).
-STANDALONE_ENV = {
-    "TOKEN_TABLE": "bench-tokens", "SCRIPTS_BUCKET": "bench-scripts", "SCRIPTS_PREFIX": "scripts/",
-    "STATEMENT_NAME_PREFIX": "bench", "RUN_LOCK_TABLE": "bench-run-lock", "RUN_LOCK_NAME": "etl",
-    "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:bench-etl",
-    "REDSHIFT_CLUSTER_ID": "local-cluster", "REDSHIFT_DATABASE": "dev", "REDSHIFT_DB_USER": "awsuser",
-    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-}
+# A standalone start's stack name (STATEMENT_NAME_PREFIX, STACK_NAME) and where its AWS calls go: a
+# port nothing listens on, so a call made during start-up fails at once instead of reaching AWS.
+STANDALONE_STACK = "bench"
+UNREACHABLE_ENDPOINT = "http://127.0.0.1:9"
+
+
+@functools.cache
+def template_envs() -> dict[str, dict[str, str]]:
+    from stack import LOCAL_PARAMETERS  # noqa: PLC0415
+    from template_env import function_envs  # noqa: PLC0415
+
+    return function_envs(ROOT / "template.yaml", LOCAL_PARAMETERS, stack_name=STANDALONE_STACK)
+
+
+def standalone_env(binary: str) -> dict[str, str]:
+    """`binary`'s variables when no stack is needed: template.yaml's, resolved with the local stack's
+    parameters (local/template_env.py, the one source; tests/test_function_env.py starts every
+    function with it), and an unreachable AWS endpoint."""
+    envs = template_envs()
+    if binary not in envs:
+        raise KeyError(f"template.yaml names no function with binary {binary} (it names {sorted(envs)})")
+    return {**envs[binary], "AWS_ENDPOINT_URL": UNREACHABLE_ENDPOINT}
 
 
 class Function:
@@ -226,7 +241,7 @@ def start_to_ready(binaries: dict[str, Path], starts: int, log) -> dict[str, lis
     for name, binary in binaries.items():
         samples = []
         for _ in range(starts):
-            fn = Function(binary, STANDALONE_ENV, log)
+            fn = Function(binary, standalone_env(name), log)
             try:
                 samples.append(fn.ready())
             finally:
@@ -371,7 +386,7 @@ def first_request(binary: Path, rounds: int, log) -> dict[str, tuple[float, floa
             firsts, seconds = [], []
             try:
                 for _ in range(rounds):
-                    fn = Function(binary, {**STANDALONE_ENV, "AWS_ENDPOINT_URL": stub.url, **stub.env}, log)
+                    fn = Function(binary, {**standalone_env(binary.name), "AWS_ENDPOINT_URL": stub.url, **stub.env}, log)
                     try:
                         fn.ready_ms()
                         kinds = [fn.invoke(event) for _ in range(2)]

@@ -42,7 +42,7 @@ local-down: ## stop the running local stack
 	$(PY) local/stack.py down --run-dir $(LOCAL_RUN_DIR)
 
 test-e2e: setup build ## end-to-end tests on their own throwaway local stack
-	$(PY) -m pytest tests/e2e -v
+	$(PY) -m pytest tests/test_function_env.py tests/e2e -v  # each binary starts with its template environment (seconds), then the e2e suite
 
 soak: setup build ## N concurrent pipelines through injected faults, every invariant checked (N=100 SEED= ACTIVE_LIMIT=10)
 	$(PY) local/soak.py --n $(N) --active-limit $(ACTIVE_LIMIT) $(if $(SEED),--seed $(SEED))

@@ -3,7 +3,9 @@
     python bench/lambda_runtime.py [--starts 21] [--events 1000] [--profile release] [--quick]
 
 For each function (submitter, completer, reconciler: `cargo build --release`, the native build of the
-profile `sam build` deploys) it measures:
+profile `sam build` deploys) it measures the following. A process started without the local stack
+gets template.yaml's variables for its function (local/template_env.py, with the local stack's
+parameters; tests/test_function_env.py proves each binary starts with them), never a copied list.
 
 - start-to-ready: process start (just before exec) -> its first `GET /runtime/invocation/next`,
   over `--starts` fresh processes; the median is checked. Init here is what a cold start does
@@ -11,9 +13,9 @@ profile `sam build` deploys) it measures:
 - peak RSS over a burst: `VmHWM` from /proc/<pid>/status after `--events` invocations fed one
   after another to the same process (submitter and completer), against a throwaway local stack
   (moto + the Redshift Data emulator on PostgreSQL, plain http). What the events exercise:
-  * submitter: `events/submitter.json` with a new task token and `retryCount` per event (the
-    same Task entry retried): S3 GetObject of `load_item.sql`, script preparation,
-    BatchExecuteStatement (the same ClientToken, so the emulator returns the same statement), and
+  * submitter: `events/submitter.json` with the deployed definition's `scriptsVersion`, a new task
+    token and `retryCount` per event (the same Task entry retried): S3 GetObject of
+    `<version>/load_item.sql`, script preparation, BatchExecuteStatement (the same ClientToken, so the emulator returns the same statement), and
     the DynamoDB re-attach UpdateItem that replaces the previous attempt's token.
   * completer: status-change events from `events/completer-*.json` (FINISHED, FAILED, ABORTED in
     turn), each for its own statement id whose rendezvous item already holds a token: record the
@@ -250,8 +252,13 @@ def start_to_ready(binaries: dict[str, Path], starts: int, log) -> dict[str, lis
     return out
 
 
-def submitter_events(n: int) -> list[dict]:
+def submitter_events(n: int, scripts_version: str | None) -> list[dict]:
+    """`events/submitter.json` as the deployed definition's Task sends it: with the scripts' version
+    its SQL Tasks name (Deployment.scripts_version, read from the definition), under which the local
+    stack uploaded the scripts."""
     base = json.loads((ROOT / "events" / "submitter.json").read_text())
+    if scripts_version:
+        base["scriptsVersion"] = scripts_version
     execution = f"bench-{uuid.uuid4().hex[:8]}"
     return [{**base, "executionName": execution, "retryCount": i,
              "taskToken": f"{base['taskToken'][:-2]}{i:06d}"} for i in range(n)]
@@ -292,7 +299,8 @@ def burst(binaries: dict[str, Path], n: int, log) -> dict[str, dict]:  # noqa: A
         try:
             stack.start()
             fns = {f.binary: f for f in stack.deployment.functions.values()}
-            for name, events in (("submitter", submitter_events(n)), ("completer", completer_events(n))):
+            version = stack.deployment.scripts_version
+            for name, events in (("submitter", submitter_events(n, version)), ("completer", completer_events(n))):
                 spec = fns[name]
                 if name == "completer":
                     seed_tokens(stack.client("dynamodb"), spec.env["TOKEN_TABLE"], events)

@@ -3,7 +3,9 @@
     python bench/lambda_runtime.py [--starts 21] [--events 1000] [--profile release] [--quick]
 
 For each function (submitter, completer, reconciler: `cargo build --release`, the native build of the
-profile `sam build` deploys) it measures:
+profile `sam build` deploys) it measures the following. A process started without the local stack
+gets template.yaml's variables for its function (local/template_env.py, with the local stack's
+parameters; tests/test_function_env.py proves each binary starts with them), never a copied list.
 
 - start-to-ready: process start (just before exec) -> its first `GET /runtime/invocation/next`,
   over `--starts` fresh processes; the median is checked. Init here is what a cold start does
@@ -11,9 +13,9 @@ profile `sam build` deploys) it measures:
 - peak RSS over a burst: `VmHWM` from /proc/<pid>/status after `--events` invocations fed one
   after another to the same process (submitter and completer), against a throwaway local stack
   (moto + the Redshift Data emulator on PostgreSQL, plain http). What the events exercise:
-  * submitter: `events/submitter.json` with a new task token and `retryCount` per event (the
-    same Task entry retried): S3 GetObject of `load_item.sql`, script preparation,
-    BatchExecuteStatement (the same ClientToken, so the emulator returns the same statement), and
+  * submitter: `events/submitter.json` with the deployed definition's `scriptsVersion`, a new task
+    token and `retryCount` per event (the same Task entry retried): S3 GetObject of
+    `<version>/load_item.sql`, script preparation, BatchExecuteStatement (the same ClientToken, so the emulator returns the same statement), and
     the DynamoDB re-attach UpdateItem that replaces the previous attempt's token.
   * completer: status-change events from `events/completer-*.json` (FINISHED, FAILED, ABORTED in
     turn), each for its own statement id whose rendezvous item already holds a token: record the
@@ -30,6 +32,7 @@ Exit 1 when a target is missed. Targets have headroom for a busy 2-core machine 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import queue
@@ -169,14 +172,28 @@ def base_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-# Function variables for start-to-ready when no stack is needed (names as template.yaml sets them).
-STANDALONE_ENV = {
-    "TOKEN_TABLE": "bench-tokens", "SCRIPTS_BUCKET": "bench-scripts", "SCRIPTS_PREFIX": "scripts/",
-    "STATEMENT_NAME_PREFIX": "bench", "RUN_LOCK_TABLE": "bench-run-lock", "RUN_LOCK_NAME": "etl",
-    "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:bench-etl",
-    "REDSHIFT_CLUSTER_ID": "local-cluster", "REDSHIFT_DATABASE": "dev", "REDSHIFT_DB_USER": "awsuser",
-    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-}
+# A standalone start's stack name (STATEMENT_NAME_PREFIX, STACK_NAME) and where its AWS calls go: a
+# port nothing listens on, so a call made during start-up fails at once instead of reaching AWS.
+STANDALONE_STACK = "bench"
+UNREACHABLE_ENDPOINT = "http://127.0.0.1:9"
+
+
+@functools.cache
+def template_envs() -> dict[str, dict[str, str]]:
+    from stack import LOCAL_PARAMETERS  # noqa: PLC0415
+    from template_env import function_envs  # noqa: PLC0415
+
+    return function_envs(ROOT / "template.yaml", LOCAL_PARAMETERS, stack_name=STANDALONE_STACK)
+
+
+def standalone_env(binary: str) -> dict[str, str]:
+    """`binary`'s variables when no stack is needed: template.yaml's, resolved with the local stack's
+    parameters (local/template_env.py, the one source; tests/test_function_env.py starts every
+    function with it), and an unreachable AWS endpoint."""
+    envs = template_envs()
+    if binary not in envs:
+        raise KeyError(f"template.yaml names no function with binary {binary} (it names {sorted(envs)})")
+    return {**envs[binary], "AWS_ENDPOINT_URL": UNREACHABLE_ENDPOINT}
 
 
 class Function:
@@ -226,7 +243,7 @@ def start_to_ready(binaries: dict[str, Path], starts: int, log) -> dict[str, lis
     for name, binary in binaries.items():
         samples = []
         for _ in range(starts):
-            fn = Function(binary, STANDALONE_ENV, log)
+            fn = Function(binary, standalone_env(name), log)
             try:
                 samples.append(fn.ready())
             finally:
@@ -235,8 +252,13 @@ def start_to_ready(binaries: dict[str, Path], starts: int, log) -> dict[str, lis
     return out
 
 
-def submitter_events(n: int) -> list[dict]:
+def submitter_events(n: int, scripts_version: str | None) -> list[dict]:
+    """`events/submitter.json` as the deployed definition's Task sends it: with the scripts' version
+    its SQL Tasks name (Deployment.scripts_version, read from the definition), under which the local
+    stack uploaded the scripts."""
     base = json.loads((ROOT / "events" / "submitter.json").read_text())
+    if scripts_version:
+        base["scriptsVersion"] = scripts_version
     execution = f"bench-{uuid.uuid4().hex[:8]}"
     return [{**base, "executionName": execution, "retryCount": i,
              "taskToken": f"{base['taskToken'][:-2]}{i:06d}"} for i in range(n)]
@@ -277,7 +299,8 @@ def burst(binaries: dict[str, Path], n: int, log) -> dict[str, dict]:  # noqa: A
         try:
             stack.start()
             fns = {f.binary: f for f in stack.deployment.functions.values()}
-            for name, events in (("submitter", submitter_events(n)), ("completer", completer_events(n))):
+            version = stack.deployment.scripts_version
+            for name, events in (("submitter", submitter_events(n, version)), ("completer", completer_events(n))):
                 spec = fns[name]
                 if name == "completer":
                     seed_tokens(stack.client("dynamodb"), spec.env["TOKEN_TABLE"], events)
@@ -371,7 +394,7 @@ def first_request(binary: Path, rounds: int, log) -> dict[str, tuple[float, floa
             firsts, seconds = [], []
             try:
                 for _ in range(rounds):
-                    fn = Function(binary, {**STANDALONE_ENV, "AWS_ENDPOINT_URL": stub.url, **stub.env}, log)
+                    fn = Function(binary, {**standalone_env(binary.name), "AWS_ENDPOINT_URL": stub.url, **stub.env}, log)
                     try:
                         fn.ready_ms()
                         kinds = [fn.invoke(event) for _ in range(2)]

@@ -46,9 +46,10 @@ local-down: ## stop the running local stack
 
 # E2E_WORKERS stacks side by side (pytest-xdist), each running whole test files (--dist loadfile):
 # the tests mostly wait on executions, so two stacks on two cores take about half the time.
+# tests/test_function_env.py first: each binary starts with its template environment (seconds).
 E2E_WORKERS ?= 2
 test-e2e: setup build ## end-to-end tests on their own throwaway local stacks (E2E_WORKERS=2)
-	$(PY) -m pytest tests/e2e -v --durations=15 $(if $(filter-out 0 1,$(E2E_WORKERS)),-n $(E2E_WORKERS) --dist loadfile)
+	$(PY) -m pytest tests/test_function_env.py tests/e2e -v --durations=15 $(if $(filter-out 0 1,$(E2E_WORKERS)),-n $(E2E_WORKERS) --dist loadfile)
 
 soak: setup build ## N concurrent pipelines through injected faults, every invariant checked (N=100 SEED= ACTIVE_LIMIT=10)
 	$(PY) local/soak.py --n $(N) --active-limit $(ACTIVE_LIMIT) $(if $(SEED),--seed $(SEED))

@@ -15,6 +15,7 @@ import pytest
 from deploy import SKIPPED, TemplateError, deploy, load_template, parameter_notes, scripts_version, translate
 from procs import _group_alive
 from stack import LOCAL_PARAMETERS, ROOT, LocalStack
+from template_env import function_envs
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +130,15 @@ def test_functions_get_the_environment_cloudformation_resolved(stack, translated
     sub = stack.deployment.functions["SubmitterFunction"].env
     assert sub["REDSHIFT_CLUSTER_ID"] == LOCAL_PARAMETERS["RedshiftClusterId"]
     assert sub["STATEMENT_NAME_PREFIX"] == stack.stack_name
+
+
+def test_a_standalone_start_gets_the_environment_cloudformation_resolves(stack):
+    """local/template_env.py (what make bench and tests/test_function_env.py start the binaries with)
+    resolves template.yaml as CloudFormation did for this stack, given its parameters and physical ids."""
+    dep = stack.deployment
+    resolved = function_envs(ROOT / "template.yaml", stack.template_parameters, stack_name=stack.stack_name,
+                             physical=dep.physical)
+    assert resolved == {fn.binary: fn.env for fn in dep.functions.values()}
 
 
 def test_rules_have_the_template_pattern_and_targets(stack, translated):

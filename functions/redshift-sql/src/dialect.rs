@@ -181,7 +181,7 @@ fn not_emulated(what: &str) -> TranslateError {
 /// Significant tokens of one statement and what the rules need to look at them.
 struct Stmt<'t, 'a> {
     tokens: &'t [Token<'a>],
-    sig: Vec<usize>,
+    sig: &'t [usize],
 }
 
 impl<'a> Stmt<'_, 'a> {
@@ -254,15 +254,15 @@ impl<'a> Stmt<'_, 'a> {
     }
 }
 
-/// Rewrites one statement (`tokens[start..end]`). `Ok(true)` when the statement was replaced
+/// Rewrites one statement, which ends before token `end` and whose significant tokens (no
+/// whitespace or comments) are `tokens[sig[k]]`. `Ok(true)` when the statement was replaced
 /// as a whole (the DDL attribute pass must not run on it).
 pub(crate) fn rewrite_statement(
     tokens: &[Token<'_>],
-    start: usize,
+    sig: &[usize],
     end: usize,
     edits: &mut Edits,
 ) -> Result<bool, TranslateError> {
-    let sig: Vec<usize> = (start..end).filter(|&i| !tokens[i].is_trivia()).collect();
     let st = Stmt { tokens, sig };
     if st.sig.is_empty() {
         return Ok(false);
@@ -312,6 +312,8 @@ pub(crate) fn rewrite_statement(
             .take(5)
             .any(|&i| is_word_in(&tokens[i], &["procedure", "function"]));
 
+    // The rule words are matched lowercased, in one buffer reused for every word.
+    let mut lower = String::with_capacity(LONGEST_WORD);
     let mut k = 0;
     while k < st.sig.len() {
         let i = st.sig[k];
@@ -352,10 +354,13 @@ pub(crate) fn rewrite_statement(
             k += 1;
             continue;
         }
-        // Lowercased on the stack: no rule word is longer than the buffer (a longer word matches
-        // none, as the empty word).
-        let mut buffer = [0u8; 48];
-        let word = lowercase(token.text, &mut buffer);
+        // No rule word is longer than LONGEST_WORD: a longer word matches none, as the empty word.
+        lower.clear();
+        if token.text.len() <= LONGEST_WORD {
+            lower.push_str(token.text);
+            lower.make_ascii_lowercase();
+        }
+        let word = lower.as_str();
         let call = st.punct(k + 1, "(");
 
         if SYSTEM_VIEW_PREFIXES.iter().any(|p| word.starts_with(p))
@@ -537,18 +542,8 @@ pub(crate) fn rewrite_statement(
     Ok(false)
 }
 
-/// `text` lowercased into `buffer`, or `""` when it does not fit.
-fn lowercase<'b>(text: &str, buffer: &'b mut [u8; 48]) -> &'b str {
-    let bytes = text.as_bytes();
-    if bytes.len() > buffer.len() {
-        return "";
-    }
-    for (b, c) in buffer.iter_mut().zip(bytes) {
-        *b = c.to_ascii_lowercase();
-    }
-    // ASCII lowercasing keeps UTF-8 valid.
-    std::str::from_utf8(&buffer[..bytes.len()]).unwrap_or("")
-}
+/// Words longer than this (bytes) are not compared with the rule words (none is as long).
+const LONGEST_WORD: usize = 48;
 
 /// Whether the word at `k` stands where a type does: after a column name, `::`, or `AS` in CAST.
 fn type_position(st: &Stmt<'_, '_>, k: usize) -> bool {

@@ -145,15 +145,16 @@ impl Edits {
         self.before.sort_by_key(|&(i, _)| i);
         let length = tokens.last().map_or(0, |t| t.offset + t.text.len());
         let mut out = String::with_capacity(length + length / 8);
-        let mut replaced = self.replaced.iter().peekable();
-        let mut before = self.before.iter().peekable();
+        let (mut r, mut b) = (0, 0);
         for (i, token) in tokens.iter().enumerate() {
-            while let Some((_, text)) = before.next_if(|&&(at, _)| at == i) {
-                out.push_str(text);
+            while b < self.before.len() && self.before[b].0 == i {
+                out.push_str(&self.before[b].1);
+                b += 1;
             }
             let mut replacement = None;
-            while let Some((_, text)) = replaced.next_if(|&&(at, _)| at == i) {
-                replacement = Some(text);
+            while r < self.replaced.len() && self.replaced[r].0 == i {
+                replacement = Some(&self.replaced[r].1);
+                r += 1;
             }
             if let Some(text) = replacement {
                 out.push_str(text);
@@ -161,7 +162,7 @@ impl Edits {
                 out.push_str(token.text);
             }
         }
-        for (_, text) in before {
+        for (_, text) in &self.before[b..] {
             out.push_str(text);
         }
         out

@@ -596,6 +596,29 @@ fn function_call(
     word: &str,
     edits: &mut Edits,
 ) -> Result<usize, TranslateError> {
+    // Calls no rule below rewrites (most of them) are passed by before their parenthesis and
+    // commas are looked for.
+    if !(DATEPART_FUNCTIONS.contains(&word)
+        || COMPAT_QUALIFIED.iter().any(|(f, _)| *f == word)
+        || matches!(
+            word,
+            "nvl"
+                | "median"
+                | "percentile_cont"
+                | "percentile_disc"
+                | "decode"
+                | "listagg"
+                | "ratio_to_report"
+                | "convert"
+                | "varchar"
+                | "nvarchar"
+                | "character"
+                | "varying"
+                | "identity"
+        ))
+    {
+        return Ok(k + 1);
+    }
     let tokens = st.tokens;
     let i = st.sig[k];
     let open = k + 1;

@@ -271,7 +271,7 @@ fn translate_statement(tokens: &[Token<'_>], sig: &[usize], edits: &mut Edits) {
                 // Table attribute DISTKEY(col) / SORTKEY(cols): remove through the matching ')',
                 // when what is inside is a column list (anything else stays, for PostgreSQL to
                 // refuse as Redshift would: a literal is never removed).
-                if let Some(close_k) = column_list(tokens, &sig, key_k + 1) {
+                if let Some(close_k) = column_list(tokens, sig, key_k + 1) {
                     edits.remove(tokens, sig[first_k], sig[close_k]);
                     k = close_k + 1;
                     continue;

@@ -466,7 +466,7 @@ pub(crate) fn rewrite_statement(
                 let level_end = st.level_end(k + 2);
                 edits.remove(tokens, i, st.sig[k + 1]);
                 let at = st.sig.get(level_end).copied().unwrap_or(end);
-                edits.insert_before(at, &format!(" limit {n}"));
+                edits.insert_before(at, concat(&[" limit ", n]));
                 k += 2;
                 continue;
             }
@@ -542,6 +542,15 @@ pub(crate) fn rewrite_statement(
     Ok(false)
 }
 
+/// The concatenation of `parts`, allocated once (the rewrites' texts; `format!` costs more).
+fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.push_str(part);
+    }
+    out
+}
+
 /// Words longer than this (bytes) are not compared with the rule words (none is as long).
 const LONGEST_WORD: usize = 48;
 
@@ -571,7 +580,7 @@ fn string_literal(
     let text = st.tokens[i].text;
     if text.starts_with('\'') && text.contains('\\') {
         let glued = i > 0 && st.tokens[i - 1].kind == TokenKind::Word;
-        edits.replace(i, format!("{}E{text}", if glued { " " } else { "" }));
+        edits.replace(i, concat(&[if glued { " E" } else { "E" }, text]));
     } else if is_routine && text.starts_with('$') && k > 0 && st.word(k - 1, "as") {
         let tag_len = text[1..].find('$').map_or(0, |p| p + 2);
         if tag_len > 0 && text.len() >= 2 * tag_len {
@@ -581,7 +590,7 @@ fn string_literal(
             // when the routine runs.
             if let Ok(translated) = crate::translate::to_postgres(body) {
                 if !translated.contains(tag) {
-                    edits.replace(i, format!("{tag}{translated}{tag}"));
+                    edits.replace(i, concat(&[tag, &translated, tag]));
                 }
             }
         }
@@ -636,10 +645,9 @@ fn function_call(
             if first_comma == open + 2 {
                 let part = &tokens[st.sig[open + 1]];
                 if part.kind == TokenKind::Word {
-                    edits.replace(
-                        st.sig[open + 1],
-                        format!("'{}'", part.text.to_ascii_lowercase()),
-                    );
+                    let mut quoted = concat(&["'", part.text, "'"]);
+                    quoted.make_ascii_lowercase();
+                    edits.replace(st.sig[open + 1], quoted);
                 }
             }
         }
@@ -748,7 +756,7 @@ fn function_call(
             edits.replace(st.sig[commas[0]], " increment by ");
             // Redshift allows any seed (0 included); values never go below it for a positive step.
             let seed = st.text(open + 1, commas[0] - 1);
-            edits.insert_before(st.sig[close], &format!(" minvalue {seed}"));
+            edits.insert_before(st.sig[close], concat(&[" minvalue ", &seed]));
         }
         _ => {}
     }

@@ -101,8 +101,8 @@ impl Edits {
         self.replaced.push((i, text.into()));
     }
 
-    pub(crate) fn insert_before(&mut self, i: usize, text: &str) {
-        self.before.push((i, text.to_owned()));
+    pub(crate) fn insert_before(&mut self, i: usize, text: impl Into<String>) {
+        self.before.push((i, text.into()));
     }
 
     /// Removes the tokens `from..=to` but their comments (and the whitespace after a comment,

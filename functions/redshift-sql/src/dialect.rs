@@ -434,7 +434,7 @@ pub(crate) fn rewrite_statement(
                             || t.kind == TokenKind::QuotedIdent
                     }) || st.word(close + 1, "as");
                     if !aliased {
-                        edits.insert_before(st.sig[close] + 1, &format!(" as rs_derived_{close}"));
+                        edits.insert_before(st.sig[close] + 1, format!(" as rs_derived_{close}"));
                     }
                 }
             }
@@ -712,7 +712,7 @@ fn function_call(
                     let windowed = st.word(wg_close + 1, "over");
                     if !windowed && wg_close > close + 4 {
                         let order = st.text(close + 4, wg_close - 1);
-                        edits.insert_before(st.sig[close], &format!(" {order}"));
+                        edits.insert_before(st.sig[close], format!(" {order}"));
                     }
                     edits.remove(tokens, st.sig[close + 1], st.sig[wg_close]);
                     return Ok(wg_close + 1);
@@ -737,7 +737,7 @@ fn function_call(
                 let ty = st.text(open + 1, c - 1);
                 edits.replace(i, "cast");
                 edits.remove_keeping_comments(tokens, st.sig[open + 1], st.sig[c]);
-                edits.insert_before(st.sig[close], &format!(" as {ty}"));
+                edits.insert_before(st.sig[close], format!(" as {ty}"));
             }
         }
         // VARCHAR(MAX) (r_Character_types.html): 65535 bytes.

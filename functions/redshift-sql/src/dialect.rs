@@ -181,7 +181,7 @@ fn not_emulated(what: &str) -> TranslateError {
 /// Significant tokens of one statement and what the rules need to look at them.
 struct Stmt<'t, 'a> {
     tokens: &'t [Token<'a>],
-    sig: Vec<usize>,
+    sig: &'t [usize],
 }
 
 impl<'a> Stmt<'_, 'a> {
@@ -254,15 +254,15 @@ impl<'a> Stmt<'_, 'a> {
     }
 }
 
-/// Rewrites one statement (`tokens[start..end]`). `Ok(true)` when the statement was replaced
+/// Rewrites one statement, which ends before token `end` and whose significant tokens (no
+/// whitespace or comments) are `tokens[sig[k]]`. `Ok(true)` when the statement was replaced
 /// as a whole (the DDL attribute pass must not run on it).
 pub(crate) fn rewrite_statement(
     tokens: &[Token<'_>],
-    start: usize,
+    sig: &[usize],
     end: usize,
     edits: &mut Edits,
 ) -> Result<bool, TranslateError> {
-    let sig: Vec<usize> = (start..end).filter(|&i| !tokens[i].is_trivia()).collect();
     let st = Stmt { tokens, sig };
     if st.sig.is_empty() {
         return Ok(false);
@@ -312,6 +312,8 @@ pub(crate) fn rewrite_statement(
             .take(5)
             .any(|&i| is_word_in(&tokens[i], &["procedure", "function"]));
 
+    // The rule words are matched lowercased, in one buffer reused for every word.
+    let mut lower = String::with_capacity(LONGEST_WORD);
     let mut k = 0;
     while k < st.sig.len() {
         let i = st.sig[k];
@@ -352,10 +354,13 @@ pub(crate) fn rewrite_statement(
             k += 1;
             continue;
         }
-        // Lowercased on the stack: no rule word is longer than the buffer (a longer word matches
-        // none, as the empty word).
-        let mut buffer = [0u8; 48];
-        let word = lowercase(token.text, &mut buffer);
+        // No rule word is longer than LONGEST_WORD: a longer word matches none, as the empty word.
+        lower.clear();
+        if token.text.len() <= LONGEST_WORD {
+            lower.push_str(token.text);
+            lower.make_ascii_lowercase();
+        }
+        let word = lower.as_str();
         let call = st.punct(k + 1, "(");
 
         if SYSTEM_VIEW_PREFIXES.iter().any(|p| word.starts_with(p))
@@ -429,7 +434,7 @@ pub(crate) fn rewrite_statement(
                             || t.kind == TokenKind::QuotedIdent
                     }) || st.word(close + 1, "as");
                     if !aliased {
-                        edits.insert_before(st.sig[close] + 1, &format!(" as rs_derived_{close}"));
+                        edits.insert_before(st.sig[close] + 1, format!(" as rs_derived_{close}"));
                     }
                 }
             }
@@ -461,7 +466,7 @@ pub(crate) fn rewrite_statement(
                 let level_end = st.level_end(k + 2);
                 edits.remove(tokens, i, st.sig[k + 1]);
                 let at = st.sig.get(level_end).copied().unwrap_or(end);
-                edits.insert_before(at, &format!(" limit {n}"));
+                edits.insert_before(at, concat(&[" limit ", n]));
                 k += 2;
                 continue;
             }
@@ -537,18 +542,17 @@ pub(crate) fn rewrite_statement(
     Ok(false)
 }
 
-/// `text` lowercased into `buffer`, or `""` when it does not fit.
-fn lowercase<'b>(text: &str, buffer: &'b mut [u8; 48]) -> &'b str {
-    let bytes = text.as_bytes();
-    if bytes.len() > buffer.len() {
-        return "";
+/// The concatenation of `parts`, allocated once (the rewrites' texts; `format!` costs more).
+fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.push_str(part);
     }
-    for (b, c) in buffer.iter_mut().zip(bytes) {
-        *b = c.to_ascii_lowercase();
-    }
-    // ASCII lowercasing keeps UTF-8 valid.
-    std::str::from_utf8(&buffer[..bytes.len()]).unwrap_or("")
+    out
 }
+
+/// Words longer than this (bytes) are not compared with the rule words (none is as long).
+const LONGEST_WORD: usize = 48;
 
 /// Whether the word at `k` stands where a type does: after a column name, `::`, or `AS` in CAST.
 fn type_position(st: &Stmt<'_, '_>, k: usize) -> bool {
@@ -576,7 +580,7 @@ fn string_literal(
     let text = st.tokens[i].text;
     if text.starts_with('\'') && text.contains('\\') {
         let glued = i > 0 && st.tokens[i - 1].kind == TokenKind::Word;
-        edits.replace(i, format!("{}E{text}", if glued { " " } else { "" }));
+        edits.replace(i, concat(&[if glued { " E" } else { "E" }, text]));
     } else if is_routine && text.starts_with('$') && k > 0 && st.word(k - 1, "as") {
         let tag_len = text[1..].find('$').map_or(0, |p| p + 2);
         if tag_len > 0 && text.len() >= 2 * tag_len {
@@ -586,7 +590,7 @@ fn string_literal(
             // when the routine runs.
             if let Ok(translated) = crate::translate::to_postgres(body) {
                 if !translated.contains(tag) {
-                    edits.replace(i, format!("{tag}{translated}{tag}"));
+                    edits.replace(i, concat(&[tag, &translated, tag]));
                 }
             }
         }
@@ -601,6 +605,29 @@ fn function_call(
     word: &str,
     edits: &mut Edits,
 ) -> Result<usize, TranslateError> {
+    // Calls no rule below rewrites (most of them) are passed by before their parenthesis and
+    // commas are looked for.
+    if !(DATEPART_FUNCTIONS.contains(&word)
+        || COMPAT_QUALIFIED.iter().any(|(f, _)| *f == word)
+        || matches!(
+            word,
+            "nvl"
+                | "median"
+                | "percentile_cont"
+                | "percentile_disc"
+                | "decode"
+                | "listagg"
+                | "ratio_to_report"
+                | "convert"
+                | "varchar"
+                | "nvarchar"
+                | "character"
+                | "varying"
+                | "identity"
+        ))
+    {
+        return Ok(k + 1);
+    }
     let tokens = st.tokens;
     let i = st.sig[k];
     let open = k + 1;
@@ -618,10 +645,9 @@ fn function_call(
             if first_comma == open + 2 {
                 let part = &tokens[st.sig[open + 1]];
                 if part.kind == TokenKind::Word {
-                    edits.replace(
-                        st.sig[open + 1],
-                        format!("'{}'", part.text.to_ascii_lowercase()),
-                    );
+                    let mut quoted = concat(&["'", part.text, "'"]);
+                    quoted.make_ascii_lowercase();
+                    edits.replace(st.sig[open + 1], quoted);
                 }
             }
         }
@@ -686,7 +712,7 @@ fn function_call(
                     let windowed = st.word(wg_close + 1, "over");
                     if !windowed && wg_close > close + 4 {
                         let order = st.text(close + 4, wg_close - 1);
-                        edits.insert_before(st.sig[close], &format!(" {order}"));
+                        edits.insert_before(st.sig[close], format!(" {order}"));
                     }
                     edits.remove(tokens, st.sig[close + 1], st.sig[wg_close]);
                     return Ok(wg_close + 1);
@@ -711,7 +737,7 @@ fn function_call(
                 let ty = st.text(open + 1, c - 1);
                 edits.replace(i, "cast");
                 edits.remove_keeping_comments(tokens, st.sig[open + 1], st.sig[c]);
-                edits.insert_before(st.sig[close], &format!(" as {ty}"));
+                edits.insert_before(st.sig[close], format!(" as {ty}"));
             }
         }
         // VARCHAR(MAX) (r_Character_types.html): 65535 bytes.
@@ -730,7 +756,7 @@ fn function_call(
             edits.replace(st.sig[commas[0]], " increment by ");
             // Redshift allows any seed (0 included); values never go below it for a positive step.
             let seed = st.text(open + 1, commas[0] - 1);
-            edits.insert_before(st.sig[close], &format!(" minvalue {seed}"));
+            edits.insert_before(st.sig[close], concat(&[" minvalue ", &seed]));
         }
         _ => {}
     }

@@ -52,42 +52,57 @@ const DISTSTYLES: &[&str] = &["all", "even", "key", "auto"];
 pub fn to_postgres(sql: &str) -> Result<String, TranslateError> {
     let tokens = tokenize(sql)?;
     let mut edits = Edits::new(tokens.len());
+    // Indices of each statement's significant tokens (no whitespace or comments), in one
+    // buffer reused for every statement.
+    let mut sig = Vec::new();
     let mut start = 0;
     while start < tokens.len() {
-        let end = tokens[start..]
-            .iter()
-            .position(|t| t.kind == TokenKind::Semicolon)
-            .map_or(tokens.len(), |p| start + p + 1);
-        if !dialect::rewrite_statement(&tokens, start, end, &mut edits)? {
-            translate_statement(&tokens, start, end, &mut edits);
+        sig.clear();
+        let mut end = tokens.len();
+        for (i, token) in tokens.iter().enumerate().skip(start) {
+            if !token.is_trivia() {
+                sig.push(i);
+            }
+            if token.kind == TokenKind::Semicolon {
+                end = i + 1;
+                break;
+            }
+        }
+        if !dialect::rewrite_statement(&tokens, &sig, end, &mut edits)? {
+            translate_statement(&tokens, &sig, &mut edits);
         }
         start = end;
     }
     Ok(edits.apply(&tokens))
 }
 
+/// The edits of one translation, applied once at the end. Replacements and insertions are few
+/// (a handful per statement), so they are kept sparse, in the order they were made: a per-token
+/// table of them cost more than the rules themselves on a 100 KB script.
 pub(crate) struct Edits {
     removed: Vec<bool>,
-    replaced: Vec<Option<Cow<'static, str>>>,
-    /// Text written right before a token (after its replacement, if any, of the previous one).
-    before: Vec<String>,
+    /// `(token index, text)`: the last replacement of a token wins.
+    replaced: Vec<(usize, Cow<'static, str>)>,
+    /// `(token index, text)`: text written right before a token (after its replacement, if any,
+    /// of the previous one), in the order inserted.
+    before: Vec<(usize, String)>,
 }
 
 impl Edits {
     fn new(len: usize) -> Self {
         Self {
             removed: vec![false; len],
-            replaced: vec![None; len],
-            before: vec![String::new(); len + 1],
+            replaced: Vec::new(),
+            before: Vec::new(),
         }
     }
 
     pub(crate) fn replace(&mut self, i: usize, text: impl Into<Cow<'static, str>>) {
-        self.replaced[i] = Some(text.into());
+        self.replaced.push((i, text.into()));
     }
 
-    pub(crate) fn insert_before(&mut self, i: usize, text: &str) {
-        self.before[i].push_str(text);
+    pub(crate) fn insert_before(&mut self, i: usize, text: impl Into<String>) {
+        self.before.push((i, text.into()));
     }
 
     /// Removes the tokens `from..=to` but their comments (and the whitespace after a comment,
@@ -109,7 +124,7 @@ impl Edits {
                 }
             }
             _ if separates(right, false) || separates(left, true) => {}
-            _ => self.replaced[from] = Some(Cow::Borrowed(" ")),
+            _ => self.replace(from, " "),
         }
     }
 
@@ -124,18 +139,32 @@ impl Edits {
         }
     }
 
-    fn apply(&self, tokens: &[Token<'_>]) -> String {
+    fn apply(mut self, tokens: &[Token<'_>]) -> String {
+        // Stable sorts: equal indices keep the order the edits were made in.
+        self.replaced.sort_by_key(|&(i, _)| i);
+        self.before.sort_by_key(|&(i, _)| i);
         let length = tokens.last().map_or(0, |t| t.offset + t.text.len());
         let mut out = String::with_capacity(length + length / 8);
+        let (mut r, mut b) = (0, 0);
         for (i, token) in tokens.iter().enumerate() {
-            out.push_str(&self.before[i]);
-            if let Some(text) = &self.replaced[i] {
+            while b < self.before.len() && self.before[b].0 == i {
+                out.push_str(&self.before[b].1);
+                b += 1;
+            }
+            let mut replacement = None;
+            while r < self.replaced.len() && self.replaced[r].0 == i {
+                replacement = Some(&self.replaced[r].1);
+                r += 1;
+            }
+            if let Some(text) = replacement {
                 out.push_str(text);
             } else if !self.removed[i] {
                 out.push_str(token.text);
             }
         }
-        out.push_str(&self.before[tokens.len()]);
+        for (_, text) in &self.before[b..] {
+            out.push_str(text);
+        }
         out
     }
 }
@@ -164,10 +193,8 @@ pub(crate) fn is_word_in(token: &Token<'_>, words: &[&str]) -> bool {
     token.kind == TokenKind::Word && words.iter().any(|w| token.text.eq_ignore_ascii_case(w))
 }
 
-/// Translates the statement made of `tokens[start..end]`.
-fn translate_statement(tokens: &[Token<'_>], start: usize, end: usize, edits: &mut Edits) {
-    // Indices of the significant tokens (no whitespace or comments).
-    let sig: Vec<usize> = (start..end).filter(|&i| !tokens[i].is_trivia()).collect();
+/// Translates one statement, whose significant tokens are `tokens[sig[k]]`.
+fn translate_statement(tokens: &[Token<'_>], sig: &[usize], edits: &mut Edits) {
     let at = |k: usize| sig.get(k).map(|&i| &tokens[i]);
 
     // Tables, and materialized views, which take the same attributes
@@ -244,7 +271,7 @@ fn translate_statement(tokens: &[Token<'_>], start: usize, end: usize, edits: &m
                 // Table attribute DISTKEY(col) / SORTKEY(cols): remove through the matching ')',
                 // when what is inside is a column list (anything else stays, for PostgreSQL to
                 // refuse as Redshift would: a literal is never removed).
-                if let Some(close_k) = column_list(tokens, &sig, key_k + 1) {
+                if let Some(close_k) = column_list(tokens, sig, key_k + 1) {
                     edits.remove(tokens, sig[first_k], sig[close_k]);
                     k = close_k + 1;
                     continue;

@@ -225,7 +225,12 @@ impl<'a> Stmt<'_, 'a> {
         out
     }
     /// The original text from significant index `from` through `to`.
+    /// The source text of significant tokens `from..=to` (with the trivia between them); empty
+    /// when the range is empty (`from > to`: an empty argument such as `identity( , 1)`).
     fn text(&self, from: usize, to: usize) -> String {
+        if from > to {
+            return String::new();
+        }
         self.tokens[self.sig[from]..=self.sig[to]]
             .iter()
             .map(|t| t.text)
@@ -857,6 +862,19 @@ mod tests {
         match to_postgres(sql) {
             Err(TranslateError::NotEmulated(what)) => what,
             other => panic!("{sql}: expected NotEmulated, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_empty_argument_never_panics() {
+        // Found by random statements (the fasttr comparison): an empty argument with whitespace
+        // inside the parentheses sliced a backwards range.
+        for sql in [
+            "8 ) > product_name  ,( REPLACE key identity( , inout   ) AS",
+            "create table t (id int identity( , 1))",
+            "select ratio_to_report( ) over (order by x) from t",
+        ] {
+            let _ = to_postgres(sql);
         }
     }
 

@@ -18,7 +18,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # checkov, offline: no platform download, no mapping, no update check (local/requirements-checkov.txt)
 CHECKOV := env BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(VENV)/checkov/bin/checkov --skip-download
 
-.PHONY: help setup build asl upload-scripts fmt fmt-check clippy lint unit sam-build test fuzz-build fuzz fuzz-test bench compat deploy clean
+.PHONY: help setup build asl upload-scripts fmt fmt-check clippy lint unit sam-build sam-build-debug test fuzz-build fuzz fuzz-test bench compat deploy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-12s %s\n", $$1, $$2 }'
@@ -105,19 +105,30 @@ unit: setup ## Rust unit and integration tests (handlers, tokenizer, generator a
 
 # The template's functions' binaries (Metadata.BuildProperties.Binary): one source of truth.
 FUNCTION_BINARIES = $(shell $(PY) local/deploy.py binaries template.yaml)
+SAM_FUNCTIONS := SubmitterFunction CompleterFunction ReconcilerFunction BackfillPlanFunction
 
 # One `cargo lambda build` for every function first: the shared dependencies compile once and the
 # fat-LTO links run two at a time. sam build then runs cargo lambda per function (the same flags and
 # features: `--release --arm64`), finds each binary fresh and only packages it.
-sam-build: setup ## sam build, and check that every bootstrap is an arm64 Linux executable
+sam-build: setup ## sam build (release), and check that every bootstrap is an arm64 Linux executable of at most 8 MB
 	cargo lambda build --release --arm64 --locked $(addprefix -p ,$(FUNCTION_BINARIES))
 	sam build
-	$(PY) tests/check_bootstraps.py .aws-sam/build SubmitterFunction CompleterFunction ReconcilerFunction BackfillPlanFunction
+	$(PY) tests/check_bootstraps.py .aws-sam/build $(SAM_FUNCTIONS)
+
+# make test's packaging check: the same `cargo lambda build --arm64` and `sam build` path with the dev
+# profile (SAM_BUILD_MODE=debug: SAM's rust-cargolambda then builds without --release), into a build
+# dir of its own so a later `sam deploy` can never pick up a debug bootstrap. The release profile's
+# fat-LTO build (about 400 s of CPU-bound linking) and the 8 MB size target stay in `make sam-build`,
+# which `make bench` runs; `make deploy`'s own `sam build` is the release build (docs/development.md).
+sam-build-debug: setup ## sam build with the dev profile into .aws-sam/build-debug, and check that every bootstrap is an arm64 Linux executable
+	cargo lambda build --arm64 --locked $(addprefix -p ,$(FUNCTION_BINARIES))
+	SAM_BUILD_MODE=debug sam build --build-dir .aws-sam/build-debug
+	$(PY) tests/check_bootstraps.py --any-size .aws-sam/build-debug $(SAM_FUNCTIONS)
 
 # make test: the stages in groups; the stages of one group run at the same time (a CPU-bound cargo
 # stage beside one that mostly waits on downloads or the local stack), the groups in order.
 # local/stages.py prints each stage's log as it ends and then the time of every stage.
-TEST_GROUPS := "setup fmt-check clippy" "lint unit" "fuzz-test sam-build" "build" "test-e2e soak-small"
+TEST_GROUPS := "setup fmt-check clippy" "lint unit" "fuzz-test sam-build-debug" "build" "test-e2e soak-small"
 test: ## everything CI runs, in timed stages (local/stages.py)
 	@python3 local/stages.py $(TEST_GROUPS)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Runs `make test`'s stages and prints how long each took (docs/testing.md, "make test").
+"""Runs `make test`'s stages and prints how long each took (docs/development.md, "make test: stages and time").
 
-    local/stages.py "setup fmt-check clippy" "lint unit" "fuzz-test sam-build" build "test-e2e soak-small"
+    local/stages.py "setup fmt-check clippy" "lint unit" "fuzz-test sam-build-debug" build "test-e2e soak-small"
 
 Each argument is a group of make targets that run at the same time; the groups run in order. A
 group pairs CPU-bound stages (cargo) with ones that mostly wait (downloads, the local stack), so the

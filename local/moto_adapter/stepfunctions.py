@@ -1,5 +1,5 @@
 """Step Functions: moto's ASL interpreter (`moto.stepfunctions.parser`) made to behave as Step Functions
-does (patches 4, 5, 8, 9, 12, 13, 16-20, 26, 28-33) and the callbacks probe.
+does (patches 4, 5, 8, 9, 12, 13, 16-20, 26, 28-34) and the callbacks probe.
 """
 
 from __future__ import annotations
@@ -367,6 +367,72 @@ def patch_one_outcome_per_attempt(faults) -> None:  # noqa: ANN001
     install(33, StateTaskServiceCallback, "_eval_wait_for_task_token", eval_wait_for_task_token)
 
 
+def patch_heartbeat_timeout_matching() -> None:
+    """Patch 34; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    AWS: a Task that misses its heartbeat fails with `States.Timeout`: its `TaskTimedOut` event carries
+    error `States.Timeout` and no cause, and so does the `ExecutionFailed` that follows when nothing
+    catches it (AWS-recorded history: localstack/localstack
+    tests/aws/services/stepfunctions/v2/timeouts/test_heartbeats.snapshot.json,
+    `TestHeartbeats::test_heartbeat_timeout`, recorded 2024-04-18; copied to
+    tests/fixtures/aws_recorded/heartbeat_timeout.json). `States.HeartbeatTimeout` is a name a `Retry`
+    or `Catch` can match, never the recorded error: "States.HeartbeatTimeout: A Task state failed to
+    send a heartbeat for a period longer than the HeartbeatSeconds value. HeartbeatTimeout is
+    available inside the Catch and Retry fields", and `States.Timeout` matches a Task that "ran longer
+    than the TimeoutSeconds value, or failed to send a heartbeat" (Step Functions Developer Guide,
+    concepts-error-handling.html; the name was added in 2021, awslabs/states-language pull 25, and
+    aws/aws-cdk issue 16084 by the Step Functions team: "Step Functions only supports a Catch on
+    States.Timeout that includes both Task timeout and Task Heartbeat timeout ... a new error type
+    called States.HeartbeatTimeout where customers can have a different error handling logic"). So a
+    missed heartbeat matches `States.HeartbeatTimeout`, `States.Timeout` and `States.ALL`; a
+    `TimeoutSeconds` timeout matches `States.Timeout` and `States.ALL`, not `States.HeartbeatTimeout`;
+    `States.TaskFailed` matches neither ("any known error name except for States.Timeout").
+    No AWS-recorded history of a Retry or Catch on `States.HeartbeatTimeout` was found (none of
+    localstack's Step Functions snapshots uses the name), so the `Error` a Catch hands on for a caught
+    heartbeat timeout is moto's, `States.Timeout` with an empty `Cause`, unverified against AWS.
+
+    moto 5.2.5 records the history as AWS does (`TaskTimedOut`/`ExecutionFailed` with `States.Timeout`,
+    no cause) but reports the missed heartbeat as the plain `States.Timeout` error name, so a `Retry` or
+    `Catch` on `States.HeartbeatTimeout` never matches it. The patched `StateTask._from_error` gives the
+    failure of a `HeartbeatTimeoutError` an error name that still reads `States.Timeout` everywhere
+    (events, the Catch's `Error`) and that `ErrorEquals` matches as both names.
+
+    Not covered: a heartbeat timeout that fails a Parallel or Map branch reaches the Parallel's or
+    Map's Catch as the name `States.Timeout` only (patches 26, 32 rethrow the branch's name); no
+    recording says what AWS matches there.
+
+    Still needed? `StateTask._from_error` (moto/stepfunctions/parser/asl/component/state/exec/
+    state_task/state_task.py) still maps every `TimeoutError`, `HeartbeatTimeoutError` included, to
+    `StatesErrorName(StatesTimeout)` (tests/test_moto_adapter.py's Catch cases fail otherwise).
+    """
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+
+    original = require(34, StateTask, "_from_error", ("self", "env", "ex"))
+    require(34, StatesErrorNameType, "StatesHeartbeatTimeout")
+
+    class HeartbeatTimeoutName(StatesErrorName):
+        """`States.Timeout`, which `ErrorEquals` also matches as `States.HeartbeatTimeout`."""
+
+        MATCHES = (StatesErrorNameType.StatesTimeout.to_name(), StatesErrorNameType.StatesHeartbeatTimeout.to_name())
+
+        def __init__(self):
+            super().__init__(typ=StatesErrorNameType.StatesTimeout)
+
+        def matches(self, error_name: str | None) -> bool:
+            return error_name in self.MATCHES
+
+    def from_error(self, env, ex):  # noqa: ANN001
+        failure = original(self, env, ex)
+        if isinstance(ex, HeartbeatTimeoutError):
+            failure.error_name = HeartbeatTimeoutName()
+        return failure
+
+    install(34, StateTask, "_from_error", from_error)
+
+
 def patch_sfn_integration_parameters() -> None:
     """Patch 16; targets moto 5.2.5. What AWS does, what moto does, the fix:
 
@@ -629,10 +695,32 @@ def patch_unnamed_executions() -> None:
     install(28, StepFunctionsParserBackend, "start_execution", start_execution)
 
 
+# The members of an API response that carry a caller's own JSON (a child execution's input and
+# output): handed on as they are, never renamed.
+_PAYLOAD_MEMBERS = frozenset({"input", "output", "Input", "Output"})
+
+
 def _pascal(value: dict) -> dict:
-    """An API response as Step Functions hands it to a state: PascalCase member names, timestamps as
-    ISO 8601 strings (nested values, such as a child's Input and Output, unchanged)."""
-    return {k[0].upper() + k[1:]: (v.isoformat() if isinstance(v, datetime) else v) for k, v in value.items()}
+    """An API response as Step Functions hands it to a state: PascalCase member names, nested structures
+    included (`OutputDetails: {"Included": true}`), timestamps as ISO 8601 strings; a child's Input and
+    Output unchanged."""
+    def member(key: str, v):  # noqa: ANN001, ANN202
+        if isinstance(v, datetime):
+            return v.isoformat()
+        if isinstance(v, dict) and key not in _PAYLOAD_MEMBERS:
+            return _pascal(v)
+        return v
+
+    return {k[0].upper() + k[1:]: member(k, v) for k, v in value.items()}
+
+
+def _described(described: dict) -> dict:
+    """A child's DescribeExecution as `.sync:2` hands it on: PascalCase, with the `InputDetails` that
+    DescribeExecution has on AWS and moto leaves out."""
+    output = _pascal(described)
+    if "Input" in output:
+        output.setdefault("InputDetails", {"Included": True})
+    return output
 
 
 def patch_sync2_execution_output() -> None:
@@ -674,9 +762,9 @@ def patch_sync2_execution_output() -> None:
                 except ValueError:
                     raise failure from None
                 if isinstance(cause, dict):
-                    details["cause"] = json.dumps(_pascal(cause), separators=(",", ":"))
+                    details["cause"] = json.dumps(_described(cause), separators=(",", ":"))
                 raise
-            return _pascal(described) if isinstance(described, dict) else described
+            return _described(described) if isinstance(described, dict) else described
 
         return resolver
 

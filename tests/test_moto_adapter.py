@@ -481,7 +481,6 @@ def test_a_task_timing_out_inside_a_map_is_recorded_as_on_aws_but_for_the_aborte
     assert timed_out[0][2:] == ("States.Timeout", False) and len(timed_out) == 4
     failed = [row for row in local if row[0] in ("MapStateFailed", "ExecutionFailed")]
     assert failed == [row for row in recorded if row[0] in ("MapStateFailed", "ExecutionFailed")]
-    assert local[-1] == recorded[-1] or local.index(failed[-1]) > local.index(failed[0])
     # every other event type matches in number, but for the known divergences above
     aborted = {"MapIterationAborted", "TaskStateAborted", "MapIterationFailed"}
     assert Counter(r[0] for r in local if r[0] not in aborted) == Counter(r[0] for r in recorded if r[0] not in aborted)
@@ -513,5 +512,4 @@ def test_start_execution_sync2_output_is_recorded_as_on_aws(adapter):
     for key in ("Input", "InputDetails", "Name", "Output", "OutputDetails", "Status"):
         assert local[key] == recorded[key], key
     assert local["ExecutionArn"].endswith(":recorded-sync2-child:TestStartTarget")
-    assert json.loads(desc["output"]) == json.loads(json.dumps({**local, **{k: v for k, v in json.loads(desc["output"]).items()
-                                                                             if k.startswith("Redrive")}}))
+    assert {k: v for k, v in json.loads(desc["output"]).items() if not k.startswith("Redrive")} == local

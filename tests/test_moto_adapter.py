@@ -1,6 +1,8 @@
 """The moto adapter's guard, without a stack: the package imports, every patch applies to the pinned moto
 and is in place afterwards, and a moto other than the one the patches are written against, or a changed
-internal, is refused loudly with the patches to re-check."""
+internal, is refused loudly with the patches to re-check. Then the adapter itself (moto's server with
+the patches, a stand-in for cargo lambda): patch 33's ordering, and execution histories compared with
+histories recorded against AWS (tests/fixtures/aws_recorded)."""
 
 from __future__ import annotations
 

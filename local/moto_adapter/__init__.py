@@ -1,4 +1,4 @@
-"""The local stack's moto server: moto 5.2.5 (pinned in local/requirements.txt) with 33 patches and two
+"""The local stack's moto server: moto 5.2.5 (pinned in local/requirements.txt) with 34 patches and two
 probes, one module per emulated service. Each patch's function says which version it targets, what AWS
 does, what moto does, and how to check that it is still needed; guard.py makes a moto upgrade (or a
 changed internal) fail loudly at start, naming the patches to re-check.
@@ -41,6 +41,7 @@ Patches (number, module, what it does):
   31  stepfunctions   RedriveExecution, $$.Execution.RedriveCount and DescribeExecution's redrive fields
   32  stepfunctions   an inline Map fails with its iteration's own error name, States.* included
   33  stepfunctions   one outcome per task attempt: its callback or its own failure, whichever is first
+  34  stepfunctions   a missed heartbeat matches States.HeartbeatTimeout in Retry/Catch (it fails as States.Timeout)
 
 Probes: `--callbacks-log` (stepfunctions.probe_callbacks: every task callback Step Functions handled)
 and `--requests-log` (server.probe_requests: moto's CPU and wall time per request kind).
@@ -101,6 +102,7 @@ def apply_all(lambda_endpoint: str, faults_file: str | None = None, callbacks_lo
     stepfunctions.patch_redrive_execution()
     stepfunctions.patch_map_error_names()
     stepfunctions.patch_one_outcome_per_attempt(faults)
+    stepfunctions.patch_heartbeat_timeout_matching()
     dynamodb.patch_dynamodb_integration(faults)
     stepfunctions.probe_callbacks(callbacks_log)
     server.probe_requests(requests_log)

@@ -27,6 +27,11 @@ def patch_state_machine_cloudformation() -> None:
     `StateMachineType`. The replacement applies the substitutions as CloudFormation does (every
     `${Key}` of the map; unknown `${...}` stay) and creates the machine where the API reads it.
 
+    Evidence: AWS CloudFormation User Guide, aws-resource-stepfunctions-statemachine.html
+    (`DefinitionSubstitutions`: "A map (string to string) that specifies the mappings for placeholder
+    variables in the state machine definition ... ${key}"). No AWS-recorded history applies (the
+    deployment changes no execution behaviour).
+
     Still needed? `StateMachine.create_from_cloudformation_json` (moto/stepfunctions/models.py) still
     writes `stepfunctions_backends` and never reads `DefinitionSubstitutions`.
     """
@@ -70,6 +75,10 @@ def patch_state_machine_update() -> None:
     `start_execution`, "the clone only acts as a snapshot of the state machine definition for this
     execution"), the worker reads the definition from that copy, and patch 18's cache is keyed by
     the definition text.
+
+    Evidence: AWS API reference, API_UpdateStateMachine.html ("Executions using the previous definition
+    ... continue to run with the previous definition"; a running execution is not changed), and the
+    CloudFormation resource reference cited in patch 6. No AWS-recorded history applies.
 
     Still needed? `StateMachine.update_from_cloudformation_json` still updates `stepfunctions_backends`
     and reads only `DefinitionString`.

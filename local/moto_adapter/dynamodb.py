@@ -128,6 +128,15 @@ def patch_dynamodb_integration(faults: Faults) -> None:
     `DynamoDB.InternalServerErrorException`; the cause keeps the wire code
     (`... Status Code: 500; Error Code: InternalServerError; ...`).
 
+    Evidence: AWS-recorded histories, localstack/localstack (commit 8b9a79f0)
+    tests/aws/services/stepfunctions/v2/error_handling/test_task_service_dynamodb.snapshot.json:
+    `TestTaskServiceDynamoDB::test_put_item_no_such_table` (error `DynamoDB.ResourceNotFoundException`,
+    the code's own name) and `::test_put_item_invalid_table_name`, `::test_invalid_param`
+    (`DynamoDB.AmazonDynamoDBException`, the base class for a ValidationException). No recording of an
+    `InternalServerError` or `RequestLimitExceeded` was found: those two names follow the SDK for
+    Java's exception classes (Step Functions Developer Guide, connect-ddb.html, names the errors after
+    them), unverified against a recorded history.
+
     Still needed? `StateTaskServiceDynamoDB._error_cause_from_client_error` still names the error
     `DynamoDB.<wire code>`; the fault injection, as patch 10.
     """

@@ -48,6 +48,10 @@ def patch_events(endpoint: str) -> None:
     (asynchronously, as EventBridge does; the event, or the target's `Input`, is the execution
     input; the generated name is random, as with EventBridge).
 
+    Evidence (14): Amazon EventBridge User Guide, eb-targets.html (a Step Functions state machine is a
+    rule target; the event is the execution's input unless the target's Input replaces it). No
+    AWS-recorded history of an execution started by a rule was found.
+
     Still needed (3)? `Rule.send_to_targets` (moto/events/models.py) still raises NotImplementedError
     for a `lambda` target.
     Still needed (14)? `Rule.send_to_targets` still has no branch for `states` target ARNs.

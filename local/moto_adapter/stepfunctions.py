@@ -1,5 +1,5 @@
 """Step Functions: moto's ASL interpreter (`moto.stepfunctions.parser`) made to behave as Step Functions
-does (patches 4, 5, 8, 9, 12, 13, 16-20, 26, 28-33) and the callbacks probe.
+does (patches 4, 5, 8, 9, 12, 13, 16-20, 26, 28-34) and the callbacks probe.
 """
 
 from __future__ import annotations
@@ -24,6 +24,11 @@ def patch_send_task_failure() -> None:
     (the interpreter's backend accepts it), so a failed task would lose the SQL error text. The
     patched handler passes `cause` through.
 
+    Evidence: AWS API reference, API_SendTaskFailure.html (`cause`, up to 32,768 characters, is
+    part of the request); AWS-recorded history: localstack/localstack (commit 8b9a79f0), tests/aws/services/stepfunctions/v2/callback/test_callback.snapshot.json,
+    `TestCallback::test_start_execution_sync_delegate_failure` and the other failure cases carry the
+    `cause` through to `TaskFailed` and `ExecutionFailed`.
+
     Still needed? `StepFunctionResponse.send_task_failure` (moto/stepfunctions/responses.py) still calls
     the backend without `cause=`.
     """
@@ -47,6 +52,10 @@ def patch_context_start_time() -> None:
     intrinsic functions such as `States.StringSplit($$.Execution.StartTime, 'T')` (the ASL's
     DefaultRunDate) fail with a TypeError. AWS hands it out as an ISO 8601 string
     (`2021-06-27T06:00:00.123Z`); `ExecutionWorker._get_evaluation_environment` now does the same.
+
+    Evidence: Step Functions Developer Guide, input-output-contextobject.html (the context object's
+    `Execution.StartTime` is a string such as "2019-03-26T20:14:13.192Z"). The AWS-recorded context
+    object snapshots (localstack's v2/context_object) mask the value, so no recording shows its format.
 
     Still needed? `ExecutionWorker._get_evaluation_environment` still puts a `datetime` into the context
     object's `Execution.StartTime`.
@@ -75,6 +84,12 @@ def patch_stop_execution() -> None:
     InvalidToken, as the tokens of a stopped run do on AWS. The interrupted wait raises inside the
     Task, and `Environment.set_error`/`set_timed_out` would then overwrite the stopped state (the run
     ended FAILED): a stopped program now stays stopped.
+
+    Evidence: AWS API reference, API_StopExecution.html (the execution stops, status ABORTED) and
+    API_SendTaskSuccess.html (`TaskTimedOut`: "the task associated with the token has already been
+    closed"); AWS-recorded history: localstack/localstack (commit 8b9a79f0), tests/aws/services/stepfunctions/v2/test_sfn_api.snapshot.json, `TestSnfApi::test_stop_execution`
+    (`ExecutionAborted` right after the stop, a Wait state running). No recording of a stop while a
+    `waitForTaskToken` Task waits, nor of what its token answers afterwards.
 
     Still needed? `Execution.stop` (moto/stepfunctions/parser/backend/execution.py) still only flags the
     worker without interrupting the callback endpoints; `Environment.set_error`/`set_timed_out` still
@@ -112,6 +127,10 @@ def patch_execution_events() -> None:
     moto publishes no "Step Functions Execution Status Change" events. When an execution ends, the
     event AWS sends (source `aws.states`, detail executionArn, stateMachineArn, name, status,
     startDate, stopDate, input, output, error, cause) is now put on the default bus.
+
+    Evidence: Step Functions Developer Guide, cw-events.html ("Step Functions Execution Status
+    Change" events and their detail fields) and REFERENCE.md "Safety-net facts". No AWS-recorded event
+    was found.
 
     Still needed? grep moto/stepfunctions for `Execution Status Change`: moto 5.2.5 publishes no such
     event.
@@ -160,6 +179,13 @@ def patch_retry_task_tokens() -> None:
     after the Lambda invoke returns: a `SendTaskSuccess` sent during the invoke (the submitter
     closes the task itself when the status event came first) was never seen and the Task failed by
     heartbeat timeout. The wait now returns an outcome that already arrived.
+
+    Evidence (12): Step Functions Developer Guide, connect-to-resource.html (the callback
+    pattern: a task token per task) and the Retry semantics in concepts-error-handling.html (each retry
+    is a new attempt of the Task); REFERENCE.md "Step Functions callbacks". No AWS-recorded history of a
+    retried `waitForTaskToken` Task (with its two tokens) was found in localstack's snapshots.
+    Evidence (13): none recorded; the fix follows from `SendTaskSuccess` closing the task whenever it
+    arrives (API_SendTaskSuccess.html), before or after the invoke returned.
 
     Still needed (12)? the Retry path
     (`ExecutionState._evaluate_with_timeout`/`StateTaskServiceCallback._evaluate_with_timeout`) still
@@ -367,6 +393,72 @@ def patch_one_outcome_per_attempt(faults) -> None:  # noqa: ANN001
     install(33, StateTaskServiceCallback, "_eval_wait_for_task_token", eval_wait_for_task_token)
 
 
+def patch_heartbeat_timeout_matching() -> None:
+    """Patch 34; targets moto 5.2.5. What AWS does, what moto does, the fix:
+
+    AWS: a Task that misses its heartbeat fails with `States.Timeout`: its `TaskTimedOut` event carries
+    error `States.Timeout` and no cause, and so does the `ExecutionFailed` that follows when nothing
+    catches it (AWS-recorded history: localstack/localstack
+    tests/aws/services/stepfunctions/v2/timeouts/test_heartbeats.snapshot.json,
+    `TestHeartbeats::test_heartbeat_timeout`, recorded 2024-04-18; copied to
+    tests/fixtures/aws_recorded/heartbeat_timeout.json). `States.HeartbeatTimeout` is a name a `Retry`
+    or `Catch` can match, never the recorded error: "States.HeartbeatTimeout: A Task state failed to
+    send a heartbeat for a period longer than the HeartbeatSeconds value. HeartbeatTimeout is
+    available inside the Catch and Retry fields", and `States.Timeout` matches a Task that "ran longer
+    than the TimeoutSeconds value, or failed to send a heartbeat" (Step Functions Developer Guide,
+    concepts-error-handling.html; the name was added in 2021, awslabs/states-language pull 25, and
+    aws/aws-cdk issue 16084 by the Step Functions team: "Step Functions only supports a Catch on
+    States.Timeout that includes both Task timeout and Task Heartbeat timeout ... a new error type
+    called States.HeartbeatTimeout where customers can have a different error handling logic"). So a
+    missed heartbeat matches `States.HeartbeatTimeout`, `States.Timeout` and `States.ALL`; a
+    `TimeoutSeconds` timeout matches `States.Timeout` and `States.ALL`, not `States.HeartbeatTimeout`;
+    `States.TaskFailed` matches neither ("any known error name except for States.Timeout").
+    No AWS-recorded history of a Retry or Catch on `States.HeartbeatTimeout` was found (none of
+    localstack's Step Functions snapshots uses the name), so the `Error` a Catch hands on for a caught
+    heartbeat timeout is moto's, `States.Timeout` with an empty `Cause`, unverified against AWS.
+
+    moto 5.2.5 records the history as AWS does (`TaskTimedOut`/`ExecutionFailed` with `States.Timeout`,
+    no cause) but reports the missed heartbeat as the plain `States.Timeout` error name, so a `Retry` or
+    `Catch` on `States.HeartbeatTimeout` never matches it. The patched `StateTask._from_error` gives the
+    failure of a `HeartbeatTimeoutError` an error name that still reads `States.Timeout` everywhere
+    (events, the Catch's `Error`) and that `ErrorEquals` matches as both names.
+
+    Not covered: a heartbeat timeout that fails a Parallel or Map branch reaches the Parallel's or
+    Map's Catch as the name `States.Timeout` only (patches 26, 32 rethrow the branch's name); no
+    recording says what AWS matches there.
+
+    Still needed? `StateTask._from_error` (moto/stepfunctions/parser/asl/component/state/exec/
+    state_task/state_task.py) still maps every `TimeoutError`, `HeartbeatTimeoutError` included, to
+    `StatesErrorName(StatesTimeout)` (tests/test_moto_adapter.py's Catch cases fail otherwise).
+    """
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+
+    original = require(34, StateTask, "_from_error", ("self", "env", "ex"))
+    require(34, StatesErrorNameType, "StatesHeartbeatTimeout")
+
+    class HeartbeatTimeoutName(StatesErrorName):
+        """`States.Timeout`, which `ErrorEquals` also matches as `States.HeartbeatTimeout`."""
+
+        MATCHES = (StatesErrorNameType.StatesTimeout.to_name(), StatesErrorNameType.StatesHeartbeatTimeout.to_name())
+
+        def __init__(self):
+            super().__init__(typ=StatesErrorNameType.StatesTimeout)
+
+        def matches(self, error_name: str | None) -> bool:
+            return error_name in self.MATCHES
+
+    def from_error(self, env, ex):  # noqa: ANN001
+        failure = original(self, env, ex)
+        if isinstance(ex, HeartbeatTimeoutError):
+            failure.error_name = HeartbeatTimeoutName()
+        return failure
+
+    install(34, StateTask, "_from_error", from_error)
+
+
 def patch_sfn_integration_parameters() -> None:
     """Patch 16; targets moto 5.2.5. What AWS does, what moto does, the fix:
 
@@ -376,6 +468,11 @@ def patch_sfn_integration_parameters() -> None:
     its response keeps boto3's keys and a datetime `startDate`, which then breaks DescribeExecution
     of the calling execution (HTTP 500). The patch renames the parameters to the API's member names
     and gives the state the output Step Functions gives: `{"ExecutionArn", "StartDate"}` (a string).
+
+    Evidence: AWS-recorded history: localstack/localstack (commit 8b9a79f0), tests/aws/services/stepfunctions/v2/services/test_sfn_task_service.snapshot.json,
+    `TestTaskServiceSfn::test_start_execution` (recorded 2025-11-06): the Task's output is
+    `{"ExecutionArn", "StartDate", "SdkHttpMetadata", "SdkResponseMetadata"}`. Not emulated: the
+    `SdkHttpMetadata`/`SdkResponseMetadata` members (HTTP headers of the call), which nothing here reads.
 
     Still needed? `StateTaskServiceSfn._normalise_parameters` is still the empty base method and
     `_eval_service_task` still pushes boto3's response (lower-case keys, datetime) unchanged.
@@ -417,6 +514,9 @@ def patch_starting_executions() -> None:
     `_get_executions`, whose every caller dereferences `exec_worker.env`, now skips executions
     whose worker has no environment (they cannot hold the token).
 
+    Evidence: none needed for the behaviour (AWS answers `SendTask*` with the documented errors,
+    API_SendTaskSuccess.html, never HTTP 500); no AWS recording of the race exists.
+
     Still needed? the callers of `StepFunctionsParserBackend._get_executions` (`send_task_*`) still
     dereference `exec_worker.env` unchecked.
     """
@@ -441,6 +541,8 @@ def patch_program_cache() -> None:
     definition text. It is safe to share: the components keep no evaluation state (that lives in
     each execution's `Environment`, its heap keyed by the component's `heap_key`, which is fixed
     here before the program is shared, as two threads could otherwise draw different keys).
+
+    Changes no Step Functions behaviour (a cache of the parsed program), so no AWS evidence applies.
 
     Still needed? `ExecutionWorker._get_evaluation_entrypoint` still calls
     `AmazonStateLanguageParser.parse` per execution; measure with the requests probe under the soak.
@@ -487,6 +589,8 @@ def patch_jsonpath_cache() -> None:
     Parsed paths are now kept per path text (jsonpath-ng's parsed expressions are not changed by
     `find`/`update`).
 
+    Changes no Step Functions behaviour (a cache of parsed paths), so no AWS evidence applies.
+
     Still needed? `json_path.parse`/`result_path.parse` are still uncached jsonpath-ng parses.
     """
     import functools
@@ -510,6 +614,8 @@ def patch_integration_clients() -> None:
     CPU in the soak) and so a new connection. Clients are now kept per service, region and
     endpoint when no state credentials are given (boto3 clients are thread-safe), with a
     connection pool large enough for every waiting Task.
+
+    Changes no Step Functions behaviour (client reuse), so no AWS evidence applies.
 
     Still needed? `boto_client_for` (moto/stepfunctions/parser/asl/utils/boto_client.py) still calls
     `boto3.client(...)` on every call.
@@ -548,15 +654,25 @@ def patch_parallel_error_names() -> None:
     """Patch 26; targets moto 5.2.5. What AWS does, what moto does, the fix:
 
     A Parallel state whose branch failed rethrows the branch's error through `CustomErrorName`,
-    which refuses names that start with `States.`: a branch that failed with `States.Timeout` or
-    `States.HeartbeatTimeout` (an uncaught step timeout) becomes `ValueError(Custom Error Names MUST
+    which refuses names that start with `States.`: a branch that failed with `States.Timeout` (an
+    uncaught step timeout, a missed heartbeat included: patch 34) becomes `ValueError(Custom Error Names MUST
     NOT begin with the prefix 'States.')`, i.e. `States.Runtime`, which no Catch can match, so the
     execution fails at once and skips its lock release. On AWS a Parallel state fails when a branch
     fails "because of an unhandled error", with that error: its `Catch` matches the branch's error
     name, Step Functions' own `States.*` names included (the reserved prefix applies to names a
     state *reports*, not to errors propagated from a branch). The Parallel now rethrows the
-    branch's name unchanged (`state_parallel/branches_decl.py`), so a step that timed out fails
-    the execution with `States.HeartbeatTimeout`/`States.Timeout`, as on AWS, and a Catch would see it.
+    branch's name unchanged (`state_parallel/branches_decl.py`), so a step that timed out or missed
+    its heartbeat fails the execution with `States.Timeout`, and a Catch would see it.
+
+    Evidence: Step Functions Developer Guide, state-parallel.html (a branch's unhandled error fails
+    the Parallel) and concepts-error-handling.html; AWS-recorded histories:
+    localstack/localstack (commit 8b9a79f0), tests/aws/services/stepfunctions/v2/scenarios/test_base_scenarios.snapshot.json, `TestBaseScenarios::test_parallel_state_fail`
+    (the execution fails with the branch's error) and `::test_parallel_state_catch` (a Catch on the
+    Parallel matches the branch's error name and gets its Error and Cause), compared with the adapter in
+    tests/test_moto_adapter.py (tests/fixtures/aws_recorded/parallel_branch_fail*.json). No recording of
+    a `States.*` error (a timeout) failing a Parallel was found; the inline Map recording
+    (map_task_timeout.json, patch 32) shows `States.Timeout` failing the Map and the execution, which
+    this patch assumes of the Parallel too.
 
     Still needed? `state_parallel/branches_decl.py` still rethrows a branch's error through
     `CustomErrorName`, which refuses `States.` names.
@@ -588,6 +704,15 @@ def patch_map_error_names() -> None:
     ("Custom Error Names MUST NOT begin with the prefix 'States.'"). The iteration's name is now
     rethrown unchanged.
 
+    Evidence: AWS-recorded history: localstack/localstack (commit 8b9a79f0), tests/aws/services/stepfunctions/v2/timeouts/test_timeouts.snapshot.json,
+    `TestTimeouts::test_service_lambda_map_timeout` (recorded 2024-03-10): an inline Map whose iterations'
+    Tasks time out fails with `States.Timeout` (MapStateFailed, then ExecutionFailed `States.Timeout`, no
+    cause); compared with the adapter in tests/test_moto_adapter.py
+    (tests/fixtures/aws_recorded/map_task_timeout.json). Not emulated (moto's Map): AWS records the other
+    iterations as `MapIterationAborted` with a `TaskStateAborted` per Task state and writes nothing after
+    `ExecutionFailed`; moto records each iteration as `MapIterationFailed` and may write the slower
+    iterations' events after `ExecutionFailed`.
+
     Still needed? `state_map/iteration/iteration_worker.py` still wraps the iteration's error in
     `CustomErrorName` (tests/e2e/test_backfill.py's stop case fails with States.Runtime otherwise).
     """
@@ -615,6 +740,10 @@ def patch_unnamed_executions() -> None:
     Functions gives an unnamed execution a generated UUID name; the parser backend's
     `start_execution` now does the same before anything else reads the name.
 
+    Evidence: AWS API reference, API_StartExecution.html (`name`: "If you don't provide a name for
+    the execution, Step Functions automatically generates a universally unique identifier (UUID) as the
+    execution name").
+
     Still needed? `StepFunctionsParserBackend.start_execution` still builds the execution ARN from
     `name` with no default.
     """
@@ -629,10 +758,32 @@ def patch_unnamed_executions() -> None:
     install(28, StepFunctionsParserBackend, "start_execution", start_execution)
 
 
+# The members of an API response that carry a caller's own JSON (a child execution's input and
+# output): handed on as they are, never renamed.
+_PAYLOAD_MEMBERS = frozenset({"input", "output", "Input", "Output"})
+
+
 def _pascal(value: dict) -> dict:
-    """An API response as Step Functions hands it to a state: PascalCase member names, timestamps as
-    ISO 8601 strings (nested values, such as a child's Input and Output, unchanged)."""
-    return {k[0].upper() + k[1:]: (v.isoformat() if isinstance(v, datetime) else v) for k, v in value.items()}
+    """An API response as Step Functions hands it to a state: PascalCase member names, nested structures
+    included (`OutputDetails: {"Included": true}`), timestamps as ISO 8601 strings; a child's Input and
+    Output unchanged."""
+    def member(key: str, v):  # noqa: ANN001, ANN202
+        if isinstance(v, datetime):
+            return v.isoformat()
+        if isinstance(v, dict) and key not in _PAYLOAD_MEMBERS:
+            return _pascal(v)
+        return v
+
+    return {k[0].upper() + k[1:]: member(k, v) for k, v in value.items()}
+
+
+def _described(described: dict) -> dict:
+    """A child's DescribeExecution as `.sync:2` hands it on: PascalCase, with the `InputDetails` that
+    DescribeExecution has on AWS and moto leaves out."""
+    output = _pascal(described)
+    if "Input" in output:
+        output.setdefault("InputDetails", {"Included": True})
+    return output
 
 
 def patch_sync2_execution_output() -> None:
@@ -645,8 +796,19 @@ def patch_sync2_execution_output() -> None:
     `Cause`) as JSON text in the cause (the Backfill workflow reads `Status`, `ExecutionArn` and
     `Error` from both, statemachine/backfill.asl.json). moto's `StateTaskServiceSfn._build_sync2_resolver`
     returns, and puts into the cause, boto3's camelCase keys (`executionArn`, `status`, ...), and
-    datetimes in the output. The patched resolver renames the top-level keys and writes the dates as
+    datetimes in the output, and no `InputDetails`. The patched resolver renames the keys (nested
+    structures too, not the child's Input and Output), adds `InputDetails` and writes the dates as
     ISO 8601 strings in both; waiting, failing and the parsing of Input/Output are moto's.
+
+    Evidence: AWS-recorded history: localstack/localstack (commit 8b9a79f0), tests/aws/services/stepfunctions/v2/callback/test_callback.snapshot.json,
+    `TestCallback::test_start_execution_sync2` (recorded 2023-08-12): the output is the child's
+    DescribeExecution in PascalCase, nested members too (`OutputDetails: {"Included": true}`), with
+    `InputDetails`, `Input` and `Output` as JSON; compared with the adapter in tests/test_moto_adapter.py
+    (tests/fixtures/aws_recorded/sync2_output.json). The recording predates RedriveExecution, so whether
+    the output now has DescribeExecution's `Redrive*` members (the adapter's has) is not recorded. For a
+    failed child, the recording of `.sync` (not `:2`), `::test_start_execution_sync_delegate_failure`,
+    shows `States.TaskFailed` with the PascalCase DescribeExecution (`Error`, `Cause`, `InputDetails`) as
+    the cause; no `.sync:2` failure was recorded.
 
     Still needed? `StateTaskServiceSfn._build_sync2_resolver` (moto/stepfunctions/parser/asl/component/
     state/exec/state_task/service/state_task_service_sfn.py) still returns boto3's `describe_execution`
@@ -674,9 +836,9 @@ def patch_sync2_execution_output() -> None:
                 except ValueError:
                     raise failure from None
                 if isinstance(cause, dict):
-                    details["cause"] = json.dumps(_pascal(cause), separators=(",", ":"))
+                    details["cause"] = json.dumps(_described(cause), separators=(",", ":"))
                 raise
-            return _pascal(described) if isinstance(described, dict) else described
+            return _described(described) if isinstance(described, dict) else described
 
         return resolver
 
@@ -693,6 +855,12 @@ def patch_sdk_sfn_integration() -> None:
     serializes no `executionArn`: the call fails) and pushes boto3's response (camelCase, datetimes).
     For the Step Functions API (`sfn`) the patch renames the top-level parameters to the API's member
     names and the response's back to PascalCase, dates as ISO 8601 strings; other services unchanged.
+
+    Evidence: Step Functions Developer Guide, supported-services-awssdk.html (API parameters in
+    PascalCase); AWS-recorded history: localstack/localstack (commit 8b9a79f0), tests/aws/services/stepfunctions/v2/services/test_aws_sdk_task_service.snapshot.json,
+    `TestTaskServiceAwsSdk::test_sfn_start_execution` (recorded 2025-11-06): `aws-sdk:sfn:startExecution`
+    takes `StateMachineArn`/`Input`/`Name` and outputs `{"ExecutionArn", "StartDate"}`. No recording of
+    `aws-sdk:sfn:describeExecution` was found.
 
     Still needed? `StateTaskServiceAwsSdk._eval_service_task` (.../service/state_task_service_aws_sdk.py)
     still calls `getattr(api_client, api_action)(**normalised_parameters)` and pushes the response as
@@ -775,6 +943,10 @@ def patch_redrive_execution() -> None:
     around it, what follows) runs as new. So a failed Parallel reruns only its unsuccessful branches,
     and a Fail state reached through a Catch is what a redrive re-enters (as on AWS). No PENDING_REDRIVE
     phase: the execution is RUNNING when the call returns.
+
+    Evidence: the AWS documents cited above (redrive-executions.html, API_RedriveExecution.html,
+    API_DescribeExecution.html). No AWS-recorded history of a redrive was found (no localstack snapshot
+    has an `ExecutionRedriven` event).
 
     Still needed? moto/stepfunctions/responses.py still has no `redrive_execution`, and
     `ExecutionWorker._get_evaluation_environment` puts no `RedriveCount` in the context object (set

@@ -15,8 +15,9 @@
 //! of the execution catches anything: a failed step fails its branch, every enclosing `Parallel`
 //! (with the branch's own error and cause) and the execution, with the step's own error (what the
 //! submitter, completer or reconciler sent, after the step's `errors` mapping, or Step Functions'
-//! `States.HeartbeatTimeout` / `States.Timeout`). A redrive then reruns exactly the failed step's
-//! branch from the failed step, and everything after it.
+//! `States.Timeout`, for a missed heartbeat as for the step's timeout; nothing here matches
+//! `States.HeartbeatTimeout`). A redrive then reruns exactly the failed step's branch from the
+//! failed step, and everything after it.
 //!
 //! The run lock: `AcquireRunLock` takes the first attempt's slot (it is not rerun by a redrive);
 //! a redriven attempt's submitter takes the attempt's own slot before its first SQL (holder

@@ -948,14 +948,14 @@ impl<'a> Reader<'_, '_, 'a> {
                     return;
                 }
             }
-        } else if self.cursor.eat("enable_case_sensitive_identifier") {
-            if self.cursor.eat("to") || self.cursor.eat_punct("=") {
-                let on = self.cursor.peek().is_some_and(|t| {
-                    let v = t.text.trim_matches('\'').to_ascii_lowercase();
-                    matches!(v.as_str(), "true" | "on" | "1" | "yes")
-                });
-                self.settings.case_sensitive = on;
-            }
+        } else if self.cursor.eat("enable_case_sensitive_identifier")
+            && (self.cursor.eat("to") || self.cursor.eat_punct("="))
+        {
+            let on = self.cursor.peek().is_some_and(|t| {
+                let v = t.text.trim_matches('\'').to_ascii_lowercase();
+                matches!(v.as_str(), "true" | "on" | "1" | "yes")
+            });
+            self.settings.case_sensitive = on;
         }
     }
 
@@ -1011,8 +1011,8 @@ impl<'a> Reader<'_, '_, 'a> {
 /// A string literal's value: quotes removed, `''` and `\x` resolved (Redshift's escapes); a
 /// dollar-quoted body as it is.
 fn unescape(literal: &str) -> String {
-    if literal.starts_with('$') {
-        let tag_end = literal[1..].find('$').map_or(literal.len(), |i| i + 2);
+    if let Some(rest) = literal.strip_prefix('$') {
+        let tag_end = rest.find('$').map_or(literal.len(), |i| i + 2);
         let tag = &literal[..tag_end.min(literal.len())];
         return literal
             .strip_prefix(tag)

@@ -9,6 +9,8 @@
 //! and `TRUNCATE`. **Reads**: every relation after `FROM`, `JOIN`, `DELETE … USING` and
 //! `MERGE … USING`, in subqueries and CTEs, in `CREATE TABLE … (LIKE t)`, and in the query
 //! inside `UNLOAD ('…')`. A table both read and written is in both sets.
+//! `FROM t x, x.items` (a name whose first part is an alias or relation of the statement's FROM)
+//! navigates a SUPER column, as Redshift reads it, and names no table.
 //!
 //! **The script's own tables** are neither: CTE names (within their statement), temporary tables
 //! (`CREATE TEMP[ORARY] TABLE`, `SELECT … INTO TEMP`, any `#name`) for the rest of the script, as a
@@ -151,6 +153,7 @@ pub fn analyze(script: &str) -> Analysis {
             settings: &mut settings,
             temps: &mut temps,
             ctes: BTreeSet::new(),
+            aliases: BTreeSet::new(),
             out: &mut out,
             statement: number,
             depth: 0,
@@ -431,6 +434,9 @@ struct Reader<'r, 't, 'a> {
     temps: &'r mut BTreeSet<String>,
     /// CTE names of this statement (any level).
     ctes: BTreeSet<String>,
+    /// Aliases and unqualified relation names of this statement: `FROM t x, x.items` navigates
+    /// the SUPER column `items` of `x` (PartiQL), it names no table.
+    aliases: BTreeSet<String>,
     out: &'r mut Analysis,
     statement: usize,
     depth: usize,
@@ -773,7 +779,12 @@ impl<'a> Reader<'_, '_, 'a> {
                     // A function in FROM (`generate_series(…)`): its arguments are values.
                     self.cursor.pos += 1;
                     self.nested(false);
+                } else if parts.len() > 1 && self.aliases.contains(&parts[0].text) {
+                    // `FROM t x, x.items i`: the SUPER column of a relation already in FROM.
                 } else {
+                    if let [one] = parts.as_slice() {
+                        self.aliases.insert(one.text.clone());
+                    }
                     self.record(&parts, Use::Read);
                 }
             } else {
@@ -795,7 +806,11 @@ impl<'a> Reader<'_, '_, 'a> {
             _ => false,
         });
         if is_alias {
-            self.cursor.pos += 1;
+            let start = self.cursor.pos;
+            if let Some(parts) = self.cursor.name_parts(!self.settings.case_sensitive) {
+                self.aliases.insert(parts[0].text.clone());
+            }
+            self.cursor.pos = start + 1;
             if self.cursor.is_punct_at(0, "(") && !self.starts_query_after_paren() {
                 self.cursor.pos += 1;
                 self.nested(false);
@@ -994,6 +1009,7 @@ impl<'a> Reader<'_, '_, 'a> {
             settings: &mut *self.settings,
             temps: &mut *self.temps,
             ctes: BTreeSet::new(),
+            aliases: BTreeSet::new(),
             out: &mut *self.out,
             statement,
             depth: self.depth + 1,
@@ -1298,6 +1314,15 @@ mod tests {
         assert!(TableName::parse("#temp").is_err());
         assert!(TableName::parse("orders; drop").is_err());
         assert!(TableName::parse("").is_err());
+    }
+
+    #[test]
+    fn super_navigation_in_from_names_no_table() {
+        check(
+            "select o.id from sales.customers c, c.orders o, lineitems, lineitems.parts p join s.t x on true",
+            &["public.lineitems", "s.t", "sales.customers"],
+            &[],
+        );
     }
 
     #[test]

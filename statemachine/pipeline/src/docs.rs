@@ -72,7 +72,8 @@ pub fn replace_between(text: &str, begin: &str, end: &str, body: &str) -> Option
     Some(format!("{}\n{}{}", &text[..start], body, &text[stop..]))
 }
 
-/// The README with its three generated parts brought up to date.
+/// The README with its generated parts brought up to date (the lineage only where its markers
+/// are).
 pub fn update_readme(readme: &str, def: &Definition, scripts_dir: &str) -> Result<String, String> {
     let with_diagram = replace_between(readme, DIAGRAM_BEGIN, DIAGRAM_END, &diagram(def))
         .ok_or_else(|| {
@@ -85,13 +86,17 @@ pub fn update_readme(readme: &str, def: &Definition, scripts_dir: &str) -> Resul
         &table(def, scripts_dir),
     )
     .ok_or_else(|| format!("the README has no `{TABLE_BEGIN}` ... `{TABLE_END}` markers"))?;
+    // The lineage is optional (a README written before it had two parts); half of it is not.
+    if !with_table.contains(LINEAGE_BEGIN) && !with_table.contains(LINEAGE_END) {
+        return Ok(with_table);
+    }
     replace_between(
         &with_table,
         LINEAGE_BEGIN,
         LINEAGE_END,
         &crate::lineage::mermaid(def),
     )
-    .ok_or_else(|| format!("the README has no `{LINEAGE_BEGIN}` ... `{LINEAGE_END}` markers"))
+    .ok_or_else(|| format!("the README has `{LINEAGE_BEGIN}` without `{LINEAGE_END}` after it"))
 }
 
 /// The first line where two texts differ (1-based), with both lines, or `None` when equal.

@@ -1,6 +1,6 @@
 //! The pipeline definition (`scripts/pipeline.toml`) and the generator of the state machine that
 //! runs it (`statemachine/etl.asl.json`, committed). `make asl` regenerates the file and the
-//! README's diagram and step table; `make test` fails when either is stale.
+//! README's diagrams and step table; `make test` fails when any is stale.
 //!
 //! - [`definition`]: the file format and every check made before anything is deployed;
 //! - [`layout`]: the dependency graph as nested Parallel states;

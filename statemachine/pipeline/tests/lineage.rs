@@ -758,3 +758,23 @@ fn the_readme_carries_the_sales_etls_lineage() {
         .expect("lineage markers");
     assert!(readme[start..].contains(&lineage::mermaid(&def)));
 }
+
+#[test]
+fn a_readme_without_lineage_markers_keeps_two_parts_and_half_a_pair_is_refused() {
+    use pipeline::docs::{self, LINEAGE_BEGIN, LINEAGE_END};
+    let def = load("scripts/pipeline.toml");
+    let two = format!(
+        "{}\n{}\n{}\n{}\n",
+        docs::DIAGRAM_BEGIN,
+        docs::DIAGRAM_END,
+        docs::TABLE_BEGIN,
+        docs::TABLE_END
+    );
+    let updated = docs::update_readme(&two, &def, "scripts").unwrap();
+    assert!(!updated.contains("[(\"public.item\")]"));
+    let three = format!("{two}{LINEAGE_BEGIN}\n{LINEAGE_END}\n");
+    let updated = docs::update_readme(&three, &def, "scripts").unwrap();
+    assert!(updated.contains(&lineage::mermaid(&def)));
+    let half = format!("{two}{LINEAGE_BEGIN}\n");
+    assert!(docs::update_readme(&half, &def, "scripts").is_err());
+}

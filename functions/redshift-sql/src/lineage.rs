@@ -156,6 +156,7 @@ pub fn analyze(script: &str) -> Analysis {
             aliases: BTreeSet::new(),
             out: &mut out,
             statement: number,
+            start: start_of(statement),
             depth: 0,
         };
         reader.statement();
@@ -439,7 +440,28 @@ struct Reader<'r, 't, 'a> {
     aliases: BTreeSet<String>,
     out: &'r mut Analysis,
     statement: usize,
+    /// The statement's start, for warnings.
+    start: String,
     depth: usize,
+}
+
+/// A statement's first tokens on one line, at most 60 characters.
+fn start_of(toks: &[Tok<'_>]) -> String {
+    let mut start = String::new();
+    for t in toks {
+        if start.len() >= 60 {
+            break;
+        }
+        if !start.is_empty() {
+            start.push(' ');
+        }
+        start.push_str(t.text);
+    }
+    start
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(60)
+        .collect()
 }
 
 /// What a table reference does.
@@ -451,21 +473,7 @@ enum Use {
 
 impl<'a> Reader<'_, '_, 'a> {
     fn warn(&mut self, reason: impl Into<String>) {
-        let mut start = String::new();
-        for t in self.cursor.toks {
-            if start.len() >= 60 {
-                break;
-            }
-            if !start.is_empty() {
-                start.push(' ');
-            }
-            start.push_str(t.text);
-        }
-        let start: String = start
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(60)
-            .collect();
+        let start = self.start.clone();
         let reason = reason.into();
         if !self
             .out
@@ -497,7 +505,10 @@ impl<'a> Reader<'_, '_, 'a> {
             Resolved::Own => {}
             Resolved::Invalid => {
                 let name: Vec<&str> = parts.iter().map(|p| p.text.as_str()).collect();
-                self.warn(format!("{} is not a table name", name.join(".")));
+                let name: String = name.join(".").chars().take(100).collect();
+                self.warn(format!(
+                    "{name} is not a table name (at most database.schema.table)"
+                ));
             }
         }
     }
@@ -745,14 +756,11 @@ impl<'a> Reader<'_, '_, 'a> {
             [one] if temp || one.temp => {
                 self.temps.insert(one.text.clone());
             }
-            _ if temp => self.warn(format!(
-                "a temporary table cannot have a schema: {}",
-                parts
-                    .iter()
-                    .map(|p| p.text.as_str())
-                    .collect::<Vec<_>>()
-                    .join(".")
-            )),
+            _ if temp => {
+                let name: Vec<&str> = parts.iter().map(|p| p.text.as_str()).collect();
+                let name: String = name.join(".").chars().take(100).collect();
+                self.warn(format!("a temporary table cannot have a schema: {name}"));
+            }
             _ => self.record(&parts, Use::Write),
         }
     }
@@ -1012,6 +1020,7 @@ impl<'a> Reader<'_, '_, 'a> {
             aliases: BTreeSet::new(),
             out: &mut *self.out,
             statement,
+            start: self.start.clone(),
             depth: self.depth + 1,
         };
         let before = inner.out.writes.clone();
@@ -1363,6 +1372,27 @@ mod tests {
         let unlexable = analyze("select 'abc");
         assert_eq!(unlexable.warnings.len(), 1);
         assert_eq!(unlexable.warnings[0].statement, 0);
+    }
+
+    #[test]
+    fn a_warning_inside_an_unload_names_the_unload_statement() {
+        let a = analyze("select 1; unload ('call p()') to 's3://b/'; select 1 from a.b.c.d");
+        let got: Vec<(usize, &str)> = a
+            .warnings
+            .iter()
+            .map(|w| (w.statement, w.start.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (2, "unload ( 'call p()' ) to 's3://b/'"),
+                (3, "select 1 from a . b . c . d")
+            ]
+        );
+        assert_eq!(
+            a.warnings[1].reason,
+            "a.b.c.d is not a table name (at most database.schema.table)"
+        );
     }
 
     #[test]

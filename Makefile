@@ -68,7 +68,7 @@ node_modules/.installed: package.json package-lock.json
 build: ## build every crate (the Lambdas and the emulator, debug)
 	cargo build --workspace --all-targets --locked
 
-asl: ## regenerate the state machines and the README's pipeline diagram and step table from scripts/pipeline.toml
+asl: ## regenerate the state machines and the README's pipeline diagram, step table and lineage from scripts/pipeline.toml (refuses a failed data check)
 	cargo run --quiet --locked -p pipeline -- asl --out statemachine/etl.asl.json
 	cargo run --quiet --locked -p pipeline -- readme --readme README.md
 	cargo run --quiet --locked -p polling-baseline --bin polling-asl -- --out bench/polling.asl.json

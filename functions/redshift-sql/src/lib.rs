@@ -3,6 +3,7 @@
 //!
 //! - [`lexer`]: Redshift/PostgreSQL lexical structure: tokens, statement splitting;
 //! - [`translate`]: Redshift → PostgreSQL, what the local emulator runs (token-level rewrites);
+//! - [`lineage`]: the tables a script reads and writes (`pipeline check`, `pipeline lineage`);
 //! - [`copy_options`]: the grammar of `COPY … FROM 's3://…'` and `UNLOAD … TO 's3://…'`;
 //! - [`compat`]: the Redshift functions and views the emulator installs in PostgreSQL;
 //! - [`transaction`]: which statements commit the transaction they run in, and which Redshift
@@ -15,5 +16,6 @@ pub mod compat;
 pub mod copy_options;
 mod dialect;
 pub mod lexer;
+pub mod lineage;
 pub mod transaction;
 pub mod translate;

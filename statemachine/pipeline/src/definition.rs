@@ -26,7 +26,10 @@ use std::path::{Path, PathBuf};
 
 use etl_callback::run_date::RunDate;
 use etl_callback::script::{self, ScriptError};
+use redshift_sql::lineage::{self, TableName, Warning};
 use redshift_sql::transaction::{self, Command, Rule};
+
+use crate::lineage::ProblemKind;
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -85,6 +88,10 @@ struct RawStep {
     #[serde(default)]
     errors: BTreeMap<String, String>,
     atomic: Option<bool>,
+    reads: Option<Vec<String>>,
+    writes: Option<Vec<String>>,
+    #[serde(default)]
+    allow: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +118,40 @@ pub struct Step {
     /// (a `TRUNCATE`, which commits the transaction it runs in on Redshift): a failure later in
     /// the script then leaves those changes. `true` (the default) otherwise.
     pub atomic: bool,
+    /// The tables the step reads and writes ([`crate::lineage`]).
+    pub data: StepData,
+}
+
+/// What a step reads and writes: from its script ([`redshift_sql::lineage::analyze`]), or as
+/// the step declares it (`reads = [...]`, `writes = [...]`, which then win).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepData {
+    pub reads: BTreeSet<TableName>,
+    pub writes: BTreeSet<TableName>,
+    /// The script's temporary tables: its own.
+    pub temporary: BTreeSet<String>,
+    /// `reads = [...]` replaced what the script says.
+    pub declared_reads: bool,
+    /// `writes = [...]` replaced what the script says.
+    pub declared_writes: bool,
+    /// Statements the analysis could not read.
+    pub warnings: Vec<Warning>,
+    /// `allow = ["WriteConflict:table", "MissingDependency:table"]`.
+    pub allow: Vec<Allowance>,
+}
+
+/// One entry of a step's `allow`: a problem of the data check the step acknowledges.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Allowance {
+    pub kind: ProblemKind,
+    pub table: TableName,
+}
+
+impl StepData {
+    /// Whether the analysis's warnings still matter: not when the step declares both sides.
+    pub fn warnings_matter(&self) -> bool {
+        !(self.declared_reads && self.declared_writes)
+    }
 }
 
 /// A name (and comment) for the Parallel state that runs exactly these steps.
@@ -412,7 +453,6 @@ impl Definition {
                     ),
                 ),
             })?;
-            scripts.insert(s.script.clone(), bytes);
             check_limits(s).map_err(|r| invalid(&s.name, r))?;
             for (from, to) in &s.errors {
                 if !MAPPABLE_ERRORS.contains(&from.as_str()) {
@@ -430,6 +470,8 @@ impl Definition {
             if let Some(d) = &s.description {
                 check_comment(d).map_err(|r| invalid(&s.name, r))?;
             }
+            let data =
+                step_data(s, &String::from_utf8_lossy(&bytes)).map_err(|r| invalid(&s.name, r))?;
             steps.push(Step {
                 name: s.name.clone(),
                 script: s.script.clone(),
@@ -439,7 +481,9 @@ impl Definition {
                 timeout_seconds: s.timeout_seconds,
                 errors: s.errors.clone(),
                 atomic,
+                data,
             });
+            scripts.insert(s.script.clone(), bytes);
         }
         if let Some(cycle) = find_cycle(&steps) {
             return Err(DefinitionError::Cycle {
@@ -515,6 +559,53 @@ pub fn scripts_version(scripts: &BTreeMap<String, Vec<u8>>) -> String {
         hash.update(bytes);
     }
     hex::encode(hash.finalize())[..16].to_owned()
+}
+
+/// The step's tables: the script's analysis, replaced by what the step declares.
+fn step_data(s: &RawStep, script: &str) -> Result<StepData, String> {
+    let analysis = lineage::analyze(script);
+    let declared = |key: &str, names: &[String]| -> Result<BTreeSet<TableName>, String> {
+        names
+            .iter()
+            .map(|n| TableName::parse(n).map_err(|e| format!("{key}: {e}")))
+            .collect()
+    };
+    let mut data = StepData {
+        reads: analysis.reads,
+        writes: analysis.writes,
+        temporary: analysis.temporary,
+        warnings: analysis.warnings,
+        ..StepData::default()
+    };
+    if let Some(reads) = &s.reads {
+        data.reads = declared("reads", reads)?;
+        data.declared_reads = true;
+    }
+    if let Some(writes) = &s.writes {
+        data.writes = declared("writes", writes)?;
+        data.declared_writes = true;
+    }
+    for entry in &s.allow {
+        let bad = || {
+            format!(
+                "allow entry {entry:?}: expected \"MissingDependency:<table>\" or \"WriteConflict:<table>\""
+            )
+        };
+        let (kind, table) = entry.split_once(':').ok_or_else(bad)?;
+        let kind = match kind.trim() {
+            "MissingDependency" => ProblemKind::MissingDependency,
+            "WriteConflict" => ProblemKind::WriteConflict,
+            _ => return Err(bad()),
+        };
+        let table =
+            TableName::parse(table.trim()).map_err(|e| format!("allow entry {entry:?}: {e}"))?;
+        let allowance = Allowance { kind, table };
+        if data.allow.contains(&allowance) {
+            return Err(format!("allow lists {entry:?} twice"));
+        }
+        data.allow.push(allowance);
+    }
+    Ok(data)
 }
 
 fn check_script_name(script: &str) -> Result<(), String> {

@@ -1,6 +1,6 @@
 //! The pipeline definition (`scripts/pipeline.toml`) and the generator of the state machine that
 //! runs it (`statemachine/etl.asl.json`, committed). `make asl` regenerates the file and the
-//! README's diagram and step table; `make test` fails when either is stale.
+//! README's diagrams and step table; `make test` fails when any is stale.
 //!
 //! - [`definition`]: the file format and every check made before anything is deployed;
 //! - [`layout`]: the dependency graph as nested Parallel states;
@@ -8,6 +8,7 @@
 //!   reuses it);
 //! - [`asl`]: the product's design: the SQL Task, the run lock, the one Fail state;
 //! - [`limits`]: whether the result fits one execution;
+//! - [`lineage`]: the dependency graph checked against the tables each step reads and writes;
 //! - [`docs`]: the README's generated parts.
 
 pub mod asl;
@@ -17,6 +18,7 @@ pub mod emit;
 pub mod json;
 pub mod layout;
 pub mod limits;
+pub mod lineage;
 
 use std::path::Path;
 
@@ -103,6 +105,7 @@ impl Plan {
             .iter()
             .enumerate()
             .map(|(i, s)| {
+                let data = lineage::step_json(def, i);
                 serde_json::json!({
                     "name": s.name,
                     "script": s.script,
@@ -113,6 +116,12 @@ impl Plan {
                     "timeoutSeconds": s.timeout_seconds,
                     "waitsFor": waits[i].iter().map(name).collect::<Vec<_>>(),
                     "extraWaits": extra[i].iter().map(name).collect::<Vec<_>>(),
+                    "reads": data["reads"],
+                    "writes": data["writes"],
+                    "temporary": data["temporary"],
+                    "declared": data["declared"],
+                    "warnings": data["warnings"],
+                    "allow": data["allow"],
                 })
             })
             .collect();
@@ -132,6 +141,7 @@ impl Plan {
             "seriesParallel": extra.iter().all(|e| e.is_empty()),
             "parallelStates": self.layout.parallels(),
             "states": states,
+            "dataProblems": lineage::graph_json(def)["problems"],
             "worstCaseHistoryEvents": limits::worst_case_events(def.steps.len(), self.layout.parallels() + 1),
         })
     }

@@ -1,32 +1,48 @@
 //! `pipeline`: the generator's command line (`make asl`, `make test`, the local stack).
 //!
 //!     pipeline asl    [--definition FILE] [--out FILE]      the state machine (stdout without --out)
-//!     pipeline readme [--definition FILE] [--readme FILE]   rewrite the README's diagram and step table
+//!     pipeline readme [--definition FILE] [--readme FILE]   rewrite the README's diagrams and step table
 //!     pipeline check  [--definition FILE] [--asl FILE] [--readme FILE]
-//!                                                           fail, naming the first difference, when stale
-//!     pipeline steps  [--definition FILE]                   the steps and layout as JSON
+//!                                                           the definition and its data check; with
+//!                                                           the default definition (or --asl), fail,
+//!                                                           naming the first difference, when stale
+//!     pipeline steps  [--definition FILE]                   the steps, layout, reads and writes as JSON
+//!     pipeline lineage [--definition FILE] [--format json|mermaid]
+//!                                                           the table-level graph
 //!
-//! A refused definition prints its error name and message (file, step, reason) and exits 2.
+//! A refused definition prints its error name and message (file, step, reason) and exits 2; the
+//! data check ([`pipeline::lineage`]) prints every refusal, one per line. `asl`, `readme` and
+//! `check` refuse what the data check refuses and print, on stderr, the problems an `allow`
+//! acknowledges and the statements the analysis could not read.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use pipeline::{docs, Plan, DEFAULT_ASL, DEFAULT_DEFINITION};
+use pipeline::{docs, lineage, Plan, DEFAULT_ASL, DEFAULT_DEFINITION};
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let command = args.next().unwrap_or_default();
     let mut definition = PathBuf::from(DEFAULT_DEFINITION);
     let (mut out, mut asl, mut readme) = (None, PathBuf::from(DEFAULT_ASL), None);
+    let (mut definition_given, mut asl_given, mut format) = (false, false, String::from("json"));
     while let Some(flag) = args.next() {
         let Some(value) = args.next() else {
             return usage(&format!("{flag} needs a value"));
         };
         match flag.as_str() {
-            "--definition" => definition = value.into(),
+            "--definition" => {
+                definition = value.into();
+                definition_given = true;
+            }
             "--out" => out = Some(PathBuf::from(value)),
-            "--asl" => asl = value.into(),
+            "--asl" => {
+                asl = value.into();
+                asl_given = true;
+            }
             "--readme" => readme = Some(PathBuf::from(value)),
+            "--format" if value == "json" || value == "mermaid" => format = value,
+            "--format" => return usage(&format!("--format {value}: expected json or mermaid")),
             _ => return usage(&format!("unknown option {flag}")),
         }
     }
@@ -34,6 +50,19 @@ fn main() -> ExitCode {
         Ok(plan) => plan,
         Err(e) => return refused(e.name(), &e.to_string()),
     };
+    if matches!(command.as_str(), "asl" | "readme" | "check") {
+        let checked = lineage::check(&plan.definition);
+        for note in checked.notes(&plan.definition) {
+            eprintln!("{note}");
+        }
+        let refusals = checked.refusals(&plan.definition);
+        if !refusals.is_empty() {
+            for (name, message) in &refusals {
+                eprintln!("{name}: {message}");
+            }
+            return ExitCode::from(2);
+        }
+    }
     let result = match command.as_str() {
         "asl" => plan
             .asl()
@@ -53,7 +82,24 @@ fn main() -> ExitCode {
                     .and_then(|new| write(&path, &new))
             })
         }
+        // Another definition than the default is checked on its own: the committed state
+        // machine is the default definition's.
+        "check" if definition_given && !asl_given && readme.is_none() => {
+            plan.asl().map(drop).map_err(|e| (e.name(), e.to_string()))
+        }
         "check" => check(&plan, &definition, &asl, readme.as_deref()),
+        "lineage" => {
+            if format == "mermaid" {
+                print!("{}", lineage::mermaid(&plan.definition));
+            } else {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&lineage::graph_json(&plan.definition))
+                        .expect("json")
+                );
+            }
+            Ok(())
+        }
         "steps" => {
             println!(
                 "{}",
@@ -61,7 +107,7 @@ fn main() -> ExitCode {
             );
             Ok(())
         }
-        _ => return usage("expected a command: asl, readme, check or steps"),
+        _ => return usage("expected a command: asl, readme, check, steps or lineage"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -130,6 +176,6 @@ fn refused(name: &str, message: &str) -> ExitCode {
 }
 
 fn usage(problem: &str) -> ExitCode {
-    eprintln!("pipeline: {problem}\nusage: pipeline asl|readme|check|steps [--definition FILE] [--out FILE] [--asl FILE] [--readme FILE]");
+    eprintln!("pipeline: {problem}\nusage: pipeline asl|readme|check|steps|lineage [--definition FILE] [--out FILE] [--asl FILE] [--readme FILE] [--format json|mermaid]");
     ExitCode::from(64)
 }

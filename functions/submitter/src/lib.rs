@@ -463,7 +463,7 @@ impl Submitter {
             match sent {
                 Err(err) if wait_failed(&err) => {
                     count_submit(&err);
-                    warn!(step = %task.step, error_code = err.code().unwrap_or("timeout"),
+                    warn!(step = %task.step, error_code = err.code().unwrap_or("none (a timeout or connection failure)"),
                           "the submit's wait failed; submitting again without it under the same ClientToken");
                     fell_back = true;
                 }

@@ -1,10 +1,11 @@
 //! The submitter: starts a step's SQL script as one Data API batch and parks the task token in the
 //! rendezvous table until the statement's status event arrives.
 //!
-//! With `SUBMIT_WAIT_SECONDS` (the template's `SubmitWaitSeconds`, 1 to 30) the batch is started
-//! with that `WaitTimeSeconds`: when the Data API answers that the batch has already ended, the
-//! submitter records its state in the rendezvous item as the status event would and closes the
-//! task itself, through the same settle path as the completer (`completedBy` `submitter-wait`).
+//! With `SUBMIT_WAIT_SECONDS` above 0 (the template's `SubmitWaitSeconds`, 0 to 30; 0 = no
+//! wait) the batch is started with that `WaitTimeSeconds`: when the Data API answers that the
+//! batch has already ended, the submitter records its state in the rendezvous item as the status
+//! event would and closes the task itself, through the same settle path as the completer
+//! (`completedBy` `submitter-wait`).
 //! A wait the Data API refuses (`ActiveWaitingRequestsExceededException`, throttling) or that
 //! times out falls back to a plain submit under the same `ClientToken`, which answers with the
 //! statement if the waited call started it: a wait never starts a second statement and never fails

@@ -2,6 +2,7 @@
 #   make local                       one run for RUN_DATE on a throwaway stack, then stop it
 #   make local RUN_DATE=2021-06-27 KEEP=1 DATABASE_URL=postgres://... PIPELINE=path/to/pipeline.toml
 #   make local-up / make local-down  leave a stack running (endpoints in .local-stack/env) / stop it
+#   make local PARAMS='SubmitWaitSeconds=5'   template parameter overrides (also for local-up)
 #   make local DATA=dir              also seed the local S3: each top-level folder of dir is a bucket
 #                                    (docs/copy-unload.md), for COPY and UNLOAD of the team's buckets
 #   make local-exec RUN_DATE=...     one more execution on the running stack
@@ -15,6 +16,8 @@ LOCAL_RUN_DIR ?= .local-stack
 LOCAL_FLAGS = --run-dir $(LOCAL_RUN_DIR) $(if $(DATABASE_URL),--database-url '$(DATABASE_URL)')
 PIPELINE_FLAG = $(if $(PIPELINE),--pipeline '$(PIPELINE)')
 DATA_FLAG = $(if $(DATA),--data '$(DATA)')
+# PARAMS='SubmitWaitSeconds=5 …': template parameter overrides for this stack (default: template.yaml's)
+PARAMS_FLAG = $(foreach p,$(PARAMS),--parameter '$(p)')
 
 N ?= 100
 ACTIVE_LIMIT ?= 10
@@ -23,10 +26,10 @@ SEED ?=
 .PHONY: local local-up local-exec local-watch local-down backfill test-e2e soak soak-small
 
 local: setup build ## one pipeline run on a throwaway local stack (RUN_DATE=, KEEP=1, DATABASE_URL=, PIPELINE=your/pipeline.toml, DATA=dir)
-	$(PY) local/stack.py run --run-date '$(RUN_DATE)' $(if $(filter 1 yes true,$(KEEP)),--keep) $(LOCAL_FLAGS) $(PIPELINE_FLAG) $(DATA_FLAG)
+	$(PY) local/stack.py run --run-date '$(RUN_DATE)' $(if $(filter 1 yes true,$(KEEP)),--keep) $(LOCAL_FLAGS) $(PIPELINE_FLAG) $(DATA_FLAG) $(PARAMS_FLAG)
 
 local-up: setup build ## start a local stack and leave it running (endpoints in .local-stack/env; PIPELINE=, DATA=dir)
-	$(PY) local/stack.py up $(LOCAL_FLAGS) $(PIPELINE_FLAG) $(DATA_FLAG)
+	$(PY) local/stack.py up $(LOCAL_FLAGS) $(PIPELINE_FLAG) $(DATA_FLAG) $(PARAMS_FLAG)
 
 local-exec: ## one more execution on the running local stack (RUN_DATE=)
 	$(PY) local/stack.py exec --run-date '$(RUN_DATE)' --run-dir $(LOCAL_RUN_DIR)

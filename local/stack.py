@@ -476,6 +476,21 @@ def _on_signal(signum, _frame):  # noqa: ANN001
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def parse_parameters(pairs: list[str]) -> dict[str, str]:
+    """`--parameter KEY=VALUE` options as template parameter overrides; a parameter the template does not
+    declare is refused (a typo would otherwise deploy the default silently)."""
+    declared = set(load_template(ROOT / "template.yaml").get("Parameters") or {})
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--parameter {pair!r}: expected KEY=VALUE")
+        if key not in declared:
+            raise ValueError(f"--parameter {key}: template.yaml declares no such parameter")
+        out[key] = value
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Local stack: moto + Redshift Data emulator + Rust Lambdas.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -493,6 +508,10 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--data", type=Path, default=None,
                            help="seed the local S3: each top-level folder of this directory becomes a bucket, "
                                 "its files objects under the same keys (docs/copy-unload.md)")
+        if name in ("run", "up"):
+            p.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE",
+                           help="a template parameter for this stack (repeatable; e.g. SubmitWaitSeconds=5); "
+                                "the others are template.yaml's defaults and the local ones")
         if name in ("run", "exec"):
             p.add_argument("--run-date", default="2021-06-26", help="execution input runDate ('' = omit, the state machine defaults it)")
             p.add_argument("--timeout", type=float, default=600, help="seconds to wait for the execution")
@@ -533,8 +552,13 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)  # also when started with SIGINT ignored (background jobs)
+    try:
+        parameters = parse_parameters(args.parameter)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     stack = LocalStack(run_dir=args.run_dir, database_url=args.database_url, pipeline=args.pipeline,
-                       data_dir=args.data)
+                       data_dir=args.data, parameters=parameters)
     keep = args.command == "up" or args.keep
     atexit.register(lambda: None if keep else stack.stop())
     try:

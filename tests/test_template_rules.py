@@ -133,7 +133,8 @@ GOOD = {
         **CLUSTER, "ReconcileRate": "rate(1 minute)", "ReconcileGraceSeconds": "1",
         "StepHeartbeatSeconds": "600", "StepTimeoutSeconds": "601"},
     "the longest limits": {**CLUSTER, "ReconcileGraceSeconds": "300", "StepHeartbeatSeconds": "21599",
-                           "StepTimeoutSeconds": "21600"},
+                           "StepTimeoutSeconds": "21600", "SubmitWaitSeconds": "30"},
+    "a short submit wait": {**CLUSTER, "SubmitWaitSeconds": "5"},
 }
 
 BAD = {
@@ -160,6 +161,10 @@ BAD = {
                                              "StepHeartbeatSeconds: above MaxValue"),
     "a reconciler too slow for the heartbeat": ({**CLUSTER, "ReconcileRate": "rate(5 minutes)"},
                                                 "ReconcileRate: not in AllowedValues"),
+    # the Data API's WaitTimeSeconds is at most 30; the submitter refuses more at every cold start
+    "a submit wait the Data API refuses": ({**CLUSTER, "SubmitWaitSeconds": "31"},
+                                           "SubmitWaitSeconds: above MaxValue"),
+    "a negative submit wait": ({**CLUSTER, "SubmitWaitSeconds": "-1"}, "SubmitWaitSeconds: below MinValue"),
     "a cron reconciler": ({**CLUSTER, "ReconcileRate": "cron(0/2 * * * ? *)"}, "ReconcileRate: not in AllowedValues"),
     "a reconcile rate EventBridge refuses": ({**CLUSTER, "ReconcileRate": "rate(2 seconds)"},
                                              "ReconcileRate: not in AllowedValues"),

@@ -35,6 +35,17 @@ impl Timeouts {
         Duration::from_secs(self.operation_seconds)
     }
 
+    /// These timeouts for a call the service holds up to `wait_seconds` before it answers (long
+    /// polling, `WaitTimeSeconds`): the wait is added to the attempt and to the operation, so a
+    /// waited call that the service answers at the end of its wait is not cut short, and the call
+    /// still ends `wait_seconds` after the plain one at the latest.
+    pub const fn waiting(self, wait_seconds: u64) -> Self {
+        Self {
+            attempt_seconds: self.attempt_seconds + wait_seconds,
+            operation_seconds: self.operation_seconds + wait_seconds,
+        }
+    }
+
     pub fn config(self) -> TimeoutConfig {
         TimeoutConfig::builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -63,6 +74,18 @@ pub const REDSHIFT_DATA: Timeouts = Timeouts {
     attempt_seconds: 5,
     operation_seconds: 10,
 };
+/// The Data API's longest `WaitTimeSeconds` (long polling): the most the submitter may wait for
+/// its batch to end (`SUBMIT_WAIT_SECONDS`, the template's `SubmitWaitSeconds`).
+pub const REDSHIFT_DATA_MAX_WAIT_SECONDS: u64 = 30;
+
+/// How much longer than a plain submit a submit waiting `wait_seconds` can take: the waited call
+/// ([`Timeouts::waiting`]: the plain operation plus the wait) and, when the wait fails, the plain
+/// submit it falls back to. The submitter's `Timeout` covers it for the longest wait
+/// (`tests/template_limits.rs`).
+pub const fn submit_wait_extra_seconds(wait_seconds: u64) -> u64 {
+    wait_seconds + REDSHIFT_DATA.operation_seconds
+}
+
 /// `GetObject` of a script (at most 100 KB).
 pub const S3: Timeouts = Timeouts {
     attempt_seconds: 5,

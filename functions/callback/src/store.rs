@@ -166,6 +166,9 @@ fn is_condition_failed(err: &SdkError<UpdateItemError, HttpResponse>) -> bool {
 pub enum Side {
     /// The event was there first; the submitter closed the task after storing the token.
     Submitter,
+    /// The submitter's own `BatchExecuteStatement` wait (`WaitTimeSeconds`) saw the statement end:
+    /// it recorded the outcome as the event would and closed the task after storing the token.
+    SubmitterWait,
     /// The token was there first; the completer closed the task on the event.
     Completer,
     /// The event never came (or the execution ended); the reconciler closed the task.
@@ -176,6 +179,7 @@ impl Side {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Submitter => "submitter",
+            Self::SubmitterWait => "submitter-wait",
             Self::Completer => "completer",
             Self::Reconciler => "reconciler",
         }

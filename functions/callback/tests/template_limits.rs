@@ -199,6 +199,97 @@ fn a_timeout_the_lease_does_not_know_or_an_sdk_window_it_cannot_cover_is_found()
     }
 }
 
+/// What breaks the submitter's relation to its wait: the template's `SubmitWaitSeconds` reaches
+/// the submitter, cannot ask the Data API for more than it allows, and the submitter's `Timeout`
+/// covers the longest wait on top of the SDK window every function covers.
+fn submit_wait_problems(template: &Template) -> Vec<String> {
+    let mut problems = Vec::new();
+    let max_wait = template.number("Parameters/SubmitWaitSeconds/MaxValue");
+    if max_wait > aws::REDSHIFT_DATA_MAX_WAIT_SECONDS as i64 {
+        problems.push(format!(
+            "SubmitWaitSeconds MaxValue {max_wait} is more than the Data API's {} s",
+            aws::REDSHIFT_DATA_MAX_WAIT_SECONDS
+        ));
+    }
+    if template.number("Parameters/SubmitWaitSeconds/MinValue") != 0 {
+        problems.push("SubmitWaitSeconds must allow 0 (no wait)".to_owned());
+    }
+    let told = template.function_value(
+        "SubmitterFunction",
+        "Environment/Variables/SUBMIT_WAIT_SECONDS",
+    );
+    if told != Some("!Ref SubmitWaitSeconds") {
+        problems.push(format!(
+            "SubmitterFunction: SUBMIT_WAIT_SECONDS is {told:?}, not !Ref SubmitWaitSeconds"
+        ));
+    }
+    let timeout: i64 = template
+        .function_value("SubmitterFunction", "Timeout")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let needed =
+        CLAIM_WINDOW_SECONDS + aws::submit_wait_extra_seconds(max_wait.max(0) as u64) as i64;
+    if timeout < needed {
+        problems.push(format!(
+            "SubmitterFunction: Timeout {timeout} s is shorter than the {needed} s a submit waiting \
+             {max_wait} s may take (the {CLAIM_WINDOW_SECONDS} s SDK window under a claim, the wait, \
+             and the plain submit a failed wait falls back to)"
+        ));
+    }
+    problems
+}
+
+#[test]
+fn the_submitters_timeout_covers_its_longest_wait() {
+    let template = Template::read();
+    assert_eq!(submit_wait_problems(&template), Vec::<String>::new());
+    // The wait happens before any claim is taken: the lease stays what the SDK window needs.
+    let timeout: i64 = template
+        .function_value("SubmitterFunction", "Timeout")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        claim_seconds(Some(timeout)),
+        CLAIM_WINDOW_SECONDS + CLAIM_MARGIN_SECONDS
+    );
+    // The default is no wait.
+    assert_eq!(
+        template.get("Parameters/SubmitWaitSeconds/Default"),
+        Some("0")
+    );
+}
+
+#[test]
+fn a_submit_wait_the_submitters_timeout_or_the_data_api_cannot_cover_is_found() {
+    let cases: [(&str, &str, &str); 3] = [
+        (
+            "    MaxValue: 30\n    Description: >-\n      How long the submitter waits",
+            "    MaxValue: 31\n    Description: >-\n      How long the submitter waits",
+            "SubmitWaitSeconds MaxValue 31 is more than",
+        ),
+        (
+            "      Timeout: 70\n",
+            "      Timeout: 60\n",
+            "SubmitterFunction: Timeout 60 s is shorter than the 70 s",
+        ),
+        (
+            "SUBMIT_WAIT_SECONDS: !Ref SubmitWaitSeconds",
+            "SUBMIT_WAIT_SECONDS: \"5\"",
+            "SubmitterFunction: SUBMIT_WAIT_SECONDS is Some(\"5\")",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let text = template_text();
+        assert_eq!(text.matches(from).count(), 1, "{from:?}");
+        let problems = submit_wait_problems(&Template::parse(&text.replace(from, to)));
+        assert!(
+            problems.iter().any(|p| p.starts_with(expected)),
+            "{expected}: {problems:?}"
+        );
+    }
+}
+
 #[test]
 fn the_token_ttl_is_derived_from_the_step_limits_in_one_place() {
     let template = Template::read();

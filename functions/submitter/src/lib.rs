@@ -1,18 +1,33 @@
 //! The submitter: starts a step's SQL script as one Data API batch and parks the task token in the
 //! rendezvous table until the statement's status event arrives.
+//!
+//! With `SUBMIT_WAIT_SECONDS` above 0 (the template's `SubmitWaitSeconds`, 0 to 30; 0 = no
+//! wait) the batch is started with that `WaitTimeSeconds`: when the Data API answers that the
+//! batch has already ended, the submitter records its state in the rendezvous item as the status
+//! event would and closes the task itself, through the same settle path as the completer
+//! (`completedBy` `submitter-wait`).
+//! A wait the Data API refuses (`ActiveWaitingRequestsExceededException`, throttling) or that
+//! times out falls back to a plain submit under the same `ClientToken`, which answers with the
+//! statement if the waited call started it: a wait never starts a second statement and never fails
+//! the step.
 
 use aws_sdk_redshiftdata::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_redshiftdata::operation::batch_execute_statement::BatchExecuteStatementError;
+use aws_sdk_redshiftdata::operation::batch_execute_statement::{
+    BatchExecuteStatementError, BatchExecuteStatementOutput,
+};
+use aws_sdk_redshiftdata::types::StatementStatusString;
 use aws_sdk_s3::operation::get_object::GetObjectError;
+use etl_callback::aws;
 use etl_callback::complete::{CompleteError, Completion, TaskClients};
 use etl_callback::config::{self, ConfigError, TableSettings, Vars};
+use etl_callback::event::{StatementState, StatementStatusChange};
 use etl_callback::script::{self, ScriptError};
 use etl_callback::store::{Recorded, Side, StoreError, TokenTable};
 use etl_callback::task::{client_token, script_key, statement_name, InputError, Task, TaskInput};
-use etl_callback::throttle::Throttling;
+use etl_callback::throttle::{Throttling, THROTTLING_EXCEPTION};
 use serde::Serialize;
 use thiserror::Error;
-use tracing::info;
+use tracing::{info, warn};
 
 pub mod run_lock;
 use run_lock::{RunLockError, RunLockSettings};
@@ -46,6 +61,9 @@ pub struct Config {
     /// The run lock a redriven attempt takes before it submits ([`run_lock`]); `None` without
     /// `RUN_LOCK_TABLE`.
     pub run_lock: Option<RunLockSettings>,
+    /// `WaitTimeSeconds` of the submit (`SUBMIT_WAIT_SECONDS`, 0 to
+    /// [`aws::REDSHIFT_DATA_MAX_WAIT_SECONDS`]); 0 submits without a wait.
+    pub submit_wait_seconds: u32,
 }
 
 impl Config {
@@ -96,9 +114,11 @@ impl Config {
             }
         };
         let run_lock = RunLockSettings::read(&mut vars);
+        let submit_wait_seconds = read_submit_wait(&mut vars);
         vars.finish()?;
         Ok(Self {
             run_lock,
+            submit_wait_seconds,
             token_table,
             scripts_bucket,
             scripts_prefix,
@@ -106,6 +126,24 @@ impl Config {
             database,
             target,
         })
+    }
+}
+
+/// `SUBMIT_WAIT_SECONDS`: unset or empty is 0 (no wait).
+fn read_submit_wait<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> u32 {
+    let max = aws::REDSHIFT_DATA_MAX_WAIT_SECONDS;
+    match vars
+        .optional("SUBMIT_WAIT_SECONDS")
+        .map(|v| v.parse::<u32>())
+    {
+        None => 0,
+        Some(Ok(seconds)) if u64::from(seconds) <= max => seconds,
+        Some(_) => {
+            vars.problem(format!(
+                "SUBMIT_WAIT_SECONDS must be a whole number of seconds from 0 to {max}"
+            ));
+            0
+        }
     }
 }
 
@@ -186,6 +224,30 @@ pub struct Submitted {
     /// `Redelivered` (the same token again).
     pub recorded: String,
     pub completion: String,
+    /// What the submit's wait saw ([`Wait`]): `Off`, `Ended(Finished)`, `NotEnded`, `FellBack`.
+    pub wait: String,
+}
+
+/// What the submit's wait (`WaitTimeSeconds`) told about the new statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// No wait configured.
+    Off,
+    /// The batch had ended (FINISHED, FAILED or ABORTED) when the Data API answered.
+    Ended(StatementState),
+    /// The wait ran out (or the answer had no terminal status): the status event closes the task.
+    NotEnded,
+    /// The waited call failed (waiting-requests limit, throttling, timeout); the plain submit
+    /// under the same `ClientToken` gave the statement, and the status event closes the task.
+    FellBack,
+}
+
+/// The statement a submit started (or, under a `ClientToken` seen before, had started) and what
+/// its wait saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Started {
+    id: String,
+    wait: Wait,
 }
 
 /// The submitter and the clients it uses: S3 for the script, the Data API for the batch, the
@@ -239,22 +301,29 @@ impl Submitter {
             &task.execution_name,
             &task.step,
         );
-        let statement_id = self.start_batch(&statements, &name, &task).await?;
+        let Started {
+            id: statement_id,
+            wait,
+        } = self.start_batch(&statements, &name, &task).await?;
         info!(statement_id = %statement_id, step = %task.step, run_date = %task.run_date,
               attempt = task.attempt, token = %task.token.fingerprint(),
-              statements = statements.len(), script = %key, "batch submitted");
+              statements = statements.len(), script = %key, wait = ?wait, "batch submitted");
+        // The state the wait saw goes into the item first, as the status event would put it, so
+        // that the token's write below finds both halves and closes the task.
+        let side = match wait {
+            Wait::Ended(state) => self.record_wait_outcome(&statement_id, &name, state).await,
+            Wait::Off | Wait::NotEnded | Wait::FellBack => Side::Submitter,
+        };
 
         let (rendezvous, recorded) = self.table.record_task(&statement_id, &task, &name).await?;
         if recorded != Recorded::Stored {
             info!(statement_id = %statement_id, step = %task.step, attempt = task.attempt,
                   recorded = ?recorded, "the Data API returned the statement of an earlier attempt");
         }
-        let completion = self
-            .task_clients()
-            .settle(&rendezvous, Side::Submitter)
-            .await?;
+        let completion = self.task_clients().settle(&rendezvous, side).await?;
         if completion != Completion::WaitingForEvent {
-            info!(statement_id = %statement_id, completion = ?completion, "status event arrived before the token was stored");
+            info!(statement_id = %statement_id, completion = ?completion, completed_by = side.as_str(),
+                  "the statement's outcome was recorded before the token was stored");
         }
         Ok(Submitted {
             statement_id,
@@ -265,7 +334,33 @@ impl Submitter {
             attempt: task.attempt,
             recorded: format!("{recorded:?}"),
             completion: format!("{completion:?}"),
+            wait: format!("{wait:?}"),
         })
+    }
+
+    /// Records the terminal state the submit's wait saw in the rendezvous item with the status
+    /// event's own write ([`TokenTable::record_event`]: the first state recorded stays, so the
+    /// event arriving before or after changes nothing). [`Side::SubmitterWait`] closes the task;
+    /// when the write fails the token is parked as without the wait ([`Side::Submitter`]) and the
+    /// status event records the state.
+    async fn record_wait_outcome(&self, id: &str, name: &str, state: StatementState) -> Side {
+        let event = StatementStatusChange {
+            statement_id: id.to_owned(),
+            statement_name: Some(name.to_owned()),
+            state,
+            rows: None,
+            principal: None,
+            redshift_query_id: None,
+            expire_at: None,
+        };
+        match self.table.record_event(&event).await {
+            Ok(_) => Side::SubmitterWait,
+            Err(err) => {
+                warn!(statement_id = id, error = %err, error_type = err.name(),
+                      "could not record the state the wait saw; the status event will");
+                Side::Submitter
+            }
+        }
     }
 
     async fn read_script(&self, key: &str) -> Result<Vec<u8>, SubmitError> {
@@ -313,13 +408,16 @@ impl Submitter {
     }
 
     /// Starts the batch under the Task entry's `ClientToken`: a retry of the entry gets the
-    /// statement its first attempt started instead of running the script again.
+    /// statement its first attempt started instead of running the script again. With a wait, the
+    /// submit asks for `WaitTimeSeconds`; a waited call that fails because of the wait
+    /// ([`wait_failed`]) is sent again without it under the same token, which answers with the
+    /// statement the waited call may have started (one statement whatever happened).
     async fn start_batch(
         &self,
         statements: &[String],
         name: &str,
         task: &Task,
-    ) -> Result<String, SubmitError> {
+    ) -> Result<Started, SubmitError> {
         let token = client_token(
             &self.config.statement_name_prefix,
             &task.execution_name,
@@ -348,21 +446,109 @@ impl Submitter {
                 .workgroup_name(name)
                 .set_secret_arn(secret_arn.clone()),
         };
-        let sent = request.send().await;
-        let throttled = matches!(&sent, Err(err) if Throttling::REDSHIFT_DATA_SUBMIT.matches(err));
-        if sent.is_ok() || throttled {
-            etl_callback::metrics::submit(throttled);
+        let wait = self.config.submit_wait_seconds;
+        let mut fell_back = false;
+        if wait > 0 {
+            // The Data API holds the answer up to `wait` seconds: the SDK's timeouts get it added.
+            let timeouts = aws::REDSHIFT_DATA.waiting(u64::from(wait));
+            let sent = request
+                .clone()
+                .wait_time_seconds(i32::try_from(wait).unwrap_or(i32::MAX))
+                .customize()
+                .config_override(
+                    aws_sdk_redshiftdata::config::Builder::default()
+                        .timeout_config(timeouts.config()),
+                )
+                .send()
+                .await;
+            match sent {
+                Err(err) if wait_failed(&err) => {
+                    count_submit(&err);
+                    warn!(step = %task.step, error_code = err.code().unwrap_or("none (a timeout or connection failure)"),
+                          "the submit's wait failed; submitting again without it under the same ClientToken");
+                    fell_back = true;
+                }
+                sent => {
+                    let out = answered(sent)?;
+                    let wait = match out.status().and_then(terminal) {
+                        Some(state) => Wait::Ended(state),
+                        None => Wait::NotEnded,
+                    };
+                    return Ok(Started {
+                        id: statement_id(&out)?,
+                        wait,
+                    });
+                }
+            }
         }
-        match sent {
-            Ok(out) => out.id().map(str::to_owned).ok_or_else(|| {
-                // The model marks the id optional; a response without one cannot be tracked.
-                SubmitError::RedshiftRequestFailed(Box::new(SdkError::construction_failure(
-                    "BatchExecuteStatement returned no statement id",
-                )))
-            }),
-            Err(err) if throttled => Err(SubmitError::RedshiftThrottled(Box::new(err))),
-            Err(err) => Err(SubmitError::RedshiftRequestFailed(Box::new(err))),
+        let out = answered(request.send().await)?;
+        Ok(Started {
+            id: statement_id(&out)?,
+            wait: if fell_back { Wait::FellBack } else { Wait::Off },
+        })
+    }
+}
+
+type SubmitResult =
+    Result<BatchExecuteStatementOutput, SdkError<BatchExecuteStatementError, HttpResponse>>;
+
+/// Counts a submit that was accepted or throttled (the `Submits` / `SubmitsThrottled` metrics).
+fn count_submit(err: &SdkError<BatchExecuteStatementError, HttpResponse>) {
+    if Throttling::REDSHIFT_DATA_SUBMIT.matches(err) {
+        etl_callback::metrics::submit(true);
+    }
+}
+
+/// A submit's answer, counted, or its error classified.
+fn answered(sent: SubmitResult) -> Result<BatchExecuteStatementOutput, SubmitError> {
+    match sent {
+        Ok(out) => {
+            etl_callback::metrics::submit(false);
+            Ok(out)
         }
+        Err(err) if Throttling::REDSHIFT_DATA_SUBMIT.matches(&err) => {
+            count_submit(&err);
+            Err(SubmitError::RedshiftThrottled(Box::new(err)))
+        }
+        Err(err) => Err(SubmitError::RedshiftRequestFailed(Box::new(err))),
+    }
+}
+
+/// The statement id of a submit's answer.
+fn statement_id(out: &BatchExecuteStatementOutput) -> Result<String, SubmitError> {
+    out.id().map(str::to_owned).ok_or_else(|| {
+        // The model marks the id optional; a response without one cannot be tracked.
+        SubmitError::RedshiftRequestFailed(Box::new(SdkError::construction_failure(
+            "BatchExecuteStatement returned no statement id",
+        )))
+    })
+}
+
+/// The terminal state a waited submit reported; `None` while the batch still runs.
+fn terminal(status: &StatementStatusString) -> Option<StatementState> {
+    match status {
+        StatementStatusString::Finished => Some(StatementState::Finished),
+        StatementStatusString::Failed => Some(StatementState::Failed),
+        StatementStatusString::Aborted => Some(StatementState::Aborted),
+        _ => None,
+    }
+}
+
+/// The errors of a waited submit that are the wait's: the Data API's limit on waiting calls
+/// (`ActiveWaitingRequestsExceededException`; the SDK models it on `DescribeStatement` and
+/// `GetStatementResult` only, so it is matched by its code), throttling, and a timeout or
+/// connection failure of the longer call. Whether or not the waited call started the statement,
+/// the plain submit under the same `ClientToken` answers with the one statement. Every other
+/// error (the active-statement quota, a validation error…) is what the plain submit would answer
+/// too, and is reported as without the wait.
+pub fn wait_failed(err: &SdkError<BatchExecuteStatementError, HttpResponse>) -> bool {
+    match err {
+        SdkError::ServiceError(e) => matches!(
+            e.err().code(),
+            Some("ActiveWaitingRequestsExceededException" | THROTTLING_EXCEPTION)
+        ),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        _ => false,
     }
 }
 

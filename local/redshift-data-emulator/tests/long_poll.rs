@@ -319,3 +319,131 @@ async fn past_the_configured_waiting_calls_the_next_is_refused_until_one_ends() 
         .expect("admitted again");
     emu.shutdown().await;
 }
+
+/// A `BatchExecuteStatement` with `WaitTimeSeconds` on `wg`/`dev` under `token`.
+async fn waited_batch(
+    client: &aws_sdk_redshiftdata::Client,
+    sqls: &[&str],
+    token: &str,
+    wait: i32,
+) -> Result<
+    aws_sdk_redshiftdata::operation::batch_execute_statement::BatchExecuteStatementOutput,
+    aws_sdk_redshiftdata::error::SdkError<
+        aws_sdk_redshiftdata::operation::batch_execute_statement::BatchExecuteStatementError,
+    >,
+> {
+    client
+        .batch_execute_statement()
+        .workgroup_name("wg")
+        .database("dev")
+        .set_sqls(Some(sqls.iter().map(|s| (*s).to_owned()).collect()))
+        .statement_name(format!("waited-{token}"))
+        .client_token(token)
+        .with_event(true)
+        .wait_time_seconds(wait)
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn a_waited_batch_answers_its_end_state_and_a_token_seen_before_its_one_statement() {
+    // What the submitter's wait relies on: the batch's terminal Status when it ends within the
+    // wait (FINISHED, or FAILED for a failing sub-statement), its running Status when the wait
+    // ends first, and, under a ClientToken seen before (an SDK retry, the plain submit a failed
+    // wait falls back to, a retried Task), the same statement with nothing run again.
+    let emu = emulator().await;
+    let client = client(&emu);
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let asked = Instant::now();
+    let finished = waited_batch(&client, &["select 1", "select pg_sleep(0.3)"], &token, 10)
+        .await
+        .expect("waited batch");
+    assert!(asked.elapsed() >= Duration::from_millis(250));
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "returned at the end, not the wait's"
+    );
+    assert_eq!(finished.status(), Some(&StatementStatusString::Finished));
+    let id = finished.id().expect("Id").to_owned();
+
+    // The same token again, waited or plain: the same statement, already ended, nothing new.
+    let again = waited_batch(&client, &["select 1", "select pg_sleep(0.3)"], &token, 10)
+        .await
+        .expect("replayed waited batch");
+    assert_eq!(again.id(), Some(id.as_str()));
+    assert_eq!(again.status(), Some(&StatementStatusString::Finished));
+    let plain = client
+        .batch_execute_statement()
+        .workgroup_name("wg")
+        .database("dev")
+        .sqls("select 1")
+        .sqls("select pg_sleep(0.3)")
+        .statement_name(format!("waited-{token}"))
+        .client_token(&token)
+        .with_event(true)
+        .send()
+        .await
+        .expect("plain replay");
+    assert_eq!(plain.id(), Some(id.as_str()));
+    assert_eq!(plain.status(), None, "a plain submit answers no Status");
+    let listed = client
+        .list_statements()
+        .statement_name(format!("waited-{token}"))
+        .send()
+        .await
+        .expect("ListStatements");
+    assert_eq!(listed.statements().len(), 1, "one statement for the token");
+
+    let failing = uuid::Uuid::new_v4().simple().to_string();
+    let failed = waited_batch(
+        &client,
+        &["select 1", "select cast('x' as integer)"],
+        &failing,
+        10,
+    )
+    .await
+    .expect("waited failing batch");
+    assert_eq!(failed.status(), Some(&StatementStatusString::Failed));
+
+    let slow = uuid::Uuid::new_v4().simple().to_string();
+    let asked = Instant::now();
+    let running = waited_batch(&client, &["select pg_sleep(5)"], &slow, 1)
+        .await
+        .expect("waited slow batch");
+    assert!(asked.elapsed() >= Duration::from_millis(900));
+    assert!(matches!(
+        running.status(),
+        Some(
+            StatementStatusString::Started
+                | StatementStatusString::Picked
+                | StatementStatusString::Submitted
+        )
+    ));
+    client
+        .cancel_statement()
+        .id(running.id().expect("Id"))
+        .send()
+        .await
+        .expect("cancel");
+
+    // Outside 1..=30 the batch is refused naming waitTimeSeconds, and nothing runs.
+    for bad in [0, 31] {
+        let refused = uuid::Uuid::new_v4().simple().to_string();
+        let err = waited_batch(&client, &["select 1"], &refused, bad)
+            .await
+            .expect_err("out of range");
+        assert_eq!(code(&err), "ValidationException", "{bad}");
+        assert!(
+            err.message().unwrap_or("").contains("waitTimeSeconds"),
+            "{err:?}"
+        );
+        let listed = client
+            .list_statements()
+            .statement_name(format!("waited-{refused}"))
+            .send()
+            .await
+            .expect("ListStatements");
+        assert!(listed.statements().is_empty(), "{bad}: nothing ran");
+    }
+    emu.shutdown().await;
+}

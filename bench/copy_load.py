@@ -8,6 +8,7 @@ Duration: S3 GET, parsing, conversion and PostgreSQL's COPY FROM STDIN). Exits 1
 the target (docs/copy-unload.md, "Figures").
 
     python bench/copy_load.py [--mb 100] [--runs 3] [--target-mb-s 50] [--binary target/release/redshift-data-emulator]
+                              [--timeformat 'YYYY-MM-DD HH24:MI:SS']
 
 Needs PostgreSQL (local/pg.sh) and the venv's moto_server; builds the emulator's release binary first
 unless --binary is given.
@@ -69,6 +70,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--target-mb-s", type=float, default=50.0)
     parser.add_argument("--binary", type=Path, default=None)
+    parser.add_argument("--timeformat", default=None, help="COPY's TIMEFORMAT for the CSV load (default: none)")
     args = parser.parse_args()
 
     binary = args.binary
@@ -115,7 +117,8 @@ def main() -> int:
         csv_rates, pq_rates, rows = [], [], 0
         for i in range(args.runs):
             run("truncate t")
-            d = run(f"copy t from 's3://bench/csv/' {ROLE} csv ignoreheader 1")
+            timeformat = f" timeformat '{args.timeformat}'" if args.timeformat else ""
+            d = run(f"copy t from 's3://bench/csv/' {ROLE} csv ignoreheader 1{timeformat}")
             seconds = d["Duration"] / 1e9
             rows = d["ResultRows"]
             csv_rates.append(size / 1e6 / seconds)

@@ -16,7 +16,8 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use chrono::format::{Item, Parsed, StrftimeItems};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
 use futures_util::SinkExt;
 use tokio_postgres::{Client, NoTls};
 
@@ -67,6 +68,9 @@ pub enum LoadError {
     NoSuchColumn { table: String, column: String },
     #[error("{0}")]
     Postgres(String),
+    /// The reader thread ended without an answer (a bug: it is not meant to panic).
+    #[error("COPY's reader stopped unexpectedly: {0}")]
+    Reader(String),
 }
 
 fn pg_error(error: &tokio_postgres::Error) -> LoadError {
@@ -266,6 +270,96 @@ enum Source {
 struct Converter<'a> {
     copy: &'a CopyStatement,
     source: Source,
+    /// DATEFORMAT / TIMEFORMAT patterns, parsed once for the load (chrono's `*::parse_from_str`
+    /// would parse the pattern again for every value).
+    date_pattern: Option<Pattern>,
+    time_pattern: Option<Pattern>,
+}
+
+/// A DATEFORMAT / TIMEFORMAT pattern, parsed.
+struct Pattern {
+    items: Vec<Item<'static>>,
+    /// The pattern is PostgreSQL's own input form (`YYYY-MM-DD`, `YYYY-MM-DD HH24:MI:SS`): a
+    /// value already in exactly that form is a valid value and goes to PostgreSQL as it is.
+    iso: bool,
+}
+
+impl Pattern {
+    fn new(format: Option<&DateTimeFormat>, iso_form: &str) -> Option<Self> {
+        match format {
+            Some(DateTimeFormat::Pattern { chrono, .. }) => Some(Self {
+                // A pattern chrono cannot read fails every value, as before (1205 / 1206).
+                items: StrftimeItems::new(chrono)
+                    .parse_to_owned()
+                    .unwrap_or_else(|_| vec![Item::Error]),
+                iso: chrono == iso_form,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Parses `value` with pre-parsed chrono items.
+fn parse_with(value: &str, items: &[Item<'_>]) -> Option<Parsed> {
+    let mut parsed = Parsed::new();
+    chrono::format::parse(&mut parsed, value, items.iter()).ok()?;
+    Some(parsed)
+}
+
+/// The formats of DATEFORMAT / TIMEFORMAT 'auto', parsed once.
+struct AutoFormats {
+    dates: Vec<Vec<Item<'static>>>,
+    times: Vec<Vec<Item<'static>>>,
+    zoned: Vec<Vec<Item<'static>>>,
+}
+
+fn auto_formats() -> &'static AutoFormats {
+    static FORMATS: std::sync::OnceLock<AutoFormats> = std::sync::OnceLock::new();
+    FORMATS.get_or_init(|| {
+        let parse = |list: &[&str]| -> Vec<Vec<Item<'static>>> {
+            list.iter()
+                .filter_map(|f| StrftimeItems::new(f).parse_to_owned().ok())
+                .collect()
+        };
+        AutoFormats {
+            dates: parse(DATE_AUTO),
+            times: parse(TIME_AUTO),
+            zoned: parse(&["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z"]),
+        }
+    })
+}
+
+/// `YYYY-MM-DD`, as chrono's `%Y-%m-%d` writes it.
+fn write_date(out: &mut String, date: NaiveDate) {
+    use std::fmt::Write;
+    let year = date.year();
+    if (0..=9999).contains(&year) {
+        let _ = write!(out, "{year:04}-{:02}-{:02}", date.month(), date.day());
+    } else {
+        let _ = write!(out, "{}", date.format("%Y-%m-%d"));
+    }
+}
+
+/// `YYYY-MM-DD HH:MI:SS[.fff|.ffffff|.fffffffff]`, as chrono's `%Y-%m-%d %H:%M:%S%.f` writes it.
+fn write_timestamp(out: &mut String, t: NaiveDateTime) {
+    use std::fmt::Write;
+    if t.nanosecond() >= 1_000_000_000 || !(0..=9999).contains(&t.year()) {
+        // A leap second (`:60`) or a year of more than four digits: chrono's own writing.
+        let _ = write!(out, "{}", t.format("%Y-%m-%d %H:%M:%S%.f"));
+        return;
+    }
+    write_date(out, t.date());
+    let _ = write!(out, " {:02}:{:02}:{:02}", t.hour(), t.minute(), t.second());
+    let nanos = t.nanosecond();
+    if nanos == 0 {
+        // whole seconds: no fraction
+    } else if nanos % 1_000_000 == 0 {
+        let _ = write!(out, ".{:03}", nanos / 1_000_000);
+    } else if nanos % 1_000 == 0 {
+        let _ = write!(out, ".{:06}", nanos / 1_000);
+    } else {
+        let _ = write!(out, ".{nanos:09}");
+    }
 }
 
 const DATE_AUTO: &[&str] = &[
@@ -295,7 +389,16 @@ const TIME_AUTO: &[&str] = &[
     "%d.%m.%Y %H:%M:%S%.f",
 ];
 
-impl Converter<'_> {
+impl<'a> Converter<'a> {
+    fn new(copy: &'a CopyStatement, source: Source) -> Self {
+        Self {
+            copy,
+            source,
+            date_pattern: Pattern::new(copy.date_format.as_ref(), "%Y-%m-%d"),
+            time_pattern: Pattern::new(copy.time_format.as_ref(), "%Y-%m-%d %H:%M:%S"),
+        }
+    }
+
     /// Converts one field (`None`: NULL) for `column`; the result is PostgreSQL input text.
     fn convert<'v>(
         &self,
@@ -409,35 +512,43 @@ impl Converter<'_> {
             }
             Kind::Float => {
                 let trimmed = value.trim();
-                match trimmed.to_ascii_lowercase().as_str() {
-                    "nan" | "inf" | "-inf" | "infinity" | "-infinity" => {
+                let special = ["nan", "inf", "-inf", "infinity", "-infinity"]
+                    .iter()
+                    .any(|s| trimmed.eq_ignore_ascii_case(s));
+                match () {
+                    () if special || trimmed.parse::<f64>().is_ok() => {
                         Ok(Some(Cow::Borrowed(trimmed)))
                     }
-                    _ if trimmed.parse::<f64>().is_ok() => Ok(Some(Cow::Borrowed(trimmed))),
-                    _ => Err(value_error(
+                    () => Err(value_error(
                         1208,
                         format!("Invalid digit, Value '{trimmed}', Type: Double"),
                     )),
                 }
             }
             Kind::Bool => {
-                let t = value.trim().to_ascii_lowercase();
-                let b = match t.as_str() {
-                    "t" | "true" | "1" | "y" | "yes" => "t",
-                    "f" | "false" | "0" | "n" | "no" => "f",
-                    _ => {
-                        return Err(value_error(
-                            1210,
-                            format!("Invalid boolean format, Value '{}'", value.trim()),
-                        ))
-                    }
-                };
-                Ok(Some(Cow::Borrowed(b)))
+                let t = value.trim();
+                let is = |words: &[&str]| words.iter().any(|w| t.eq_ignore_ascii_case(w));
+                if is(&["t", "true", "1", "y", "yes"]) {
+                    Ok(Some(Cow::Borrowed("t")))
+                } else if is(&["f", "false", "0", "n", "no"]) {
+                    Ok(Some(Cow::Borrowed("f")))
+                } else {
+                    Err(value_error(
+                        1210,
+                        format!("Invalid boolean format, Value '{t}'"),
+                    ))
+                }
             }
             Kind::Date if self.source == Source::Text => {
                 let value = value.trim();
                 // The default format, already ISO: checked without parsing, passed on as is.
-                if self.copy.date_format.is_none() && iso_date(value.as_bytes()) {
+                // A value already `YYYY-MM-DD` reads as itself under the default, 'auto' (its
+                // first format) and a `YYYY-MM-DD` pattern: checked without parsing, passed on.
+                let iso = match &self.copy.date_format {
+                    None | Some(DateTimeFormat::Auto) => true,
+                    Some(_) => self.date_pattern.as_ref().is_some_and(|p| p.iso),
+                };
+                if iso && iso_date(value.as_bytes()) {
                     return Ok(Some(Cow::Borrowed(value)));
                 }
                 self.date(value).map(|d| Some(Cow::Owned(d)))
@@ -445,6 +556,20 @@ impl Converter<'_> {
             Kind::Timestamp | Kind::TimestampTz if self.source == Source::Text => {
                 let value = value.trim();
                 if self.copy.time_format.is_none() && iso_timestamp(value.as_bytes()) {
+                    return Ok(Some(Cow::Borrowed(value)));
+                }
+                // `TIMEFORMAT 'YYYY-MM-DD HH24:MI:SS'` (or `HH:MI:SS`) and a value in exactly
+                // that form (no fraction, no zone), or 'auto' (whose first zone-less format
+                // is `YYYY-MM-DD HH:MI:SS[.f]`) and a value of that form: the value reads as
+                // itself. (TIMESTAMPTZ values are written with their zone below.)
+                let iso = match &self.copy.time_format {
+                    Some(DateTimeFormat::Auto) => true,
+                    Some(DateTimeFormat::Pattern { .. }) => {
+                        value.len() == 19 && self.time_pattern.as_ref().is_some_and(|p| p.iso)
+                    }
+                    _ => false,
+                };
+                if iso && column.kind == Kind::Timestamp && iso_timestamp(value.as_bytes()) {
                     return Ok(Some(Cow::Borrowed(value)));
                 }
                 self.timestamp(value, column.kind == Kind::TimestampTz)
@@ -462,22 +587,27 @@ impl Converter<'_> {
     }
 
     fn date(&self, value: &str) -> Result<String, ValueError> {
-        let parsed = match &self.copy.date_format {
-            None => NaiveDate::parse_from_str(value, "%Y-%m-%d").ok(),
-            Some(DateTimeFormat::Pattern { chrono, .. }) => {
-                NaiveDate::parse_from_str(value, chrono).ok().or_else(|| {
-                    NaiveDateTime::parse_from_str(value, chrono)
+        let parsed = match (&self.copy.date_format, &self.date_pattern) {
+            (Some(DateTimeFormat::Pattern { .. }), Some(pattern)) => {
+                parse_with(value, &pattern.items).and_then(|p| {
+                    p.to_naive_date()
                         .ok()
-                        .map(|t| t.date())
+                        .or_else(|| p.to_naive_datetime_with_offset(0).ok().map(|t| t.date()))
                 })
             }
-            Some(_) => DATE_AUTO
+            (None, _) => NaiveDate::parse_from_str(value, "%Y-%m-%d").ok(),
+            _ => auto_formats()
+                .dates
                 .iter()
-                .find_map(|f| NaiveDate::parse_from_str(value, f).ok())
-                .or_else(|| self.auto_timestamp(value).map(|t| t.date())),
+                .find_map(|f| parse_with(value, f)?.to_naive_date().ok())
+                .or_else(|| auto_timestamp(value).map(|t| t.date())),
         };
         match parsed {
-            Some(date) => Ok(date.format("%Y-%m-%d").to_string()),
+            Some(date) => {
+                let mut out = String::with_capacity(10);
+                write_date(&mut out, date);
+                Ok(out)
+            }
             None => {
                 let expected = match &self.copy.date_format {
                     Some(DateTimeFormat::Pattern { written, .. }) => written.as_str(),
@@ -492,29 +622,9 @@ impl Converter<'_> {
         }
     }
 
-    fn auto_timestamp(&self, value: &str) -> Option<NaiveDateTime> {
-        if let Ok(t) = DateTime::parse_from_rfc3339(value) {
-            return Some(t.naive_utc());
-        }
-        for f in ["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z"] {
-            if let Ok(t) = DateTime::parse_from_str(value, f) {
-                return Some(t.naive_utc());
-            }
-        }
-        TIME_AUTO
-            .iter()
-            .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok())
-            .or_else(|| {
-                DATE_AUTO
-                    .iter()
-                    .find_map(|f| NaiveDate::parse_from_str(value, f).ok())
-                    .and_then(|d| d.and_hms_opt(0, 0, 0))
-            })
-    }
-
     fn timestamp(&self, value: &str, with_zone: bool) -> Result<String, ValueError> {
-        let parsed = match &self.copy.time_format {
-            None => NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S%.f")
+        let parsed = match (&self.copy.time_format, &self.time_pattern) {
+            (None, _) => NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S%.f")
                 .ok()
                 .or_else(|| {
                     with_zone
@@ -522,33 +632,34 @@ impl Converter<'_> {
                         .flatten()
                         .map(|t| t.naive_utc())
                 }),
-            Some(DateTimeFormat::Pattern { chrono, .. }) => {
-                NaiveDateTime::parse_from_str(value, chrono)
-                    .ok()
-                    .or_else(|| {
-                        NaiveDate::parse_from_str(value, chrono)
-                            .ok()
-                            .and_then(|d| d.and_hms_opt(0, 0, 0))
-                    })
+            (Some(DateTimeFormat::Pattern { .. }), Some(pattern)) => {
+                parse_with(value, &pattern.items).and_then(|p| {
+                    p.to_naive_datetime_with_offset(0)
+                        .ok()
+                        .or_else(|| p.to_naive_date().ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
+                })
             }
-            Some(DateTimeFormat::EpochSecs) => value
+            (Some(DateTimeFormat::EpochSecs), _) => value
                 .parse::<i64>()
                 .ok()
                 .and_then(|s| DateTime::from_timestamp(s, 0))
                 .map(|t| t.naive_utc()),
-            Some(DateTimeFormat::EpochMillis) => value
+            (Some(DateTimeFormat::EpochMillis), _) => value
                 .parse::<i64>()
                 .ok()
                 .and_then(DateTime::from_timestamp_millis)
                 .map(|t| t.naive_utc()),
-            Some(DateTimeFormat::Auto) => self.auto_timestamp(value),
+            _ => auto_timestamp(value),
         };
         match parsed {
-            Some(t) => Ok(if with_zone {
-                t.format("%Y-%m-%d %H:%M:%S%.f+00").to_string()
-            } else {
-                t.format("%Y-%m-%d %H:%M:%S%.f").to_string()
-            }),
+            Some(t) => {
+                let mut out = String::with_capacity(32);
+                write_timestamp(&mut out, t);
+                if with_zone {
+                    out.push_str("+00");
+                }
+                Ok(out)
+            }
             None => {
                 let expected = match &self.copy.time_format {
                     Some(DateTimeFormat::Pattern { written, .. }) => written.as_str(),
@@ -564,6 +675,33 @@ impl Converter<'_> {
             }
         }
     }
+}
+
+/// DATEFORMAT / TIMEFORMAT 'auto' for a timestamp: RFC 3339, ISO with a zone, the zone-less
+/// formats, then the date formats at midnight.
+fn auto_timestamp(value: &str) -> Option<NaiveDateTime> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Some(t.naive_utc());
+    }
+    let formats = auto_formats();
+    formats
+        .zoned
+        .iter()
+        .find_map(|f| parse_with(value, f)?.to_datetime().ok())
+        .map(|t| t.naive_utc())
+        .or_else(|| {
+            formats
+                .times
+                .iter()
+                .find_map(|f| parse_with(value, f)?.to_naive_datetime_with_offset(0).ok())
+        })
+        .or_else(|| {
+            formats
+                .dates
+                .iter()
+                .find_map(|f| parse_with(value, f)?.to_naive_date().ok())
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
 }
 
 fn digits(bytes: &[u8]) -> Option<u32> {
@@ -633,29 +771,230 @@ fn push_pg_text(out: &mut Vec<u8>, value: Option<&str>) {
     }
 }
 
+/// PostgreSQL's binary COPY format ("COPY", "Binary Format" in the PostgreSQL manual): the
+/// signature, flags and header extension length; the trailer is a field count of -1.
+const PG_BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+const PG_BINARY_TRAILER: &[u8] = &[0xff, 0xff];
+
+/// The column kinds the binary COPY format is written for. A load into a table with any other
+/// column (TIMESTAMPTZ, FLOAT, TIME, SUPER, …) and a Parquet load use the text format, whose
+/// input PostgreSQL reads itself.
+fn binary_kind(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::SmallInt
+            | Kind::Integer
+            | Kind::BigInt
+            | Kind::Numeric { .. }
+            | Kind::Bool
+            | Kind::Date
+            | Kind::Timestamp
+            | Kind::Char
+    )
+}
+
+/// Days from 0001-01-01 (chrono's `num_days_from_ce` day 1) to PostgreSQL's epoch 2000-01-01.
+const PG_EPOCH_DAYS_FROM_CE: i32 = 730_120;
+/// Seconds from the Unix epoch to PostgreSQL's epoch 2000-01-01 00:00:00.
+const PG_EPOCH_UNIX_SECONDS: i64 = 946_684_800;
+
+/// A converted DATE value (`YYYY-MM-DD`, or chrono's signed form for other years).
+fn parse_pg_date(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        if let (Some(y), Some(m), Some(d)) = (digits(&b[..4]), digits(&b[5..7]), digits(&b[8..10]))
+        {
+            return NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d);
+        }
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}
+
+/// A converted TIMESTAMP value (`YYYY-MM-DD HH:MI:SS[.f…]`).
+fn parse_pg_timestamp(text: &str) -> Option<NaiveDateTime> {
+    let b = text.as_bytes();
+    if b.len() >= 19 && b[10] == b' ' && b[13] == b':' && b[16] == b':' {
+        let fraction = match &b[19..] {
+            [] => Some(0),
+            [b'.', rest @ ..] if !rest.is_empty() && rest.len() <= 9 => {
+                digits(rest).map(|f| f * 10u32.pow(9 - rest.len() as u32))
+            }
+            _ => None,
+        };
+        if let (Some(date), Some(h), Some(mi), Some(s), Some(nanos)) = (
+            parse_pg_date(&text[..10]),
+            digits(&b[11..13]),
+            digits(&b[14..16]),
+            digits(&b[17..19]),
+            fraction,
+        ) {
+            if s < 60 {
+                return date.and_hms_nano_opt(h, mi, s, nanos);
+            }
+        }
+    }
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").ok()
+}
+
+/// Microseconds since 2000-01-01, the fraction rounded as PostgreSQL rounds more than six
+/// digits of text input (`ParseFractionalSecond`: `rint(strtod(fraction) * 1000000)`; the
+/// division below is the same correctly rounded double as `strtod` of the digits).
+fn pg_timestamp_micros(t: NaiveDateTime) -> i64 {
+    let seconds = t.and_utc().timestamp() - PG_EPOCH_UNIX_SECONDS;
+    let nanos = t.nanosecond();
+    let micros = if nanos % 1000 == 0 {
+        i64::from(nanos / 1000)
+    } else {
+        (f64::from(nanos) / 1e9 * 1e6).round_ties_even() as i64
+    };
+    seconds * 1_000_000 + micros
+}
+
+/// A well-formed decimal (`[+-]digits[.digits]`, as the converter lets through) in
+/// PostgreSQL's binary NUMERIC form: base-10000 digits, weight, sign, display scale. PostgreSQL
+/// rounds it to the column's scale as it rounds text input.
+fn push_pg_numeric(out: &mut Vec<u8>, text: &str) -> Option<()> {
+    let (negative, body) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let int = int.trim_start_matches('0');
+    let dscale = u16::try_from(frac.len()).ok().filter(|d| *d <= 0x3FFF)?;
+    // Base-10000 groups aligned on the decimal point.
+    let int_groups = int.len().div_ceil(4);
+    let frac_groups = frac.len().div_ceil(4);
+    let mut groups: Vec<i16> = Vec::with_capacity(int_groups + frac_groups);
+    let lead = int_groups * 4 - int.len();
+    let mut group = 0i16;
+    let mut filled = lead;
+    for b in int.bytes().chain(frac.bytes()) {
+        group = group * 10 + i16::from(b - b'0');
+        filled += 1;
+        if filled == 4 {
+            groups.push(group);
+            group = 0;
+            filled = 0;
+        }
+    }
+    if filled > 0 {
+        for _ in filled..4 {
+            group *= 10;
+        }
+        groups.push(group);
+    }
+    let mut weight = i64::try_from(int_groups).ok()? - 1;
+    let leading = groups.iter().take_while(|g| **g == 0).count();
+    weight -= leading as i64;
+    let trailing = groups[leading..]
+        .iter()
+        .rev()
+        .take_while(|g| **g == 0)
+        .count();
+    let digits = &groups[leading..groups.len() - trailing];
+    if digits.is_empty() {
+        weight = 0;
+    }
+    let ndigits = i16::try_from(digits.len()).ok()?;
+    let weight = i16::try_from(weight).ok()?;
+    let sign: u16 = if negative && !digits.is_empty() {
+        0x4000
+    } else {
+        0
+    };
+    let len = i32::try_from(8 + 2 * digits.len()).ok()?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&ndigits.to_be_bytes());
+    out.extend_from_slice(&weight.to_be_bytes());
+    out.extend_from_slice(&sign.to_be_bytes());
+    out.extend_from_slice(&dscale.to_be_bytes());
+    for d in digits {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    Some(())
+}
+
+/// Appends one converted value as a binary COPY field; `None` when it cannot be written (a
+/// NUMERIC beyond PostgreSQL's format, a value the converter would not let through).
+fn push_pg_binary(out: &mut Vec<u8>, kind: Kind, value: Option<&str>) -> Option<()> {
+    let Some(value) = value else {
+        out.extend_from_slice(&(-1i32).to_be_bytes());
+        return Some(());
+    };
+    let mut fixed = |bytes: &[u8]| {
+        out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+        out.extend_from_slice(bytes);
+    };
+    match kind {
+        Kind::Char => {
+            let len = i32::try_from(value.len()).ok()?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(value.as_bytes());
+        }
+        Kind::SmallInt => fixed(&value.parse::<i16>().ok()?.to_be_bytes()),
+        Kind::Integer => fixed(&value.parse::<i32>().ok()?.to_be_bytes()),
+        Kind::BigInt => fixed(&value.parse::<i64>().ok()?.to_be_bytes()),
+        Kind::Bool => fixed(&[u8::from(value == "t")]),
+        Kind::Date => {
+            let days = parse_pg_date(value)?.num_days_from_ce() - PG_EPOCH_DAYS_FROM_CE;
+            fixed(&days.to_be_bytes());
+        }
+        Kind::Timestamp => fixed(&pg_timestamp_micros(parse_pg_timestamp(value)?).to_be_bytes()),
+        Kind::Numeric { .. } => push_pg_numeric(out, value)?,
+        _ => return None,
+    }
+    Some(())
+}
+
 /// Redshift's raw_line / raw_field_value: at most 1024 characters.
 fn clip(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 
-/// Accumulates converted rows (PostgreSQL COPY text) and rejected rows.
+/// The size of the pieces of COPY text handed to PostgreSQL while the rest is converted.
+const CHUNK: usize = 256 * 1024;
+
+/// Accumulates converted rows (PostgreSQL COPY text) and rejected rows; every [`CHUNK`] of text
+/// goes to `to_postgres` (the task that writes it into `COPY … FROM STDIN`) as soon as it is full,
+/// so PostgreSQL loads while the next rows are converted.
 pub(crate) struct Batch<'c> {
     converter: Converter<'c>,
     columns: &'c [TargetColumn],
-    pub out: Vec<u8>,
-    pub rows: i64,
-    pub errors: Vec<RowError>,
+    out: Vec<u8>,
+    to_postgres: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    /// The writing task stopped (PostgreSQL refused the COPY): nothing more is read.
+    closed: bool,
+    /// The text is PostgreSQL's binary COPY format (see [`binary_kind`]), not its text format.
+    binary: bool,
+    /// A value the binary format cannot hold: the load fails with it.
+    fatal: Option<LoadError>,
+    rows: i64,
+    errors: Vec<RowError>,
 }
 
 /// A row's fields, each `None` for NULL (JSON null, Parquet null).
 type Fields<'a> = Vec<Option<Cow<'a, str>>>;
 
 impl<'c> Batch<'c> {
-    fn new(copy: &'c CopyStatement, source: Source, columns: &'c [TargetColumn]) -> Self {
+    fn new(
+        converter: Converter<'c>,
+        columns: &'c [TargetColumn],
+        to_postgres: tokio::sync::mpsc::Sender<bytes::Bytes>,
+        binary: bool,
+    ) -> Self {
+        let mut out = Vec::with_capacity(CHUNK + 4096);
+        if binary {
+            out.extend_from_slice(PG_BINARY_HEADER);
+        }
         Self {
-            converter: Converter { copy, source },
+            converter,
             columns,
-            out: Vec::with_capacity(1 << 20),
+            out,
+            to_postgres,
+            closed: false,
+            binary,
+            fatal: None,
             rows: 0,
             errors: Vec::new(),
         }
@@ -663,6 +1002,25 @@ impl<'c> Batch<'c> {
 
     fn too_many_errors(&self) -> bool {
         self.errors.len() as u64 > self.converter.copy.max_error
+    }
+
+    /// Reading stops: past MAXERROR, or PostgreSQL stopped taking rows.
+    fn stopped(&self) -> bool {
+        self.closed || self.fatal.is_some() || self.too_many_errors()
+    }
+
+    /// Hands the converted text to the writing task (blocking while it is [`CHUNK`]s behind).
+    fn flush(&mut self) {
+        if self.out.is_empty() || self.closed {
+            return;
+        }
+        let chunk = bytes::Bytes::from(std::mem::replace(
+            &mut self.out,
+            Vec::with_capacity(CHUNK + 4096),
+        ));
+        if self.to_postgres.blocking_send(chunk).is_err() {
+            self.closed = true;
+        }
     }
 
     /// Converts and appends one row; a bad row is recorded instead.
@@ -697,9 +1055,26 @@ impl<'c> Batch<'c> {
             return;
         }
         let start = self.out.len();
+        if self.binary {
+            // At most 1,600 columns (PostgreSQL's limit).
+            let count = i16::try_from(self.columns.len()).unwrap_or(i16::MAX);
+            self.out.extend_from_slice(&count.to_be_bytes());
+        }
         for (i, column) in self.columns.iter().enumerate() {
             let raw = fields.get(i).and_then(|f| f.as_deref());
             match self.converter.convert(raw, column) {
+                Ok(value) if self.binary => {
+                    if push_pg_binary(&mut self.out, column.kind, value.as_deref()).is_none() {
+                        self.out.truncate(start);
+                        self.fatal = Some(LoadError::Postgres(format!(
+                            "value overflows the format of column \"{}\" ({}): {}",
+                            column.name,
+                            column.type_name,
+                            clip(value.as_deref().unwrap_or(""), 100)
+                        )));
+                        return;
+                    }
+                }
                 Ok(value) => {
                     if i > 0 {
                         self.out.push(b'\t');
@@ -714,8 +1089,13 @@ impl<'c> Batch<'c> {
                 }
             }
         }
-        self.out.push(b'\n');
+        if !self.binary {
+            self.out.push(b'\n');
+        }
         self.rows += 1;
+        if self.out.len() >= CHUNK {
+            self.flush();
+        }
     }
 }
 
@@ -794,7 +1174,7 @@ fn read_delimited(batch: &mut Batch<'_>, file: &str, data: &[u8]) {
     let mut record = csv::ByteRecord::new();
     let mut skipped = 0;
     loop {
-        if batch.too_many_errors() {
+        if batch.stopped() {
             return;
         }
         let line_start = reader.position().byte() as usize;
@@ -926,7 +1306,7 @@ fn read_json(
     let mut counted = 0usize;
     let columns = batch.columns;
     loop {
-        if batch.too_many_errors() {
+        if batch.stopped() {
             return;
         }
         let start = stream.byte_offset();
@@ -1044,7 +1424,7 @@ fn read_parquet(batch: &mut Batch<'_>, file: &str, data: Vec<u8>) -> Result<(), 
             strings.iter().map(|a| a.as_string::<i32>()).collect();
         for row in 0..record_batch.num_rows() {
             line += 1;
-            if batch.too_many_errors() {
+            if batch.stopped() {
                 return Ok(());
             }
             let fields: Fields<'_> = strings
@@ -1121,6 +1501,69 @@ async fn files(s3: &S3, copy: &CopyStatement) -> Result<Vec<(String, String)>, L
     Ok(keys)
 }
 
+/// What the reader thread hands back: the rows it converted and the rows it rejected.
+struct ReadOutcome {
+    rows: i64,
+    errors: Vec<RowError>,
+}
+
+/// The reader thread: reads each fetched file into COPY text for `to_postgres`, until the files
+/// end, MAXERROR is passed or PostgreSQL stops taking rows.
+fn read_files(
+    copy: &CopyStatement,
+    source: Source,
+    columns: &[TargetColumn],
+    json_paths: Option<&[Vec<PathStep>]>,
+    mut files: tokio::sync::mpsc::Receiver<(String, Vec<u8>)>,
+    to_postgres: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    binary: bool,
+) -> Result<ReadOutcome, LoadError> {
+    let mut batch = Batch::new(Converter::new(copy, source), columns, to_postgres, binary);
+    while let Some((file, data)) = files.blocking_recv() {
+        match &copy.format {
+            CopyFormat::Parquet => {
+                #[cfg(feature = "parquet")]
+                read_parquet(&mut batch, &file, data)?;
+                #[cfg(not(feature = "parquet"))]
+                {
+                    let _ = data;
+                    return Err(LoadError::ParquetNotBuilt);
+                }
+            }
+            CopyFormat::Json(spec) => {
+                let data = decompress(&file, data, copy.compression)?;
+                read_json(
+                    &mut batch,
+                    &file,
+                    &data,
+                    json_paths,
+                    *spec == JsonSpec::AutoIgnoreCase,
+                );
+            }
+            CopyFormat::Csv { .. } | CopyFormat::Text { .. } => {
+                let data = decompress(&file, data, copy.compression)?;
+                read_delimited(&mut batch, &file, &data);
+            }
+        }
+        if batch.stopped() {
+            break;
+        }
+    }
+    if let Some(error) = batch.fatal.take() {
+        return Err(error);
+    }
+    if !batch.too_many_errors() {
+        if batch.binary {
+            batch.out.extend_from_slice(PG_BINARY_TRAILER);
+        }
+        batch.flush();
+    }
+    Ok(ReadOutcome {
+        rows: batch.rows,
+        errors: batch.errors,
+    })
+}
+
 /// Runs a COPY on `client` (inside the batch's transaction when there is one) and returns the
 /// number of rows loaded. Rejected rows are written to the error tables through `errors_to`.
 pub async fn copy(
@@ -1174,57 +1617,76 @@ pub async fn copy(
         Source::Text
     };
     let column_list: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
+    // PostgreSQL reads its binary format with far less work than text (no parsing of numbers,
+    // dates and timestamps a second time): used when every column's kind has a binary writer.
+    let binary = source == Source::Text && columns.iter().all(|c| binary_kind(c.kind));
     let statement = format!(
-        "COPY {} ({}) FROM STDIN",
+        "COPY {} ({}) FROM STDIN{}",
         copy.table,
-        column_list.join(", ")
+        column_list.join(", "),
+        if binary { " (FORMAT binary)" } else { "" }
     );
     let sink = client
         .copy_in::<_, bytes::Bytes>(&statement)
         .await
         .map_err(|e| pg_error(&e))?;
     let mut sink = Box::pin(sink);
-    let mut batch = Batch::new(copy, source, &columns);
-    let mut loaded: i64 = 0;
-    for (bucket, key) in &files {
-        let file = format!("s3://{bucket}/{key}");
-        let data = s3.get(bucket, key).await?;
-        match &copy.format {
-            CopyFormat::Parquet => {
-                #[cfg(feature = "parquet")]
-                read_parquet(&mut batch, &file, data)?;
-                #[cfg(not(feature = "parquet"))]
-                {
-                    let _ = data;
-                    return Err(LoadError::ParquetNotBuilt);
-                }
-            }
-            CopyFormat::Json(spec) => {
-                let data = decompress(&file, data, copy.compression)?;
-                read_json(
-                    &mut batch,
-                    &file,
-                    &data,
-                    json_paths.as_deref(),
-                    *spec == JsonSpec::AutoIgnoreCase,
-                );
-            }
-            CopyFormat::Csv { .. } | CopyFormat::Text { .. } => {
-                let data = decompress(&file, data, copy.compression)?;
-                read_delimited(&mut batch, &file, &data);
+
+    // Three stages run at once: this task fetches the files (one ahead of the reader) and writes
+    // the converted text into PostgreSQL's COPY; a blocking thread reads and converts the rows.
+    let (file_tx, file_rx) = tokio::sync::mpsc::channel::<(String, Vec<u8>)>(1);
+    let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+    let reader = {
+        let copy = copy.clone();
+        let columns = columns.clone();
+        tokio::task::spawn_blocking(move || {
+            read_files(
+                &copy,
+                source,
+                &columns,
+                json_paths.as_deref(),
+                file_rx,
+                chunk_tx,
+                binary,
+            )
+        })
+    };
+    let fetch = async move {
+        for (bucket, key) in &files {
+            let data = s3.get(bucket, key).await?;
+            if file_tx
+                .send((format!("s3://{bucket}/{key}"), data))
+                .await
+                .is_err()
+            {
+                break; // the reader stopped (an error, MAXERROR, PostgreSQL refused)
             }
         }
-        if batch.too_many_errors() {
-            break;
+        Ok::<(), LoadError>(())
+    };
+    let write = async {
+        while let Some(chunk) = chunk_rx.recv().await {
+            if let Err(e) = sink.send(chunk).await {
+                // Closing the channel stops the reader at its next chunk.
+                drop(chunk_rx);
+                return Err(pg_error(&e));
+            }
         }
-        if !batch.out.is_empty() {
-            let chunk = bytes::Bytes::from(std::mem::take(&mut batch.out));
-            sink.send(chunk).await.map_err(|e| pg_error(&e))?;
-        }
-        loaded = batch.rows;
-    }
-    let errors = std::mem::take(&mut batch.errors);
+        Ok(())
+    };
+    let (fetched, written) = tokio::join!(fetch, write);
+    let outcome = reader
+        .await
+        .map_err(|e| LoadError::Reader(e.to_string()))??;
+    // In the order a file-by-file load meets them: the reader's error is in a file fetched
+    // before the one whose fetch failed; past MAXERROR no further file is read.
+    let errors = outcome.errors;
     let failed = errors.len() as u64 > copy.max_error;
+    if !failed {
+        fetched?;
+        written?;
+    }
+    let mut loaded = outcome.rows;
     if failed {
         // Dropping the sink unfinished aborts PostgreSQL's COPY: nothing of it stays.
         drop(sink);
@@ -1398,6 +1860,97 @@ mod tests {
         assert!(!iso_timestamp(b"2024-03-01 10:00:00."));
         assert!(!iso_timestamp(b"2024-03-01 10:00:00+02"));
         assert!(!iso_timestamp(b"2024-03-01T10:00:00"));
+    }
+
+    /// `(ndigits, weight, sign, dscale, digits)` of a binary NUMERIC field.
+    fn numeric(text: &str) -> (i16, i16, u16, u16, Vec<i16>) {
+        let mut out = Vec::new();
+        push_pg_numeric(&mut out, text).expect("encodable");
+        let word = |i: usize| [out[i], out[i + 1]];
+        let len = i32::from_be_bytes([out[0], out[1], out[2], out[3]]) as usize;
+        assert_eq!(len, out.len() - 4);
+        let n = i16::from_be_bytes(word(4));
+        let digits = (0..n as usize)
+            .map(|i| i16::from_be_bytes(word(12 + 2 * i)))
+            .collect();
+        (
+            n,
+            i16::from_be_bytes(word(6)),
+            u16::from_be_bytes(word(8)),
+            u16::from_be_bytes(word(10)),
+            digits,
+        )
+    }
+
+    #[test]
+    fn numerics_in_postgres_binary_form() {
+        // PostgreSQL's own encoding of these values (numeric_send).
+        assert_eq!(numeric("123.45"), (2, 0, 0, 2, vec![123, 4500]));
+        assert_eq!(numeric("-0.001"), (1, -1, 0x4000, 3, vec![10]));
+        assert_eq!(numeric("+10000"), (1, 1, 0, 0, vec![1]));
+        assert_eq!(numeric("007.50"), (2, 0, 0, 2, vec![7, 5000]));
+        assert_eq!(numeric("0.00"), (0, 0, 0, 2, vec![]));
+        assert_eq!(numeric("-0"), (0, 0, 0, 0, vec![]));
+        assert_eq!(numeric(".5"), (1, -1, 0, 1, vec![5000]));
+        assert_eq!(numeric("5."), (1, 0, 0, 0, vec![5]));
+        assert_eq!(
+            numeric("12345678901234567890.123456789"),
+            (
+                8,
+                4,
+                0,
+                9,
+                vec![1234, 5678, 9012, 3456, 7890, 1234, 5678, 9000]
+            )
+        );
+        assert_eq!(
+            numeric("100000000.00000001"),
+            (5, 2, 0, 8, vec![1, 0, 0, 0, 1])
+        );
+        // More fraction digits than PostgreSQL's display scale allows: not encodable.
+        assert!(push_pg_numeric(&mut Vec::new(), &format!("0.{}", "1".repeat(20_000))).is_none());
+    }
+
+    #[test]
+    fn dates_and_timestamps_in_postgres_binary_form() {
+        let days = |t: &str| parse_pg_date(t).map(|d| d.num_days_from_ce() - PG_EPOCH_DAYS_FROM_CE);
+        assert_eq!(days("2000-01-01"), Some(0));
+        assert_eq!(days("1999-12-31"), Some(-1));
+        assert_eq!(days("2024-02-29"), Some(8825));
+        assert_eq!(days("+10000-01-01"), Some(2_921_940));
+        assert_eq!(days("2023-02-29"), None);
+        let micros = |t: &str| parse_pg_timestamp(t).map(pg_timestamp_micros);
+        assert_eq!(micros("2000-01-01 00:00:00"), Some(0));
+        assert_eq!(micros("1999-12-31 23:59:59.5"), Some(-500_000));
+        assert_eq!(micros("2000-01-01 00:00:01.123456"), Some(1_123_456));
+        // Beyond microseconds: rounded as PostgreSQL's rint(strtod(…) * 1e6).
+        assert_eq!(micros("2000-01-01 00:00:01.0000004"), Some(1_000_000));
+        assert_eq!(micros("2000-01-01 00:00:01.0000016"), Some(1_000_002));
+        assert_eq!(micros("2000-01-01 00:00:01.000000501"), Some(1_000_001));
+        // A leap second (chrono writes `:60`) is the next minute, as in PostgreSQL.
+        assert_eq!(micros("2000-01-01 00:00:60"), Some(60_000_000));
+        assert_eq!(micros("2000-01-01 24:00:00"), None);
+    }
+
+    #[test]
+    fn dates_and_timestamps_are_written_as_chrono_writes_them() {
+        let stamps = [
+            "2024-03-01 10:00:00",
+            "2024-03-01 10:00:00.5",
+            "2024-03-01 10:00:00.123456",
+            "2024-03-01 10:00:00.123456789",
+            "0001-01-01 00:00:00.001",
+            "+12345-06-07 08:09:10",
+        ];
+        for text in stamps {
+            let t = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").unwrap();
+            let mut out = String::new();
+            write_timestamp(&mut out, t);
+            assert_eq!(out, t.format("%Y-%m-%d %H:%M:%S%.f").to_string(), "{text}");
+            let mut out = String::new();
+            write_date(&mut out, t.date());
+            assert_eq!(out, t.date().format("%Y-%m-%d").to_string(), "{text}");
+        }
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub enum UnloadError {
 /// The result of the query: column names and types, rows of text values.
 struct Table {
     names: Vec<String>,
+    /// The columns' PostgreSQL types (Parquet writes typed columns).
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
     types: Vec<Type>,
     rows: Vec<Vec<Option<String>>>,
 }

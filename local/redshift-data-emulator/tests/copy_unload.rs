@@ -238,6 +238,71 @@ async fn csv_from_a_prefix_loads_every_object_with_the_common_options() {
     emu.shutdown().await;
 }
 
+/// The same CSV into a table PostgreSQL is fed in its binary COPY format (every column
+/// integer, numeric, varchar, char, date, timestamp or boolean) and into one that also has a
+/// FLOAT column (text format): the shared columns hold the same values.
+#[tokio::test]
+async fn binary_and_text_copy_formats_load_the_same_values() {
+    let (emu, b, s) = (emu().await, bucket().await, schema().await);
+    let columns = "i2 smallint, i4 int, i8 bigint, n numeric(12,2), n0 numeric, \
+                   c char(4), v varchar(12), t text, d date, ts timestamp, ts0 timestamp(0), ok boolean";
+    pg(&format!("create table {s}.bin ({columns})")).await;
+    pg(&format!("create table {s}.txt ({columns}, f float8)")).await;
+    let lines = [
+        "-32768,2147483647,-9223372036854775808,1234567890.125,-0.000100,ab,\"tab\tand\\\",t,2000-01-01,1999-12-31 23:59:59.9999996,2024-02-29 10:00:00.5,yes",
+        "32767,-2147483648,9223372036854775807,-0.005,12345678901234567890.0987654321,,\"line\nbreak\",,0001-01-01,2000-01-01 00:00:00,2024-02-29 10:00:00.4,F",
+        " 7 ,+8,009,+007.10,0,d,caf\u{e9},\"\",9999-12-31,1970-01-01 00:00:00.000001,2024-02-29 23:59:59.6,0",
+        ",,,,,,,,,,,",
+    ];
+    let csv = lines.join("\n");
+    put(&b, "bin/a.csv", csv.clone()).await;
+    let with_float: Vec<String> = lines.iter().map(|l| format!("{l},1.5")).collect();
+    put(&b, "txt/a.csv", with_float.join("\n")).await;
+    assert_eq!(
+        ok(
+            &emu,
+            &format!("copy {s}.bin from 's3://{b}/bin/' {ROLE} csv")
+        )
+        .await,
+        4
+    );
+    assert_eq!(
+        ok(
+            &emu,
+            &format!("copy {s}.txt from 's3://{b}/txt/' {ROLE} csv")
+        )
+        .await,
+        4
+    );
+    let select = |t: &str| {
+        format!(
+            "select i2::text, i4::text, i8::text, n::text, n0::text, c::text, v::text, t::text, \
+             d::text, ts::text, ts0::text, ok::text from {s}.{t} order by i8 nulls last, i2"
+        )
+    };
+    let binary = texts(pg(&select("bin")).await);
+    let text = texts(pg(&select("txt")).await);
+    assert_eq!(binary, text);
+    assert_eq!(
+        binary[0],
+        [
+            "-32768",
+            "2147483647",
+            "-9223372036854775808",
+            "1234567890.13",
+            "-0.000100",
+            "ab",
+            "tab\tand\\",
+            "t",
+            "2000-01-01",
+            "2000-01-01 00:00:00",
+            "2024-02-29 10:00:01",
+            "true"
+        ]
+    );
+    emu.shutdown().await;
+}
+
 #[tokio::test]
 async fn delimited_text_conversions_and_compressions() {
     let (emu, b, s) = (emu().await, bucket().await, schema().await);

@@ -104,16 +104,19 @@ def test_statements_ending_within_the_wait_are_closed_by_the_submitter(stack):
     assert all(decisions == ["AlreadyCompleted"] for decisions in logged.values()), logged
 
 
-def test_a_statement_outlasting_the_wait_is_closed_by_its_event(stack):
+def test_a_statement_outlasting_the_wait_is_closed_by_its_event_or_the_reconciler(stack):
     slow = original_script(stack, "load_item.sql") + f"\nselect pg_sleep({WAIT + 2});\n"
     put_script(stack, "load_item.sql", slow)
     set_faults(stack, {"event_delay_ms": LATE_EVENT_MS})
     desc, events, name = run(stack, "e2e-wait-out")
     assert_succeeded_once_per_step(desc, events)
     one_statement_per_step(stack, name)
-    expected = {step: "submitter-wait" for step in ALL_STEPS}
-    expected["LoadItem"] = "completer"
-    assert completed_by(stack, name) == expected
+    by = completed_by(stack, name)
+    # The wait ran out, so the step was closed the way it is without the wait: by its status event, or
+    # by the reconciler when its sweep (every 2 s, grace 3 s on this stack) finds the ended statement
+    # in the 2.5 s before the late event arrives (a CI run on a loaded machine saw the reconciler win).
+    assert by.pop("LoadItem") in ("completer", "reconciler")
+    assert by == {step: "submitter-wait" for step in ALL_STEPS if step != "LoadItem"}
     (st,) = statements(stack, name, "LoadItem")
     assert (st["UpdatedAt"] - st["CreatedAt"]).total_seconds() > WAIT
 

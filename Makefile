@@ -18,7 +18,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # checkov, offline: no platform download, no mapping, no update check (local/requirements-checkov.txt)
 CHECKOV := env BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(VENV)/checkov/bin/checkov --skip-download
 
-.PHONY: help setup build asl upload-scripts fmt fmt-check clippy lint unit sam-build sam-build-debug test fuzz-build fuzz fuzz-test bench compat deploy clean
+.PHONY: help setup build asl upload-scripts fmt fmt-check clippy lint lint-cached unit sam-build sam-build-debug test fuzz-build fuzz fuzz-test bench compat deploy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-12s %s\n", $$1, $$2 }'
@@ -128,7 +128,15 @@ sam-build-debug: setup ## sam build with the dev profile into .aws-sam/build-deb
 # make test: the stages in groups; the stages of one group run at the same time (a CPU-bound cargo
 # stage beside one that mostly waits on downloads or the local stack), the groups in order.
 # local/stages.py prints each stage's log as it ends and then the time of every stage.
-TEST_GROUPS := "setup fmt-check clippy" "lint unit" "fuzz-test sam-build-debug" "build" "test-e2e soak-small"
+TEST_GROUPS := "setup fmt-check clippy" "lint-cached unit" "fuzz-test sam-build-debug" "build" "test-e2e soak-small"
+# make test's lint: skipped when it passed on exactly these files before (a hash of every file git
+# tracks or would track, the tools' pinned requirements included); `make lint` always runs it.
+lint-cached: setup
+	@h=$$(git ls-files -co --exclude-standard -z | xargs -0 sha256sum 2>/dev/null | sha256sum | cut -c1-64); \
+	if [ "$$(cat .make/lint.ok 2>/dev/null)" = "$$h" ]; then \
+		echo "lint: passed on these exact files before (.make/lint.ok); skipped (make lint runs it)"; \
+	else rm -f .make/lint.ok && $(MAKE) --no-print-directory lint && echo "$$h" > .make/lint.ok; fi
+
 test: ## everything CI runs, in timed stages (local/stages.py)
 	@python3 local/stages.py $(TEST_GROUPS)
 

@@ -71,6 +71,7 @@ def test_a_failed_sql_step_sends_one_message_with_its_step_and_sql_error(stack, 
     cause = json.loads(desc["cause"])
 
     (msg,) = messages_about(stack, inbox, arn)
+    print(f"{msg['Subject']}\n{msg['Message']}")
     machine = desc["stateMachineArn"].rsplit(":", 1)[-1]
     assert msg["Subject"] == f"ETL run FAILED: {desc['name']}"
     assert msg["Message"].splitlines()[0] == f"Pipeline {machine} run {RUN_DATE} ended FAILED."

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from datetime import datetime
 from dataclasses import dataclass, field
 
 TERMINAL = ("COMPLETE", "FAIL", "ABORT")
@@ -45,9 +46,11 @@ def received(url: str, timeout: float = 5) -> dict:
 
 
 def runs(events: list[dict]) -> dict[str, Run]:
-    """The events grouped by run id, in order of each run's first event."""
+    """The events grouped by run id, each run's in eventTime order (they may arrive out of order: the
+    submitter's START can reach the receiver after the completer's COMPLETE of a fast statement; consumers
+    order by eventTime), runs in order of their first event."""
     out: dict[str, Run] = {}
-    for ev in events:
+    for ev in sorted(events, key=lambda e: datetime.fromisoformat(e["eventTime"])):
         rid = ev["run"]["runId"]
         run = out.get(rid)
         if run is None:

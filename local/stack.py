@@ -115,6 +115,7 @@ class LocalStack:
     function_concurrency: int = 1  # processes per function (concurrent invocations), as Lambda scales out
     pipeline: Path | None = None  # another pipeline.toml (default: the template's statemachine/etl.asl.json, scripts/)
     data_dir: Path | None = None  # DATA=dir: each top-level folder becomes a bucket on moto's S3 (seed_data)
+    lineage: bool = True  # OpenLineageUrl -> the receiver (when declared); False: the template's default (off)
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).resolve()
@@ -221,7 +222,7 @@ class LocalStack:
         ep = self.endpoints
         moto_port, emu_port, lambda_port, ol_port = free_port(), free_port(), free_port(), free_port()
         ep.moto, ep.emulator, ep.lambda_ = (f"http://127.0.0.1:{p}" for p in (moto_port, emu_port, lambda_port))
-        ep.openlineage = f"http://127.0.0.1:{ol_port}{LINEAGE_PATH}"
+        ep.openlineage = f"http://127.0.0.1:{ol_port}{LINEAGE_PATH}" if self.lineage else ""
         watch = self.procs.start("cargo-lambda", [
             _cargo_lambda(self.root), "lambda", "watch", "--only-lambda-apis", "--ignore-changes",
             "--invoke-address", "127.0.0.1", "--invoke-port", str(lambda_port)], cwd=self.root)
@@ -235,10 +236,12 @@ class LocalStack:
             env={"MOTO_RECORDER_FILEPATH": str(self.run_dir / "moto_recording")})
         self._save_state()
         self.lineage_store.unlink(missing_ok=True)
-        receiver = self.procs.start("openlineage-receiver", [
-            sys.executable, str(self.root / "local" / "openlineage_receiver.py"),
-            "--port", str(ol_port), "--store", str(self.lineage_store)], cwd=self.root)
-        self._save_state()
+        receiver = None
+        if self.lineage:
+            receiver = self.procs.start("openlineage-receiver", [
+                sys.executable, str(self.root / "local" / "openlineage_receiver.py"),
+                "--port", str(ol_port), "--store", str(self.lineage_store)], cwd=self.root)
+            self._save_state()
         if self.database_url:
             ep.database_url = self.database_url
         else:
@@ -254,14 +257,16 @@ class LocalStack:
         _wait_tcp(self.procs, watch, lambda_port)
         self.procs.wait_http(moto, f"{ep.moto}/moto-api/")
         self.procs.wait_http(emu, f"{ep.emulator}/_emulator/health", ok=lambda s: s == 200)
-        self.procs.wait_http(receiver, f"http://127.0.0.1:{ol_port}/health", ok=lambda s: s == 200)
+        if receiver is not None:
+            self.procs.wait_http(receiver, f"http://127.0.0.1:{ol_port}/health", ok=lambda s: s == 200)
 
     @property
     def template_parameters(self) -> dict[str, str]:
         """The parameters the stack is deployed with: the local defaults, the local OpenLineage receiver
         as OpenLineageUrl when the template declares that parameter, and this stack's overrides."""
         local = dict(LOCAL_PARAMETERS)
-        if LINEAGE_PARAMETER in (load_template(self.template_path).get("Parameters") or {}) and self.endpoints.openlineage:
+        declared = LINEAGE_PARAMETER in (load_template(self.template_path).get("Parameters") or {})
+        if self.lineage and declared and self.endpoints.openlineage:
             local[LINEAGE_PARAMETER] = self.endpoints.openlineage
         return {**local, **self.parameters}
 

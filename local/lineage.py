@@ -96,7 +96,9 @@ def describe(all_runs: dict[str, Run]) -> str:
     """One line per run, the execution's first: job, its events, and per step inputs -> outputs (rows)
     and the error of a failed step."""
     ordered = sorted(all_runs.values(), key=lambda r: r.parent_run_id is not None)
-    lines = []
+    namespaces = sorted({d.rsplit("/", 1)[0] for r in ordered for d in r.inputs + r.outputs})
+    lines = [f"  job namespace {', '.join(sorted({r.namespace for r in ordered}))}; "
+             f"datasets in {', '.join(namespaces) or '-'}"] if ordered else []
     for r in ordered:
         lines.append(f"  {r.job:<40} {' -> '.join(r.events)}")
         if r.parent_run_id is not None:

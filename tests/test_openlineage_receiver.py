@@ -56,7 +56,7 @@ def fail_event() -> dict:
 def server(tmp_path):
     store = receiver.Store(tmp_path / "events.jsonl")
     srv = receiver.make_server(free_port(), store, receiver.Validator(), api_key=None)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{srv.server_address[1]}", store
     srv.shutdown()
@@ -160,7 +160,7 @@ def test_transport_errors_are_named(server):
 def test_an_api_key_is_required_when_configured(tmp_path):
     store = receiver.Store(tmp_path / "events.jsonl")
     srv = receiver.make_server(free_port(), store, receiver.Validator(), api_key="k-123")
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     url = f"http://127.0.0.1:{srv.server_address[1]}"
     try:
         assert post(url, fail_event())[0] == 401
@@ -170,3 +170,31 @@ def test_an_api_key_is_required_when_configured(tmp_path):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_lineage_reads_runs_back_in_event_time_order():
+    """local/lineage.py (what `make local` prints and tests/e2e/test_lineage.py checks): events grouped by
+    run, ordered by eventTime whatever their arrival order, with the parent, datasets, rows and error."""
+    import lineage
+
+    parent_id = str(uuid.uuid4())
+    start = _broken(lambda e: e.update(eventType="START", eventTime="2021-06-26T10:00:00.100Z"))
+    start["run"]["facets"].pop("errorMessage")
+    start["outputs"][0].pop("outputFacets")
+    fail = copy.deepcopy(fail_event())
+    fail["run"]["runId"] = start["run"]["runId"]
+    for ev in (start, fail):
+        ev["run"]["facets"]["parent"]["run"]["runId"] = parent_id
+    top = {"eventType": "START", "eventTime": "2021-06-26T10:00:00.000Z", "producer": PRODUCER, "schemaURL": SPEC,
+           "run": {"runId": parent_id}, "job": {"namespace": "redshift-etl-callback", "name": "SalesEtl"}}
+    got = lineage.runs([fail, top, start])  # the FAIL arrived first
+    assert list(got) == [parent_id, start["run"]["runId"]]
+    step = got[start["run"]["runId"]]
+    assert step.events == ["START", "FAIL"] and step.terminal == "FAIL"
+    assert (step.parent_run_id, step.parent_job, step.job) == (parent_id, "SalesEtl", "SalesEtl.LoadItem")
+    assert step.inputs == step.outputs == [f"{NS}/dev.public.item"]
+    assert step.rows == {f"{NS}/dev.public.item": 5}
+    assert step.error == "invalid input syntax for type integer"
+    assert got[parent_id].terminal is None
+    text = lineage.describe(got)
+    assert "SalesEtl.LoadItem" in text and "START -> FAIL" in text and "item (5 rows)" in text

@@ -28,10 +28,14 @@ stack sends a few events per step.
 from __future__ import annotations
 
 import argparse
+import enum
 import functools
+import importlib
 import json
+import pkgutil
 import sys
 import threading
+import types
 import typing
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -182,10 +186,8 @@ def check_client_models(event: dict, facets: dict[tuple[str, str], FacetSchema])
 
 @functools.lru_cache(maxsize=1)
 def _models():
-    import openlineage.client.generated as generated  # noqa: F401 - the package of the modules below
+    import openlineage.client.generated as generated
     from openlineage.client.generated import base
-    import importlib
-    import pkgutil
 
     classes = {}
     for info in pkgutil.iter_modules(generated.__path__):
@@ -251,14 +253,12 @@ def _structure(cls, data):
 
 
 def _value(hint, value):
-    import enum
-
     import attr
 
     if value is None or hint is None:
         return value
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         for arg in args:
             if arg is type(None):
                 continue

@@ -72,17 +72,25 @@ def runs(events: list[dict]) -> dict[str, Run]:
     return out
 
 
-def wait_until_ended(url: str, since: int, timeout: float = 15, poll: float = 0.3) -> list[dict]:
+def wait_until_ended(url: str, since: int, timeout: float = 15, parent_grace: float = 3, poll: float = 0.3) -> list[dict]:
     """The events received after the first `since`, once every run among them that started has a terminal
-    event and at least one run has no parent (the execution's) and has ended; after `timeout`
-    seconds, whatever arrived (the caller's checks then say what is missing)."""
+    event and the run the steps name as parent (the execution's) has ended too, or has not appeared
+    `parent_grace` seconds after the steps ended; after `timeout` seconds, whatever arrived (the caller's
+    checks then say what is missing)."""
     deadline = time.monotonic() + timeout
+    steps_ended_at = None
     while True:
         events = received(url)["events"][since:]
         got = runs(events)
-        top = [r for r in got.values() if r.parent_run_id is None]
-        if top and all(r.terminal for r in got.values()):
-            return events
+        if got and all(r.terminal for r in got.values()):
+            parents = {r.parent_run_id for r in got.values() if r.parent_run_id}
+            if parents and parents <= set(got):
+                return events
+            steps_ended_at = steps_ended_at or time.monotonic()
+            if time.monotonic() - steps_ended_at >= parent_grace:
+                return events
+        else:
+            steps_ended_at = None
         if time.monotonic() > deadline:
             return events
         time.sleep(poll)

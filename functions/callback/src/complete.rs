@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use crate::config::TableSettings;
 use crate::event::StatementState;
-use crate::lineage::{End, Lineage, RunEvent};
+use crate::lineage::{End, Lineage};
 use crate::store::{
     Outcome, RecordedEvent, RecordedTask, Rendezvous, Side, StoreError, TokenTable,
 };
@@ -242,33 +242,7 @@ impl TaskClients<'_> {
         rendezvous: &Rendezvous,
         side: Side,
     ) -> Result<Completion, CompleteError> {
-        self.settle_after(rendezvous, side, None).await
-    }
-
-    /// [`settle`](Self::settle) for the submit that started the step's run: its `START` event
-    /// goes out after the task is closed, before the terminal event when this settle closes the
-    /// task, else once the settle is over (whatever its result).
-    pub async fn settle_after(
-        &self,
-        rendezvous: &Rendezvous,
-        side: Side,
-        start: Option<RunEvent>,
-    ) -> Result<Completion, CompleteError> {
-        let mut start = start;
-        let settled = self.settle_inner(rendezvous, side, &mut start).await;
-        if let Some(start) = start {
-            self.lineage.emit(&start).await;
-        }
-        settled
-    }
-
-    async fn settle_inner(
-        &self,
-        rendezvous: &Rendezvous,
-        side: Side,
-        start: &mut Option<RunEvent>,
-    ) -> Result<Completion, CompleteError> {
-        if let Some(completion) = self.settle_once(rendezvous, side, start).await? {
+        if let Some(completion) = self.settle_once(rendezvous, side).await? {
             return Ok(completion);
         }
         let id = rendezvous.statement_id.as_str();
@@ -279,7 +253,7 @@ impl TaskClients<'_> {
         match self.table.read(id).await? {
             None => Ok(Completion::AlreadyCompleted),
             Some(current) => Ok(self
-                .settle_once(&current, side, start)
+                .settle_once(&current, side)
                 .await?
                 .unwrap_or(Completion::Superseded)),
         }
@@ -290,7 +264,6 @@ impl TaskClients<'_> {
         &self,
         rendezvous: &Rendezvous,
         side: Side,
-        start: &mut Option<RunEvent>,
     ) -> Result<Option<Completion>, CompleteError> {
         let id = rendezvous.statement_id.as_str();
         let (task, event) = match decide(rendezvous) {
@@ -313,10 +286,7 @@ impl TaskClients<'_> {
                 // won the claim and marked the item (a loser returned above; an unmarked close
                 // is settled again with the retry's token, which emits).
                 if marked {
-                    if let Some(start) = start.take() {
-                        self.lineage.emit(&start).await;
-                    }
-                    self.lineage.ended(task.lineage.as_ref(), &end).await;
+                    self.lineage.ran(task.lineage.as_ref(), &end).await;
                 }
                 Ok(marked.then_some(completion))
             }

@@ -166,7 +166,7 @@ impl TaskClients<'_> {
                     .to_owned(),
             };
             self.lineage
-                .ended(task.lineage.as_ref(), &End::Abort { message })
+                .ran(task.lineage.as_ref(), &End::Abort { message })
                 .await;
         } else {
             warn!(
@@ -212,7 +212,7 @@ impl TaskClients<'_> {
                     .await
                 {
                     self.lineage
-                        .ended(
+                        .ran(
                             task.lineage.as_ref(),
                             &End::Fail {
                                 message: cause.error,

@@ -45,6 +45,7 @@ fn step_run() -> StepRun {
             namespace: redshift_namespace("redshift-cluster-1", "us-east-1"),
             database: "dev".into(),
         },
+        etl_callback::lineage::now(),
     )
 }
 
@@ -138,12 +139,14 @@ async fn the_closer_emits_one_complete_with_the_rows_after_the_callback() {
     assert_eq!(handled.completion, "Succeeded");
     assert_eq!(success.num_calls(), 1);
     let events = sink.events();
+    let types: Vec<EventType> = events.iter().map(|e| e.event_type).collect();
     assert_eq!(
-        events.len(),
-        1,
-        "one terminal event, no START from the completer"
+        types,
+        [EventType::Start, EventType::Complete],
+        "once, after the callback"
     );
-    let event = serde_json::to_value(&events[0]).unwrap();
+    assert_eq!(events[0].run.run_id, events[1].run.run_id);
+    let event = serde_json::to_value(&events[1]).unwrap();
     assert_eq!(event["eventType"], "COMPLETE");
     assert_eq!(event["run"]["runId"], step_run().run_id.as_str());
     assert_eq!(event["job"]["name"], "sales.LoadItem");
@@ -169,9 +172,9 @@ async fn a_failed_statement_emits_fail_with_the_sql_error_and_not_the_statement(
     handle(&c, fixture("completer-failed.json")).await.unwrap();
 
     let events = sink.events();
-    assert_eq!(events.len(), 1);
-    assert_eq!(events[0].event_type, EventType::Fail);
-    let text = events[0].to_json();
+    let types: Vec<EventType> = events.iter().map(|e| e.event_type).collect();
+    assert_eq!(types, [EventType::Start, EventType::Fail]);
+    let text = events[1].to_json();
     assert!(
         text.contains(r#"ERROR: relation \"stg_item\" does not exist"#),
         "{text}"

@@ -307,9 +307,10 @@ pub struct Submitter {
 }
 
 impl Submitter {
-    /// The step's OpenLineage run; `None` while lineage is off (no work at all then) or when
-    /// neither the payload nor the execution names the pipeline.
-    pub fn step_run(&self, task: &Task) -> Option<StepRun> {
+    /// The step's OpenLineage run, started at `submitted` (the `START` event's time); `None` while
+    /// lineage is off (no work at all then) or when neither the payload nor the execution names
+    /// the pipeline.
+    pub fn step_run(&self, task: &Task, submitted: lineage::Time) -> Option<StepRun> {
         let settings = self
             .config
             .lineage
@@ -333,6 +334,7 @@ impl Submitter {
             task.redrive,
             &tables,
             &self.config.warehouse(&settings.region),
+            submitted,
         ))
     }
 
@@ -390,25 +392,18 @@ impl Submitter {
             Wait::Off | Wait::NotEnded | Wait::FellBack => Side::Submitter,
         };
 
-        let run = self.step_run(&task);
-        let submitted_at = lineage::now();
+        // The step's run goes into the item with the first token (a retry that re-attaches is
+        // the same run and keeps it); whoever closes the task sends its START and terminal event.
+        let run = self.step_run(&task, lineage::now());
         let (rendezvous, recorded) = self
             .table
             .record_task(&statement_id, &task, &name, run.as_ref())
             .await?;
-        // START only from the submit that stored the statement's first token: a retry that
-        // re-attached (or a redelivery) is the same run, already started.
-        let start = run
-            .filter(|_| recorded == Recorded::Stored)
-            .map(|run| run.start(submitted_at));
         if recorded != Recorded::Stored {
             info!(statement_id = %statement_id, step = %task.step, attempt = task.attempt,
                   recorded = ?recorded, "the Data API returned the statement of an earlier attempt");
         }
-        let completion = self
-            .task_clients()
-            .settle_after(&rendezvous, side, start)
-            .await?;
+        let completion = self.task_clients().settle(&rendezvous, side).await?;
         if completion != Completion::WaitingForEvent {
             info!(statement_id = %statement_id, completion = ?completion, completed_by = side.as_str(),
                   "the statement's outcome was recorded before the token was stored");

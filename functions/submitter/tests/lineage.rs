@@ -1,8 +1,9 @@
-//! The submitter's OpenLineage events: START from the submit that stored the statement's first
-//! token (never from a retry re-attaching to it), and START then the terminal event when the
-//! submitter itself closes the task; the step's run goes into the item only while lineage is on.
+//! The submitter and OpenLineage: the step's run (with the submit's time) goes into the item with
+//! the statement's first token and only while lineage is on; the submit's own path sends nothing
+//! (a retry re-attaching to its statement neither), and when the submitter itself closes the task
+//! it sends the run's START and terminal event after the callback.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_redshiftdata::operation::batch_execute_statement::BatchExecuteStatementOutput;
@@ -82,9 +83,13 @@ fn token_item(token: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 /// The first token's write, answered with the item as DynamoDB leaves it (the run stored with
-/// the token, when the request carries one).
-fn store_first(extra: &'static [(&'static str, &'static str)]) -> Rule {
-    mock!(aws_sdk_dynamodb::Client::update_item)
+/// the token, when the request carries one, which is also kept for the test).
+fn store_first(
+    extra: &'static [(&'static str, &'static str)],
+) -> (Rule, Arc<Mutex<Option<String>>>) {
+    let stored = Arc::new(Mutex::new(None));
+    let keep = stored.clone();
+    let rule = mock!(aws_sdk_dynamodb::Client::update_item)
         .match_requests(|r| r.condition_expression() == Some("attribute_not_exists(taskToken)"))
         .then_compute_response(move |r| {
             let mut returned = item(
@@ -97,6 +102,7 @@ fn store_first(extra: &'static [(&'static str, &'static str)]) -> Rule {
                 .expression_attribute_values()
                 .and_then(|v| v.get(":lineage"))
             {
+                *keep.lock().unwrap() = run.as_s().ok().cloned();
                 returned.insert("lineage".into(), run.clone());
             }
             aws_smithy_mocks::MockResponse::Output(
@@ -104,7 +110,8 @@ fn store_first(extra: &'static [(&'static str, &'static str)]) -> Rule {
                     .set_attributes(Some(returned))
                     .build(),
             )
-        })
+        });
+    (rule, stored)
 }
 
 fn submitter(
@@ -132,9 +139,10 @@ fn submitter(
 }
 
 #[tokio::test]
-async fn the_submit_that_stores_the_first_token_emits_start_and_stores_the_run() {
-    let (batch, store) = (batch(), store_first(&[]));
+async fn the_first_token_stores_the_run_and_the_submit_sends_nothing() {
+    let (batch, (store, stored)) = (batch(), store_first(&[]));
     let (s, sink) = submitter(true, &[&store], &[], &[&batch]);
+    let before = etl_callback::lineage::event_time(etl_callback::lineage::now());
 
     let submitted = s.handle(input(TOKEN, 0)).await.unwrap();
 
@@ -142,10 +150,23 @@ async fn the_submit_that_stores_the_first_token_emits_start_and_stores_the_run()
         (submitted.recorded.as_str(), submitted.completion.as_str()),
         ("Stored", "WaitingForEvent")
     );
-    let events = sink.events();
-    assert_eq!(events.len(), 1);
-    let start = serde_json::to_value(&events[0]).unwrap();
+    assert!(
+        sink.events().is_empty(),
+        "nothing on the submit's path: {:?}",
+        sink.events()
+    );
+    let run: StepRun = serde_json::from_str(
+        stored
+            .lock()
+            .unwrap()
+            .as_deref()
+            .expect("the run is stored"),
+    )
+    .unwrap();
+    assert!(run.started_at >= before, "{run:?}");
+    let start = serde_json::to_value(run.start()).unwrap();
     assert_eq!(start["eventType"], "START");
+    assert_eq!(start["eventTime"], run.started_at.as_str());
     assert_eq!(
         start["job"],
         json!({"namespace": "redshift-etl", "name": "sales.LoadItem"})
@@ -172,15 +193,25 @@ async fn a_retry_re_attaching_to_its_statement_emits_no_second_start() {
         batch(),
         update_condition_fails("SET taskToken = :token, step"),
     );
-    let replace = update(
-        "SET taskToken = :token, attempt = :attempt",
-        item(
-            &token_item("a-newer-token", &[("attempt", "1")])
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect::<Vec<_>>(),
-        ),
-    );
+    let replace = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.update_expression().is_some_and(|e| {
+                e.starts_with("SET taskToken = :token, attempt = :attempt")
+                    && !e.contains("lineage")
+            }) && r
+                .expression_attribute_values()
+                .is_some_and(|v| !v.contains_key(":lineage"))
+        })
+        .then_output(|| {
+            UpdateItemOutput::builder()
+                .set_attributes(Some(item(
+                    &token_item("a-newer-token", &[("attempt", "1")])
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect::<Vec<_>>(),
+                )))
+                .build()
+        });
     let (s, sink) = submitter(true, &[&first, &replace], &[], &[&batch]);
 
     let submitted = s.handle(input("a-newer-token", 1)).await.unwrap();
@@ -195,7 +226,7 @@ async fn a_retry_re_attaching_to_its_statement_emits_no_second_start() {
 
 #[tokio::test]
 async fn when_the_submitter_closes_the_task_start_comes_before_complete() {
-    let (batch, store, claim, mark) = (
+    let (batch, (store, stored), claim, mark) = (
         batch(),
         store_first(&[("eventState", "FINISHED"), ("eventRows", "3")]),
         update("SET claimedUntil", item(&[])),
@@ -226,15 +257,13 @@ async fn when_the_submitter_closes_the_task_start_comes_before_complete() {
     assert_eq!(submitted.completion, "Succeeded");
     let types: Vec<EventType> = sink.events().iter().map(|e| e.event_type).collect();
     assert_eq!(types, [EventType::Start, EventType::Complete]);
-    let run: StepRun = s
-        .step_run(
-            &etl_callback::task::TaskInput::from_json(input(TOKEN, 0))
-                .unwrap()
-                .validate()
-                .unwrap(),
-        )
-        .unwrap();
+    let run: StepRun = serde_json::from_str(stored.lock().unwrap().as_deref().unwrap()).unwrap();
     assert!(sink.events().iter().all(|e| e.run.run_id == run.run_id));
+    assert_eq!(
+        sink.events()[0].event_time,
+        run.started_at,
+        "START at the submit's time"
+    );
 }
 
 #[tokio::test]
@@ -266,14 +295,11 @@ async fn with_lineage_off_nothing_is_stored_or_emitted() {
     assert_eq!(submitted.recorded, "Stored");
     assert_eq!(store.num_calls(), 1);
     assert!(s.config.lineage.is_none());
-    assert!(s
-        .step_run(
-            &etl_callback::task::TaskInput::from_json(input(TOKEN, 0))
-                .unwrap()
-                .validate()
-                .unwrap()
-        )
-        .is_none());
+    let task = etl_callback::task::TaskInput::from_json(input(TOKEN, 0))
+        .unwrap()
+        .validate()
+        .unwrap();
+    assert!(s.step_run(&task, etl_callback::lineage::now()).is_none());
     assert!(sink.events().is_empty());
 }
 

@@ -46,9 +46,9 @@ def received(url: str, timeout: float = 5) -> dict:
 
 
 def runs(events: list[dict]) -> dict[str, Run]:
-    """The events grouped by run id, each run's in eventTime order (they may arrive out of order: the
-    submitter's START can reach the receiver after the completer's COMPLETE of a fast statement; consumers
-    order by eventTime), runs in order of their first event."""
+    """The events grouped by run id, each run's in eventTime order (HTTP posts from different functions
+    may arrive out of order; OpenLineage consumers order a run's events by eventTime), runs in order of
+    their first event."""
     out: dict[str, Run] = {}
     for ev in sorted(events, key=lambda e: datetime.fromisoformat(e["eventTime"])):
         rid = ev["run"]["runId"]

@@ -683,7 +683,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as run_dir:
         # 2 processes per function: a Parallel runs 2 steps at once, and long polling holds one
         # invocation per running step (with 1, the second branch's invocation queued behind the first).
-        stack = LocalStack(run_dir=Path(run_dir), echo=lambda _: None, function_concurrency=2)
+        stack = LocalStack(run_dir=Path(run_dir), echo=lambda _: None, function_concurrency=2,
+                           lineage=False)  # figures with lineage off, the template's default
         recorder = None
         try:
             stack.start()

@@ -295,7 +295,7 @@ def burst(binaries: dict[str, Path], n: int, log) -> dict[str, dict]:  # noqa: A
 
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="lambda-bench-") as run_dir:
-        stack = LocalStack(run_dir=Path(run_dir), echo=lambda _: None)
+        stack = LocalStack(run_dir=Path(run_dir), echo=lambda _: None, lineage=False)  # lineage off, the default
         try:
             stack.start()
             fns = {f.binary: f for f in stack.deployment.functions.values()}

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     with tempfile.TemporaryDirectory(prefix="local-bench-") as run_dir:
-        stack = LocalStack(run_dir=Path(run_dir), echo=lambda _: None)
+        stack = LocalStack(run_dir=Path(run_dir), echo=lambda _: None, lineage=False)  # figures with lineage off, the default
         try:
             stack.start()
             print(f"local stack up in {stack.startup_seconds:.1f}s (logs: {run_dir}/logs, removed on exit)")

@@ -9,6 +9,8 @@ import time
 import uuid
 from datetime import datetime
 
+import lineage
+
 TABLES = ("customer", "customer_address", "date_dim", "item", "store_sales")  # the sales pipeline's
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
@@ -146,6 +148,8 @@ def summary(desc: dict, database_url: str, tables=TABLES, order: list[str] | Non
 
 def run_once(stack, run_date: str | None, timeout: float = 600, echo=print) -> int:
     sfn = stack.client("stepfunctions")
+    lineage_url = _lineage_url(stack)
+    lineage_since = len(lineage.received(lineage_url)["events"]) if lineage_url else 0
     arn = start_execution(sfn, stack.deployment.state_machine_arn, run_date)
     echo(f"execution {arn.rsplit(':', 1)[-1]} (runDate {run_date or 'default'})")
     desc = follow(sfn, arn, echo=echo, timeout=timeout)
@@ -159,12 +163,24 @@ def run_once(stack, run_date: str | None, timeout: float = 600, echo=print) -> i
         echo(summary(desc, stack.endpoints.database_url, (), order=load(custom).names))
     else:
         echo(summary(desc, stack.endpoints.database_url))
+    if lineage_url:
+        events = lineage.wait_until_ended(lineage_url, lineage_since)
+        counts = lineage.received(lineage_url)["counts"]
+        refused = {k: n for k, n in counts.items() if k != "accepted"}
+        echo(f"\nlineage: {len(events)} OpenLineage events received ({lineage_url})"
+             + (f"; REFUSED by the receiver: {refused}" if refused else ""))
+        echo(lineage.describe(lineage.runs(events)) if events else "  (none)")
     if desc["status"] != "SUCCEEDED":
         echo(f"\nerror: {desc.get('error', '(none recorded)')}\ncause: {desc.get('cause', '(none recorded)')}")
         if getattr(stack, "run_dir", None):
             echo(f"logs: {stack.run_dir / 'logs'} (submitter.log, completer.log, emulator.log, moto.log)")
         return 1
     return 0
+
+
+def _lineage_url(stack) -> str | None:
+    """The receiver's URL when the stack's functions post lineage to it (OpenLineageUrl set to it)."""
+    return getattr(stack, "lineage_url", None)
 
 
 def watch(stack, echo=print, poll: float = 1.0, until: float | None = None) -> None:

@@ -28,6 +28,9 @@ restores it after a redeploy of another one.
 Processes (all on 127.0.0.1, free ports, each in its own process group, logs in <run dir>/logs):
 - PostgreSQL from `local/pg.sh start` (unless --database-url / DATABASE_URL);
 - `target/debug/redshift-data-emulator`, publishing events to moto's EventBridge;
+- `local/openlineage_receiver.py`, the OpenLineage endpoint (template parameter OpenLineageUrl, when the
+  template declares it): every event validated against the pinned spec, stored in
+  <run dir>/openlineage-events.jsonl, listed by GET on the same URL;
 - moto through `local/moto_adapter/` (Lambda invokes -> cargo lambda, EventBridge Lambda targets);
 - `cargo lambda watch --only-lambda-apis`: the Lambda invoke + runtime APIs. Once the stack exists,
   each function's binary (`target/debug/<Metadata.BuildProperties.Binary>`, nothing is recompiled)
@@ -63,6 +66,7 @@ from botocore.config import Config as BotoConfig  # noqa: E402
 
 import pipeline as pipeline_definition  # noqa: E402
 from deploy import Deployment, Function, TemplateError, deploy, load_template  # noqa: E402
+from openlineage_receiver import PATH as LINEAGE_PATH  # noqa: E402
 from procs import Processes, StackError, free_port, stop_pids, tail  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +76,9 @@ ACCOUNT = "123456789012"
 # Template parameters for the local run: a "cluster" the emulator stands in for.
 LOCAL_PARAMETERS = {"RedshiftClusterId": "local-cluster", "RedshiftDatabase": "dev", "RedshiftDbUser": "awsuser",
                     "TriggerBucketName": "local-upstream"}
+# The template parameter the functions post OpenLineage events to (empty = off); the local stack sets it
+# to its receiver (local/openlineage_receiver.py) when the template declares it.
+LINEAGE_PARAMETER = "OpenLineageUrl"
 # The upstream job's bucket (not part of the template): marker objects under TriggerKeyPrefix start runs.
 UPSTREAM_BUCKET = LOCAL_PARAMETERS["TriggerBucketName"]
 EMULATOR = "redshift-data-emulator"
@@ -89,6 +96,7 @@ class Endpoints:
     emulator: str = ""
     lambda_: str = ""
     database_url: str = ""
+    openlineage: str = ""  # the receiver's POST/GET URL (local/openlineage_receiver.py)
 
 
 @dataclass
@@ -107,6 +115,7 @@ class LocalStack:
     function_concurrency: int = 1  # processes per function (concurrent invocations), as Lambda scales out
     pipeline: Path | None = None  # another pipeline.toml (default: the template's statemachine/etl.asl.json, scripts/)
     data_dir: Path | None = None  # DATA=dir: each top-level folder becomes a bucket on moto's S3 (seed_data)
+    lineage: bool = True  # OpenLineageUrl -> the receiver (when declared); False: the template's default (off)
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).resolve()
@@ -118,6 +127,7 @@ class LocalStack:
         self.callbacks_log = self.run_dir / "callbacks.jsonl"  # local/moto_adapter probe
         self.callbacks_log.unlink(missing_ok=True)
         self.requests_log = self.run_dir / "moto-requests.json"  # local/moto_adapter probe: moto's CPU per request kind
+        self.lineage_store = self.run_dir / "openlineage-events.jsonl"  # local/openlineage_receiver.py
         self.pipeline = Path(self.pipeline).resolve() if self.pipeline else None
         self.definition: pipeline_definition.Pipeline | None = None  # the --pipeline summary, once started
 
@@ -210,8 +220,9 @@ class LocalStack:
         """cargo lambda watch and moto first (moto's import takes seconds), PostgreSQL meanwhile, then
         the emulator; then wait until moto, the emulator and the runtime API answer."""
         ep = self.endpoints
-        moto_port, emu_port, lambda_port = free_port(), free_port(), free_port()
+        moto_port, emu_port, lambda_port, ol_port = free_port(), free_port(), free_port(), free_port()
         ep.moto, ep.emulator, ep.lambda_ = (f"http://127.0.0.1:{p}" for p in (moto_port, emu_port, lambda_port))
+        ep.openlineage = f"http://127.0.0.1:{ol_port}{LINEAGE_PATH}" if self.lineage else ""
         watch = self.procs.start("cargo-lambda", [
             _cargo_lambda(self.root), "lambda", "watch", "--only-lambda-apis", "--ignore-changes",
             "--invoke-address", "127.0.0.1", "--invoke-port", str(lambda_port)], cwd=self.root)
@@ -224,6 +235,13 @@ class LocalStack:
             # moto's request recorder (bench/compare.py turns it on) writes here, not into the checkout
             env={"MOTO_RECORDER_FILEPATH": str(self.run_dir / "moto_recording")})
         self._save_state()
+        self.lineage_store.unlink(missing_ok=True)
+        receiver = None
+        if self.lineage:
+            receiver = self.procs.start("openlineage-receiver", [
+                sys.executable, str(self.root / "local" / "openlineage_receiver.py"),
+                "--port", str(ol_port), "--store", str(self.lineage_store)], cwd=self.root)
+            self._save_state()
         if self.database_url:
             ep.database_url = self.database_url
         else:
@@ -239,11 +257,24 @@ class LocalStack:
         _wait_tcp(self.procs, watch, lambda_port)
         self.procs.wait_http(moto, f"{ep.moto}/moto-api/")
         self.procs.wait_http(emu, f"{ep.emulator}/_emulator/health", ok=lambda s: s == 200)
+        if receiver is not None:
+            self.procs.wait_http(receiver, f"http://127.0.0.1:{ol_port}/health", ok=lambda s: s == 200)
 
     @property
     def template_parameters(self) -> dict[str, str]:
-        """The parameters the stack is deployed with: the local defaults and this stack's overrides."""
-        return {**LOCAL_PARAMETERS, **self.parameters}
+        """The parameters the stack is deployed with: the local defaults, the local OpenLineage receiver
+        as OpenLineageUrl when the template declares that parameter, and this stack's overrides."""
+        local = dict(LOCAL_PARAMETERS)
+        declared = LINEAGE_PARAMETER in (load_template(self.template_path).get("Parameters") or {})
+        if self.lineage and declared and self.endpoints.openlineage:
+            local[LINEAGE_PARAMETER] = self.endpoints.openlineage
+        return {**local, **self.parameters}
+
+    @property
+    def lineage_url(self) -> str | None:
+        """The receiver's URL when the functions post their OpenLineage events to it, else None."""
+        url = self.endpoints.openlineage
+        return url if url and self.template_parameters.get(LINEAGE_PARAMETER) == url else None
 
     def _create_upstream_bucket(self) -> None:
         """The bucket an upstream job writes its markers to, with EventBridge notifications on."""
@@ -301,6 +332,7 @@ class LocalStack:
             "endpoints": vars(self.endpoints),
             "state_machine_arn": self.deployment.state_machine_arn if self.deployment else None,
             "pipeline": str(self.pipeline) if self.pipeline else None,
+            "lineage_url": self.lineage_url,
         })
 
     def _write_env(self) -> None:
@@ -309,6 +341,7 @@ class LocalStack:
             "AWS_ENDPOINT_URL_REDSHIFT_DATA": self.endpoints.emulator,
             **CREDS,
             "LOCAL_LAMBDA_ENDPOINT": self.endpoints.lambda_,
+            "OPENLINEAGE_RECEIVER_URL": self.endpoints.openlineage,
             "DATABASE_URL": self.endpoints.database_url,
             "STATE_MACHINE_ARN": self.deployment.state_machine_arn,
             "TRIGGER_STATE_MACHINE_ARN": self.deployment.outputs.get("TriggerStateMachineArn", ""),
@@ -394,6 +427,7 @@ class AttachedStack:
     endpoints: Endpoints
     state_machine_arn: str
     pipeline: Path | None = None  # the --pipeline definition it was started with
+    lineage_url: str | None = None  # the OpenLineage receiver, when the functions post to it
 
     @classmethod
     def load(cls, run_dir: Path) -> "AttachedStack":
@@ -404,7 +438,7 @@ class AttachedStack:
         if not state.get("state_machine_arn"):
             raise StackError(f"the stack in {run_dir} did not finish starting; `make local-down` and start again")
         return cls(Endpoints(**state["endpoints"]), state["state_machine_arn"],
-                   Path(state["pipeline"]) if state.get("pipeline") else None)
+                   Path(state["pipeline"]) if state.get("pipeline") else None, state.get("lineage_url"))
 
     @property
     def deployment(self):

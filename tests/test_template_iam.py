@@ -117,7 +117,8 @@ def test_the_dead_letter_queue_accepts_exactly_the_rules_that_name_it(translated
     naming = sorted(
         lid for lid, res in translated["Resources"].items() if res["Type"] == "AWS::Events::Rule"
         and any((t.get("DeadLetterConfig") or {}).get("Arn") == dlq for t in res["Properties"]["Targets"]))
-    assert naming == ["ObjectCreatedTriggerRule", "ReconcilerFunctionExecutionEnded", "StatementStatusChangeRule"]
+    assert naming == ["FailureNotifierFailedRun", "ObjectCreatedTriggerRule", "ReconcilerFunctionExecutionEnded",
+                      "StatementStatusChangeRule"]
 
     policy = translated["Resources"]["StatementEventsDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]
     (statement,) = policy["Statement"]

@@ -135,6 +135,8 @@ GOOD = {
     "the longest limits": {**CLUSTER, "ReconcileGraceSeconds": "300", "StepHeartbeatSeconds": "21599",
                            "StepTimeoutSeconds": "21600", "SubmitWaitSeconds": "30"},
     "a short submit wait": {**CLUSTER, "SubmitWaitSeconds": "5"},
+    "OpenLineage events to Marquez": {**CLUSTER, "OpenLineageUrl": "http://marquez.example.com:5000/api/v1/lineage"},
+    "OpenLineage events over https": {**WORKGROUP, "OpenLineageUrl": "https://lineage.example.com/api/v1/lineage"},
 }
 
 BAD = {
@@ -165,6 +167,11 @@ BAD = {
     "a submit wait the Data API refuses": ({**CLUSTER, "SubmitWaitSeconds": "31"},
                                            "SubmitWaitSeconds: above MaxValue"),
     "a negative submit wait": ({**CLUSTER, "SubmitWaitSeconds": "-1"}, "SubmitWaitSeconds: below MinValue"),
+    # the submitter refuses a lineage URL that is not http(s) at every cold start
+    "a lineage URL without a scheme": ({**CLUSTER, "OpenLineageUrl": "marquez:5000/api/v1/lineage"},
+                                       "OpenLineageUrl: does not match AllowedPattern"),
+    "a lineage URL with a space": ({**CLUSTER, "OpenLineageUrl": "http://marquez:5000/api/v1 lineage"},
+                                   "OpenLineageUrl: does not match AllowedPattern"),
     "a cron reconciler": ({**CLUSTER, "ReconcileRate": "cron(0/2 * * * ? *)"}, "ReconcileRate: not in AllowedValues"),
     "a reconcile rate EventBridge refuses": ({**CLUSTER, "ReconcileRate": "rate(2 seconds)"},
                                              "ReconcileRate: not in AllowedValues"),

@@ -12,12 +12,15 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "local"))
 
 import secret_scan  # noqa: E402
-from stack import LocalStack  # noqa: E402
+from stack import ACCOUNT, REGION, LocalStack  # noqa: E402
 
 # Template parameters of the e2e stack: the reconciler every 2 s (locally a rate may be in seconds, see
 # local/moto_adapter patch 7), steps looked after 3 s after submitting, heartbeat timeout 8 s.
+# Failed runs notify a topic (tests/e2e/test_failure_notification.py creates it; until then a failed run's
+# notification fails to publish, which nothing else sees).
 E2E_PARAMETERS = {"ReconcileRate": "rate(2 seconds)", "ReconcileGraceSeconds": "3",
-                  "StepHeartbeatSeconds": "8", "StepTimeoutSeconds": "300"}
+                  "StepHeartbeatSeconds": "8", "StepTimeoutSeconds": "300",
+                  "FailureTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:e2e-failed-runs"}
 
 ETL_TABLES = ("customer", "customer_address", "date_dim", "item", "store_sales",
               "stg_customer_address", "stg_item", "stg_store_sales")

@@ -27,6 +27,10 @@ from stack import LOCAL_PARAMETERS, ROOT
 from test_local_deploy import Resolver
 
 NAMESPACE = "RedshiftEtlCallback"
+# Printed only when an OpenLineage event is not delivered, which never happens on this stack (lineage off,
+# or on and reaching the local receiver): test_lineage_outage.py checks it on a stack whose endpoint never
+# answers, against this dashboard.
+ONLY_ON_LINEAGE_OUTAGE = {"LineageEmitFailures"}
 
 # Metrics AWS publishes, by namespace: metric name -> the dimension that names the resource, and the
 # resource type (translated template) whose physical id is that dimension's value.
@@ -121,6 +125,8 @@ def test_every_metric_the_dashboard_and_the_alarms_show_is_emitted(stack):
     problems = []
     for namespace, metric, dims in referenced:
         where = f"{namespace} {metric} {dims}"
+        if namespace == NAMESPACE and metric in ONLY_ON_LINEAGE_OUTAGE:
+            continue
         if namespace == NAMESPACE:
             values = seen.get((metric, frozenset(dims)))
             if not values:

@@ -17,6 +17,7 @@ use tracing::{info, warn};
 
 use crate::config::TableSettings;
 use crate::event::StatementState;
+use crate::lineage::{End, Lineage};
 use crate::store::{
     Outcome, RecordedEvent, RecordedTask, Rendezvous, Side, StoreError, TokenTable,
 };
@@ -112,6 +113,8 @@ pub struct Completer {
     pub table: TokenTable,
     pub sfn: aws_sdk_sfn::Client,
     pub redshift_data: aws_sdk_redshiftdata::Client,
+    /// Where the steps' OpenLineage events go ([`Lineage::OFF`] unless configured).
+    pub lineage: Lineage,
 }
 
 /// The clients closing a task uses, borrowed from the function that closes it: the completion
@@ -121,6 +124,8 @@ pub struct TaskClients<'a> {
     pub table: &'a TokenTable,
     pub sfn: &'a aws_sdk_sfn::Client,
     pub redshift_data: &'a aws_sdk_redshiftdata::Client,
+    /// The closer emits the step's terminal OpenLineage event after closing the task.
+    pub lineage: &'a Lineage,
 }
 
 /// What the statement did, from `DescribeStatement` (or, when its details are gone, the event).
@@ -199,7 +204,13 @@ impl Completer {
             table: TokenTable::new(crate::aws::dynamodb(aws), settings),
             sfn: crate::aws::sfn(aws),
             redshift_data: crate::aws::redshift_data(aws),
+            lineage: Lineage::OFF,
         }
+    }
+
+    /// This completer, emitting the steps' terminal OpenLineage events to `lineage`.
+    pub fn with_lineage(self, lineage: Lineage) -> Self {
+        Self { lineage, ..self }
     }
 
     /// The completion logic over this completer's clients.
@@ -208,6 +219,7 @@ impl Completer {
             table: &self.table,
             sfn: &self.sfn,
             redshift_data: &self.redshift_data,
+            lineage: &self.lineage,
         }
     }
 
@@ -264,12 +276,18 @@ impl TaskClients<'_> {
             return Ok(Some(Completion::ClaimedElsewhere));
         }
         match self.close(id, task, event).await {
-            Ok(completion) => {
+            Ok((completion, end)) => {
                 let marked = self
                     .finish(id, task, completion.outcome(), side, None)
                     .await;
                 info!(statement_id = id, step = %task.step, outcome = completion.outcome().as_str(),
                       completed_by = side.as_str(), "task completed");
+                // The task is closed: only now the lineage events, from the one delivery that
+                // won the claim and marked the item (a loser returned above; an unmarked close
+                // is settled again with the retry's token, which emits).
+                if marked {
+                    self.lineage.ran(task.lineage.as_ref(), &end).await;
+                }
                 Ok(marked.then_some(completion))
             }
             Err(err) => {
@@ -313,9 +331,10 @@ impl TaskClients<'_> {
         id: &str,
         task: &RecordedTask,
         event: &RecordedEvent,
-    ) -> Result<Completion, CompleteError> {
+    ) -> Result<(Completion, End), CompleteError> {
         let report = self.report(id, event).await?;
         let (duration_ms, rows) = (report.duration_ms, report.rows);
+        let end = lineage_end(event.state, &report);
         let token = task.token.expose();
         let sent = match task_callback(id, task, event, report) {
             TaskCallback::Success { output } => self
@@ -338,6 +357,14 @@ impl TaskClients<'_> {
                 .map(|_| Completion::Failed)
                 .or_else(callback_error),
         }?;
+        let end = match sent {
+            Completion::TaskAlreadyClosed => End::Abort {
+                message:
+                    "Step Functions had already closed the task (timed out, or the execution ended)"
+                        .into(),
+            },
+            _ => end,
+        };
         match sent {
             Completion::TaskAlreadyClosed => {
                 warn!(statement_id = id, step = %task.step, "Step Functions says the task is already closed");
@@ -350,7 +377,7 @@ impl TaskClients<'_> {
             ),
             _ => {}
         }
-        Ok(sent)
+        Ok((sent, end))
     }
 
     async fn report(&self, id: &str, event: &RecordedEvent) -> Result<Report, CompleteError> {
@@ -444,6 +471,24 @@ fn report_from(described: &DescribeStatementOutput, event: &RecordedEvent) -> Re
         failed_statement: failed
             .and_then(|(_, s)| s.query_string())
             .map(str::to_owned),
+    }
+}
+
+/// How the step's OpenLineage run ended, from the statement's outcome: the batch's rows on
+/// success, the SQL error (never the statement text) on failure.
+pub fn lineage_end(state: StatementState, report: &Report) -> End {
+    let message = || {
+        report.error.clone().unwrap_or_else(|| match state {
+            StatementState::Aborted => "the statement was aborted".to_owned(),
+            _ => "the statement failed".to_owned(),
+        })
+    };
+    match state {
+        StatementState::Finished => End::Complete {
+            rows: Some(report.rows),
+        },
+        StatementState::Failed => End::Fail { message: message() },
+        StatementState::Aborted => End::Abort { message: message() },
     }
 }
 
@@ -551,6 +596,7 @@ mod tests {
             execution_name: Some("run-1".into()),
             attempt: 0,
             error_names: ErrorNames::default(),
+            lineage: None,
         }
     }
 

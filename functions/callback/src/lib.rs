@@ -10,6 +10,7 @@
 //! - [`statement`]: the reconciler's primitives on a waiting task (statement status, heartbeat,
 //!   cancel, not-found failure);
 //! - [`throttle`]: the one classification of throttling across the SDK clients;
+//! - [`lineage`]: the OpenLineage run events of every step and where they go;
 //! - [`metrics`]: the CloudWatch metrics (EMF log lines) the functions publish.
 //!
 //! Without the default feature `aws` only the parsers build ([`task`], [`run_date`],
@@ -22,6 +23,8 @@ pub mod complete;
 #[cfg(feature = "aws")]
 pub mod config;
 pub mod event;
+#[cfg(feature = "aws")]
+pub mod lineage;
 #[cfg(feature = "aws")]
 pub mod logging;
 pub mod metrics;

@@ -45,6 +45,9 @@ pub enum Metric {
     StepDuration,
     /// Rows the step's statements affected, dimension `Step`.
     RowsLoaded,
+    /// An OpenLineage event that did not reach its endpoint (timeout, connection, HTTP error):
+    /// counted, never retried, never failing a step (any function that closes a task).
+    LineageEmitFailures,
 }
 
 /// A metric's CloudWatch unit.
@@ -64,13 +67,14 @@ impl Unit {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 6] = [
+    pub const ALL: [Metric; 7] = [
         Self::Submits,
         Self::SubmitsThrottled,
         Self::StepsSucceeded,
         Self::StepsFailed,
         Self::StepDuration,
         Self::RowsLoaded,
+        Self::LineageEmitFailures,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +85,7 @@ impl Metric {
             Self::StepsFailed => "StepsFailed",
             Self::StepDuration => "StepDuration",
             Self::RowsLoaded => "RowsLoaded",
+            Self::LineageEmitFailures => "LineageEmitFailures",
         }
     }
 
@@ -204,6 +209,17 @@ pub fn step_closed(step: &str, succeeded: bool, duration_ms: u64, rows: u64) {
         &[("Stack", &stack), ("Step", step)],
         &[&["Stack", "Step"], &["Stack"]],
         &step_values(succeeded, duration_ms, rows),
+    );
+}
+
+/// One OpenLineage event not delivered, under `Stack`.
+pub fn lineage_emit_failure() {
+    let stack = stack();
+    let metric = Metric::LineageEmitFailures;
+    publish(
+        &[("Stack", &stack)],
+        &[&["Stack"]],
+        &[(metric.name(), metric.unit(), 1)],
     );
 }
 

@@ -13,6 +13,7 @@ use crate::complete::{
     Completion, TaskClients, STATEMENT_NOT_FOUND,
 };
 use crate::event::{StatementState, StatementStatusChange};
+use crate::lineage::End;
 use crate::store::{Outcome, RecordedTask, Side};
 use crate::task::StepFailure;
 
@@ -147,7 +148,7 @@ impl TaskClients<'_> {
                 return Err(err);
             }
         };
-        if !self
+        if self
             .finish(
                 id,
                 task,
@@ -157,6 +158,17 @@ impl TaskClients<'_> {
             )
             .await
         {
+            let message = match execution_status {
+                Some(status) => format!(
+                    "the execution ended ({status}) while the statement ran; the reconciler cancelled it"
+                ),
+                None => "nobody waits for the task any more; the reconciler cancelled its statement"
+                    .to_owned(),
+            };
+            self.lineage
+                .ran(task.lineage.as_ref(), &End::Abort { message })
+                .await;
+        } else {
             warn!(
                 statement_id = id,
                 "a retry re-attached while its predecessor was being closed"
@@ -195,8 +207,19 @@ impl TaskClients<'_> {
             .or_else(callback_error);
         match sent {
             Ok(completion) => {
-                self.finish(id, task, completion.outcome(), Side::Reconciler, None)
-                    .await;
+                if self
+                    .finish(id, task, completion.outcome(), Side::Reconciler, None)
+                    .await
+                {
+                    self.lineage
+                        .ran(
+                            task.lineage.as_ref(),
+                            &End::Fail {
+                                message: cause.error,
+                            },
+                        )
+                        .await;
+                }
                 Ok(completion)
             }
             Err(err) => {

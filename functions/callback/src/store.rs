@@ -224,6 +224,8 @@ pub struct RecordedTask {
     pub attempt: u32,
     /// The step's replacements for its error names (`errorNames`); empty when not recorded.
     pub error_names: ErrorNames,
+    /// The step's OpenLineage run (`lineage`), stored only while lineage is on.
+    pub lineage: Option<crate::lineage::StepRun>,
 }
 
 /// The rendezvous item as it stands after a write.
@@ -354,6 +356,7 @@ impl TokenTable {
         statement_id: &str,
         task: &Task,
         statement_name: &str,
+        lineage: Option<&crate::lineage::StepRun>,
     ) -> Result<(Rendezvous, Recorded), StoreError> {
         let now = now();
         // The step's error names travel with its token; without any, the requests are unchanged.
@@ -363,13 +366,20 @@ impl TokenTable {
         } else {
             ""
         };
+        // So does its lineage run, only while lineage is on (the first token's: a retry of the
+        // same Task entry is the same run).
+        let set_lineage = if lineage.is_some() {
+            ", lineage = :lineage"
+        } else {
+            ""
+        };
         let first = self
             .update(statement_id)
             .update_expression(format!(
                 "SET taskToken = :token, step = :step, runDate = :runDate, statementName = :name, \
                  executionName = :execution, attempt = :attempt, stateEnteredTime = :entered, \
                  submittedAt = :now, pending = :pending, expiresAt = if_not_exists(expiresAt, :expires)\
-                 {set_names}",
+                 {set_names}{set_lineage}",
             ))
             .condition_expression("attribute_not_exists(taskToken)")
             .expression_attribute_values(":token", s(task.token.expose()))
@@ -383,6 +393,10 @@ impl TokenTable {
             .expression_attribute_values(":pending", s(PENDING))
             .expression_attribute_values(":expires", n(now + self.ttl_seconds))
             .return_values(ReturnValue::AllNew);
+        let first = match lineage {
+            Some(run) => first.expression_attribute_values(":lineage", s(run.to_json())),
+            None => first,
+        };
         let first = with_names(first, names.as_ref()).send().await;
         match first {
             Ok(out) => {
@@ -680,6 +694,9 @@ fn parse_item(
                     })
                     .ok_or_else(|| corrupt("errorNames is not a map of strings"))?,
             },
+            // Only lineage reads it; one that does not parse means no lineage for this step.
+            lineage: text(crate::lineage::ITEM_ATTRIBUTE)
+                .and_then(|run| serde_json::from_str(&run).ok()),
         }),
     };
     let event = match text("eventState") {

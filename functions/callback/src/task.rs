@@ -116,6 +116,24 @@ pub struct TaskInput {
     /// null or empty: the names stay as they are.
     #[serde(default)]
     pub errors: Option<serde_json::Value>,
+    /// The step's tables for its OpenLineage events ([`StepTables`]), from the generator. Read
+    /// only while lineage is on; missing, null or not of that shape: no datasets.
+    #[serde(default)]
+    pub lineage: Option<serde_json::Value>,
+}
+
+/// What the generator puts into a step's task payload (`lineage`): the pipeline's name and the
+/// tables the step reads and writes, as `pipeline check` saw them (declared `reads`/`writes`
+/// win over the analysis of the script).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepTables {
+    #[serde(default)]
+    pub pipeline: Option<String>,
+    #[serde(default)]
+    pub reads: Vec<String>,
+    #[serde(default)]
+    pub writes: Vec<String>,
 }
 
 /// A step's replacements for the error names sent when its statement does not finish (the task
@@ -271,6 +289,16 @@ pub struct Task {
     pub redrive: u32,
     /// The step's replacements for the error names its task fails with.
     pub error_names: ErrorNames,
+    /// The payload's `lineage`, unread (parsed by [`Task::tables`] only while lineage is on).
+    pub lineage: Option<serde_json::Value>,
+}
+
+impl Task {
+    /// The step's tables as the generator put them into the payload; `None` when the payload
+    /// has none (a definition generated before lineage) or they are not of the expected shape.
+    pub fn tables(&self) -> Option<StepTables> {
+        serde_json::from_value(self.lineage.clone()?).ok()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -417,6 +445,7 @@ impl TaskInput {
             execution_id: self.execution_id,
             redrive,
             error_names,
+            lineage: self.lineage,
         })
     }
 }

@@ -175,6 +175,7 @@ pub fn completer(dynamodb: &[&Rule], sfn: &[&Rule], redshift: &[&Rule]) -> Compl
             .retry_config(no_retry.clone())),
         redshift_data: mock_client!(aws_sdk_redshiftdata, RuleMode::MatchAny, redshift, |c| c
             .retry_config(no_retry.clone())),
+        lineage: crate::lineage::Lineage::OFF,
     }
 }
 

@@ -240,6 +240,8 @@ pub struct Reconciler {
     pub table: TokenTable,
     pub sfn: aws_sdk_sfn::Client,
     pub redshift_data: aws_sdk_redshiftdata::Client,
+    /// Where the terminal OpenLineage events of the tasks it closes go.
+    pub lineage: etl_callback::lineage::Lineage,
 }
 
 impl Reconciler {
@@ -296,6 +298,7 @@ impl Reconciler {
             table: &self.table,
             sfn: &self.sfn,
             redshift_data: &self.redshift_data,
+            lineage: &self.lineage,
         }
     }
 

@@ -12,6 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         table: TokenTable::new(etl_callback::aws::dynamodb(&aws), config.table.clone()),
         sfn: etl_callback::aws::sfn(&aws),
         redshift_data: etl_callback::aws::redshift_data(&aws),
+        lineage: etl_callback::lineage::from_env()?,
         config,
     };
     run(service_fn(

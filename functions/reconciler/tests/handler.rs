@@ -77,6 +77,7 @@ fn with_clients(config: Config, clients: Completer) -> Reconciler {
         table: clients.table,
         sfn: clients.sfn,
         redshift_data: clients.redshift_data,
+        lineage: clients.lineage,
     }
 }
 

@@ -21,6 +21,7 @@ use etl_callback::aws;
 use etl_callback::complete::{CompleteError, Completion, TaskClients};
 use etl_callback::config::{self, ConfigError, TableSettings, Vars};
 use etl_callback::event::{StatementState, StatementStatusChange};
+use etl_callback::lineage::{self, Lineage, StepRun, Warehouse};
 use etl_callback::script::{self, ScriptError};
 use etl_callback::store::{Recorded, Side, StoreError, TokenTable};
 use etl_callback::task::{client_token, script_key, statement_name, InputError, Task, TaskInput};
@@ -64,6 +65,46 @@ pub struct Config {
     /// `WaitTimeSeconds` of the submit (`SUBMIT_WAIT_SECONDS`, 0 to
     /// [`aws::REDSHIFT_DATA_MAX_WAIT_SECONDS`]); 0 submits without a wait.
     pub submit_wait_seconds: u32,
+    /// OpenLineage events (`OPENLINEAGE_URL`); `None` (the default) emits nothing.
+    pub lineage: Option<LineageConfig>,
+}
+
+/// Where the steps' OpenLineage events go and how they are named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineageConfig {
+    /// `OPENLINEAGE_URL`: an `http://` or `https://` URL each event is POSTed to.
+    pub url: String,
+    /// `STACK_NAME`: the jobs' namespace.
+    pub stack: String,
+    /// `AWS_REGION`: part of the datasets' namespace.
+    pub region: String,
+}
+
+impl Config {
+    /// The datasets' namespace and database: `redshift://<cluster-or-workgroup>.<region>:5439`.
+    pub fn warehouse(&self, region: &str) -> Warehouse {
+        let target = match &self.target {
+            Target::Cluster { id, .. } => id,
+            Target::Workgroup { name, .. } => name,
+        };
+        Warehouse {
+            namespace: lineage::redshift_namespace(target, region),
+            database: self.database.clone(),
+        }
+    }
+}
+
+fn read_lineage<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> Option<LineageConfig> {
+    let url = vars.optional(lineage::URL_VAR)?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        vars.problem(format!(
+            "{} must be an http:// or https:// URL (or empty for no lineage)",
+            lineage::URL_VAR
+        ));
+    }
+    let stack = vars.required("STACK_NAME");
+    let region = vars.required("AWS_REGION");
+    Some(LineageConfig { url, stack, region })
 }
 
 impl Config {
@@ -115,8 +156,10 @@ impl Config {
         };
         let run_lock = RunLockSettings::read(&mut vars);
         let submit_wait_seconds = read_submit_wait(&mut vars);
+        let lineage = read_lineage(&mut vars);
         vars.finish()?;
         Ok(Self {
+            lineage,
             run_lock,
             submit_wait_seconds,
             token_table,
@@ -259,15 +302,49 @@ pub struct Submitter {
     pub redshift_data: aws_sdk_redshiftdata::Client,
     pub table: TokenTable,
     pub sfn: aws_sdk_sfn::Client,
+    /// Where the steps' OpenLineage events go ([`Lineage::OFF`] without `OPENLINEAGE_URL`).
+    pub lineage: Lineage,
 }
 
 impl Submitter {
+    /// The step's OpenLineage run, started at `submitted` (the `START` event's time); `None` while
+    /// lineage is off (no work at all then) or when neither the payload nor the execution names
+    /// the pipeline.
+    pub fn step_run(&self, task: &Task, submitted: lineage::Time) -> Option<StepRun> {
+        let settings = self
+            .config
+            .lineage
+            .as_ref()
+            .filter(|_| self.lineage.is_on())?;
+        let tables = task.tables().unwrap_or_default();
+        let pipeline = match &tables.pipeline {
+            Some(pipeline) => pipeline.clone(),
+            None => lineage::state_machine_of(task.execution_id.as_deref()?)?.to_owned(),
+        };
+        let execution = task
+            .execution_id
+            .as_deref()
+            .unwrap_or(task.execution_name.as_str());
+        Some(StepRun::new(
+            &settings.stack,
+            &pipeline,
+            &task.step,
+            execution,
+            &task.state_entered_time,
+            task.redrive,
+            &tables,
+            &self.config.warehouse(&settings.region),
+            submitted,
+        ))
+    }
+
     /// The completion logic over the submitter's clients.
     fn task_clients(&self) -> TaskClients<'_> {
         TaskClients {
             table: &self.table,
             sfn: &self.sfn,
             redshift_data: &self.redshift_data,
+            lineage: &self.lineage,
         }
     }
 
@@ -315,7 +392,13 @@ impl Submitter {
             Wait::Off | Wait::NotEnded | Wait::FellBack => Side::Submitter,
         };
 
-        let (rendezvous, recorded) = self.table.record_task(&statement_id, &task, &name).await?;
+        // The step's run goes into the item with the first token (a retry that re-attaches is
+        // the same run and keeps it); whoever closes the task sends its START and terminal event.
+        let run = self.step_run(&task, lineage::now());
+        let (rendezvous, recorded) = self
+            .table
+            .record_task(&statement_id, &task, &name, run.as_ref())
+            .await?;
         if recorded != Recorded::Stored {
             info!(statement_id = %statement_id, step = %task.step, attempt = task.attempt,
                   recorded = ?recorded, "the Data API returned the statement of an earlier attempt");

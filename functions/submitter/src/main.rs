@@ -8,6 +8,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     etl_callback::logging::init();
     let config = Config::from_env()?;
     let aws = etl_callback::aws::load_config().await;
+    let lineage =
+        etl_callback::lineage::from_url(config.lineage.as_ref().map(|l| l.url.as_str()), None)?;
     let submitter = &Submitter {
         s3: etl_callback::aws::s3(&aws),
         redshift_data: etl_callback::aws::redshift_data(&aws),
@@ -16,6 +18,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             config.token_table.clone(),
         ),
         sfn: etl_callback::aws::sfn(&aws),
+        lineage,
         config,
     };
     run(service_fn(

@@ -119,6 +119,7 @@ fn submitter(
         redshift_data: completer.redshift_data,
         table: completer.table,
         sfn: completer.sfn,
+        lineage: completer.lineage,
     }
 }
 
@@ -398,7 +399,10 @@ fn configuration_names_every_problem_and_supports_serverless() {
     let serverless = Config::from_lookup(|name| match name {
         "REDSHIFT_WORKGROUP" => Some("etl".into()),
         "REDSHIFT_CLUSTER_ID" | "REDSHIFT_DB_USER" => Some(String::new()),
-        "TOKEN_TTL_SECONDS" | "FUNCTION_TIMEOUT_SECONDS" | "SUBMIT_WAIT_SECONDS" => None,
+        "TOKEN_TTL_SECONDS"
+        | "FUNCTION_TIMEOUT_SECONDS"
+        | "SUBMIT_WAIT_SECONDS"
+        | "OPENLINEAGE_URL" => None,
         "RUN_CONCURRENCY" => Some("2".into()),
         "REDSHIFT_SECRET_ARN" => {
             Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:etl".into())

@@ -75,6 +75,7 @@ fn submitter(lock: bool, s3_rules: &[&Rule], dynamodb: &[&Rule], redshift: &[&Ru
         redshift_data: completer.redshift_data,
         table: completer.table,
         sfn: completer.sfn,
+        lineage: completer.lineage,
     }
 }
 

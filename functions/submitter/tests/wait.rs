@@ -173,6 +173,7 @@ fn submitter(
         redshift_data: completer.redshift_data,
         table: completer.table,
         sfn: completer.sfn,
+        lineage: completer.lineage,
     }
 }
 

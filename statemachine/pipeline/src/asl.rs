@@ -156,6 +156,14 @@ impl StepStates for CallbackSteps {
             "redriveCount.$" => "$$.Execution.RedriveCount",
             "executionInput.$" => "$$.Execution.Input",
             "errors" => errors,
+            // The step's tables for its OpenLineage events (docs/lineage.md): what `pipeline
+            // check` validated (declared reads/writes win), so the events and the check never
+            // disagree and the submitter analyses nothing at run time.
+            "lineage" => obj! {
+                "pipeline" => def.name.as_str(),
+                "reads" => Json::strs(step.data.reads.iter().map(|t| t.as_str())),
+                "writes" => Json::strs(step.data.writes.iter().map(|t| t.as_str())),
+            },
         };
         let (heartbeat, heartbeat_path) = match step.heartbeat_seconds {
             Some(s) => (Some(Json::int(s)), None),

@@ -778,3 +778,55 @@ fn a_readme_without_lineage_markers_keeps_two_parts_and_half_a_pair_is_refused()
     let half = format!("{two}{LINEAGE_BEGIN}\n");
     assert!(docs::update_readme(&half, &def, "scripts").is_err());
 }
+
+/// Every SQL Task's payload carries what the OpenLineage events of the step name: the pipeline
+/// and exactly the reads and writes the check saw (declared ones included).
+#[test]
+fn every_task_payload_carries_the_step_s_tables_for_its_lineage_events() {
+    for path in [
+        "scripts/pipeline.toml",
+        "tests/e2e/pipelines/diamond/pipeline.toml",
+    ] {
+        let plan = pipeline::Plan::new(load(path));
+        let asl: serde_json::Value = serde_json::from_str(&plan.asl().unwrap()).unwrap();
+        let mut payloads = Vec::new();
+        collect_payloads(&asl, &mut payloads);
+        assert_eq!(payloads.len(), plan.definition.steps.len(), "{path}");
+        for step in &plan.definition.steps {
+            let payload = payloads
+                .iter()
+                .find(|p| p["step"] == step.name.as_str())
+                .unwrap_or_else(|| panic!("{path}: no Task for {}", step.name));
+            let names = |set: &std::collections::BTreeSet<redshift_sql::lineage::TableName>| {
+                set.iter()
+                    .map(|t| t.as_str().to_owned())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                payload["lineage"],
+                serde_json::json!({
+                    "pipeline": plan.definition.name,
+                    "reads": names(&step.data.reads),
+                    "writes": names(&step.data.writes),
+                }),
+                "{path}: {}",
+                step.name
+            );
+        }
+    }
+}
+
+fn collect_payloads<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a serde_json::Value>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if map.get("Resource").and_then(|r| r.as_str())
+                == Some("arn:aws:states:::lambda:invoke.waitForTaskToken")
+            {
+                out.push(&map["Parameters"]["Payload"]);
+            }
+            map.values().for_each(|v| collect_payloads(v, out));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_payloads(v, out)),
+        _ => {}
+    }
+}

@@ -1,0 +1,1058 @@
+//! OpenLineage run events (spec 2-0-2) for every step of every run: the event model, the names
+//! (jobs, runs, datasets), the deterministic run ids, and the [`LineageSink`] the events go to.
+//!
+//! - **What is emitted when.** The submitter fixes the step's run ([`StepRun`], with the submit's
+//!   time) and stores it with the statement's first token (a retry re-attaching by `ClientToken`
+//!   keeps it: the same run). The one delivery that won the completion claim and marked the item
+//!   completed (completer, reconciler, or the submitter's settle) sends, after it closed the task,
+//!   the run's `START` (stamped with the submit's time) and its `COMPLETE`, `FAIL` or `ABORT`.
+//!   Nothing is sent on the submit's own path: Step Functions ends a `lambda:invoke` Task only when
+//!   the invocation has returned, so an event sent there would delay the step whenever the endpoint
+//!   is slow (measured: 2.2 s per step against an endpoint that never answers).
+//! - **Names.** Job namespace: the stack (`STACK_NAME`); job name: `<pipeline>.<step>`; the parent
+//!   run facet names the execution (job `<pipeline>`, run id from the execution).
+//!   Datasets: namespace `redshift://<cluster-or-workgroup>.<region>:5439`, name
+//!   `<database>.<schema>.<table>` ([`dataset_name`]).
+//! - **Run ids** ([`step_run_id`], [`execution_run_id`]): UUID v5 (RFC 9562, SHA-1) of the
+//!   execution ARN and, for a step, the step name, the Task entry's `$$.State.EnteredTime` and
+//!   `$$.Execution.RedriveCount`: exactly what the statement's `ClientToken` is made of, so one
+//!   statement is one run. A Step Functions retry of the same entry re-attaches to that statement
+//!   and is the same run; a redrive or a new entry of the state (a loop) starts a new statement
+//!   and a new run.
+//! - **Transport** ([`HttpSink`]): one POST per event to exactly the configured URL, bounded by
+//!   [`EMIT_TIMEOUT`]; a failure is logged (never the key or a token) and counted
+//!   (`LineageEmitFailures`), never returned: [`Lineage::emit`] cannot fail a step.
+//!
+//! Lineage off (`OPENLINEAGE_URL` empty, the default) builds no HTTP client and no event:
+//! [`Lineage::OFF`].
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha1::{Digest, Sha1};
+use thiserror::Error;
+
+/// The `schemaURL` of every event: the RunEvent of OpenLineage 2-0-2.
+pub const SCHEMA_URL: &str = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent";
+/// The `producer` of every event and facet: this project and its version.
+pub const PRODUCER: &str = concat!(
+    "https://github.com/redshift-etl-callback/redshift-etl-callback/tree/v",
+    env!("CARGO_PKG_VERSION")
+);
+/// The facets' schemas, as pinned in `tests/fixtures/openlineage/facets/`.
+pub const PARENT_FACET_URL: &str =
+    "https://openlineage.io/spec/facets/1-2-0/ParentRunFacet.json#/$defs/ParentRunFacet";
+pub const ERROR_FACET_URL: &str =
+    "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet";
+pub const OUTPUT_STATISTICS_FACET_URL: &str = "https://openlineage.io/spec/facets/1-0-2/OutputStatisticsOutputDatasetFacet.json#/$defs/OutputStatisticsOutputDatasetFacet";
+/// The port the OpenLineage naming spec puts into a Redshift dataset's namespace.
+pub const REDSHIFT_PORT: u16 = 5439;
+/// The longest an emission takes: connecting, sending and the answer.
+pub const EMIT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Connecting alone (TCP and TLS).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The longest `errorMessage` sent (the SQL error; the statement text is never sent).
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 4096;
+/// The attribute of the rendezvous item holding the step's [`StepRun`] (JSON), written with the
+/// token only when lineage is on.
+pub const ITEM_ATTRIBUTE: &str = "lineage";
+
+/// The UUID namespace of this project's run ids: UUID v5 of the URL namespace and [`PRODUCER`]'s
+/// project part (fixed across versions, so a run id never changes with an upgrade).
+fn namespace() -> [u8; 16] {
+    const URL_NAMESPACE: [u8; 16] = [
+        0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30,
+        0xc8,
+    ];
+    uuid_v5_bytes(
+        &URL_NAMESPACE,
+        b"https://github.com/redshift-etl-callback/redshift-etl-callback",
+    )
+}
+
+fn uuid_v5_bytes(namespace: &[u8; 16], name: &[u8]) -> [u8; 16] {
+    let mut hasher = Sha1::new();
+    hasher.update(namespace);
+    hasher.update(name);
+    let digest = hasher.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x50;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    bytes
+}
+
+/// UUID v5 (RFC 9562) of `name` in `namespace`, hyphenated lower-case hex.
+pub fn uuid_v5(namespace: &[u8; 16], name: &str) -> String {
+    let hex = hex::encode(uuid_v5_bytes(namespace, name.as_bytes()));
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// An event's time.
+pub type Time = chrono::DateTime<chrono::Utc>;
+
+/// Now, as an event's time.
+pub fn now() -> Time {
+    chrono::Utc::now()
+}
+
+/// An event's `eventTime`: RFC 3339, milliseconds, UTC.
+pub fn event_time(time: Time) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The run id of a whole execution: from its ARN (`$$.Execution.Id`).
+pub fn execution_run_id(execution: &str) -> String {
+    uuid_v5(&namespace(), &format!("execution\n{execution}"))
+}
+
+/// The run id of one step's statement: the execution, the step, the Task entry
+/// (`$$.State.EnteredTime`) and the redrive, as its `ClientToken`.
+pub fn step_run_id(execution: &str, step: &str, state_entered_time: &str, redrive: u32) -> String {
+    uuid_v5(
+        &namespace(),
+        &format!("step\n{execution}\n{step}\n{state_entered_time}\n{redrive}"),
+    )
+}
+
+/// `redshift://<cluster-or-workgroup>.<region>:5439`, the OpenLineage naming spec's namespace of
+/// a Redshift dataset.
+pub fn redshift_namespace(cluster_or_workgroup: &str, region: &str) -> String {
+    format!("redshift://{cluster_or_workgroup}.{region}:{REDSHIFT_PORT}")
+}
+
+/// `<database>.<schema>.<table>` of a table as the analysis names it (`schema.table`; a
+/// three-part name is already qualified by its database and stays as it is).
+pub fn dataset_name(database: &str, table: &str) -> String {
+    if table.split('.').count() >= 3 {
+        table.to_owned()
+    } else {
+        format!("{database}.{table}")
+    }
+}
+
+/// The state machine's name in an execution ARN (`arn:…:execution:<state machine>:<name>`).
+pub fn state_machine_of(execution_arn: &str) -> Option<&str> {
+    let mut parts = execution_arn.rsplitn(3, ':');
+    let _name = parts.next()?;
+    let machine = parts.next()?;
+    (!machine.is_empty() && parts.next()?.ends_with(":execution")).then_some(machine)
+}
+
+pub use crate::task::StepTables;
+
+/// A dataset's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Dataset {
+    pub namespace: String,
+    pub name: String,
+}
+
+/// One step's run, fixed by the submitter and stored in the rendezvous item for whoever closes
+/// the task: everything an event of this run needs but its type, time and outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepRun {
+    /// The job namespace: the stack.
+    pub namespace: String,
+    /// `<pipeline>.<step>`.
+    pub job: String,
+    pub run_id: String,
+    /// The execution's job (`<pipeline>`) and run id.
+    pub parent_job: String,
+    pub parent_run_id: String,
+    pub inputs: Vec<Dataset>,
+    pub outputs: Vec<Dataset>,
+    /// When the submitter submitted the batch: the `START` event's `eventTime`.
+    pub started_at: String,
+}
+
+/// Where the statements run, for the datasets' namespace and names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warehouse {
+    /// `redshift://<cluster-or-workgroup>.<region>:5439`.
+    pub namespace: String,
+    pub database: String,
+}
+
+impl StepRun {
+    /// The run of `step` in the execution `execution` (its ARN, or its name for a definition
+    /// without `$$.Execution.Id`) of `pipeline`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        stack: &str,
+        pipeline: &str,
+        step: &str,
+        execution: &str,
+        state_entered_time: &str,
+        redrive: u32,
+        tables: &StepTables,
+        warehouse: &Warehouse,
+        started: Time,
+    ) -> Self {
+        let dataset = |table: &String| Dataset {
+            namespace: warehouse.namespace.clone(),
+            name: dataset_name(&warehouse.database, table),
+        };
+        Self {
+            namespace: stack.to_owned(),
+            job: format!("{pipeline}.{step}"),
+            run_id: step_run_id(execution, step, state_entered_time, redrive),
+            parent_job: pipeline.to_owned(),
+            parent_run_id: execution_run_id(execution),
+            inputs: tables.reads.iter().map(dataset).collect(),
+            outputs: tables.writes.iter().map(dataset).collect(),
+            started_at: event_time(started),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a StepRun always serializes")
+    }
+
+    /// The step's `START`, at the time the batch was submitted.
+    pub fn start(&self) -> RunEvent {
+        self.event(EventType::Start, self.started_at.clone(), None, None)
+    }
+
+    /// The step's terminal event, at `time`.
+    pub fn end(&self, time: Time, end: &End) -> RunEvent {
+        let time = event_time(time);
+        match end {
+            End::Complete { rows } => self.event(EventType::Complete, time, None, *rows),
+            End::Fail { message } => self.event(EventType::Fail, time, Some(message), None),
+            End::Abort { message } => self.event(EventType::Abort, time, Some(message), None),
+        }
+    }
+
+    fn event(
+        &self,
+        event_type: EventType,
+        event_time: String,
+        error: Option<&str>,
+        rows: Option<i64>,
+    ) -> RunEvent {
+        // The batch's rows are one output's rows only when the step writes one table.
+        let rows = rows.filter(|_| self.outputs.len() == 1);
+        RunEvent {
+            event_type,
+            event_time,
+            run: Run {
+                run_id: self.run_id.clone(),
+                facets: RunFacets {
+                    parent: Some(ParentFacet {
+                        producer: PRODUCER,
+                        schema_url: PARENT_FACET_URL,
+                        run: RunRef {
+                            run_id: self.parent_run_id.clone(),
+                        },
+                        job: JobRef {
+                            namespace: self.namespace.clone(),
+                            name: self.parent_job.clone(),
+                        },
+                    }),
+                    error_message: error.map(ErrorFacet::new),
+                },
+            },
+            job: JobRef {
+                namespace: self.namespace.clone(),
+                name: self.job.clone(),
+            },
+            inputs: self.inputs.clone(),
+            outputs: self
+                .outputs
+                .iter()
+                .map(|d| OutputDataset {
+                    namespace: d.namespace.clone(),
+                    name: d.name.clone(),
+                    output_facets: rows.map(|rows| OutputFacets {
+                        output_statistics: OutputStatistics {
+                            producer: PRODUCER,
+                            schema_url: OUTPUT_STATISTICS_FACET_URL,
+                            row_count: rows.max(0),
+                        },
+                    }),
+                })
+                .collect(),
+            producer: PRODUCER,
+            schema_url: SCHEMA_URL,
+        }
+    }
+}
+
+/// How a step's run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// `rows`: the rows the batch affected ([`crate::complete`]'s report), sent as the
+    /// `outputStatistics.rowCount` of the step's output when it writes exactly one table.
+    Complete { rows: Option<i64> },
+    /// The SQL error (or why the statement is lost), never the statement text or a token.
+    Fail { message: String },
+    /// Aborted, cancelled, or closed by Step Functions before the statement's outcome arrived.
+    Abort { message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EventType {
+    Start,
+    Complete,
+    Fail,
+    Abort,
+}
+
+/// An OpenLineage 2-0-2 `RunEvent`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunEvent {
+    pub event_type: EventType,
+    pub event_time: String,
+    pub run: Run,
+    pub job: JobRef,
+    pub inputs: Vec<Dataset>,
+    pub outputs: Vec<OutputDataset>,
+    pub producer: &'static str,
+    #[serde(rename = "schemaURL")]
+    pub schema_url: &'static str,
+}
+
+impl RunEvent {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a RunEvent always serializes")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Run {
+    pub run_id: String,
+    pub facets: RunFacets,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunFacets {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentFacet>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<ErrorFacet>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParentFacet {
+    #[serde(rename = "_producer")]
+    pub producer: &'static str,
+    #[serde(rename = "_schemaURL")]
+    pub schema_url: &'static str,
+    pub run: RunRef,
+    pub job: JobRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRef {
+    pub run_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorFacet {
+    #[serde(rename = "_producer")]
+    pub producer: &'static str,
+    #[serde(rename = "_schemaURL")]
+    pub schema_url: &'static str,
+    pub message: String,
+    /// What the error comes from: Redshift's SQL.
+    pub programming_language: &'static str,
+}
+
+impl ErrorFacet {
+    fn new(message: &str) -> Self {
+        Self {
+            producer: PRODUCER,
+            schema_url: ERROR_FACET_URL,
+            message: crate::task::truncate(message, MAX_ERROR_MESSAGE_CHARS),
+            programming_language: "SQL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputDataset {
+    pub namespace: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_facets: Option<OutputFacets>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputFacets {
+    pub output_statistics: OutputStatistics,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputStatistics {
+    #[serde(rename = "_producer")]
+    pub producer: &'static str,
+    #[serde(rename = "_schemaURL")]
+    pub schema_url: &'static str,
+    pub row_count: i64,
+}
+
+/// Why an event did not reach its destination. Never fails a step: [`Lineage::emit`] logs and
+/// counts it.
+#[derive(Debug, Error)]
+pub enum LineageError {
+    #[error("the lineage endpoint did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the lineage request failed")]
+    Request(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the lineage endpoint answered HTTP {0}")]
+    Status(u16),
+    #[error("the lineage URL is not a valid http(s) URL")]
+    InvalidUrl,
+    #[error(
+        "skipped: an event was not delivered less than {PAUSE_AFTER_FAILURE:?} ago ({0:?} left)"
+    )]
+    Paused(Duration),
+}
+
+impl LineageError {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Timeout(_) => "LineageTimeout",
+            Self::Request(_) => "LineageRequestFailed",
+            Self::Status(_) => "LineageRejected",
+            Self::InvalidUrl => "LineageInvalidUrl",
+            Self::Paused(_) => "LineageSkipped",
+        }
+    }
+}
+
+/// A boxed future of one emission.
+pub type Emission<'a> = Pin<Box<dyn Future<Output = Result<(), LineageError>> + Send + 'a>>;
+
+/// Where the events go: one call per event.
+pub trait LineageSink: Send + Sync {
+    fn send<'a>(&'a self, event: &'a RunEvent) -> Emission<'a>;
+}
+
+/// How long a function sends no event after one was not delivered: while the endpoint is down
+/// or slow, a function pays [`EMIT_TIMEOUT`] at most once per pause, not on every close.
+pub const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(30);
+
+/// The events of a function: a sink, or nothing when lineage is off.
+#[derive(Clone)]
+pub struct Lineage {
+    sink: Option<Arc<dyn LineageSink>>,
+    /// Until when events are skipped (counted as not delivered) after a failure.
+    paused_until: Option<Arc<std::sync::Mutex<Option<std::time::Instant>>>>,
+}
+
+impl fmt::Debug for Lineage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lineage")
+            .field("on", &self.sink.is_some())
+            .finish()
+    }
+}
+
+impl Lineage {
+    /// Lineage off: nothing is built, nothing is sent.
+    pub const OFF: Lineage = Lineage {
+        sink: None,
+        paused_until: None,
+    };
+    /// [`Lineage::OFF`] to borrow.
+    pub fn off() -> &'static Lineage {
+        &OFF
+    }
+
+    pub fn to(sink: Arc<dyn LineageSink>) -> Self {
+        Self {
+            sink: Some(sink),
+            paused_until: Some(Arc::default()),
+        }
+    }
+
+    /// The rest of the pause after a failure, if one is running.
+    fn paused(&self) -> Option<Duration> {
+        let until = (*self.paused_until.as_ref()?.lock().ok()?)?;
+        until.checked_duration_since(std::time::Instant::now())
+    }
+
+    fn pause(&self) {
+        if let Some(Ok(mut until)) = self.paused_until.as_ref().map(|p| p.lock()) {
+            *until = Some(std::time::Instant::now() + PAUSE_AFTER_FAILURE);
+        }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    /// Sends `event`, bounded by [`EMIT_TIMEOUT`]; a failure is logged and counted, never
+    /// returned, and pauses the sending for [`PAUSE_AFTER_FAILURE`] (an event in the pause is
+    /// skipped, logged and counted the same way).
+    pub async fn emit(&self, event: &RunEvent) {
+        let Some(sink) = &self.sink else { return };
+        let sent = match self.paused() {
+            Some(rest) => Err(LineageError::Paused(rest)),
+            None => match tokio::time::timeout(EMIT_TIMEOUT, sink.send(event)).await {
+                Ok(sent) => sent,
+                Err(_) => Err(LineageError::Timeout(EMIT_TIMEOUT)),
+            },
+        };
+        if sent.is_err() && self.paused().is_none() {
+            self.pause();
+        }
+        match sent {
+            Ok(()) => tracing::debug!(job = %event.job.name, run_id = %event.run.run_id,
+                                      event_type = ?event.event_type, "lineage event sent"),
+            Err(err) => {
+                let mut message = err.to_string();
+                if let Some(source) = std::error::Error::source(&err) {
+                    message.push_str(": ");
+                    message.push_str(&source.to_string());
+                }
+                tracing::warn!(job = %event.job.name, run_id = %event.run.run_id,
+                               event_type = ?event.event_type, error_type = err.name(),
+                               error = %message, "lineage event not delivered");
+                crate::metrics::lineage_emit_failure();
+            }
+        }
+    }
+
+    /// The step's run, as whoever closed its task sends it once the task is closed: its `START`
+    /// (stamped with the submit's time) and its terminal event, if lineage is on and the task
+    /// has a run.
+    pub async fn ran(&self, run: Option<&StepRun>, end: &End) {
+        if let (true, Some(run)) = (self.is_on(), run) {
+            // Side by side: a slow endpoint costs one bound, not two.
+            let (start, end) = (run.start(), run.end(now(), end));
+            tokio::join!(self.emit(&start), self.emit(&end));
+        }
+    }
+}
+
+/// Lineage off, to borrow for as long as needed.
+pub static OFF: Lineage = Lineage::OFF;
+
+/// An API key, never shown.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// HTTP POST of each event as JSON to one URL, on the SDK's own HTTP client stack (hyper,
+/// rustls with ring): no second HTTP client in the binary.
+#[derive(Debug)]
+pub struct HttpSink {
+    url: String,
+    key: Option<ApiKey>,
+    connector: aws_smithy_http_client::Connector,
+}
+
+impl HttpSink {
+    /// A sink posting to `url` (`http://` or `https://`), with `Authorization: Bearer <key>`
+    /// when a key is given.
+    pub fn new(url: &str, key: Option<ApiKey>) -> Result<Self, LineageError> {
+        let parsed: Result<aws_smithy_runtime_api::http::Request, _> = {
+            let mut request = aws_smithy_runtime_api::http::Request::empty();
+            request.set_uri(url).map(|()| request)
+        };
+        if parsed.is_err() || !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(LineageError::InvalidUrl);
+        }
+        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+        use aws_smithy_runtime_api::client::http::HttpConnectorSettings;
+        let connector = aws_smithy_http_client::Connector::builder()
+            .connector_settings(
+                HttpConnectorSettings::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .read_timeout(EMIT_TIMEOUT)
+                    .build(),
+            )
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build();
+        Ok(Self {
+            url: url.to_owned(),
+            key,
+            connector,
+        })
+    }
+
+    async fn post(&self, event: &RunEvent) -> Result<(), LineageError> {
+        use aws_smithy_runtime_api::client::http::HttpConnector;
+        let mut request = aws_smithy_runtime_api::http::Request::new(
+            aws_smithy_types::body::SdkBody::from(event.to_json()),
+        );
+        request
+            .set_uri(self.url.as_str())
+            .map_err(|_| LineageError::InvalidUrl)?;
+        request
+            .set_method("POST")
+            .map_err(|e| LineageError::Request(Box::new(e)))?;
+        request
+            .headers_mut()
+            .insert("content-type", "application/json");
+        if let Some(ApiKey(key)) = &self.key {
+            request
+                .headers_mut()
+                .try_insert("authorization", format!("Bearer {key}"))
+                // The header value is never shown: it holds the key.
+                .map_err(|_| {
+                    LineageError::Request("the API key is not a valid header value".into())
+                })?;
+        }
+        let response = self
+            .connector
+            .call(request)
+            .await
+            .map_err(|e| LineageError::Request(Box::new(e)))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(LineageError::Status(status))
+        }
+    }
+}
+
+impl LineageSink for HttpSink {
+    fn send<'a>(&'a self, event: &'a RunEvent) -> Emission<'a> {
+        Box::pin(self.post(event))
+    }
+}
+
+/// Keeps every event it is sent, for tests.
+#[derive(Debug, Default)]
+pub struct RecordingSink {
+    events: std::sync::Mutex<Vec<RunEvent>>,
+}
+
+impl RecordingSink {
+    pub fn events(&self) -> Vec<RunEvent> {
+        self.events.lock().expect("not poisoned").clone()
+    }
+}
+
+impl LineageSink for RecordingSink {
+    fn send<'a>(&'a self, event: &'a RunEvent) -> Emission<'a> {
+        self.events
+            .lock()
+            .expect("not poisoned")
+            .push(event.clone());
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// The lineage settings a function reads: `OPENLINEAGE_URL` (empty or unset = off) and
+/// `OPENLINEAGE_API_KEY` (the key itself, resolved by the caller from the secret).
+pub const URL_VAR: &str = "OPENLINEAGE_URL";
+
+/// Lineage as `OPENLINEAGE_URL` configures it (no key).
+pub fn from_env() -> Result<Lineage, LineageError> {
+    from_url(std::env::var(URL_VAR).ok().as_deref(), None)
+}
+
+/// Lineage as the environment configures it: [`Lineage::OFF`] without a URL, else an
+/// [`HttpSink`] (built once per cold start).
+pub fn from_url(url: Option<&str>, key: Option<ApiKey>) -> Result<Lineage, LineageError> {
+    match url.map(str::trim).filter(|u| !u.is_empty()) {
+        None => Ok(Lineage::OFF),
+        Some(url) => Ok(Lineage::to(Arc::new(HttpSink::new(url, key)?))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    const EXECUTION: &str =
+        "arn:aws:states:us-east-1:123456789012:execution:SalesEtl-abc:local-2021-06-26-1";
+
+    fn run() -> StepRun {
+        StepRun::new(
+            "redshift-etl",
+            "sales",
+            "LoadItem",
+            EXECUTION,
+            "2021-06-27T06:00:00.456Z",
+            0,
+            &StepTables {
+                pipeline: Some("sales".into()),
+                reads: vec!["public.stg_item".into(), "ext.db.src".into()],
+                writes: vec!["public.item".into()],
+            },
+            &Warehouse {
+                namespace: redshift_namespace("redshift-cluster-1", "us-east-1"),
+                database: "dev".into(),
+            },
+            time(),
+        )
+    }
+
+    fn time() -> Time {
+        chrono::DateTime::parse_from_rfc3339("2021-06-27T06:00:01.5Z")
+            .unwrap()
+            .to_utc()
+    }
+
+    #[test]
+    fn uuid_v5_matches_the_rfc_example() {
+        // RFC 9562 appendix A.4: UUIDv5 of "www.example.com" in the DNS namespace.
+        let dns = [
+            0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4,
+            0x30, 0xc8,
+        ];
+        assert_eq!(
+            uuid_v5(&dns, "www.example.com"),
+            "2ed6657d-e927-568b-95e1-2665a8aea6a2"
+        );
+    }
+
+    #[test]
+    fn run_ids_are_stable_per_statement_and_differ_per_entry_redrive_and_step() {
+        let id = step_run_id(EXECUTION, "LoadItem", "t1", 0);
+        assert_eq!(id, step_run_id(EXECUTION, "LoadItem", "t1", 0));
+        assert_ne!(id, step_run_id(EXECUTION, "LoadItem", "t2", 0));
+        assert_ne!(id, step_run_id(EXECUTION, "LoadItem", "t1", 1));
+        assert_ne!(id, step_run_id(EXECUTION, "LoadStore", "t1", 0));
+        assert_ne!(id, execution_run_id(EXECUTION));
+        assert_eq!(&id[14..15], "5", "a version 5 UUID: {id}");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+    }
+
+    #[test]
+    fn names_follow_the_openlineage_naming_spec_for_redshift() {
+        assert_eq!(
+            redshift_namespace("wg", "eu-west-1"),
+            "redshift://wg.eu-west-1:5439"
+        );
+        assert_eq!(dataset_name("dev", "public.item"), "dev.public.item");
+        assert_eq!(
+            dataset_name("dev", "other.public.item"),
+            "other.public.item"
+        );
+        assert_eq!(state_machine_of(EXECUTION), Some("SalesEtl-abc"));
+        assert_eq!(state_machine_of("not-an-arn"), None);
+    }
+
+    #[test]
+    fn a_start_event_is_exactly_the_2_0_2_run_event_expected() {
+        let r = run();
+        let json: serde_json::Value = serde_json::from_str(&r.start().to_json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "eventType": "START",
+                "eventTime": "2021-06-27T06:00:01.500Z",
+                "run": {"runId": r.run_id, "facets": {"parent": {
+                    "_producer": PRODUCER, "_schemaURL": PARENT_FACET_URL,
+                    "run": {"runId": execution_run_id(EXECUTION)},
+                    "job": {"namespace": "redshift-etl", "name": "sales"}}}},
+                "job": {"namespace": "redshift-etl", "name": "sales.LoadItem"},
+                "inputs": [
+                    {"namespace": "redshift://redshift-cluster-1.us-east-1:5439", "name": "dev.public.stg_item"},
+                    {"namespace": "redshift://redshift-cluster-1.us-east-1:5439", "name": "ext.db.src"}],
+                "outputs": [{"namespace": "redshift://redshift-cluster-1.us-east-1:5439", "name": "dev.public.item"}],
+                "producer": PRODUCER,
+                "schemaURL": SCHEMA_URL,
+            })
+        );
+    }
+
+    #[test]
+    fn complete_carries_the_rows_of_a_single_output_and_fail_the_error() {
+        let r = run();
+        let done: serde_json::Value =
+            serde_json::to_value(r.end(time(), &End::Complete { rows: Some(7) })).unwrap();
+        assert_eq!(done["eventType"], "COMPLETE");
+        let stats = &done["outputs"][0]["outputFacets"]["outputStatistics"];
+        assert_eq!(stats["rowCount"], 7);
+        assert_eq!(stats["_schemaURL"], OUTPUT_STATISTICS_FACET_URL);
+        assert!(done["run"]["facets"].get("errorMessage").is_none());
+
+        let mut two = r.clone();
+        two.outputs.push(two.outputs[0].clone());
+        let done = serde_json::to_value(two.end(time(), &End::Complete { rows: Some(7) })).unwrap();
+        assert!(
+            done["outputs"][0].get("outputFacets").is_none(),
+            "rows of two tables are not one table's"
+        );
+
+        let failed = serde_json::to_value(r.end(
+            time(),
+            &End::Fail {
+                message: "ERROR: relation \"stg_item\" does not exist".into(),
+            },
+        ))
+        .unwrap();
+        assert_eq!(failed["eventType"], "FAIL");
+        let error = &failed["run"]["facets"]["errorMessage"];
+        assert_eq!(
+            error["message"],
+            "ERROR: relation \"stg_item\" does not exist"
+        );
+        assert_eq!(error["programmingLanguage"], "SQL");
+        assert_eq!(error["_schemaURL"], ERROR_FACET_URL);
+        let aborted = serde_json::to_value(r.end(
+            time(),
+            &End::Abort {
+                message: "x".repeat(10_000),
+            },
+        ))
+        .unwrap();
+        assert_eq!(aborted["eventType"], "ABORT");
+        assert_eq!(
+            aborted["run"]["facets"]["errorMessage"]["message"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .count(),
+            MAX_ERROR_MESSAGE_CHARS
+        );
+    }
+
+    #[test]
+    fn the_stored_run_reads_back_the_same() {
+        let r = run();
+        assert_eq!(serde_json::from_str::<StepRun>(&r.to_json()).unwrap(), r);
+    }
+
+    #[test]
+    fn lineage_off_builds_nothing_and_a_bad_url_is_refused() {
+        assert!(!from_url(None, None).unwrap().is_on());
+        assert!(!from_url(Some("  "), None).unwrap().is_on());
+        assert!(matches!(
+            from_url(Some("ftp://x/y"), None),
+            Err(LineageError::InvalidUrl)
+        ));
+        assert!(from_url(Some("http://127.0.0.1:5000/api/v1/lineage"), None)
+            .unwrap()
+            .is_on());
+    }
+
+    /// A server answering every request with `status` after `delay`; returns its URL and the
+    /// requests it read (head and body as text).
+    async fn server(status: u16, delay: Duration) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api/v1/lineage", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 65536];
+                    let mut read = 0;
+                    loop {
+                        let n = socket.read(&mut buf[read..]).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        read += n;
+                        let text = String::from_utf8_lossy(&buf[..read]).to_string();
+                        if let Some(head_end) = text.find("\r\n\r\n") {
+                            let length = text[..head_end]
+                                .lines()
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length: ")
+                                        .map(|v| v.trim().parse::<usize>().unwrap())
+                                })
+                                .unwrap_or(0);
+                            if read >= head_end + 4 + length {
+                                break;
+                            }
+                        }
+                    }
+                    log.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&buf[..read]).to_string());
+                    tokio::time::sleep(delay).await;
+                    let _ = socket
+                        .write_all(
+                            format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n").as_bytes(),
+                        )
+                        .await;
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn an_event_is_posted_as_json_with_the_key_as_bearer_token() {
+        let (url, seen) = server(201, Duration::ZERO).await;
+        let sink = HttpSink::new(&url, Some(ApiKey::new("s3cr3t"))).unwrap();
+        let event = run().start();
+        sink.send(&event).await.unwrap();
+        let requests = seen.lock().unwrap().clone();
+        assert_eq!(requests.len(), 1);
+        let request = &requests[0];
+        assert!(
+            request.starts_with("POST /api/v1/lineage HTTP/1.1\r\n"),
+            "{request}"
+        );
+        let lower = request.to_ascii_lowercase();
+        assert!(
+            lower.contains("content-type: application/json\r\n"),
+            "{request}"
+        );
+        assert!(
+            request.contains("authorization: Bearer s3cr3t\r\n")
+                || lower.contains("authorization: bearer s3cr3t\r\n")
+        );
+        let body = &request[request.find("\r\n\r\n").unwrap() + 4..];
+        assert_eq!(body, event.to_json());
+        assert!(
+            !format!("{sink:?}").contains("s3cr3t"),
+            "the key never shows"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_error_a_slow_server_and_no_server_fail_within_the_bound_and_never_panic() {
+        let event = run().start();
+        let (url, _) = server(500, Duration::ZERO).await;
+        let sink = HttpSink::new(&url, None).unwrap();
+        assert!(matches!(
+            sink.send(&event).await,
+            Err(LineageError::Status(500))
+        ));
+
+        let (slow, _) = server(200, Duration::from_secs(10)).await;
+        let lineage = Lineage::to(Arc::new(HttpSink::new(&slow, None).unwrap()));
+        let started = Instant::now();
+        lineage.emit(&event).await;
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(1900) && took < EMIT_TIMEOUT + Duration::from_millis(500),
+            "{took:?}"
+        );
+
+        // A step's two events go side by side: a slow endpoint costs one bound, not two; and the
+        // pause then skips the next step's events at once.
+        let lineage = Lineage::to(Arc::new(HttpSink::new(&slow, None).unwrap()));
+        let started = Instant::now();
+        lineage
+            .ran(Some(&run()), &End::Complete { rows: None })
+            .await;
+        let took = started.elapsed();
+        assert!(took < EMIT_TIMEOUT + Duration::from_millis(500), "{took:?}");
+        let started = Instant::now();
+        lineage
+            .ran(Some(&run()), &End::Complete { rows: None })
+            .await;
+        assert!(started.elapsed() < Duration::from_millis(100), "paused");
+
+        // A port nobody listens on: refused at once.
+        let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", closed.local_addr().unwrap());
+        drop(closed);
+        let sink = HttpSink::new(&url, None).unwrap();
+        let started = Instant::now();
+        assert!(matches!(
+            sink.send(&event).await,
+            Err(LineageError::Request(_))
+        ));
+        Lineage::to(Arc::new(sink)).emit(&event).await;
+        assert!(started.elapsed() < EMIT_TIMEOUT + Duration::from_millis(500));
+    }
+
+    /// A sink that fails every event and counts the calls.
+    #[derive(Default)]
+    struct Down(std::sync::atomic::AtomicUsize);
+
+    impl LineageSink for Down {
+        fn send<'a>(&'a self, _: &'a RunEvent) -> Emission<'a> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(std::future::ready(Err(LineageError::Status(503))))
+        }
+    }
+
+    #[tokio::test]
+    async fn after_a_failure_events_are_skipped_for_the_pause_without_calling_the_endpoint() {
+        let down = Arc::new(Down::default());
+        let lineage = Lineage::to(down.clone());
+        lineage
+            .ran(Some(&run()), &End::Complete { rows: None })
+            .await;
+        assert_eq!(
+            down.0.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "a failure at once pauses the sending before the second event"
+        );
+        let rest = lineage.paused().expect("paused after the failure");
+        assert!(rest > PAUSE_AFTER_FAILURE - Duration::from_secs(1));
+        lineage
+            .ran(Some(&run()), &End::Complete { rows: None })
+            .await;
+        lineage.emit(&run().start()).await;
+        assert_eq!(
+            down.0.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "skipped in the pause"
+        );
+        // a clone is the same function: the same pause
+        assert!(lineage.clone().paused().is_some());
+        assert!(Lineage::OFF.paused().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_recording_sink_keeps_what_lineage_emits_and_off_emits_nothing() {
+        let sink = Arc::new(RecordingSink::default());
+        let on = Lineage::to(sink.clone());
+        on.ran(Some(&run()), &End::Complete { rows: None }).await;
+        on.ran(None, &End::Complete { rows: None }).await;
+        Lineage::OFF
+            .ran(Some(&run()), &End::Complete { rows: None })
+            .await;
+        let events = sink.events();
+        let types: Vec<EventType> = events.iter().map(|e| e.event_type).collect();
+        assert_eq!(types, [EventType::Start, EventType::Complete]);
+        assert_eq!(
+            events[0].event_time, "2021-06-27T06:00:01.500Z",
+            "START at the submit"
+        );
+        assert!(events[1].event_time > events[0].event_time);
+    }
+}

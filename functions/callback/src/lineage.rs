@@ -848,6 +848,51 @@ mod tests {
         );
     }
 
+    /// The events in `tests/fixtures/openlineage/events/` are exactly what this code sends, and
+    /// `tests/test_openlineage_events.py` validates them against the pinned 2-0-2 schema and the
+    /// facets' schemas. `UPDATE_LINEAGE_FIXTURES=1` rewrites them.
+    #[test]
+    fn the_events_are_the_fixtures_the_schema_test_validates() {
+        let r = run();
+        let end = time() + chrono::Duration::milliseconds(2_250);
+        let events = [
+            ("start", r.start()),
+            ("complete", r.end(end, &End::Complete { rows: Some(5) })),
+            (
+                "fail",
+                r.end(
+                    end,
+                    &End::Fail {
+                        message: "ERROR: relation \"stg_item\" does not exist".into(),
+                    },
+                ),
+            ),
+            (
+                "abort",
+                r.end(
+                    end,
+                    &End::Abort {
+                        message: "the execution ended (ABORTED) while the statement ran".into(),
+                    },
+                ),
+            ),
+        ];
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/openlineage/events");
+        for (name, event) in events {
+            let path = dir.join(format!("{name}.json"));
+            let sent: serde_json::Value = serde_json::to_value(&event).unwrap();
+            if std::env::var_os("UPDATE_LINEAGE_FIXTURES").is_some() {
+                std::fs::create_dir_all(&dir).unwrap();
+                let text = serde_json::to_string_pretty(&sent).unwrap() + "\n";
+                std::fs::write(&path, text).unwrap();
+            }
+            let fixture: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            assert_eq!(sent, fixture, "{}", path.display());
+        }
+    }
+
     #[test]
     fn the_stored_run_reads_back_the_same() {
         let r = run();

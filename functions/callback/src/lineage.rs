@@ -6,9 +6,11 @@
 //!   keeps it: the same run). The one delivery that won the completion claim and marked the item
 //!   completed (completer, reconciler, or the submitter's settle) sends, after it closed the task,
 //!   the run's `START` (stamped with the submit's time) and its `COMPLETE`, `FAIL` or `ABORT`.
-//!   Nothing is sent on the submit's own path: Step Functions ends a `lambda:invoke` Task only when
-//!   the invocation has returned, so an event sent there would delay the step whenever the endpoint
-//!   is slow (measured: 2.2 s per step against an endpoint that never answers).
+//!   A submit that does not close the task sends nothing: Step Functions ends a `lambda:invoke`
+//!   Task only when the invocation has returned, so an event sent there would delay the step
+//!   whenever the endpoint is slow (measured: 2.2 s per step against an endpoint that never
+//!   answers). A submitter that closes the task itself sends the run after its callback, and the
+//!   step then ends after the events ([`PAUSE_AFTER_FAILURE`] bounds what an outage costs).
 //! - **Names.** Job namespace: the stack (`STACK_NAME`); job name: `<pipeline>.<step>`; the parent
 //!   run facet names the execution (job `<pipeline>`, run id from the execution).
 //!   Datasets: namespace `redshift://<cluster-or-workgroup>.<region>:5439`, name

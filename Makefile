@@ -88,7 +88,7 @@ lint: setup ## sam validate --lint, cfn-lint, checkov (IaC security, offline) an
 	cfn-lint template.yaml
 	$(CHECKOV) --framework cloudformation secrets --compact --quiet -f template.yaml -f bench/template.yaml -f bench/longpoll.yaml
 	$(PY) -m pytest tests/test_template_security.py -q  # every checkov skip is needed and explained; a new finding fails
-	$(PY) -m pytest tests/test_template_rules.py tests/test_template_iam.py tests/test_moto_adapter.py tests/test_openlineage_receiver.py tests/test_template_notifications.py -q  # deploy-time rules, least privilege, the moto adapter's guard, the OpenLineage receiver, failed-run notifications
+	$(PY) -m pytest tests/test_template_rules.py tests/test_template_iam.py tests/test_moto_adapter.py tests/test_openlineage_receiver.py tests/test_openlineage_events.py tests/test_template_notifications.py -q  # deploy-time rules, least privilege, the moto adapter's guard, the OpenLineage receiver and the events against the pinned schema, failed-run notifications
 	$(PY) -m pytest tests/test_check_links.py -q && $(PY) tests/check_links.py  # every relative link and #anchor in README.md and docs/ resolves
 	npx --no-install asl-validator --json-path statemachine/etl.asl.json
 	npx --no-install asl-validator --json-path statemachine/trigger.asl.json

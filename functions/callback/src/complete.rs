@@ -285,7 +285,7 @@ impl TaskClients<'_> {
                 // The task is closed: only now the lineage events, from the one delivery that
                 // won the claim and marked the item (a loser returned above; an unmarked close
                 // is settled again with the retry's token, which emits).
-                if marked {
+                if let (true, Some(end)) = (marked, end) {
                     self.lineage.ran(task.lineage.as_ref(), &end).await;
                 }
                 Ok(marked.then_some(completion))
@@ -331,10 +331,14 @@ impl TaskClients<'_> {
         id: &str,
         task: &RecordedTask,
         event: &RecordedEvent,
-    ) -> Result<(Completion, End), CompleteError> {
+    ) -> Result<(Completion, Option<End>), CompleteError> {
         let report = self.report(id, event).await?;
         let (duration_ms, rows) = (report.duration_ms, report.rows);
-        let end = lineage_end(event.state, &report);
+        // Lineage off: not even the end is built.
+        let end = self
+            .lineage
+            .is_on()
+            .then(|| lineage_end(event.state, &report));
         let token = task.token.expose();
         let sent = match task_callback(id, task, event, report) {
             TaskCallback::Success { output } => self
@@ -358,11 +362,11 @@ impl TaskClients<'_> {
                 .or_else(callback_error),
         }?;
         let end = match sent {
-            Completion::TaskAlreadyClosed => End::Abort {
+            Completion::TaskAlreadyClosed => end.map(|_| End::Abort {
                 message:
                     "Step Functions had already closed the task (timed out, or the execution ended)"
                         .into(),
-            },
+            }),
             _ => end,
         };
         match sent {

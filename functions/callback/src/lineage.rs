@@ -6,9 +6,11 @@
 //!   keeps it: the same run). The one delivery that won the completion claim and marked the item
 //!   completed (completer, reconciler, or the submitter's settle) sends, after it closed the task,
 //!   the run's `START` (stamped with the submit's time) and its `COMPLETE`, `FAIL` or `ABORT`.
-//!   Nothing is sent on the submit's own path: Step Functions ends a `lambda:invoke` Task only when
-//!   the invocation has returned, so an event sent there would delay the step whenever the endpoint
-//!   is slow (measured: 2.2 s per step against an endpoint that never answers).
+//!   A submit that does not close the task sends nothing: Step Functions ends a `lambda:invoke`
+//!   Task only when the invocation has returned, so an event sent there would delay the step
+//!   whenever the endpoint is slow (measured: 2.2 s per step against an endpoint that never
+//!   answers). A submitter that closes the task itself sends the run after its callback, and the
+//!   step then ends after the events ([`PAUSE_AFTER_FAILURE`] bounds what an outage costs).
 //! - **Names.** Job namespace: the stack (`STACK_NAME`); job name: `<pipeline>.<step>`; the parent
 //!   run facet names the execution (job `<pipeline>`, run id from the execution).
 //!   Datasets: namespace `redshift://<cluster-or-workgroup>.<region>:5439`, name
@@ -846,6 +848,51 @@ mod tests {
                 .count(),
             MAX_ERROR_MESSAGE_CHARS
         );
+    }
+
+    /// The events in `tests/fixtures/openlineage/events/` are exactly what this code sends, and
+    /// `tests/test_openlineage_events.py` validates them against the pinned 2-0-2 schema and the
+    /// facets' schemas. `UPDATE_LINEAGE_FIXTURES=1` rewrites them.
+    #[test]
+    fn the_events_are_the_fixtures_the_schema_test_validates() {
+        let r = run();
+        let end = time() + chrono::Duration::milliseconds(2_250);
+        let events = [
+            ("start", r.start()),
+            ("complete", r.end(end, &End::Complete { rows: Some(5) })),
+            (
+                "fail",
+                r.end(
+                    end,
+                    &End::Fail {
+                        message: "ERROR: relation \"stg_item\" does not exist".into(),
+                    },
+                ),
+            ),
+            (
+                "abort",
+                r.end(
+                    end,
+                    &End::Abort {
+                        message: "the execution ended (ABORTED) while the statement ran".into(),
+                    },
+                ),
+            ),
+        ];
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/openlineage/events");
+        for (name, event) in events {
+            let path = dir.join(format!("{name}.json"));
+            let sent: serde_json::Value = serde_json::to_value(&event).unwrap();
+            if std::env::var_os("UPDATE_LINEAGE_FIXTURES").is_some() {
+                std::fs::create_dir_all(&dir).unwrap();
+                let text = serde_json::to_string_pretty(&sent).unwrap() + "\n";
+                std::fs::write(&path, text).unwrap();
+            }
+            let fixture: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            assert_eq!(sent, fixture, "{}", path.display());
+        }
     }
 
     #[test]

@@ -158,6 +158,9 @@ impl TaskClients<'_> {
             )
             .await
         {
+            if !self.lineage.is_on() {
+                return Ok(Closing::Closed { cancelled });
+            }
             let message = match execution_status {
                 Some(status) => format!(
                     "the execution ended ({status}) while the statement ran; the reconciler cancelled it"

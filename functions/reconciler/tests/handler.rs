@@ -411,6 +411,61 @@ async fn when_the_data_api_does_not_know_the_statement_the_task_fails_with_state
     );
 }
 
+/// The reconciler that fails a lost statement's task sends the step's run after the callback:
+/// its START and a FAIL saying why, once.
+#[tokio::test]
+async fn a_statement_the_data_api_does_not_know_sends_start_and_fail_after_the_callback() {
+    let run = etl_callback::lineage::StepRun::new(
+        "redshift-etl",
+        "sales",
+        "LoadItem",
+        "arn:aws:states:us-east-1:123456789012:execution:SalesEtl:run-1",
+        "2021-06-27T06:00:00.456Z",
+        0,
+        &etl_callback::lineage::StepTables::default(),
+        &etl_callback::lineage::Warehouse {
+            namespace: etl_callback::lineage::redshift_namespace("c", "us-east-1"),
+            database: "dev".into(),
+        },
+        etl_callback::lineage::now(),
+    );
+    let mut item = pending(ID);
+    item.insert("lineage".into(), AttributeValue::S(run.to_json()));
+    let query = overdue(vec![item]);
+    let gone = mock!(aws_sdk_redshiftdata::Client::describe_statement).then_error(|| {
+        DescribeStatementError::ResourceNotFoundException(
+            ResourceNotFoundException::builder()
+                .message("Query does not exist")
+                .resource_id(ID)
+                .build()
+                .unwrap(),
+        )
+    });
+    let not_found = mock!(aws_sdk_sfn::Client::send_task_failure)
+        .then_output(|| SendTaskFailureOutput::builder().build());
+    let (claim, mark) = (claim(), marked("reconciler", "FAILED", TOKEN));
+    let mut r = reconciler(&[&query, &claim, &mark], &[&not_found], &[&gone]);
+    let sink = std::sync::Arc::new(etl_callback::lineage::RecordingSink::default());
+    r.lineage = etl_callback::lineage::Lineage::to(sink.clone());
+
+    let summary = sweep(&r).await;
+
+    assert_eq!(summary.statements_not_found, 1);
+    let events = sink.events();
+    let types: Vec<_> = events.iter().map(|e| e.event_type).collect();
+    assert_eq!(
+        types,
+        [
+            etl_callback::lineage::EventType::Start,
+            etl_callback::lineage::EventType::Fail
+        ]
+    );
+    assert!(events[1]
+        .to_json()
+        .contains("DescribeStatement does not know the statement"));
+    assert!(events.iter().all(|e| e.run.run_id == run.run_id));
+}
+
 #[tokio::test]
 async fn when_the_data_api_does_not_know_the_statement_and_the_task_is_closed_the_item_is_task_closed(
 ) {

@@ -45,6 +45,11 @@ pub enum Metric {
     StepDuration,
     /// Rows the step's statements affected, dimension `Step`.
     RowsLoaded,
+    /// The violating rows a check step found (every finished check, 0 when it passed), dimension
+    /// `Step` (the check's name).
+    CheckViolations,
+    /// A `warn` check that found violations and let the run go on, dimension `Step`.
+    CheckWarnings,
 }
 
 /// A metric's CloudWatch unit.
@@ -64,13 +69,15 @@ impl Unit {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 6] = [
+    pub const ALL: [Metric; 8] = [
         Self::Submits,
         Self::SubmitsThrottled,
         Self::StepsSucceeded,
         Self::StepsFailed,
         Self::StepDuration,
         Self::RowsLoaded,
+        Self::CheckViolations,
+        Self::CheckWarnings,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +88,8 @@ impl Metric {
             Self::StepsFailed => "StepsFailed",
             Self::StepDuration => "StepDuration",
             Self::RowsLoaded => "RowsLoaded",
+            Self::CheckViolations => "CheckViolations",
+            Self::CheckWarnings => "CheckWarnings",
         }
     }
 
@@ -204,6 +213,32 @@ pub fn step_closed(step: &str, succeeded: bool, duration_ms: u64, rows: u64) {
         &[("Stack", &stack), ("Step", step)],
         &[&["Stack", "Step"], &["Stack"]],
         &step_values(succeeded, duration_ms, rows),
+    );
+}
+
+/// The values of one finished check: its violating rows, and whether it only warned of them.
+pub fn check_values(violations: u64, warned: bool) -> [(&'static str, Unit, u64); 2] {
+    [
+        (
+            Metric::CheckViolations.name(),
+            Metric::CheckViolations.unit(),
+            violations,
+        ),
+        (
+            Metric::CheckWarnings.name(),
+            Metric::CheckWarnings.unit(),
+            u64::from(warned),
+        ),
+    ]
+}
+
+/// One finished check (whoever closed its task), under `Stack` + `Step` and `Stack` alone.
+pub fn check_closed(check: &str, violations: u64, warned: bool) {
+    let stack = stack();
+    publish(
+        &[("Stack", &stack), ("Step", check)],
+        &[&["Stack", "Step"], &["Stack"]],
+        &check_values(violations, warned),
     );
 }
 

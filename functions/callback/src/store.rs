@@ -20,6 +20,7 @@ use thiserror::Error;
 use tracing::info;
 
 use crate::aws;
+use crate::check::StoredCheck;
 use crate::event::{StatementState, StatementStatusChange};
 use crate::task::{ErrorNames, Task, TaskToken};
 use crate::throttle::{Throttling, ThrottlingVariants};
@@ -224,6 +225,9 @@ pub struct RecordedTask {
     pub attempt: u32,
     /// The step's replacements for its error names (`errorNames`); empty when not recorded.
     pub error_names: ErrorNames,
+    /// A check step's settings and SQL (`check`, JSON): the closer reads the statement's result
+    /// and decides the outcome with them ([`crate::check`]). `None` for an ordinary step.
+    pub check: Option<StoredCheck>,
 }
 
 /// The rendezvous item as it stands after a write.
@@ -305,13 +309,23 @@ fn n(value: i64) -> AttributeValue {
 
 /// The attribute holding a step's error-name mapping (a map of strings), written with its token.
 pub const ERROR_NAMES: &str = "errorNames";
+/// The attribute holding a check step's [`StoredCheck`] (a JSON string), written with its token.
+pub const CHECK: &str = "check";
 
 type UpdateItem = aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 
-/// Binds `:errorNames` when the step has error names to store.
-fn with_names(request: UpdateItem, names: Option<&AttributeValue>) -> UpdateItem {
-    match names {
+/// Binds `:errorNames` when the step has error names to store, and `:check` for a check step.
+fn with_names(
+    request: UpdateItem,
+    names: Option<&AttributeValue>,
+    check: Option<&AttributeValue>,
+) -> UpdateItem {
+    let request = match names {
         Some(names) => request.expression_attribute_values(":errorNames", names.clone()),
+        None => request,
+    };
+    match check {
+        Some(check) => request.expression_attribute_values(":check", check.clone()),
         None => request,
     }
 }
@@ -354,14 +368,22 @@ impl TokenTable {
         statement_id: &str,
         task: &Task,
         statement_name: &str,
+        check: Option<&StoredCheck>,
     ) -> Result<(Rendezvous, Recorded), StoreError> {
         let now = now();
         // The step's error names travel with its token; without any, the requests are unchanged.
         let names = error_names(&task.error_names);
-        let set_names = if names.is_some() {
-            ", errorNames = :errorNames"
-        } else {
-            ""
+        let check = check.map(|c| s(serde_json::to_string(c).expect("a check serializes")));
+        let set_names = match (names.is_some(), check.is_some()) {
+            (true, true) => ", errorNames = :errorNames, #check = :check",
+            (true, false) => ", errorNames = :errorNames",
+            (false, true) => ", #check = :check",
+            (false, false) => "",
+        };
+        // `check` is not a DynamoDB reserved word today; the name placeholder keeps it safe anyway.
+        let check_name = |request: UpdateItem| match check {
+            Some(_) => request.expression_attribute_names("#check", CHECK),
+            None => request,
         };
         let first = self
             .update(statement_id)
@@ -383,7 +405,9 @@ impl TokenTable {
             .expression_attribute_values(":pending", s(PENDING))
             .expression_attribute_values(":expires", n(now + self.ttl_seconds))
             .return_values(ReturnValue::AllNew);
-        let first = with_names(first, names.as_ref()).send().await;
+        let first = check_name(with_names(first, names.as_ref(), check.as_ref()))
+            .send()
+            .await;
         match first {
             Ok(out) => {
                 return Ok((
@@ -413,7 +437,9 @@ impl TokenTable {
             .expression_attribute_values(":execution", s(&task.execution_name))
             .expression_attribute_values(":step", s(&task.step))
             .return_values(ReturnValue::AllNew);
-        let replaced = with_names(replaced, names.as_ref()).send().await;
+        let replaced = check_name(with_names(replaced, names.as_ref(), check.as_ref()))
+            .send()
+            .await;
         match replaced {
             Ok(out) => {
                 info!(statement_id, step = %task.step, attempt = task.attempt,
@@ -679,6 +705,13 @@ fn parse_item(
                             .collect::<Option<ErrorNames>>()
                     })
                     .ok_or_else(|| corrupt("errorNames is not a map of strings"))?,
+            },
+            check: match text(CHECK) {
+                None => None,
+                Some(json) => Some(
+                    serde_json::from_str(&json)
+                        .map_err(|_| corrupt("check is not a stored check"))?,
+                ),
             },
         }),
     };

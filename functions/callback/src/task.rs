@@ -26,7 +26,13 @@ pub const MAX_EXECUTION_NAME_CHARS: usize = 80;
 pub const EXECUTION_NAME_REFUSED: &str = "<>{}[]?*\"#%\\^|~`$&,;:/";
 /// The error names a step's `errors` mapping may replace: what the functions send when the
 /// step's statement fails, is aborted, or is unknown to the Data API.
-pub const MAPPABLE_ERRORS: [&str; 3] = [STATEMENT_FAILED, STATEMENT_ABORTED, STATEMENT_NOT_FOUND];
+/// `Check.Failed` is sent only by a check step ([`crate::check`]).
+pub const MAPPABLE_ERRORS: [&str; 4] = [
+    STATEMENT_FAILED,
+    STATEMENT_ABORTED,
+    STATEMENT_NOT_FOUND,
+    crate::check::CHECK_FAILED,
+];
 /// The most entries an `errors` mapping may have.
 pub const MAX_ERROR_NAMES: usize = 8;
 /// Step Functions' limit on a `SendTaskFailure` error name.
@@ -79,7 +85,9 @@ impl TaskToken {
 pub struct TaskInput {
     pub task_token: TaskToken,
     pub step: String,
-    pub script: String,
+    /// The step's script; missing only for a check that carries its SQL (`check.sql`).
+    #[serde(default)]
+    pub script: Option<String>,
     /// The scripts' content version the definition was generated with (16 lowercase hex digits):
     /// the script is read from `<prefix><version>/<script>`, so a run executes the scripts it
     /// started with whatever a later deploy uploads. Missing or null: the unversioned key
@@ -116,6 +124,10 @@ pub struct TaskInput {
     /// null or empty: the names stay as they are.
     #[serde(default)]
     pub errors: Option<serde_json::Value>,
+    /// A check step's settings ([`crate::check::CheckSpec`]): its SQL is one SELECT whose rows
+    /// are violations. Missing or null: an ordinary step.
+    #[serde(default)]
+    pub check: Option<serde_json::Value>,
 }
 
 /// A step's replacements for the error names sent when its statement does not finish (the task
@@ -256,7 +268,8 @@ pub fn truncate(text: &str, max: usize) -> String {
 pub struct Task {
     pub token: TaskToken,
     pub step: String,
-    pub script: String,
+    /// `None` only for a check whose SQL the payload carries ([`Task::check`]).
+    pub script: Option<String>,
     /// The scripts' content version, checked; `None` for an unversioned (older) definition.
     pub scripts_version: Option<String>,
     pub run_date: RunDate,
@@ -271,6 +284,8 @@ pub struct Task {
     pub redrive: u32,
     /// The step's replacements for the error names its task fails with.
     pub error_names: ErrorNames,
+    /// A check step's settings; `None` for an ordinary step.
+    pub check: Option<crate::check::CheckSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -285,6 +300,9 @@ pub enum InputError {
     /// The `errors` mapping, with what is wrong with it (naming the key).
     #[error("task input field errors is invalid: {0}")]
     ErrorNames(String),
+    /// The `check` object, with what is wrong with it.
+    #[error(transparent)]
+    Check(#[from] crate::check::CheckError),
     #[error(transparent)]
     RunDate(#[from] RunDateError),
     /// A bad run date given by the object that triggered the run (`origin`, `s3://bucket/key`).
@@ -296,6 +314,7 @@ impl InputError {
     pub fn name(&self) -> &'static str {
         match self {
             Self::RunDate(_) | Self::RunDateFrom { .. } => "InvalidRunDate",
+            Self::Check(e) => e.name(),
             _ => "InvalidInput",
         }
     }
@@ -353,13 +372,27 @@ impl TaskInput {
             "step",
             "must be 1-80 characters of A-Z a-z 0-9 _ -",
         )?;
-        check(
-            is_name(&self.script, 200, &['.'])
-                && self.script.ends_with(".sql")
-                && !self.script.starts_with('.'),
-            "script",
-            "must be a file name ending in .sql (letters, digits, _ - .), without a path",
-        )?;
+        let check_spec = match &self.check {
+            None | Some(serde_json::Value::Null) => None,
+            Some(value) => Some(crate::check::CheckSpec::parse(value)?),
+        };
+        let inline_sql = check_spec.as_ref().is_some_and(|c| c.sql.is_some());
+        match &self.script {
+            Some(script) => check(
+                !inline_sql
+                    && is_name(script, 200, &['.'])
+                    && script.ends_with(".sql")
+                    && !script.starts_with('.'),
+                "script",
+                "must be a file name ending in .sql (letters, digits, _ - .), without a path, \
+                 and not given beside a check's sql",
+            )?,
+            None => check(
+                inline_sql,
+                "script",
+                "must be set (a check without a script carries its sql in check.sql)",
+            )?,
+        }
         if let Some(version) = &self.scripts_version {
             check(
                 is_scripts_version(version),
@@ -417,6 +450,7 @@ impl TaskInput {
             execution_id: self.execution_id,
             redrive,
             error_names,
+            check: check_spec,
         })
     }
 }
@@ -516,6 +550,10 @@ pub struct StepResult {
     pub status: String,
     pub rows: i64,
     pub duration_ms: i64,
+    /// A check step's record ([`crate::check::CheckRecord`]): 0 violations, or a `warn` check's
+    /// violations. Absent for an ordinary step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<crate::check::CheckRecord>,
 }
 
 /// The cause of a failed step, sent as the `SendTaskFailure` cause (a JSON string).
@@ -678,7 +716,11 @@ mod tests {
         let task = validated("scriptsVersion", json!("0123456789abcdef")).unwrap();
         assert_eq!(task.scripts_version.as_deref(), Some("0123456789abcdef"));
         assert_eq!(
-            script_key("scripts/", task.scripts_version.as_deref(), &task.script),
+            script_key(
+                "scripts/",
+                task.scripts_version.as_deref(),
+                task.script.as_deref().unwrap()
+            ),
             "scripts/0123456789abcdef/load_item.sql"
         );
         for legacy in [None, Some(json!(null))] {
@@ -689,7 +731,7 @@ mod tests {
             let task = TaskInput::from_json(v).unwrap().validate().unwrap();
             assert_eq!(task.scripts_version, None);
             assert_eq!(
-                script_key("scripts/", None, &task.script),
+                script_key("scripts/", None, task.script.as_deref().unwrap()),
                 "scripts/load_item.sql"
             );
         }

@@ -134,6 +134,7 @@ async fn when_the_statement_finished_and_the_token_waits_should_send_success_onc
                     status: "FINISHED".into(),
                     rows: 5,
                     duration_ms: 1500,
+                    check: None,
                 }
         })
         .then_output(|| SendTaskSuccessOutput::builder().build());

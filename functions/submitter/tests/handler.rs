@@ -739,6 +739,7 @@ async fn a_newer_attempt_finding_its_statement_succeeded_closes_its_own_token_wi
                         status: "FINISHED".into(),
                         rows: 2,
                         duration_ms: 1_500,
+                        check: None,
                     }
         })
         .then_output(|| SendTaskSuccessOutput::builder().build());

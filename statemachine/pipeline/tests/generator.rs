@@ -140,7 +140,11 @@ fn the_sales_etl_is_setup_then_both_dimensions_in_parallel_then_facts_then_valid
             step("SetupSalesDataPipeline"),
             Layout::Parallel(vec![step("LoadCustomerAddress"), step("LoadItem")]),
             step("LoadStoreSales"),
-            step("ValidateSalesData"),
+            Layout::Parallel(vec![
+                step("ValidateSalesData"),
+                step("UniqueSalesTickets"),
+                step("SalesReferenceCurrentItems"),
+            ]),
         ])
     );
     let branch = &asl["States"]["Pipeline"]["Branches"][0];
@@ -158,13 +162,32 @@ fn the_sales_etl_is_setup_then_both_dimensions_in_parallel_then_facts_then_valid
         "$[0].steps.SetupSalesDataPipeline"
     );
     assert_eq!(dims["ResultSelector"]["LoadItem.$"], "$[1].steps.LoadItem");
-    assert_eq!(branch["States"]["ValidateSalesData"]["End"], true);
-    // the validation step maps its SQL failure through the functions, not a Catch
-    let validate = &branch["States"]["ValidateSalesData"];
+    let checks = &branch["States"]["CheckSales"];
+    assert_eq!(checks["Type"], "Parallel");
+    assert_eq!(checks["End"], true);
+    // the validation is a check: Check.Failed is renamed by the functions, not by a Catch, and
+    // its SELECT travels in the payload (the submitter wraps it; the closer reads its rows)
+    let validate = &checks["Branches"][0]["States"]["ValidateSalesData"];
+    let payload = &validate["Parameters"]["Payload"];
     assert_eq!(
-        validate["Parameters"]["Payload"]["errors"]["Redshift.StatementFailed"],
+        payload["errors"]["Check.Failed"],
         "Validation.NoSalesLoaded"
     );
+    assert!(payload.get("script").is_none());
+    assert_eq!(payload["check"]["severity"], "error");
+    assert_eq!(payload["check"]["maxRows"], 10);
+    assert!(payload["check"]["sql"]
+        .as_str()
+        .unwrap()
+        .contains("row_count < 1"));
+    // Check.Failed is never retried: only throttling, Lambda errors and the run lock are
+    for retry in validate["Retry"].as_array().unwrap() {
+        assert!(!retry["ErrorEquals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().starts_with("Check.")));
+    }
     assert!(validate.get("Catch").is_none());
     assert!(branch["States"]["LoadItem"]["Parameters"]["Payload"]
         .get("errors")

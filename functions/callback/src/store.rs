@@ -776,6 +776,26 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_check_is_read_with_the_token_and_a_bad_one_is_corrupt() {
+        assert_eq!(
+            parse_item("id", token_item()).unwrap().task.unwrap().check,
+            None
+        );
+        let stored = StoredCheck {
+            severity: crate::check::Severity::Warn,
+            max_rows: 5,
+            sql: "select 1 where false".into(),
+        };
+        let mut item = token_item();
+        item.insert(CHECK.into(), s(serde_json::to_string(&stored).unwrap()));
+        let task = parse_item("id", item.clone()).unwrap().task.unwrap();
+        assert_eq!(task.check, Some(stored));
+        item.insert(CHECK.into(), s("{\"severity\": \"loud\"}"));
+        let err = parse_item("id", item).unwrap_err();
+        assert_eq!(err.name(), "TokenStoreCorrupt", "{err}");
+    }
+
+    #[test]
     fn an_item_without_error_names_maps_nothing() {
         let task = parse_item("id", token_item()).unwrap().task.unwrap();
         assert!(task.error_names.is_empty());

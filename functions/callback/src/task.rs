@@ -971,6 +971,40 @@ mod tests {
     }
 
     #[test]
+    fn a_check_carries_its_sql_instead_of_a_script_or_names_its_script() {
+        let mut v = input();
+        v.as_object_mut().unwrap().remove("script");
+        v["check"] = json!({"severity": "error", "maxRows": 10, "sql": "select 1 where false"});
+        v["errors"] = json!({"Check.Failed": "Validation.NoSalesLoaded"});
+        let task = TaskInput::from_json(v.clone()).unwrap().validate().unwrap();
+        assert_eq!(task.script, None);
+        let check = task.check.unwrap();
+        assert_eq!(check.sql.as_deref(), Some("select 1 where false"));
+        assert_eq!(
+            task.error_names.apply(crate::check::CHECK_FAILED),
+            "Validation.NoSalesLoaded"
+        );
+        // a script check: the script is the SELECT
+        let with_script = validated("check", json!({"severity": "warn", "maxRows": 1})).unwrap();
+        assert_eq!(with_script.script.as_deref(), Some("load_item.sql"));
+        // neither, or both: InvalidInput naming script
+        let mut neither = v.clone();
+        neither["check"] = json!({"severity": "error", "maxRows": 10});
+        let mut both = v.clone();
+        both["script"] = json!("load_item.sql");
+        let mut none = v;
+        none.as_object_mut().unwrap().remove("check");
+        for bad in [neither, both, none] {
+            let err = TaskInput::from_json(bad).unwrap().validate().unwrap_err();
+            assert_eq!(err.name(), "InvalidInput");
+            assert!(err.to_string().contains("script"), "{err}");
+        }
+        let err = validated("check", json!({"severity": "loud", "maxRows": 1})).unwrap_err();
+        assert_eq!(err.name(), "InvalidInput");
+        assert!(err.to_string().contains("check"), "{err}");
+    }
+
+    #[test]
     fn a_missing_null_or_empty_errors_mapping_maps_nothing() {
         for errors in [None, Some(json!(null)), Some(json!({}))] {
             let mut v = input();

@@ -20,6 +20,7 @@ from conftest import E2E_PARAMETERS
 from run import follow, steps_of
 import secret_scan
 from stack import LocalStack
+from test_pipeline import completions, set_faults
 
 CHECKS = Path(__file__).resolve().parent / "pipelines" / "checks" / "pipeline.toml"
 ALL = ["LoadEvents", "NegativeAmounts", "KnownKinds", "IdsPresent", "UniqueIds", "KindsDeclared",
@@ -43,12 +44,17 @@ def checks_stack(tmp_path_factory):
         print("\n" + secret_scan.stop_and_check(s))  # no token or secret in its logs
 
 
-def execute(stack, run_date: str):
+def execute(stack, run_date: str, faults: dict | None = None):
     name = f"chk-{run_date}-{uuid.uuid4().hex[:8]}"
+    if faults:
+        set_faults(stack, {**faults, "statement_name_contains": f"/{name}/{faults['statement_name_contains']}"})
     sfn = stack.client("stepfunctions")
     arn = sfn.start_execution(stateMachineArn=stack.deployment.state_machine_arn, name=name,
                               input=json.dumps({"runDate": run_date}))["executionArn"]
-    desc = follow(sfn, arn, echo=print, timeout=120)
+    try:
+        desc = follow(sfn, arn, echo=print, timeout=120)
+    finally:
+        set_faults(stack, None)
     return desc, sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
 
 
@@ -98,3 +104,14 @@ def test_a_failing_check_fails_the_run_with_its_error_name_count_and_first_rows(
     scheduled = [e for e in history if e["type"] == "TaskScheduled"
                  and '"step":"NegativeAmounts"' in e["taskScheduledEventDetails"]["parameters"].replace(" ", "")]
     assert len(scheduled) == 1
+
+
+def test_a_lost_event_of_a_failing_check_is_recovered_by_the_reconciler_with_the_same_outcome(checks_stack):
+    """The reconciler closes a check whose status event never came exactly as the completer would:
+    it reads the rows itself (the outcome logic is the shared library's, once)."""
+    desc, _ = execute(checks_stack, "2021-06-27", {"statement_name_contains": "NegativeAmounts", "drop_event": True})
+    assert (desc["status"], desc["error"]) == ("FAILED", "Checks.NegativeAmounts")
+    cause = json.loads(desc["cause"])
+    assert (cause["check"], cause["violations"], len(cause["rows"])) == ("NegativeAmounts", 25, 3)
+    closed_by = completions(checks_stack, desc["name"])
+    assert closed_by["NegativeAmounts"] == "reconciler", closed_by

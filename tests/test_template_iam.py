@@ -1,7 +1,7 @@
 """Least privilege as AWS evaluates it, read from template.yaml after the SAM transform (no stack needed):
 
-- the Data API actions that take a statement id (DescribeStatement, CancelStatement, GetStatementResult,
-  ListStatements) have no resource type, so they are granted on "*" only with the statement-owner condition:
+- the Data API actions that take a statement id (DescribeStatement, CancelStatement, GetStatementResult
+  (a check's rows), ListStatements (granted to nobody)) have no resource type, so they are granted on "*" only with the statement-owner condition:
   the submitter's own statements (`${aws:userid}`), or, for the completer and the reconciler, the statements
   of the submitter's role (`<its RoleId>:*`);
 - the dead-letter queue accepts messages from exactly the rules that name it, by ARN, not from every rule
@@ -94,12 +94,14 @@ def test_statement_actions_are_granted_only_on_statements_the_submitter_s_role_o
             assert lid in expected, f"{lid} may use {actions & STATEMENT_ACTIONS}"
             operator, owner = expected[lid]
             assert s.get("Condition") == {operator: {OWNER_KEY: owner}}, (lid, s.get("Sid"))
-            assert not actions & {"redshift-data:GetStatementResult", "redshift-data:ListStatements"}, lid
+            assert "redshift-data:ListStatements" not in actions, lid
             granted.setdefault(lid, set()).update(actions & STATEMENT_ACTIONS)
+    # GetStatementResult: a check's rows, read by whichever function closes its task
     assert granted == {
-        "SubmitterFunctionRole": {"redshift-data:DescribeStatement"},
-        "CompleterFunctionRole": {"redshift-data:DescribeStatement"},
-        "ReconcilerFunctionRole": {"redshift-data:DescribeStatement", "redshift-data:CancelStatement"},
+        "SubmitterFunctionRole": {"redshift-data:DescribeStatement", "redshift-data:GetStatementResult"},
+        "CompleterFunctionRole": {"redshift-data:DescribeStatement", "redshift-data:GetStatementResult"},
+        "ReconcilerFunctionRole": {"redshift-data:DescribeStatement", "redshift-data:CancelStatement",
+                                   "redshift-data:GetStatementResult"},
     }
     # The owner of a statement is the session that submitted it: the submitter's role, nobody else's.
     assert "BatchExecuteStatement" not in str(role_statements(translated, "CompleterFunctionRole"))

@@ -56,7 +56,12 @@ fuzz_target!(|data: &[u8]| {
             let name = statement_name("redshift-etl-callback", &task.execution_name, &task.step);
             assert!(name.chars().count() <= MAX_STATEMENT_NAME_CHARS);
             assert!(name.starts_with("redshift-etl-callback/"));
-            assert!(task.script.ends_with(".sql") && !task.script.contains('/'));
+            // a script, or a check carrying its SELECT instead (never both)
+            match (&task.script, task.check.as_ref().and_then(|c| c.sql.as_deref())) {
+                (Some(script), None) => assert!(script.ends_with(".sql") && !script.contains('/')),
+                (None, Some(sql)) => assert!(!sql.trim().is_empty()),
+                other => panic!("script and check.sql: {other:?}"),
+            }
         }
         Err(error) => {
             let name = error.name();

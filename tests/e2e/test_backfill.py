@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from run import follow, start_execution, steps_of
-from test_pipeline import dump, replaced_script
+from test_pipeline import dump, original_script, replaced_script
 
 ETL_TABLES = ("customer", "customer_address", "date_dim", "item", "store_sales")
 FIVE = ["2021-06-01", "2021-06-02", "2021-06-03", "2021-06-04", "2021-06-05"]
@@ -89,8 +89,11 @@ def test_a_five_day_backfill_leaves_the_tables_of_five_single_runs_and_a_restart
 
 def test_a_failing_date_under_continue_and_stop_and_a_restart_or_redrive_reruns_only_that_date(stack):
     dates = ["2021-06-07", FAILING_DATE, "2021-06-09"]
-    broken = (f"select 1 / (case when {{{{run_date}}}}::date = '{FAILING_DATE}'::date then 0 else 1 end) as checked;\n")
-    with replaced_script(stack, "validate_sales_data.sql", broken):
+    # the failing date loads no sales, so the ValidateSalesData check (row_count min 1) fails it
+    broken = original_script(stack, "load_store_sales.sql") + (
+        f"\ndelete from store_sales where {{{{run_date}}}}::date = '{FAILING_DATE}'::date\n"
+        "  and ss_sold_date_sk in (select d_date_sk from date_dim where d_date = {{run_date}}::date);\n")
+    with replaced_script(stack, "load_store_sales.sql", broken):
         desc, out = backfill(stack, {"from": dates[0], "to": dates[-1], "onFailure": "continue", "backfillId": "e2e-cont"})
         assert desc["status"] == "SUCCEEDED", (desc.get("error"), desc.get("cause"))
         assert [(r["date"], r["status"]) for r in out["dates"]] == [

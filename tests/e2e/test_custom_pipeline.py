@@ -1,8 +1,9 @@
 """A second, differently shaped pipeline on its own throwaway local stack, deployed the way
 `make local PIPELINE=tests/e2e/pipelines/diamond/pipeline.toml` deploys it (LocalStack(pipeline=...):
 the generated state machine in place of statemachine/etl.asl.json, the scripts from the definition's
-directory). The pipeline is a diamond (Stage -> Orders, Customers -> Enrich) and a three-way fan-out
-(Enrich -> RevenueByRegion, CheckTotals, TopCustomers -> Publish), see pipelines/diamond/.
+directory). The pipeline is a diamond (Stage -> Orders, Customers -> Enrich) and a four-way fan-out
+(Enrich -> RevenueByRegion, CheckTotals, TopCustomers and the TotalsMatch check -> Publish), see
+pipelines/diamond/.
 
 Step durations come from the emulator's fault rules (delay_ms keeps a statement SUBMITTED before it
 runs); the order of the steps is read from the emulator's statement timestamps (CreatedAt = submitted,
@@ -32,7 +33,7 @@ from test_safety_net import statements, wait_for
 DIAMOND = Path(__file__).resolve().parent / "pipelines" / "diamond" / "pipeline.toml"
 RUN_DATE = "2021-06-26"
 RUNNING = ("SUBMITTED", "PICKED", "STARTED")
-FAN_OUT = ("RevenueByRegion", "CheckTotals", "TopCustomers")
+FAN_OUT = ("RevenueByRegion", "CheckTotals", "TopCustomers", "TotalsMatch")
 FAILING = "CheckTotals"  # the step whose SQL the failure test breaks; its `errors` renames the failure
 DMD_TABLES = ("dmd_raw_orders", "dmd_raw_customers", "dmd_orders", "dmd_customers", "dmd_enriched",
               "dmd_revenue_by_region", "dmd_checks", "dmd_top_customers", "dmd_report")
@@ -105,10 +106,11 @@ def script(name: str) -> str:
 def test_the_generator_reads_the_diamond_and_refuses_a_bad_definition(definition, tmp_path):
     """No stack: the summary local/pipeline.py reads, and a refused definition's message."""
     assert definition.name == "DiamondEtl"
-    assert definition.names == ["Stage", "Orders", "Customers", "Enrich", *FAN_OUT, "Publish"]
+    # the checks follow the steps in the definition's order
+    assert definition.names == ["Stage", "Orders", "Customers", "Enrich", *FAN_OUT[:3], "Publish", "TotalsMatch"]
     assert definition.summary["seriesParallel"] is True and definition.summary["parallelStates"] == 2
     assert definition.concurrent_with("Orders") == ["Customers"]
-    assert definition.concurrent_with("CheckTotals") == ["RevenueByRegion", "TopCustomers"]
+    assert definition.concurrent_with("CheckTotals") == ["RevenueByRegion", "TopCustomers", "TotalsMatch"]
     assert definition.concurrent_with("Enrich") == []
     assert definition.failable == [n for n in definition.names if n != FAILING]
     bad = tmp_path / "pipeline.toml"
@@ -126,12 +128,14 @@ def test_the_generated_state_machine_is_deployed_with_the_definitions_scripts(cu
     deployed = json.loads(sfn.describe_state_machine(stateMachineArn=custom.deployment.state_machine_arn)["definition"])
     text = json.dumps(deployed)
     for step in definition.steps:
-        assert f'"step": "{step.name}"' in text and f'"script": "{step.script}"' in text
+        assert f'"step": "{step.name}"' in text
+        if step.script:  # a check with its SQL in the definition has no script
+            assert f'"script": "{step.script}"' in text
     assert "SetupSalesDataPipeline" not in text
     bucket, folder = custom.deployment.script_location("")  # <prefix><the definition's scripts version>/
     listed = custom.client("s3").list_objects_v2(Bucket=bucket, Prefix=folder)
     keys = {o["Key"].removeprefix(folder) for o in listed.get("Contents", [])}
-    assert {s.script for s in definition.steps} <= keys
+    assert {s.script for s in definition.steps if s.script} <= keys
     assert "load_item.sql" not in keys  # the sales scripts stay in scripts/
 
 
@@ -158,7 +162,8 @@ def test_steps_start_after_their_dependencies_and_independent_steps_overlap(cust
     # every pair that does not wait for each other ran at the same time
     pairs = {tuple(sorted((a, b))) for a in definition.names for b in definition.concurrent_with(a)}
     assert pairs == {("Customers", "Orders"), ("CheckTotals", "RevenueByRegion"), ("CheckTotals", "TopCustomers"),
-                     ("RevenueByRegion", "TopCustomers")}
+                     ("RevenueByRegion", "TopCustomers"), ("CheckTotals", "TotalsMatch"),
+                     ("RevenueByRegion", "TotalsMatch"), ("TopCustomers", "TotalsMatch")}
     for a, b in pairs:
         assert started[a] < ended[b] and started[b] < ended[a], f"{a} and {b} did not overlap"
     assert max(started[s] for s in FAN_OUT) < min(ended[s] for s in FAN_OUT), "the fan-out did not run all at once"
@@ -172,12 +177,13 @@ def test_a_failing_step_fails_the_run_with_its_mapped_error_and_its_running_sibl
     checks_before = rows(custom, "select * from dmd_checks order by 1, 2")
     put_script(custom, "check_totals.sql", script("check_totals.sql") + "\nselect cast('broken' as integer);\n")
     try:
-        # the failing step waits 1 s, so both siblings are surely submitted; they would wait 60 s
-        desc = execute(custom, "fail", {FAILING: 1000, "RevenueByRegion": 60_000, "TopCustomers": 60_000})
+        # the failing step waits 1 s, so its siblings are surely submitted; they would wait 60 s
+        desc = execute(custom, "fail", {FAILING: 1000, "RevenueByRegion": 60_000, "TopCustomers": 60_000,
+                                        "TotalsMatch": 60_000})
     finally:
         put_script(custom, "check_totals.sql", script("check_totals.sql"))
     assert desc["status"] == "FAILED"
-    assert desc["error"] == definition.step(FAILING).errors["Redshift.StatementFailed"] == "Diamond.TotalsMismatch"
+    assert desc["error"] == definition.step(FAILING).errors["Redshift.StatementFailed"] == "Diamond.TotalsNotRecorded"
     cause = json.loads(desc["cause"])
     assert cause["step"] == FAILING
     assert cause["runDate"] == RUN_DATE
@@ -194,6 +200,27 @@ def test_a_failing_step_fails_the_run_with_its_mapped_error_and_its_running_sibl
         wait_for(lambda: data.describe_statement(Id=sts[sibling]["Id"])["Status"] == "ABORTED", 30,
                  f"{sibling}'s statement to be cancelled")
     assert rows(custom, "select * from dmd_checks order by 1, 2") == checks_before  # the failed batch rolled back
+
+
+def test_totals_that_do_not_match_fail_the_run_at_the_check_with_the_mismatch_in_the_cause(custom, definition):
+    """The TotalsMatch check (the diamond's former division by zero): an order lost on its way to
+    dmd_enriched fails the run as Diamond.TotalsMismatch, the cause showing both counts and amounts."""
+    lose_one = script("enrich.sql") + ("\ndelete from dmd_enriched where order_date = {{run_date}} and order_id = "
+                                        "(select max(order_id) from dmd_enriched where order_date = {{run_date}});\n")
+    put_script(custom, "enrich.sql", lose_one)
+    try:
+        desc = execute(custom, "mismatch")
+    finally:
+        put_script(custom, "enrich.sql", script("enrich.sql"))
+    assert desc["status"] == "FAILED"
+    assert desc["error"] == "Diamond.TotalsMismatch"
+    cause = json.loads(desc["cause"])
+    assert cause["check"] == "TotalsMatch" and cause["violations"] == 1
+    assert cause["columns"] == ["enriched_orders", "orders", "enriched_amount", "amount"]
+    ((enriched_orders, orders, enriched_amount, amount),) = cause["rows"]
+    assert (enriched_orders, orders) == (3, 4) and Decimal(str(amount)) == Decimal("80.00")
+    assert Decimal(str(enriched_amount)) < Decimal(str(amount))
+    assert "Publish" not in by_step(custom, desc["name"])
 
 
 def test_rerunning_with_the_fixed_script_succeeds_and_prints_the_step_results(custom, definition):

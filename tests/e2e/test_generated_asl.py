@@ -28,7 +28,8 @@ import pytest
 from conftest import ETL_TABLES
 from run import follow, steps_of
 
-ALL_STEPS = ["SetupSalesDataPipeline", "LoadCustomerAddress", "LoadItem", "LoadStoreSales", "ValidateSalesData"]
+ALL_STEPS = ["SetupSalesDataPipeline", "LoadCustomerAddress", "LoadItem", "LoadStoreSales", "ValidateSalesData",
+             "UniqueSalesTickets", "SalesReferenceCurrentItems"]
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -189,7 +189,9 @@ def test_scripts_are_uploaded_where_the_submitter_reads_them(stack):
     assert version == stack.deployment.scripts_version
     if version is not None:  # the generator bakes one into every SQL Task (unversioned: an older ASL)
         assert re.fullmatch(r"[0-9a-f]{16}", version), version
-        assert deployed.count('"scriptsVersion"') == deployed.count('"script"') > 0
+        # every SQL Task names its script, or is a check carrying its SELECT (`check.sql`)
+        assert deployed.count('"scriptsVersion"') == deployed.count('"script"') + deployed.count('"sql"')
+        assert deployed.count('"script"') > 0
     folder = env["SCRIPTS_PREFIX"] + (f"{version}/" if version else "")
     keys = [o["Key"] for o in stack.client("s3").list_objects_v2(Bucket=env["SCRIPTS_BUCKET"])["Contents"]]
     assert all(k.startswith(env["SCRIPTS_PREFIX"]) for k in keys), keys

@@ -156,6 +156,10 @@ def test_happy_path_loads_the_documented_data(stack):
     by_step = {s["step"]: s for s in steps_of(output)}
     assert by_step["LoadStoreSales"]["rows"] >= 4
     assert by_step["ValidateSalesData"]["status"] == "FINISHED"
+    # every check ran and reports 0 violations in the run output
+    for check in ("ValidateSalesData", "UniqueSalesTickets", "SalesReferenceCurrentItems"):
+        record = by_step[check]["check"]
+        assert (record["check"], record["violations"], record["rows"]) == (check, 0, []), record
 
 
 def test_rerunning_the_date_leaves_identical_tables(stack):
@@ -207,9 +211,10 @@ def test_failing_sql_step_fails_the_run_and_rolls_the_step_back(stack):
 
 
 def test_a_date_with_no_sales_fails_the_run_as_validation_no_sales_loaded(stack):
-    """The validation step's `errors` mapping (scripts/pipeline.toml): its SQL failure ends the run as
-    Validation.NoSalesLoaded with the statement's cause, raised by the Task itself (no Catch, so a
-    Redrive would rerun the step), and the next run of the date loads it again."""
+    """The ValidateSalesData check (row_count min 1, `error = "Validation.NoSalesLoaded"` in
+    scripts/pipeline.toml) ends the run as Validation.NoSalesLoaded with the check's record as the cause
+    (the violating row: the count, 0), raised by the Task itself (no Catch, so a Redrive would rerun the
+    check), and the next run of the date loads it again."""
     nothing = ("delete from store_sales where ss_sold_date_sk in "  # the upstream delivered nothing
                "(select d_date_sk from date_dim where d_date = {{run_date}}::date);\n")
     with replaced_script(stack, "load_store_sales.sql", nothing):
@@ -217,12 +222,16 @@ def test_a_date_with_no_sales_fails_the_run_as_validation_no_sales_loaded(stack)
     assert desc["status"] == "FAILED"
     assert desc["error"] == "Validation.NoSalesLoaded"
     cause = json.loads(desc["cause"])
-    assert cause["step"] == "ValidateSalesData" and cause["runDate"] == RUN_DATE and cause["status"] == "FAILED"
-    assert "division by zero" in cause["error"]
+    assert cause["check"] == "ValidateSalesData" and cause["runDate"] == RUN_DATE and cause["severity"] == "error"
+    assert (cause["violations"], cause["columns"], cause["rows"]) == (1, ["row_count"], [[0]])
+    assert "row_count < 1" in cause["sql"] and "'2021-06-26'::date" in cause["sql"]
     assert [e["taskFailedEventDetails"]["error"] for e in task_events(history, "TaskFailed")] == ["Validation.NoSalesLoaded"]
     # the failed step is the execution's last state (no Catch, nothing after it: a Redrive resumes there)
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
-    assert entered[-1] == "ValidateSalesData" and "RunFailed" not in entered, entered
+    # (the checks run side by side: the last state entered is one of them)
+    checks = {"ValidateSalesData", "UniqueSalesTickets", "SalesReferenceCurrentItems"}
+    assert "ValidateSalesData" in entered and entered[-1] in checks, entered
+    assert "RunFailed" not in entered and "ReleaseRunLock" not in entered, entered
     desc, history = execute(stack)
     assert_succeeded_once_per_step(desc, history)
     assert rows(stack, "select count(*) from store_sales where ss_sold_date_sk = 20210626") == [(4,)]

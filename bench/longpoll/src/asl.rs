@@ -34,13 +34,14 @@ impl StepStates for LongPollSteps {
         let result = format!("$.steps.{name}");
         scope.add(name, obj! {
             "Type" => "Task",
-            "Comment" => format!("Submit {} as one BatchExecuteStatement, then long-poll DescribeStatement (WaitTimeSeconds) until it ends or the Lambda's time is nearly up.", step.script),
+            "Comment" => format!("Submit {} as one BatchExecuteStatement, then long-poll DescribeStatement (WaitTimeSeconds) until it ends or the Lambda's time is nearly up.", if step.script.is_empty() { "a check's SELECT" } else { step.script.as_str() }),
             "Resource" => "arn:aws:states:::lambda:invoke",
             "Parameters" => obj! {
                 "FunctionName" => "${StepFunctionArn}",
                 "Payload" => obj! {
                     "step" => name,
-                    "script" => step.script.as_str(),
+                    "script" => (!step.script.is_empty()).then(|| Json::str(&step.script)),
+                    "sql" => polling_baseline::asl::check_sql(step),
                     "scriptsVersion" => def.scripts_version.as_str(),
                     "runDate.$" => "$.runDate",
                     "executionName.$" => "$$.Execution.Name",
@@ -78,7 +79,8 @@ impl StepStates for LongPollSteps {
                     "FunctionName" => "${StepFunctionArn}",
                     "Payload" => obj! {
                         "step" => name,
-                        "script" => step.script.as_str(),
+                        "script" => (!step.script.is_empty()).then(|| Json::str(&step.script)),
+                    "sql" => polling_baseline::asl::check_sql(step),
                         "scriptsVersion" => def.scripts_version.as_str(),
                         "runDate.$" => "$.runDate",
                         "executionName.$" => "$$.Execution.Name",

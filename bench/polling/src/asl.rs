@@ -25,13 +25,14 @@ impl StepStates for PollingSteps {
         let result = format!("$.steps.{name}");
         scope.add(name, obj! {
             "Type" => "Task",
-            "Comment" => format!("Submit {} as one BatchExecuteStatement (no event, no task token).", step.script),
+            "Comment" => format!("Submit {} as one BatchExecuteStatement (no event, no task token).", if step.script.is_empty() { "a check's SELECT" } else { step.script.as_str() }),
             "Resource" => "arn:aws:states:::lambda:invoke",
             "Parameters" => obj! {
                 "FunctionName" => "${SubmitFunctionArn}",
                 "Payload" => obj! {
                     "step" => name,
-                    "script" => step.script.as_str(),
+                    "script" => (!step.script.is_empty()).then(|| Json::str(&step.script)),
+                    "sql" => crate::asl::check_sql(step),
                     "scriptsVersion" => def.scripts_version.as_str(),
                     "runDate.$" => "$.runDate",
                     "executionName.$" => "$$.Execution.Name",
@@ -132,4 +133,12 @@ pub fn polling_state_machine(plan: &Plan) -> Result<String, DefinitionError> {
         "States" => top.into_json(),
     }
     .pretty())
+}
+
+/// A check step's statement as the product's submitter runs it, for a check whose SELECT the
+/// definition carries; `None` otherwise.
+pub fn check_sql(step: &pipeline::definition::Step) -> Option<Json> {
+    let check = step.check.as_ref()?;
+    let select = check.sql.as_deref()?;
+    Some(Json::str(etl_callback::check::wrap(select, check.max_rows)))
 }

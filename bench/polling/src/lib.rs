@@ -14,7 +14,13 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct SubmitInput {
     pub step: String,
+    /// Empty for a check whose SELECT the payload carries (`sql`).
+    #[serde(default)]
     pub script: String,
+    /// A check step's statement, wrapped as the product's submitter wraps it
+    /// (`etl_callback::check::wrap`): the baselines run the same SQL, without deciding on its rows.
+    #[serde(default)]
+    pub sql: Option<String>,
     /// The scripts' content version baked into the definition; missing or null: the unversioned
     /// key of a definition generated before scripts were versioned.
     #[serde(default)]

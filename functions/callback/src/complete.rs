@@ -7,6 +7,7 @@ use std::error::Error as StdError;
 use aws_sdk_redshiftdata::operation::describe_statement::{
     DescribeStatementError, DescribeStatementOutput,
 };
+use aws_sdk_redshiftdata::operation::get_statement_result::GetStatementResultOutput;
 use aws_sdk_redshiftdata::types::StatementStatusString;
 use aws_sdk_sfn::error::SdkError;
 use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError;
@@ -15,6 +16,7 @@ use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
 use thiserror::Error;
 use tracing::{info, warn};
 
+use crate::check::{self, CheckRecord, ResultPage, CHECK_FAILED, CHECK_RESULT_UNAVAILABLE};
 use crate::config::TableSettings;
 use crate::event::StatementState;
 use crate::lineage::{End, Lineage};
@@ -26,7 +28,7 @@ use crate::throttle::{Throttling, ThrottlingVariants};
 
 /// Step Functions' limits on `SendTaskFailure`.
 pub const MAX_ERROR_CHARS: usize = 256;
-pub const MAX_CAUSE_CHARS: usize = 32_768;
+pub use crate::check::MAX_CAUSE_CHARS;
 // The error names and `truncate` live with the task input (which checks a step's `errors` mapping
 // against them) so that the parsers build without the SDK (`--no-default-features`, the fuzz targets).
 pub use crate::task::{truncate, STATEMENT_ABORTED, STATEMENT_FAILED, STATEMENT_NOT_FOUND};
@@ -176,16 +178,83 @@ pub fn task_callback(
     event: &RecordedEvent,
     report: Report,
 ) -> TaskCallback {
+    closing_callback(id, task, event, report, None)
+}
+
+/// What a check's finished statement returned ([`TaskClients::read_check`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckResult {
+    /// Every page of `GetStatementResult`.
+    Read(Vec<ResultPage>),
+    /// The Data API no longer has the result (or never had it): the check cannot be decided.
+    Unavailable(String),
+}
+
+/// [`task_callback`] for any step: a check's statement that finished is decided by its result
+/// ([`crate::check::outcome`]); anything else exactly as an ordinary step's.
+pub fn closing_callback(
+    id: &str,
+    task: &RecordedTask,
+    event: &RecordedEvent,
+    report: Report,
+    check: Option<CheckResult>,
+) -> TaskCallback {
     match event.state {
         StatementState::Finished => {
-            let output = StepResult {
+            let mut output = StepResult {
                 step: task.step.clone(),
                 statement_id: id.to_owned(),
                 run_date: task.run_date.clone(),
                 status: event.state.as_str().to_owned(),
                 rows: report.rows,
                 duration_ms: report.duration_ms,
+                check: None,
             };
+            if let (Some(stored), Some(result)) = (&task.check, check) {
+                let record = match result {
+                    CheckResult::Read(pages) => {
+                        CheckRecord::from_result(&task.step, stored, &pages)
+                            .map_err(|e| e.to_string())
+                    }
+                    CheckResult::Unavailable(reason) => Err(reason),
+                };
+                let mut record = match record {
+                    Ok(record) => record,
+                    Err(reason) => {
+                        let cause = StepFailure {
+                            step: task.step.clone(),
+                            statement_id: id.to_owned(),
+                            run_date: task.run_date.clone(),
+                            status: event.state.as_str().to_owned(),
+                            error: format!("the check's result cannot be read: {reason}"),
+                            failed_statement_index: None,
+                            failed_statement: Some(truncate(&stored.sql, MAX_CAUSE_CHARS / 2)),
+                        };
+                        return TaskCallback::Failure {
+                            error: error_name(task, CHECK_RESULT_UNAVAILABLE),
+                            cause: serde_json::to_string(&cause)
+                                .expect("a StepFailure always serializes"),
+                        };
+                    }
+                };
+                record.statement_id = Some(id.to_owned());
+                record.run_date = Some(task.run_date.clone());
+                match check::outcome(record) {
+                    check::Outcome::Fail { cause, .. } => {
+                        return TaskCallback::Failure {
+                            error: error_name(task, CHECK_FAILED),
+                            cause,
+                        }
+                    }
+                    check::Outcome::Pass { record } => {
+                        // The output is the step's result plus the record, cut like a cause so
+                        // that a warning never outgrows the state's payload.
+                        let text = record.to_json_within(MAX_CAUSE_CHARS);
+                        output.check =
+                            Some(serde_json::from_str(&text).expect("the record reads back"));
+                    }
+                }
+            }
             TaskCallback::Success {
                 output: serde_json::to_string(&output).expect("a StepResult always serializes"),
             }
@@ -339,8 +408,14 @@ impl TaskClients<'_> {
             .lineage
             .is_on()
             .then(|| lineage_end(event.state, &report));
+        let check = match (&task.check, event.state) {
+            (Some(_), StatementState::Finished) => Some(self.read_check(id).await?),
+            _ => None,
+        };
         let token = task.token.expose();
-        let sent = match task_callback(id, task, event, report) {
+        let callback = closing_callback(id, task, event, report, check);
+        let check_metric = check_metric(task, &callback);
+        let sent = match callback {
             TaskCallback::Success { output } => self
                 .sfn
                 .send_task_success()
@@ -373,15 +448,58 @@ impl TaskClients<'_> {
             Completion::TaskAlreadyClosed => {
                 warn!(statement_id = id, step = %task.step, "Step Functions says the task is already closed");
             }
-            Completion::Succeeded | Completion::Failed => crate::metrics::step_closed(
-                &task.step,
-                sent == Completion::Succeeded,
-                duration_ms.max(0) as u64,
-                rows.max(0) as u64,
-            ),
+            Completion::Succeeded | Completion::Failed => {
+                crate::metrics::step_closed(
+                    &task.step,
+                    sent == Completion::Succeeded,
+                    duration_ms.max(0) as u64,
+                    rows.max(0) as u64,
+                );
+                if let Some((violations, warned)) = check_metric {
+                    crate::metrics::check_closed(&task.step, violations, warned);
+                    if violations > 0 {
+                        info!(statement_id = id, check = %task.step, violations, warned,
+                              "check found violations");
+                    }
+                }
+            }
             _ => {}
         }
         Ok((sent, end))
+    }
+
+    /// Every page of a finished check's result (`GetStatementResult` of its one statement,
+    /// `<id>:1`, followed through `NextToken`). A result the Data API no longer has is
+    /// [`CheckResult::Unavailable`]; throttling and other failures are errors, tried again later.
+    pub async fn read_check(&self, id: &str) -> Result<CheckResult, CompleteError> {
+        let sub = format!("{id}:1");
+        let mut pages = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let answer = self
+                .redshift_data
+                .get_statement_result()
+                .id(&sub)
+                .set_next_token(next.take())
+                .send()
+                .await;
+            let out = match answer {
+                Ok(out) => out,
+                Err(err) => match err.as_service_error() {
+                    Some(e) if e.is_resource_not_found_exception() => {
+                        return Ok(CheckResult::Unavailable(
+                            e.meta().message().unwrap_or("result not found").to_owned(),
+                        ))
+                    }
+                    _ => return Err(redshift_error("GetStatementResult", err)),
+                },
+            };
+            pages.push(result_page(&out));
+            match out.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                _ => return Ok(CheckResult::Read(pages)),
+            }
+        }
     }
 
     async fn report(&self, id: &str, event: &RecordedEvent) -> Result<Report, CompleteError> {
@@ -405,6 +523,56 @@ impl TaskClients<'_> {
                 }
                 _ => Err(describe_error(err)),
             },
+        }
+    }
+}
+
+/// One `GetStatementResult` page as the check's pure logic reads it: column names, and each field
+/// as JSON (a long or double as a number, a string, a boolean, null; a blob as base64 text).
+pub fn result_page(out: &GetStatementResultOutput) -> ResultPage {
+    use aws_sdk_redshiftdata::types::Field;
+    let columns = out
+        .column_metadata()
+        .iter()
+        .map(|c| c.name().or(c.label()).unwrap_or_default().to_owned())
+        .collect();
+    let records = out
+        .records()
+        .iter()
+        .map(|record| {
+            record
+                .iter()
+                .map(|field| match field {
+                    Field::IsNull(_) => serde_json::Value::Null,
+                    Field::BooleanValue(b) => serde_json::Value::Bool(*b),
+                    Field::LongValue(n) => serde_json::Value::from(*n),
+                    Field::DoubleValue(x) => serde_json::Number::from_f64(*x)
+                        .map_or_else(|| serde_json::Value::String(x.to_string()), Into::into),
+                    Field::StringValue(text) => serde_json::Value::String(text.clone()),
+                    Field::BlobValue(blob) => {
+                        serde_json::Value::String(aws_smithy_types::base64::encode(blob.as_ref()))
+                    }
+                    _ => serde_json::Value::Null,
+                })
+                .collect()
+        })
+        .collect();
+    ResultPage { columns, records }
+}
+
+/// The check metric of a callback about to be sent: (violations, warned), for a check step whose
+/// statement finished and was read.
+fn check_metric(task: &RecordedTask, callback: &TaskCallback) -> Option<(u64, bool)> {
+    task.check.as_ref()?;
+    match callback {
+        TaskCallback::Success { output } => {
+            let result: StepResult = serde_json::from_str(output).ok()?;
+            let record = result.check?;
+            Some((record.violations, record.violations > 0))
+        }
+        TaskCallback::Failure { error: _, cause } => {
+            let record: CheckRecord = serde_json::from_str(cause).ok()?;
+            Some((record.violations, false))
         }
     }
 }
@@ -601,6 +769,7 @@ mod tests {
             attempt: 0,
             error_names: ErrorNames::default(),
             lineage: None,
+            check: None,
         }
     }
 

@@ -4,6 +4,7 @@
 //! - [`logging`]: the log subscriber (JSON lines Lambda's log-level filter reads correctly);
 //! - [`task`]: what the state machine sends the submitter and what a step returns;
 //! - [`run_date`], [`sql`], [`script`]: a step's script checked and split for one Data API batch;
+//! - [`check`]: data-quality checks: the wrapped SELECT and the outcome of its rows;
 //! - [`event`]: the Redshift Data status-change event the completer receives;
 //! - [`store`]: the DynamoDB rendezvous where token and event meet;
 //! - [`complete`]: closing the task once both have arrived, exactly once in effect;
@@ -18,6 +19,7 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod check;
 #[cfg(feature = "aws")]
 pub mod complete;
 #[cfg(feature = "aws")]

@@ -48,6 +48,11 @@ pub enum Metric {
     /// An OpenLineage event that did not reach its endpoint (timeout, connection, HTTP error):
     /// counted, never retried, never failing a step (any function that closes a task).
     LineageEmitFailures,
+    /// The violating rows a check step found (every finished check, 0 when it passed), dimension
+    /// `Step` (the check's name).
+    CheckViolations,
+    /// A `warn` check that found violations and let the run go on, dimension `Step`.
+    CheckWarnings,
 }
 
 /// A metric's CloudWatch unit.
@@ -67,7 +72,7 @@ impl Unit {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 7] = [
+    pub const ALL: [Metric; 9] = [
         Self::Submits,
         Self::SubmitsThrottled,
         Self::StepsSucceeded,
@@ -75,6 +80,8 @@ impl Metric {
         Self::StepDuration,
         Self::RowsLoaded,
         Self::LineageEmitFailures,
+        Self::CheckViolations,
+        Self::CheckWarnings,
     ];
 
     pub fn name(self) -> &'static str {
@@ -86,6 +93,8 @@ impl Metric {
             Self::StepDuration => "StepDuration",
             Self::RowsLoaded => "RowsLoaded",
             Self::LineageEmitFailures => "LineageEmitFailures",
+            Self::CheckViolations => "CheckViolations",
+            Self::CheckWarnings => "CheckWarnings",
         }
     }
 
@@ -220,6 +229,32 @@ pub fn lineage_emit_failure() {
         &[("Stack", &stack)],
         &[&["Stack"]],
         &[(metric.name(), metric.unit(), 1)],
+    );
+}
+
+/// The values of one finished check: its violating rows, and whether it only warned of them.
+pub fn check_values(violations: u64, warned: bool) -> [(&'static str, Unit, u64); 2] {
+    [
+        (
+            Metric::CheckViolations.name(),
+            Metric::CheckViolations.unit(),
+            violations,
+        ),
+        (
+            Metric::CheckWarnings.name(),
+            Metric::CheckWarnings.unit(),
+            u64::from(warned),
+        ),
+    ]
+}
+
+/// One finished check (whoever closed its task), under `Stack` + `Step` and `Stack` alone.
+pub fn check_closed(check: &str, violations: u64, warned: bool) {
+    let stack = stack();
+    publish(
+        &[("Stack", &stack), ("Step", check)],
+        &[&["Stack", "Step"], &["Stack"]],
+        &check_values(violations, warned),
     );
 }
 

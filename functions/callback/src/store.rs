@@ -20,6 +20,7 @@ use thiserror::Error;
 use tracing::info;
 
 use crate::aws;
+use crate::check::StoredCheck;
 use crate::event::{StatementState, StatementStatusChange};
 use crate::task::{ErrorNames, Task, TaskToken};
 use crate::throttle::{Throttling, ThrottlingVariants};
@@ -226,6 +227,9 @@ pub struct RecordedTask {
     pub error_names: ErrorNames,
     /// The step's OpenLineage run (`lineage`), stored only while lineage is on.
     pub lineage: Option<crate::lineage::StepRun>,
+    /// A check step's settings and SQL (`check`, JSON): the closer reads the statement's result
+    /// and decides the outcome with them ([`crate::check`]). `None` for an ordinary step.
+    pub check: Option<StoredCheck>,
 }
 
 /// The rendezvous item as it stands after a write.
@@ -307,13 +311,23 @@ fn n(value: i64) -> AttributeValue {
 
 /// The attribute holding a step's error-name mapping (a map of strings), written with its token.
 pub const ERROR_NAMES: &str = "errorNames";
+/// The attribute holding a check step's [`StoredCheck`] (a JSON string), written with its token.
+pub const CHECK: &str = "check";
 
 type UpdateItem = aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 
-/// Binds `:errorNames` when the step has error names to store.
-fn with_names(request: UpdateItem, names: Option<&AttributeValue>) -> UpdateItem {
-    match names {
+/// Binds `:errorNames` when the step has error names to store, and `:check` for a check step.
+fn with_names(
+    request: UpdateItem,
+    names: Option<&AttributeValue>,
+    check: Option<&AttributeValue>,
+) -> UpdateItem {
+    let request = match names {
         Some(names) => request.expression_attribute_values(":errorNames", names.clone()),
+        None => request,
+    };
+    match check {
+        Some(check) => request.expression_attribute_values(":check", check.clone()),
         None => request,
     }
 }
@@ -357,14 +371,22 @@ impl TokenTable {
         task: &Task,
         statement_name: &str,
         lineage: Option<&crate::lineage::StepRun>,
+        check: Option<&StoredCheck>,
     ) -> Result<(Rendezvous, Recorded), StoreError> {
         let now = now();
         // The step's error names travel with its token; without any, the requests are unchanged.
         let names = error_names(&task.error_names);
-        let set_names = if names.is_some() {
-            ", errorNames = :errorNames"
-        } else {
-            ""
+        let check = check.map(|c| s(serde_json::to_string(c).expect("a check serializes")));
+        let set_names = match (names.is_some(), check.is_some()) {
+            (true, true) => ", errorNames = :errorNames, #check = :check",
+            (true, false) => ", errorNames = :errorNames",
+            (false, true) => ", #check = :check",
+            (false, false) => "",
+        };
+        // `check` is not a DynamoDB reserved word today; the name placeholder keeps it safe anyway.
+        let check_name = |request: UpdateItem| match check {
+            Some(_) => request.expression_attribute_names("#check", CHECK),
+            None => request,
         };
         // So does its lineage run, only while lineage is on (the first token's: a retry of the
         // same Task entry is the same run).
@@ -397,7 +419,9 @@ impl TokenTable {
             Some(run) => first.expression_attribute_values(":lineage", s(run.to_json())),
             None => first,
         };
-        let first = with_names(first, names.as_ref()).send().await;
+        let first = check_name(with_names(first, names.as_ref(), check.as_ref()))
+            .send()
+            .await;
         match first {
             Ok(out) => {
                 return Ok((
@@ -427,7 +451,9 @@ impl TokenTable {
             .expression_attribute_values(":execution", s(&task.execution_name))
             .expression_attribute_values(":step", s(&task.step))
             .return_values(ReturnValue::AllNew);
-        let replaced = with_names(replaced, names.as_ref()).send().await;
+        let replaced = check_name(with_names(replaced, names.as_ref(), check.as_ref()))
+            .send()
+            .await;
         match replaced {
             Ok(out) => {
                 info!(statement_id, step = %task.step, attempt = task.attempt,
@@ -697,6 +723,13 @@ fn parse_item(
             // Only lineage reads it; one that does not parse means no lineage for this step.
             lineage: text(crate::lineage::ITEM_ATTRIBUTE)
                 .and_then(|run| serde_json::from_str(&run).ok()),
+            check: match text(CHECK) {
+                None => None,
+                Some(json) => Some(
+                    serde_json::from_str(&json)
+                        .map_err(|_| corrupt("check is not a stored check"))?,
+                ),
+            },
         }),
     };
     let event = match text("eventState") {
@@ -757,6 +790,26 @@ mod tests {
     #[test]
     fn items_outlive_the_longest_wait_and_the_latest_event() {
         assert_eq!(TOKEN_TTL_SECONDS, 111_600);
+    }
+
+    #[test]
+    fn a_stored_check_is_read_with_the_token_and_a_bad_one_is_corrupt() {
+        assert_eq!(
+            parse_item("id", token_item()).unwrap().task.unwrap().check,
+            None
+        );
+        let stored = StoredCheck {
+            severity: crate::check::Severity::Warn,
+            max_rows: 5,
+            sql: "select 1 where false".into(),
+        };
+        let mut item = token_item();
+        item.insert(CHECK.into(), s(serde_json::to_string(&stored).unwrap()));
+        let task = parse_item("id", item.clone()).unwrap().task.unwrap();
+        assert_eq!(task.check, Some(stored));
+        item.insert(CHECK.into(), s("{\"severity\": \"loud\"}"));
+        let err = parse_item("id", item).unwrap_err();
+        assert_eq!(err.name(), "TokenStoreCorrupt", "{err}");
     }
 
     #[test]

@@ -26,7 +26,13 @@ pub const MAX_EXECUTION_NAME_CHARS: usize = 80;
 pub const EXECUTION_NAME_REFUSED: &str = "<>{}[]?*\"#%\\^|~`$&,;:/";
 /// The error names a step's `errors` mapping may replace: what the functions send when the
 /// step's statement fails, is aborted, or is unknown to the Data API.
-pub const MAPPABLE_ERRORS: [&str; 3] = [STATEMENT_FAILED, STATEMENT_ABORTED, STATEMENT_NOT_FOUND];
+/// `Check.Failed` is sent only by a check step ([`crate::check`]).
+pub const MAPPABLE_ERRORS: [&str; 4] = [
+    STATEMENT_FAILED,
+    STATEMENT_ABORTED,
+    STATEMENT_NOT_FOUND,
+    crate::check::CHECK_FAILED,
+];
 /// The most entries an `errors` mapping may have.
 pub const MAX_ERROR_NAMES: usize = 8;
 /// Step Functions' limit on a `SendTaskFailure` error name.
@@ -79,7 +85,9 @@ impl TaskToken {
 pub struct TaskInput {
     pub task_token: TaskToken,
     pub step: String,
-    pub script: String,
+    /// The step's script; missing only for a check that carries its SQL (`check.sql`).
+    #[serde(default)]
+    pub script: Option<String>,
     /// The scripts' content version the definition was generated with (16 lowercase hex digits):
     /// the script is read from `<prefix><version>/<script>`, so a run executes the scripts it
     /// started with whatever a later deploy uploads. Missing or null: the unversioned key
@@ -120,6 +128,10 @@ pub struct TaskInput {
     /// only while lineage is on; missing, null or not of that shape: no datasets.
     #[serde(default)]
     pub lineage: Option<serde_json::Value>,
+    /// A check step's settings ([`crate::check::CheckSpec`]): its SQL is one SELECT whose rows
+    /// are violations. Missing or null: an ordinary step.
+    #[serde(default)]
+    pub check: Option<serde_json::Value>,
 }
 
 /// What the generator puts into a step's task payload (`lineage`): the pipeline's name and the
@@ -274,7 +286,8 @@ pub fn truncate(text: &str, max: usize) -> String {
 pub struct Task {
     pub token: TaskToken,
     pub step: String,
-    pub script: String,
+    /// `None` only for a check whose SQL the payload carries ([`Task::check`]).
+    pub script: Option<String>,
     /// The scripts' content version, checked; `None` for an unversioned (older) definition.
     pub scripts_version: Option<String>,
     pub run_date: RunDate,
@@ -291,6 +304,8 @@ pub struct Task {
     pub error_names: ErrorNames,
     /// The payload's `lineage`, unread (parsed by [`Task::tables`] only while lineage is on).
     pub lineage: Option<serde_json::Value>,
+    /// A check step's settings; `None` for an ordinary step.
+    pub check: Option<crate::check::CheckSpec>,
 }
 
 impl Task {
@@ -313,6 +328,9 @@ pub enum InputError {
     /// The `errors` mapping, with what is wrong with it (naming the key).
     #[error("task input field errors is invalid: {0}")]
     ErrorNames(String),
+    /// The `check` object, with what is wrong with it.
+    #[error(transparent)]
+    Check(#[from] crate::check::CheckError),
     #[error(transparent)]
     RunDate(#[from] RunDateError),
     /// A bad run date given by the object that triggered the run (`origin`, `s3://bucket/key`).
@@ -324,6 +342,7 @@ impl InputError {
     pub fn name(&self) -> &'static str {
         match self {
             Self::RunDate(_) | Self::RunDateFrom { .. } => "InvalidRunDate",
+            Self::Check(e) => e.name(),
             _ => "InvalidInput",
         }
     }
@@ -381,13 +400,27 @@ impl TaskInput {
             "step",
             "must be 1-80 characters of A-Z a-z 0-9 _ -",
         )?;
-        check(
-            is_name(&self.script, 200, &['.'])
-                && self.script.ends_with(".sql")
-                && !self.script.starts_with('.'),
-            "script",
-            "must be a file name ending in .sql (letters, digits, _ - .), without a path",
-        )?;
+        let check_spec = match &self.check {
+            None | Some(serde_json::Value::Null) => None,
+            Some(value) => Some(crate::check::CheckSpec::parse(value)?),
+        };
+        let inline_sql = check_spec.as_ref().is_some_and(|c| c.sql.is_some());
+        match &self.script {
+            Some(script) => check(
+                !inline_sql
+                    && is_name(script, 200, &['.'])
+                    && script.ends_with(".sql")
+                    && !script.starts_with('.'),
+                "script",
+                "must be a file name ending in .sql (letters, digits, _ - .), without a path, \
+                 and not given beside a check's sql",
+            )?,
+            None => check(
+                inline_sql,
+                "script",
+                "must be set (a check without a script carries its sql in check.sql)",
+            )?,
+        }
         if let Some(version) = &self.scripts_version {
             check(
                 is_scripts_version(version),
@@ -446,6 +479,7 @@ impl TaskInput {
             redrive,
             error_names,
             lineage: self.lineage,
+            check: check_spec,
         })
     }
 }
@@ -545,6 +579,10 @@ pub struct StepResult {
     pub status: String,
     pub rows: i64,
     pub duration_ms: i64,
+    /// A check step's record ([`crate::check::CheckRecord`]): 0 violations, or a `warn` check's
+    /// violations. Absent for an ordinary step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<crate::check::CheckRecord>,
 }
 
 /// The cause of a failed step, sent as the `SendTaskFailure` cause (a JSON string).
@@ -707,7 +745,11 @@ mod tests {
         let task = validated("scriptsVersion", json!("0123456789abcdef")).unwrap();
         assert_eq!(task.scripts_version.as_deref(), Some("0123456789abcdef"));
         assert_eq!(
-            script_key("scripts/", task.scripts_version.as_deref(), &task.script),
+            script_key(
+                "scripts/",
+                task.scripts_version.as_deref(),
+                task.script.as_deref().unwrap()
+            ),
             "scripts/0123456789abcdef/load_item.sql"
         );
         for legacy in [None, Some(json!(null))] {
@@ -718,7 +760,7 @@ mod tests {
             let task = TaskInput::from_json(v).unwrap().validate().unwrap();
             assert_eq!(task.scripts_version, None);
             assert_eq!(
-                script_key("scripts/", None, &task.script),
+                script_key("scripts/", None, task.script.as_deref().unwrap()),
                 "scripts/load_item.sql"
             );
         }
@@ -955,6 +997,40 @@ mod tests {
         let longest = statement_name(&"p".repeat(128), &"é".repeat(80), &"s".repeat(80));
         assert!(longest.chars().count() <= MAX_STATEMENT_NAME_CHARS);
         assert!(longest.contains(&"é".repeat(80)));
+    }
+
+    #[test]
+    fn a_check_carries_its_sql_instead_of_a_script_or_names_its_script() {
+        let mut v = input();
+        v.as_object_mut().unwrap().remove("script");
+        v["check"] = json!({"severity": "error", "maxRows": 10, "sql": "select 1 where false"});
+        v["errors"] = json!({"Check.Failed": "Validation.NoSalesLoaded"});
+        let task = TaskInput::from_json(v.clone()).unwrap().validate().unwrap();
+        assert_eq!(task.script, None);
+        let check = task.check.unwrap();
+        assert_eq!(check.sql.as_deref(), Some("select 1 where false"));
+        assert_eq!(
+            task.error_names.apply(crate::check::CHECK_FAILED),
+            "Validation.NoSalesLoaded"
+        );
+        // a script check: the script is the SELECT
+        let with_script = validated("check", json!({"severity": "warn", "maxRows": 1})).unwrap();
+        assert_eq!(with_script.script.as_deref(), Some("load_item.sql"));
+        // neither, or both: InvalidInput naming script
+        let mut neither = v.clone();
+        neither["check"] = json!({"severity": "error", "maxRows": 10});
+        let mut both = v.clone();
+        both["script"] = json!("load_item.sql");
+        let mut none = v;
+        none.as_object_mut().unwrap().remove("check");
+        for bad in [neither, both, none] {
+            let err = TaskInput::from_json(bad).unwrap().validate().unwrap_err();
+            assert_eq!(err.name(), "InvalidInput");
+            assert!(err.to_string().contains("script"), "{err}");
+        }
+        let err = validated("check", json!({"severity": "loud", "maxRows": 1})).unwrap_err();
+        assert_eq!(err.name(), "InvalidInput");
+        assert!(err.to_string().contains("check"), "{err}");
     }
 
     #[test]

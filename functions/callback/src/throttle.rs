@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_redshiftdata::operation::batch_execute_statement::BatchExecuteStatementError;
 use aws_sdk_redshiftdata::operation::cancel_statement::CancelStatementError;
 use aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementError;
+use aws_sdk_redshiftdata::operation::get_statement_result::GetStatementResultError;
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError;
 use aws_sdk_sfn::operation::send_task_heartbeat::SendTaskHeartbeatError;
@@ -133,6 +134,12 @@ impl ThrottlingVariants for BatchExecuteStatementError {
 }
 
 impl ThrottlingVariants for DescribeStatementError {
+    fn is_throttling_variant(&self) -> bool {
+        self.is_active_waiting_requests_exceeded_exception()
+    }
+}
+
+impl ThrottlingVariants for GetStatementResultError {
     fn is_throttling_variant(&self) -> bool {
         self.is_active_waiting_requests_exceeded_exception()
     }

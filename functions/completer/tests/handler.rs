@@ -134,6 +134,7 @@ async fn when_the_statement_finished_and_the_token_waits_should_send_success_onc
                     status: "FINISHED".into(),
                     rows: 5,
                     duration_ms: 1500,
+                    check: None,
                 }
         })
         .then_output(|| SendTaskSuccessOutput::builder().build());
@@ -522,4 +523,172 @@ async fn a_step_s_error_names_replace_the_failure_name_and_the_cause_stays_as_it
         assert_eq!(causes[1].0, mapped, "the step's own name");
         assert_eq!(causes[0].1, causes[1].1, "the cause is the same either way");
     }
+}
+
+// --- checks -----------------------------------------------------------------------------------
+
+use aws_sdk_redshiftdata::operation::get_statement_result::{
+    GetStatementResultError, GetStatementResultOutput,
+};
+use aws_sdk_redshiftdata::types::{ColumnMetadata, Field};
+use etl_callback::check::CheckRecord;
+
+/// The item of a check's task: the token half with the stored check, and the FINISHED event.
+fn check_item(
+    severity: &str,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    let mut pairs = with_token(ID);
+    pairs.extend([("eventState", "FINISHED"), ("eventRows", "3")]);
+    let mut item = item(&pairs);
+    item.insert(
+        etl_callback::store::CHECK.to_owned(),
+        aws_sdk_dynamodb::types::AttributeValue::S(
+            serde_json::json!({"severity": severity, "maxRows": 2, "sql": "select id from t where amount < 0"})
+                .to_string(),
+        ),
+    );
+    item
+}
+
+/// One page of the wrapped check's result: `_violations` first, then the check's column.
+fn page(ids: &[i64], next: Option<&'static str>) -> GetStatementResultOutput {
+    let column = |name: &str| ColumnMetadata::builder().name(name).build();
+    GetStatementResultOutput::builder()
+        .column_metadata(column("_violations"))
+        .column_metadata(column("id"))
+        .set_records(Some(
+            ids.iter()
+                .map(|id| vec![Field::LongValue(7), Field::LongValue(*id)])
+                .collect(),
+        ))
+        .total_num_rows(2)
+        .set_next_token(next.map(str::to_owned))
+        .build()
+        .unwrap()
+}
+
+/// GetStatementResult of the check's statement (`<id>:1`) in two pages of one record each.
+fn two_pages() -> (Rule, Rule) {
+    let first = mock!(aws_sdk_redshiftdata::Client::get_statement_result)
+        .match_requests(|r| r.id() == Some(&format!("{ID}:1")) && r.next_token().is_none())
+        .then_output(|| page(&[1], Some("page-2")));
+    let second = mock!(aws_sdk_redshiftdata::Client::get_statement_result)
+        .match_requests(|r| r.id() == Some(&format!("{ID}:1")) && r.next_token() == Some("page-2"))
+        .then_output(|| page(&[2], None));
+    (first, second)
+}
+
+#[tokio::test]
+async fn a_failing_check_fails_its_task_with_the_count_and_the_rows_of_every_page() {
+    let (record, claim, mark, describe, success) = (
+        update("SET eventState", check_item("error")),
+        claim(),
+        mark(),
+        describe(StatusString::Finished, &[]),
+        success(),
+    );
+    let (first, second) = two_pages();
+    let check_failed = mock!(aws_sdk_sfn::Client::send_task_failure)
+        .match_requests(|r| {
+            let cause: CheckRecord = serde_json::from_str(r.cause().unwrap()).unwrap();
+            r.error() == Some("Check.Failed")
+                && cause.check == "LoadItem"
+                && cause.violations == 7
+                && cause.columns == ["id"]
+                && cause.rows == [vec![serde_json::json!(1)], vec![serde_json::json!(2)]]
+                && cause.sql == "select id from t where amount < 0"
+                && cause.statement_id.as_deref() == Some(ID)
+        })
+        .then_output(|| SendTaskFailureOutput::builder().build());
+    let c = completer(
+        &[&record, &claim, &mark],
+        &[&check_failed, &success],
+        &[&describe, &first, &second],
+    );
+
+    let handled = handle(&c, fixture("completer-finished.json"))
+        .await
+        .unwrap();
+
+    assert_eq!(handled.completion, "Failed");
+    assert_eq!((check_failed.num_calls(), success.num_calls()), (1, 0));
+    assert_eq!(
+        (first.num_calls(), second.num_calls()),
+        (1, 1),
+        "both pages read"
+    );
+    assert_eq!(mark.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_warn_check_succeeds_with_its_record_in_the_output() {
+    let (record, claim, mark, describe, failure) = (
+        update("SET eventState", check_item("warn")),
+        claim(),
+        mark(),
+        describe(StatusString::Finished, &[]),
+        failure(),
+    );
+    let (first, second) = two_pages();
+    let warned = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(|r| {
+            let output: StepResult = serde_json::from_str(r.output().unwrap()).unwrap();
+            output.status == "FINISHED"
+                && output
+                    .check
+                    .is_some_and(|c| c.violations == 7 && c.rows.len() == 2)
+        })
+        .then_output(|| SendTaskSuccessOutput::builder().build());
+    let c = completer(
+        &[&record, &claim, &mark],
+        &[&warned, &failure],
+        &[&describe, &first, &second],
+    );
+
+    let handled = handle(&c, fixture("completer-finished.json"))
+        .await
+        .unwrap();
+
+    assert_eq!(handled.completion, "Succeeded");
+    assert_eq!((warned.num_calls(), failure.num_calls()), (1, 0));
+}
+
+#[tokio::test]
+async fn a_throttled_result_read_closes_nothing_and_gives_the_claim_back() {
+    let (record, claim, mark, release, describe, success, failure) = (
+        update("SET eventState", check_item("error")),
+        claim(),
+        mark(),
+        release(),
+        describe(StatusString::Finished, &[]),
+        success(),
+        failure(),
+    );
+    let throttled = mock!(aws_sdk_redshiftdata::Client::get_statement_result).then_error(|| {
+        GetStatementResultError::ActiveWaitingRequestsExceededException(
+            aws_sdk_redshiftdata::types::error::ActiveWaitingRequestsExceededException::builder()
+                .message("slow down")
+                .build(),
+        )
+    });
+    let c = completer(
+        &[&record, &claim, &mark, &release],
+        &[&success, &failure],
+        &[&describe, &throttled],
+    );
+
+    let err = handle(&c, fixture("completer-finished.json"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(
+        err.name(),
+        "RedshiftThrottled",
+        "EventBridge delivers the event again"
+    );
+    assert_eq!(
+        (success.num_calls(), failure.num_calls(), mark.num_calls()),
+        (0, 0, 0)
+    );
+    assert_eq!(release.num_calls(), 1);
 }

@@ -18,6 +18,7 @@ use aws_sdk_redshiftdata::operation::batch_execute_statement::{
 use aws_sdk_redshiftdata::types::StatementStatusString;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use etl_callback::aws;
+use etl_callback::check::{self, CheckError, StoredCheck};
 use etl_callback::complete::{CompleteError, Completion, TaskClients};
 use etl_callback::config::{self, ConfigError, TableSettings, Vars};
 use etl_callback::event::{StatementState, StatementStatusChange};
@@ -233,6 +234,9 @@ pub enum SubmitError {
     Complete(#[from] CompleteError),
     #[error(transparent)]
     RunLock(#[from] RunLockError),
+    /// A check's SQL is not one SELECT.
+    #[error(transparent)]
+    Check(#[from] CheckError),
 }
 
 impl SubmitError {
@@ -248,6 +252,7 @@ impl SubmitError {
             Self::Store(e) => e.name(),
             Self::Complete(e) => e.name(),
             Self::RunLock(e) => e.name(),
+            Self::Check(e) => e.name(),
         }
     }
 }
@@ -362,17 +367,41 @@ impl Submitter {
         // The version the execution's definition was generated with: a deploy uploads its scripts
         // under a new version and never removes an older one, so a run started before it keeps
         // reading the scripts it started with.
-        let key = script_key(
-            &self.config.scripts_prefix,
-            task.scripts_version.as_deref(),
-            &task.script,
-        );
-        let raw = self.read_script(&key).await?;
-        let statements =
+        let inline = task.check.as_ref().and_then(|c| c.sql.as_deref());
+        let (key, raw) = match (&task.script, inline) {
+            (Some(script), _) => {
+                let key = script_key(
+                    &self.config.scripts_prefix,
+                    task.scripts_version.as_deref(),
+                    script,
+                );
+                let raw = self.read_script(&key).await?;
+                (key, raw)
+            }
+            // A check generated from the definition carries its SELECT in the payload (the
+            // state machine is versioned with it); validation guarantees one of the two.
+            (None, sql) => (
+                format!("check {}", task.step),
+                sql.unwrap_or_default().as_bytes().to_vec(),
+            ),
+        };
+        let mut statements =
             script::prepare(&raw, task.run_date).map_err(|source| SubmitError::Script {
-                script: task.script.clone(),
+                script: key.clone(),
                 source,
             })?;
+        let check = match &task.check {
+            None => None,
+            Some(spec) => {
+                let select = check::check_select(&statements)?.to_owned();
+                statements = vec![check::wrap(&select, spec.max_rows)];
+                Some(StoredCheck {
+                    severity: spec.severity,
+                    max_rows: spec.max_rows,
+                    sql: select,
+                })
+            }
+        };
         let name = statement_name(
             &self.config.statement_name_prefix,
             &task.execution_name,
@@ -397,7 +426,7 @@ impl Submitter {
         let run = self.step_run(&task, lineage::now());
         let (rendezvous, recorded) = self
             .table
-            .record_task(&statement_id, &task, &name, run.as_ref())
+            .record_task(&statement_id, &task, &name, run.as_ref(), check.as_ref())
             .await?;
         if recorded != Recorded::Stored {
             info!(statement_id = %statement_id, step = %task.step, attempt = task.attempt,

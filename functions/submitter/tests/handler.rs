@@ -743,6 +743,7 @@ async fn a_newer_attempt_finding_its_statement_succeeded_closes_its_own_token_wi
                         status: "FINISHED".into(),
                         rows: 2,
                         duration_ms: 1_500,
+                        check: None,
                     }
         })
         .then_output(|| SendTaskSuccessOutput::builder().build());
@@ -1300,4 +1301,76 @@ async fn an_unknown_payload_field_is_accepted_and_ignored() {
         (versioned.num_calls(), batch.num_calls(), store.num_calls()),
         (1, 1, 1)
     );
+}
+
+// --- checks -----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_check_runs_its_wrapped_select_from_the_payload_and_stores_the_check_with_the_token() {
+    let mut payload = input();
+    payload.as_object_mut().unwrap().remove("script");
+    payload["check"] = serde_json::json!({
+        "severity": "error", "maxRows": 4,
+        "sql": "select id from t where d = {{run_date}}::date and id < 0",
+    });
+    let get = script(SCRIPT);
+    let wrapped = mock!(aws_sdk_redshiftdata::Client::batch_execute_statement)
+        .match_requests(|r| {
+            r.sqls()
+                == [etl_callback::check::wrap(
+                    "select id from t where d = '2021-06-26'::date and id < 0",
+                    4,
+                )]
+        })
+        .then_output(|| BatchExecuteStatementOutput::builder().id(ID).build());
+    let stored = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            let check = r
+                .expression_attribute_values()
+                .and_then(|v| v.get(":check"))
+                .and_then(|v| v.as_s().ok())
+                .and_then(|s| serde_json::from_str::<etl_callback::check::StoredCheck>(s).ok());
+            r.update_expression()
+                .is_some_and(|e| e.contains("#check = :check"))
+                && r.expression_attribute_names()
+                    .and_then(|n| n.get("#check"))
+                    .map(String::as_str)
+                    == Some("check")
+                && check.is_some_and(|c| {
+                    c.max_rows == 4
+                        && c.sql == "select id from t where d = '2021-06-26'::date and id < 0"
+                })
+        })
+        .then_output(|| {
+            aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder()
+                .set_attributes(Some(item(&with_token(ID))))
+                .build()
+        });
+    let s = submitter(&[&get], &[&stored], &[], &[&wrapped]);
+
+    let submitted = s.handle(payload).await.unwrap();
+
+    assert_eq!(
+        (submitted.statements, submitted.completion.as_str()),
+        (1, "WaitingForEvent")
+    );
+    assert_eq!(
+        (get.num_calls(), wrapped.num_calls(), stored.num_calls()),
+        (0, 1, 1),
+        "no script read"
+    );
+}
+
+#[tokio::test]
+async fn a_check_script_that_is_not_one_select_is_refused_before_any_sql() {
+    let mut payload = input();
+    payload["check"] = serde_json::json!({"severity": "warn", "maxRows": 10});
+    let (get, batch) = (script(SCRIPT), batch());
+    let s = submitter(&[&get], &[], &[], &[&batch]);
+
+    let err = s.handle(payload).await.unwrap_err();
+
+    assert_eq!(err.name(), "InvalidCheck");
+    assert!(err.to_string().contains("2 statements"), "{err}");
+    assert_eq!((get.num_calls(), batch.num_calls()), (1, 0));
 }

@@ -37,6 +37,9 @@ OPTIONS (environment fallback in brackets):
                                WaitTimeSeconds while N such calls wait on the same statement;
                                N >= 1 or `unlimited` [REDSHIFT_DATA_EMULATOR_MAX_WAITING_REQUESTS]
                                (10; the service publishes no figure)
+    --result-page-rows N       records per GetStatementResult page; the rest follow through
+                               NextToken [REDSHIFT_DATA_EMULATOR_RESULT_PAGE_ROWS] (unlimited:
+                               one page, as the service answers results under its page size)
     -h, --help                 this text
 ";
 
@@ -57,6 +60,8 @@ pub struct Config {
     pub max_active_statements: Option<usize>,
     /// Calls with `WaitTimeSeconds` that may wait on one statement at once; `None`: unlimited.
     pub max_waiting_requests: Option<usize>,
+    /// Records per `GetStatementResult` page; `None`: every record in one page.
+    pub result_page_rows: Option<usize>,
 }
 
 /// The service's quota of active statements per cluster or workgroup.
@@ -88,6 +93,8 @@ pub enum ConfigError {
     MaxActive(String),
     #[error("invalid --max-waiting-requests {0:?}: expected a whole number >= 1 or `unlimited`")]
     MaxWaiting(String),
+    #[error("invalid --result-page-rows {0:?}: expected a whole number >= 1 or `unlimited`")]
+    PageRows(String),
 }
 
 impl Config {
@@ -106,6 +113,7 @@ impl Config {
             faults: FaultSet::default(),
             max_active_statements: Some(DEFAULT_MAX_ACTIVE_STATEMENTS),
             max_waiting_requests: Some(DEFAULT_MAX_WAITING_REQUESTS),
+            result_page_rows: None,
         }
     }
 
@@ -138,6 +146,7 @@ impl Config {
         let mut faults = env_any(&["REDSHIFT_DATA_EMULATOR_FAULTS"]);
         let mut max_active = env_any(&["REDSHIFT_DATA_EMULATOR_MAX_ACTIVE_STATEMENTS"]);
         let mut max_waiting = env_any(&["REDSHIFT_DATA_EMULATOR_MAX_WAITING_REQUESTS"]);
+        let mut page_rows = env_any(&["REDSHIFT_DATA_EMULATOR_RESULT_PAGE_ROWS"]);
 
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -160,6 +169,7 @@ impl Config {
                 "--faults" => &mut faults,
                 "--max-active-statements" => &mut max_active,
                 "--max-waiting-requests" => &mut max_waiting,
+                "--result-page-rows" => &mut page_rows,
                 _ => return Err(ConfigError::UnknownOption(arg)),
             };
             let value = match inline {
@@ -201,7 +211,17 @@ impl Config {
             DEFAULT_MAX_WAITING_REQUESTS,
             ConfigError::MaxWaiting,
         )?;
+        let result_page_rows = match page_rows.as_deref().map(str::trim) {
+            None | Some("unlimited") => None,
+            Some(n) => Some(
+                n.parse::<usize>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| ConfigError::PageRows(n.to_owned()))?,
+            ),
+        };
         Ok(Self {
+            result_page_rows,
             listen,
             database_url: database_url.ok_or(ConfigError::MissingDatabaseUrl)?,
             eventbridge_endpoint: eventbridge,

@@ -22,6 +22,8 @@ pub const MAX_CLIENT_TOKEN: usize = 64;
 pub const WAIT_TIME_SECONDS: std::ops::RangeInclusive<i64> = 1..=30;
 /// ListStatements `NextToken`: this prefix and the sequence number of the next statement.
 const LIST_TOKEN_PREFIX: &str = "from-";
+/// GetStatementResult `NextToken`: this prefix and the offset of the next record.
+const RESULT_TOKEN_PREFIX: &str = "record-";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -470,11 +472,22 @@ async fn get_result(state: &AppState, req: IdRequest) -> Result<Value, ApiError>
             raw,
         ));
     };
-    if req.next_token.as_deref().is_some_and(|t| !t.is_empty()) {
-        return Err(ApiError::validation(
-            "Invalid NextToken: all records are returned in one page",
-        ));
-    }
+    // The token is the offset of the page's first record: pages of a finished statement's result
+    // never change, so any token handed out stays exact.
+    let start = match req.next_token.as_deref().filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(t) => t
+            .strip_prefix(RESULT_TOKEN_PREFIX)
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n > 0 && *n < result.rows.len())
+            .ok_or_else(|| ApiError::validation("Invalid NextToken"))?,
+    };
+    let end = state
+        .config
+        .result_page_rows
+        .map_or(result.rows.len(), |n| {
+            start.saturating_add(n).min(result.rows.len())
+        });
     let columns: Vec<Value> = result
         .columns
         .iter()
@@ -495,16 +508,19 @@ async fn get_result(state: &AppState, req: IdRequest) -> Result<Value, ApiError>
             })
         })
         .collect();
-    let records: Vec<Value> = result
-        .rows
+    let records: Vec<Value> = result.rows[start..end]
         .iter()
         .map(|row| Value::Array(row.iter().map(|f| f.to_json()).collect()))
         .collect();
-    Ok(json!({
+    let mut out = json!({
         "ColumnMetadata": columns,
         "Records": records,
         "TotalNumRows": result.rows.len(),
-    }))
+    });
+    if end < result.rows.len() {
+        out["NextToken"] = json!(format!("{RESULT_TOKEN_PREFIX}{end}"));
+    }
+    Ok(out)
 }
 
 fn cancel(state: &AppState, req: IdRequest) -> Result<Value, ApiError> {

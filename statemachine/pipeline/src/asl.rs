@@ -139,10 +139,19 @@ impl StepStates for CallbackSteps {
                     .collect(),
             )
         });
+        // A check: its settings, and its SELECT unless its script is the check
+        // (etl_callback::check; the submitter wraps it, the closer reads its rows).
+        let check = step.check.as_ref().map(|c| {
+            obj! {
+                "severity" => c.severity.as_str(),
+                "maxRows" => Json::int(c.max_rows),
+                "sql" => c.sql.as_deref().map(Json::str),
+            }
+        });
         let payload = obj! {
             "taskToken.$" => "$$.Task.Token",
             "step" => step.name.as_str(),
-            "script" => step.script.as_str(),
+            "script" => (!step.script.is_empty()).then(|| Json::str(&step.script)),
             "scriptsVersion" => def.scripts_version.as_str(),
             "runDate.$" => "$.runDate",
             "executionName.$" => "$$.Execution.Name",
@@ -164,6 +173,7 @@ impl StepStates for CallbackSteps {
                 "reads" => Json::strs(step.data.reads.iter().map(|t| t.as_str())),
                 "writes" => Json::strs(step.data.writes.iter().map(|t| t.as_str())),
             },
+            "check" => check,
         };
         let (heartbeat, heartbeat_path) = match step.heartbeat_seconds {
             Some(s) => (Some(Json::int(s)), None),
@@ -173,10 +183,13 @@ impl StepStates for CallbackSteps {
             Some(s) => (Some(Json::int(s)), None),
             None => (None, Some(Json::str("$.settings.timeoutSeconds"))),
         };
-        let comment = step
-            .description
-            .clone()
-            .unwrap_or_else(|| format!("Runs {} as one transaction.", step.script));
+        let comment = step.description.clone().unwrap_or_else(|| match &step.check {
+            Some(c) => format!(
+                "Check ({}): fails the run with Check.Failed and the first rows when its SELECT returns any.",
+                c.kind
+            ),
+            None => format!("Runs {} as one transaction.", step.script),
+        });
         let state = obj! {
             "Type" => "Task",
             "Comment" => comment,

@@ -29,6 +29,7 @@ use etl_callback::script::{self, ScriptError};
 use redshift_sql::lineage::{self, TableName, Warning};
 use redshift_sql::transaction::{self, Command, Rule};
 
+use crate::checks::{CheckDef, RawCheck};
 use crate::lineage::ProblemKind;
 use serde::Deserialize;
 use thiserror::Error;
@@ -73,6 +74,8 @@ struct RawDefinition {
     step: Vec<RawStep>,
     #[serde(default)]
     parallel: Vec<RawParallel>,
+    #[serde(default)]
+    check: Vec<RawCheck>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +123,9 @@ pub struct Step {
     pub atomic: bool,
     /// The tables the step reads and writes ([`crate::lineage`]).
     pub data: StepData,
+    /// A `[[check]]`: the step's SQL is one SELECT whose rows are violations ([`crate::checks`]).
+    /// Its `script` is empty when the check's SQL is inline or generated (`check.sql`).
+    pub check: Option<CheckDef>,
 }
 
 /// What a step reads and writes: from its script ([`redshift_sql::lineage::analyze`]), or as
@@ -247,6 +253,12 @@ pub enum DefinitionError {
         name: String,
         reason: String,
     },
+    #[error("{file}: check {check}: {reason}")]
+    InvalidCheck {
+        file: String,
+        check: String,
+        reason: String,
+    },
     #[error("{file}: the pipeline is too large for one execution: {reason}")]
     TooLarge { file: String, reason: String },
 }
@@ -267,6 +279,7 @@ impl DefinitionError {
             Self::NotInTransaction { .. } => "NotInTransaction",
             Self::InvalidStateName { .. } => "InvalidStateName",
             Self::TooLarge { .. } => "PipelineTooLarge",
+            Self::InvalidCheck { .. } => "InvalidCheck",
         }
     }
 }
@@ -358,7 +371,7 @@ impl Definition {
             name: raw.name.clone(),
             reason,
         })?;
-        if raw.step.is_empty() {
+        if raw.step.is_empty() && raw.check.is_empty() {
             return Err(DefinitionError::Invalid {
                 file: f,
                 reason: "no steps: add at least one [[step]] with a name and a script".into(),
@@ -381,6 +394,20 @@ impl Definition {
                 return Err(DefinitionError::DuplicateStep {
                     file: f.clone(),
                     step: s.name.clone(),
+                });
+            }
+        }
+        for (i, c) in raw.check.iter().enumerate() {
+            check_state_name(&c.name).map_err(|reason| DefinitionError::InvalidStateName {
+                file: f.clone(),
+                what: "check",
+                name: c.name.clone(),
+                reason,
+            })?;
+            if index.insert(c.name.clone(), raw.step.len() + i).is_some() {
+                return Err(DefinitionError::DuplicateStep {
+                    file: f.clone(),
+                    step: c.name.clone(),
                 });
             }
         }
@@ -453,7 +480,8 @@ impl Definition {
                     ),
                 ),
             })?;
-            check_limits(s).map_err(|r| invalid(&s.name, r))?;
+            check_limits(s.heartbeat_seconds, s.timeout_seconds)
+                .map_err(|r| invalid(&s.name, r))?;
             for (from, to) in &s.errors {
                 if !MAPPABLE_ERRORS.contains(&from.as_str()) {
                     return Err(invalid(
@@ -482,8 +510,17 @@ impl Definition {
                 errors: s.errors.clone(),
                 atomic,
                 data,
+                check: None,
             });
             scripts.insert(s.script.clone(), bytes);
+        }
+        for c in &raw.check {
+            let step = check_step(c, &index, date, &f, &read_script)?;
+            if !step.script.is_empty() {
+                let bytes = read_script(&step.script).expect("check_step read it");
+                scripts.insert(step.script.clone(), bytes);
+            }
+            steps.push(step);
         }
         if let Some(cycle) = find_cycle(&steps) {
             return Err(DefinitionError::Cycle {
@@ -625,6 +662,88 @@ fn check_script_name(script: &str) -> Result<(), String> {
     }
 }
 
+/// A `[[check]]` as a step: its SELECT resolved (inline, generated or its script) and checked to be
+/// one SELECT the submitter runs, its `after` resolved, its error name mapped.
+fn check_step(
+    c: &RawCheck,
+    index: &BTreeMap<String, usize>,
+    date: RunDate,
+    f: &str,
+    read_script: &impl Fn(&str) -> Option<Vec<u8>>,
+) -> Result<Step, DefinitionError> {
+    let invalid = |reason: String| DefinitionError::InvalidCheck {
+        file: f.to_owned(),
+        check: c.name.clone(),
+        reason,
+    };
+    let me = index[&c.name];
+    let mut after = Vec::new();
+    for dep in &c.after {
+        let Some(&j) = index.get(dep) else {
+            return Err(DefinitionError::UnknownStep {
+                file: f.to_owned(),
+                step: c.name.clone(),
+                unknown: dep.clone(),
+            });
+        };
+        if j == me {
+            return Err(DefinitionError::Cycle {
+                file: f.to_owned(),
+                cycle: format!("{0} -> {0}", c.name),
+            });
+        }
+        if after.contains(&j) {
+            return Err(invalid(format!("lists {dep} twice in after")));
+        }
+        after.push(j);
+    }
+    after.sort_unstable();
+    let (def, script) = c.resolve().map_err(invalid)?;
+    let bytes = match (&script, &def.sql) {
+        (Some(script), _) => {
+            check_script_name(script).map_err(invalid)?;
+            read_script(script).ok_or_else(|| DefinitionError::ScriptNotFound {
+                file: f.to_owned(),
+                step: c.name.clone(),
+                script: script.clone(),
+                path: script.clone(),
+            })?
+        }
+        (None, sql) => sql.clone().unwrap_or_default().into_bytes(),
+    };
+    let statements =
+        script::prepare(&bytes, date).map_err(|e| invalid(format!("{} ({})", e, e.name())))?;
+    etl_callback::check::check_select(&statements).map_err(|e| invalid(e.to_string()))?;
+    check_limits(c.heartbeat_seconds, c.timeout_seconds).map_err(invalid)?;
+    let mut errors = BTreeMap::new();
+    if let Some(name) = &c.error {
+        check_error_name(name).map_err(|r| invalid(format!("error = {name:?} {r}")))?;
+        errors.insert(etl_callback::check::CHECK_FAILED.to_owned(), name.clone());
+    }
+    if let Some(d) = &c.description {
+        check_comment(d).map_err(invalid)?;
+    }
+    let analysis = lineage::analyze(&String::from_utf8_lossy(&bytes));
+    Ok(Step {
+        name: c.name.clone(),
+        script: script.unwrap_or_default(),
+        after,
+        description: c.description.clone(),
+        heartbeat_seconds: c.heartbeat_seconds,
+        timeout_seconds: c.timeout_seconds,
+        errors,
+        atomic: true,
+        data: StepData {
+            reads: analysis.reads,
+            writes: analysis.writes,
+            temporary: analysis.temporary,
+            warnings: analysis.warnings,
+            ..StepData::default()
+        },
+        check: Some(def),
+    })
+}
+
 /// What Redshift's transaction rules ([`redshift_sql::transaction`]) say about a step's script.
 enum TransactionProblem {
     /// A statement commits the step's transaction and the step does not say `atomic = false`.
@@ -666,8 +785,8 @@ fn not_in_transaction_fix(command: &Command) -> &'static str {
     }
 }
 
-fn check_limits(s: &RawStep) -> Result<(), String> {
-    if let Some(h) = s.heartbeat_seconds {
+fn check_limits(heartbeat: Option<u32>, timeout: Option<u32>) -> Result<(), String> {
+    if let Some(h) = heartbeat {
         if !(MIN_HEARTBEAT_SECONDS..EXECUTION_TIMEOUT_SECONDS).contains(&h) {
             return Err(format!(
                 "heartbeat_seconds = {h}: must be {MIN_HEARTBEAT_SECONDS} to {} seconds (the reconciler's grace, two reconcile intervals and one reconciler run must fit between two heartbeats)",
@@ -675,14 +794,14 @@ fn check_limits(s: &RawStep) -> Result<(), String> {
             ));
         }
     }
-    if let Some(t) = s.timeout_seconds {
+    if let Some(t) = timeout {
         if t == 0 || t > EXECUTION_TIMEOUT_SECONDS {
             return Err(format!(
                 "timeout_seconds = {t}: must be 1 to {EXECUTION_TIMEOUT_SECONDS} seconds (the execution's own timeout)"
             ));
         }
     }
-    if let (Some(h), Some(t)) = (s.heartbeat_seconds, s.timeout_seconds) {
+    if let (Some(h), Some(t)) = (heartbeat, timeout) {
         if h >= t {
             return Err(format!(
                 "heartbeat_seconds = {h} must be shorter than timeout_seconds = {t}"

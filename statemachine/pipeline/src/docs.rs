@@ -46,13 +46,30 @@ pub fn table(def: &Definition, scripts_dir: &str) -> String {
             .clone()
             .unwrap_or_default()
             .replace('|', "\\|");
+        if let Some(check) = &step.check {
+            let sql = check
+                .sql
+                .as_deref()
+                .map(|sql| format!(" `{}`", sql.replace('|', "\\|").replace('\n', " ")))
+                .unwrap_or_default();
+            what.push_str(&format!(
+                " Check ({}, severity {}, up to {} rows shown):{sql}.",
+                check.kind,
+                check.severity.as_str(),
+                check.max_rows
+            ));
+        }
         for (from, to) in &step.errors {
             what.push_str(&format!(" `{from}` fails the run as `{to}`."));
         }
+        let source = if step.script.is_empty() {
+            format!("check ({})", step.check.as_ref().map_or("sql", |c| c.kind))
+        } else {
+            format!("`{scripts_dir}/{}`", step.script)
+        };
         out.push_str(&format!(
-            "| `{}` | `{scripts_dir}/{}` | {} | {} |\n",
+            "| `{}` | {source} | {} | {} |\n",
             step.name,
-            step.script,
             if after.is_empty() {
                 "—".to_owned()
             } else {

@@ -3,6 +3,7 @@
 //! README's diagrams and step table; `make test` fails when any is stale.
 //!
 //! - [`definition`]: the file format and every check made before anything is deployed;
+//! - [`checks`]: `[[check]]`, data-quality checks and the SQL of their shorthands;
 //! - [`layout`]: the dependency graph as nested Parallel states;
 //! - [`emit`]: the layout as states, for any design of a step (the benchmark's polling baseline
 //!   reuses it);
@@ -12,6 +13,7 @@
 //! - [`docs`]: the README's generated parts.
 
 pub mod asl;
+pub mod checks;
 pub mod definition;
 pub mod docs;
 pub mod emit;
@@ -112,6 +114,12 @@ impl Plan {
                     "after": s.after.iter().map(name).collect::<Vec<_>>(),
                     "description": s.description,
                     "errors": s.errors,
+                    "check": s.check.as_ref().map(|c| serde_json::json!({
+                        "kind": c.kind,
+                        "severity": c.severity.as_str(),
+                        "maxRows": c.max_rows,
+                        "sql": c.sql,
+                    })),
                     "heartbeatSeconds": s.heartbeat_seconds,
                     "timeoutSeconds": s.timeout_seconds,
                     "waitsFor": waits[i].iter().map(name).collect::<Vec<_>>(),

@@ -140,7 +140,11 @@ fn the_sales_etl_is_setup_then_both_dimensions_in_parallel_then_facts_then_valid
             step("SetupSalesDataPipeline"),
             Layout::Parallel(vec![step("LoadCustomerAddress"), step("LoadItem")]),
             step("LoadStoreSales"),
-            step("ValidateSalesData"),
+            Layout::Parallel(vec![
+                step("ValidateSalesData"),
+                step("UniqueSalesTickets"),
+                step("SalesReferenceCurrentItems"),
+            ]),
         ])
     );
     let branch = &asl["States"]["Pipeline"]["Branches"][0];
@@ -158,13 +162,32 @@ fn the_sales_etl_is_setup_then_both_dimensions_in_parallel_then_facts_then_valid
         "$[0].steps.SetupSalesDataPipeline"
     );
     assert_eq!(dims["ResultSelector"]["LoadItem.$"], "$[1].steps.LoadItem");
-    assert_eq!(branch["States"]["ValidateSalesData"]["End"], true);
-    // the validation step maps its SQL failure through the functions, not a Catch
-    let validate = &branch["States"]["ValidateSalesData"];
+    let checks = &branch["States"]["CheckSales"];
+    assert_eq!(checks["Type"], "Parallel");
+    assert_eq!(checks["End"], true);
+    // the validation is a check: Check.Failed is renamed by the functions, not by a Catch, and
+    // its SELECT travels in the payload (the submitter wraps it; the closer reads its rows)
+    let validate = &checks["Branches"][0]["States"]["ValidateSalesData"];
+    let payload = &validate["Parameters"]["Payload"];
     assert_eq!(
-        validate["Parameters"]["Payload"]["errors"]["Redshift.StatementFailed"],
+        payload["errors"]["Check.Failed"],
         "Validation.NoSalesLoaded"
     );
+    assert!(payload.get("script").is_none());
+    assert_eq!(payload["check"]["severity"], "error");
+    assert_eq!(payload["check"]["maxRows"], 10);
+    assert!(payload["check"]["sql"]
+        .as_str()
+        .unwrap()
+        .contains("row_count < 1"));
+    // Check.Failed is never retried: only throttling, Lambda errors and the run lock are
+    for retry in validate["Retry"].as_array().unwrap() {
+        assert!(!retry["ErrorEquals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().starts_with("Check.")));
+    }
     assert!(validate.get("Catch").is_none());
     assert!(branch["States"]["LoadItem"]["Parameters"]["Payload"]
         .get("errors")
@@ -772,4 +795,84 @@ fn a_failed_step_is_the_unsuccessful_state_so_a_redrive_resumes_there() {
             .unwrap_or_else(|| panic!("{name} does not wait for RunLockTaken"));
         assert_eq!(lock_wait["MaxAttempts"], 6);
     }
+}
+
+const LOAD: &str = "name = \"P\"\n[[step]]\nname = \"Load\"\nscript = \"load.sql\"\n";
+
+#[test]
+fn a_check_is_a_task_after_its_steps_carrying_its_select_and_settings() {
+    let def = parse(&format!(
+        "{LOAD}[[check]]\nname = \"Unique\"\nafter = [\"Load\"]\nseverity = \"warn\"\nmax_rows = 3\n\
+         unique = {{ table = \"sales.orders\", columns = [\"id\", \"line\"] }}\n\
+         [[check]]\nname = \"Custom\"\nafter = [\"Load\"]\nerror = \"Orders.Negative\"\nscript = \"negative.sql\"\n"
+    ));
+    let plan = pipeline::Plan::new(def);
+    let asl: serde_json::Value = serde_json::from_str(&plan.asl().unwrap()).unwrap();
+    let states = all_states(&asl);
+    let state = |name: &str| states.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    let unique = state("Unique")["Parameters"]["Payload"].clone();
+    assert!(unique.get("script").is_none());
+    assert_eq!(unique["check"]["severity"], "warn");
+    assert_eq!(unique["check"]["maxRows"], 3);
+    assert!(unique["check"]["sql"]
+        .as_str()
+        .unwrap()
+        .contains("from \"sales\".\"orders\""));
+    let custom = state("Custom")["Parameters"]["Payload"].clone();
+    assert_eq!(custom["script"], "negative.sql");
+    assert_eq!(custom["check"]["severity"], "error");
+    assert!(custom["check"].get("sql").is_none());
+    assert_eq!(custom["errors"]["Check.Failed"], "Orders.Negative");
+    // the checks read what the load writes: ordered, no data problem
+    assert_eq!(
+        plan.definition.steps[1]
+            .data
+            .reads
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>(),
+        ["sales.orders"]
+    );
+}
+
+#[test]
+fn a_bad_check_is_refused_naming_the_check_and_the_reason() {
+    let check = |body: &str| format!("{LOAD}[[check]]\nname = \"C\"\nafter = [\"Load\"]\n{body}\n");
+    for (body, expected) in [
+        (
+            "not_null = { table = \"x; drop table y\", column = \"a\" }",
+            "check C: not_null: table \"x; drop table y\" is not a name",
+        ),
+        ("sql = \"delete from t\"", "one SELECT"),
+        ("sql = \"select 1; select 2\"", "2 statements"),
+        ("sql = \"select {{nope}}\"", "UnknownPlaceholder"),
+        (
+            "sql = \"select 1\"\nerror = \"States.Boom\"",
+            "error = \"States.Boom\"",
+        ),
+        (
+            "sql = \"select 1\"\nscript = \"c.sql\"",
+            "give only one of sql, script",
+        ),
+        ("script = \"../c.sql\"", "file name beside the definition"),
+        ("severity = \"fatal\"\nsql = \"select 1\"", "severity"),
+    ] {
+        let (name, message) = refused(&check(body));
+        assert_eq!(name, "InvalidCheck", "{body}: {message}");
+        assert!(message.contains(expected), "{body}: {message}");
+    }
+    let (name, message) = refused_with(
+        &check("script = \"c.sql\""),
+        &[("c.sql", "update t set a = 1")],
+        &[],
+    );
+    assert_eq!(name, "InvalidCheck", "{message}");
+    let (name, _) = refused(&format!(
+        "{LOAD}[[check]]\nname = \"Load\"\nsql = \"select 1\"\n"
+    ));
+    assert_eq!(name, "DuplicateStep");
+    let (name, _) = refused(&format!(
+        "{LOAD}[[check]]\nname = \"C\"\nafter = [\"Nope\"]\nsql = \"select 1\"\n"
+    ));
+    assert_eq!(name, "UnknownStep");
 }

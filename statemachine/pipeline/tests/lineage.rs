@@ -112,6 +112,18 @@ fn the_sales_etl_reads_and_writes_what_its_sql_says_and_passes() {
                 vec![],
                 vec![],
             ),
+            (
+                "UniqueSalesTickets",
+                vec!["public.date_dim", "public.store_sales"],
+                vec![],
+                vec![],
+            ),
+            (
+                "SalesReferenceCurrentItems",
+                vec!["public.date_dim", "public.item", "public.store_sales"],
+                vec![],
+                vec![],
+            ),
         ],
     );
     let checked = lineage::check(&def);

@@ -22,15 +22,20 @@ struct Submit {
 impl Submit {
     async fn handle(&self, input: SubmitInput) -> Result<Submitted, Error> {
         let run_date = RunDate::parse(&input.run_date)?;
-        let key = input.script_key(&self.prefix)?;
-        let object = self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await?;
-        let raw = object.body.collect().await?.into_bytes();
+        let raw: Vec<u8> = match input.sql.as_deref() {
+            Some(sql) => sql.as_bytes().to_vec(),
+            None => {
+                let key = input.script_key(&self.prefix)?;
+                let object = self
+                    .s3
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(&key)
+                    .send()
+                    .await?;
+                object.body.collect().await?.into_bytes().to_vec()
+            }
+        };
         let statements = script::prepare(&raw, run_date)?;
         let name = statement_name(&self.name_prefix, &input.execution_name, &input.step);
         let out = self

@@ -196,3 +196,21 @@ def wait_until(predicate, timeout, what):
             return value
         time.sleep(0.3)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def test_a_failing_check_that_ends_within_the_wait_is_failed_by_the_submitter_with_its_rows(stack):
+    """The submitter closes a check itself as the completer would: it reads the rows and fails the task
+    with the check's error name and record (the outcome logic is the shared library's, once)."""
+    nothing = ("delete from store_sales where ss_sold_date_sk in "
+               "(select d_date_sk from date_dim where d_date = {{run_date}}::date);\n")
+    set_faults(stack, {"event_delay_ms": LATE_EVENT_MS})
+    put_script(stack, "load_store_sales.sql", nothing)
+    try:
+        desc, _, name = run(stack, "e2e-wait-check")
+    finally:
+        put_script(stack, "load_store_sales.sql", original_script(stack, "load_store_sales.sql"))
+    assert (desc["status"], desc["error"]) == ("FAILED", "Validation.NoSalesLoaded")
+    cause = json.loads(desc["cause"])
+    assert (cause["check"], cause["violations"], cause["rows"]) == ("ValidateSalesData", 1, [[0]])
+    assert completed_by(stack, name)["ValidateSalesData"] == "submitter-wait"
+    assert items(stack, name)["ValidateSalesData"]["outcome"] == "FAILED"

@@ -865,6 +865,57 @@ mod tests {
     }
 
     #[test]
+    fn a_check_whose_result_cannot_be_read_fails_as_unavailable_and_never_passes() {
+        let stored = crate::check::StoredCheck {
+            severity: crate::check::Severity::Warn,
+            max_rows: 10,
+            sql: "select 1 where false".into(),
+        };
+        let task = RecordedTask {
+            check: Some(stored),
+            ..task()
+        };
+        let finished = RecordedEvent {
+            state: StatementState::Finished,
+            rows: Some(0),
+        };
+        let done = || Report {
+            rows: 0,
+            duration_ms: 1,
+            error: None,
+            failed_index: None,
+            failed_statement: None,
+        };
+        let gone = CheckResult::Unavailable("Query does not have result".into());
+        let wrong_shape = CheckResult::Read(vec![ResultPage {
+            columns: vec!["a".into()],
+            records: vec![vec![serde_json::json!(1)]],
+        }]);
+        for result in [gone, wrong_shape] {
+            let callback = closing_callback("id", &task, &finished, done(), Some(result));
+            let TaskCallback::Failure { error, cause } = callback else {
+                panic!("an unreadable check must not pass")
+            };
+            assert_eq!(error, CHECK_RESULT_UNAVAILABLE);
+            let cause: StepFailure = serde_json::from_str(&cause).unwrap();
+            assert!(cause.error.contains("cannot be read"), "{}", cause.error);
+            assert_eq!(
+                cause.failed_statement.as_deref(),
+                Some("select 1 where false")
+            );
+        }
+        // a passing read of the same check: success with the record
+        let empty = CheckResult::Read(vec![ResultPage::default()]);
+        let TaskCallback::Success { output } =
+            closing_callback("id", &task, &finished, done(), Some(empty))
+        else {
+            panic!("no violations pass")
+        };
+        let output: StepResult = serde_json::from_str(&output).unwrap();
+        assert_eq!(output.check.map(|c| c.violations), Some(0));
+    }
+
+    #[test]
     fn truncate_marks_the_cut() {
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 4), "abc");

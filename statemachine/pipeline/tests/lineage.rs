@@ -180,7 +180,7 @@ fn the_diamond_pipeline_reads_and_writes_what_its_sql_says_and_passes() {
             ),
             (
                 "CheckTotals",
-                vec!["public.dmd_enriched", "public.dmd_orders"],
+                vec!["public.dmd_enriched"],
                 vec!["public.dmd_checks"],
                 vec![],
             ),
@@ -198,6 +198,12 @@ fn the_diamond_pipeline_reads_and_writes_what_its_sql_says_and_passes() {
                     "public.dmd_top_customers",
                 ],
                 vec!["public.dmd_report"],
+                vec![],
+            ),
+            (
+                "TotalsMatch",
+                vec!["public.dmd_enriched", "public.dmd_orders"],
+                vec![],
                 vec![],
             ),
         ],

@@ -157,6 +157,7 @@ impl StepStates for CallbackSteps {
             "executionInput.$" => "$$.Execution.Input",
             "errors" => errors,
         };
+        let payload = with_vars(payload, def);
         let (heartbeat, heartbeat_path) = match step.heartbeat_seconds {
             Some(s) => (Some(Json::int(s)), None),
             None => (None, Some(Json::str("$.settings.heartbeatSeconds"))),
@@ -186,6 +187,18 @@ impl StepStates for CallbackSteps {
         };
         scope.add(step.name.clone(), then(state, next));
     }
+}
+
+/// A SQL step's payload with the run's variables: their types from the definition (`varTypes`)
+/// and their values, resolved before the run lock (`vars.$`). Unchanged without `[vars]`.
+fn with_vars(mut payload: Json, def: &Definition) -> Json {
+    if !def.vars.is_empty() {
+        if let Json::Obj(fields) = &mut payload {
+            fields.push(("varTypes".into(), crate::vars::types_json(&def.vars)));
+            fields.push(("vars.$".into(), Json::str("$.vars")));
+        }
+    }
+    payload
 }
 
 fn lock_key() -> Json {
@@ -264,6 +277,8 @@ pub fn state_machine(
         &BTreeSet::new(),
     );
 
+    let has_vars = !def.vars.is_empty();
+    let after_date = if has_vars { "ResolveVars" } else { "Settings" };
     let mut top = Scope::default();
     top.add("ReadInput", obj! {
         "Type" => "Pass",
@@ -276,14 +291,29 @@ pub fn state_machine(
     });
     top.add("CheckInput", obj! {
         "Type" => "Choice",
-        "Comment" => "A non-object input fails the run at once (InvalidInput), before the run lock and any SQL; a given runDate is used, else DefaultRunDate takes the UTC day the execution started. Other input fields are ignored.",
-        "Choices" => Json::Arr(vec![
-            obj! {
+        "Comment" => if has_vars {
+            "A non-object input fails the run at once (InvalidInput), before the run lock and any SQL; a given runDate is used, else DefaultRunDate takes the UTC day the execution started; ResolveVars checks the run's vars. Other input fields are ignored."
+        } else {
+            "A non-object input, or one with vars (this pipeline declares none), fails the run at once (InvalidInput), before the run lock and any SQL; a given runDate is used, else DefaultRunDate takes the UTC day the execution started. Other input fields are ignored."
+        },
+        "Choices" => Json::Arr({
+            let mut choices = vec![obj! {
                 "Not" => obj! { "Variable" => "$.inputText", "StringMatches" => "{*" },
                 "Next" => "InvalidInput",
-            },
-            obj! { "Variable" => "$.input.runDate", "IsPresent" => Json::Bool(true), "Next" => "Settings" },
-        ]),
+            }];
+            if !has_vars {
+                // `"vars": null` is no variables (what a backfill passes on when it was given none).
+                choices.push(obj! {
+                    "And" => Json::Arr(vec![
+                        obj! { "Variable" => "$.input.vars", "IsPresent" => Json::Bool(true) },
+                        obj! { "Not" => obj! { "Variable" => "$.input.vars", "IsNull" => Json::Bool(true) } },
+                    ]),
+                    "Next" => "UnexpectedVars",
+                });
+            }
+            choices.push(obj! { "Variable" => "$.input.runDate", "IsPresent" => Json::Bool(true), "Next" => after_date });
+            choices
+        }),
         "Default" => "DefaultRunDate",
     });
     top.add("InvalidInput", failure(
@@ -291,6 +321,13 @@ pub fn state_machine(
         "InvalidInput",
         Cause::Text("The execution input must be a JSON object such as {\"runDate\": \"2021-06-26\"} (or {} for today, UTC); nothing was run."),
     ));
+    if !has_vars {
+        top.add("UnexpectedVars", failure(
+            "The execution input has vars, and this pipeline declares no variables.",
+            "InvalidInput",
+            Cause::Text("The execution input has vars, but this pipeline declares no variables ([vars] in its definition); nothing was run."),
+        ));
+    }
     top.add("DefaultRunDate", obj! {
         "Type" => "Pass",
         "Comment" => "No runDate in the input: the date part of $$.Execution.StartTime (UTC), e.g. 2021-06-27. The submitter validates it like any other run date.",
@@ -298,13 +335,55 @@ pub fn state_machine(
             "runDate.$" => "States.ArrayGetItem(States.StringSplit($$.Execution.StartTime, 'T'), 0)",
         },
         "ResultPath" => "$.input",
-        "Next" => "Settings",
+        "Next" => after_date,
     });
+    if has_vars {
+        top.add("ResolveVars", obj! {
+            "Type" => "Task",
+            "Comment" => "The run's variables before the run lock and any SQL: the definition's defaults, the deployment's PipelineVars, the input's vars (only declared names, each checked against its type). A refused value fails the run with InvalidInput (InvalidPipelineVars for the deployment's) naming the variable.",
+            "Resource" => "arn:aws:states:::lambda:invoke",
+            "Parameters" => obj! {
+                "FunctionName" => "${SubmitterFunctionArn}",
+                "Payload" => obj! {
+                    "resolveVars" => obj! {
+                        "declared" => crate::vars::declared_json(&def.vars),
+                        "executionInput.$" => "$$.Execution.Input",
+                    },
+                },
+            },
+            "ResultSelector" => obj! { "result.$" => "$.Payload" },
+            "ResultPath" => "$.resolved",
+            "Retry" => Json::Arr(vec![STEP_LAMBDA.json()]),
+            "Next" => "CheckVars",
+        });
+        top.add("CheckVars", obj! {
+            "Type" => "Choice",
+            "Comment" => "A refused variable fails the run before the run lock.",
+            "Choices" => Json::Arr(vec![
+                obj! { "Variable" => "$.resolved.result.refused", "IsPresent" => Json::Bool(true), "Next" => "VarsRefused" },
+            ]),
+            "Default" => "Settings",
+        });
+        top.add(
+            "VarsRefused",
+            obj! {
+                "Type" => "Pass",
+                "Comment" => "ResolveVars refused a variable: its error and cause name it.",
+                "Parameters" => obj! {
+                    "Error.$" => "$.resolved.result.refused.Error",
+                    "Cause.$" => "$.resolved.result.refused.Cause",
+                },
+                "ResultPath" => "$.error",
+                "Next" => "RunFailed",
+            },
+        );
+    }
     top.add("Settings", obj! {
         "Type" => "Pass",
         "Comment" => "The run's state, built from validated fields only: the run date, the step limits from the template parameters (StepHeartbeatSeconds, StepTimeoutSeconds; every SQL Task without its own limits reads them), and an empty steps object for the results.",
         "Parameters" => obj! {
             "runDate.$" => "$.input.runDate",
+            "vars.$" => has_vars.then(|| Json::str("$.resolved.result.vars")),
             "settings" => obj! {
                 "heartbeatSeconds.$" => "States.StringToJson('${StepHeartbeatSeconds}')",
                 "timeoutSeconds.$" => "States.StringToJson('${StepTimeoutSeconds}')",

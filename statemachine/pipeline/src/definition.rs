@@ -30,6 +30,8 @@ use redshift_sql::lineage::{self, TableName, Warning};
 use redshift_sql::transaction::{self, Command, Rule};
 
 use crate::lineage::ProblemKind;
+use crate::vars::VarDecl;
+use etl_callback::vars::{check_declared, UndeclaredError};
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -39,6 +41,10 @@ pub const RESERVED_STATE_NAMES: &[&str] = &[
     "CheckInput",
     "InvalidInput",
     "DefaultRunDate",
+    "ResolveVars",
+    "CheckVars",
+    "VarsRefused",
+    "UnexpectedVars",
     "Settings",
     "AcquireRunLock",
     "DescribeRunLock",
@@ -73,6 +79,8 @@ struct RawDefinition {
     step: Vec<RawStep>,
     #[serde(default)]
     parallel: Vec<RawParallel>,
+    #[serde(default)]
+    vars: BTreeMap<String, crate::vars::RawVar>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,6 +184,10 @@ pub struct Definition {
     /// which reads `<prefix><version>/<script>`, so a run finishes with the scripts it started
     /// with although a later deploy uploads new ones under their own version.
     pub scripts_version: String,
+    /// The typed variables of `[vars]` ([`crate::vars`]), in name order.
+    pub vars: Vec<VarDecl>,
+    /// What is accepted but probably a mistake (a declared variable no script uses).
+    pub warnings: Vec<String>,
 }
 
 /// Why a definition is refused. Every message starts with the file; step errors name the step.
@@ -247,6 +259,15 @@ pub enum DefinitionError {
         name: String,
         reason: String,
     },
+    /// A script's `{{name}}` is neither a built-in nor declared in `[vars]`.
+    #[error("{script}: {line}: {name} (step {step} uses {{{{{name}}}}}, which is neither declared in [vars] of {file} nor a built-in: run_date, run_date_prev, run_date_month_start, run_date_nodash)")]
+    UndeclaredVariable {
+        file: String,
+        step: String,
+        script: String,
+        line: usize,
+        name: String,
+    },
     #[error("{file}: the pipeline is too large for one execution: {reason}")]
     TooLarge { file: String, reason: String },
 }
@@ -267,6 +288,7 @@ impl DefinitionError {
             Self::NotInTransaction { .. } => "NotInTransaction",
             Self::InvalidStateName { .. } => "InvalidStateName",
             Self::TooLarge { .. } => "PipelineTooLarge",
+            Self::UndeclaredVariable { .. } => "UndeclaredVariable",
         }
     }
 }
@@ -384,7 +406,13 @@ impl Definition {
                 });
             }
         }
+        let mut vars =
+            crate::vars::declare(&raw.vars).map_err(|reason| DefinitionError::Invalid {
+                file: f.clone(),
+                reason,
+            })?;
         let date = RunDate::parse(CHECK_DATE).expect("the check date is a calendar date");
+        let values = crate::vars::default_values(date, &vars);
         let mut steps = Vec::with_capacity(raw.step.len());
         let mut scripts: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         for s in &raw.step {
@@ -418,13 +446,35 @@ impl Definition {
                     path: s.script.clone(),
                 });
             };
-            let statements =
-                script::prepare(&bytes, date).map_err(|source| DefinitionError::ScriptRefused {
+            if let Ok(text) = std::str::from_utf8(&bytes) {
+                match check_declared(text, |n| vars.iter().any(|v| v.name == n)) {
+                    Ok(found) => crate::vars::note_uses(&mut vars, &s.name, &found),
+                    Err(UndeclaredError::Undeclared(u)) => {
+                        return Err(DefinitionError::UndeclaredVariable {
+                            script: file
+                                .parent()
+                                .unwrap_or(Path::new(""))
+                                .join(&s.script)
+                                .display()
+                                .to_string(),
+                            file: f.clone(),
+                            step: s.name.clone(),
+                            line: u.line,
+                            name: u.name,
+                        })
+                    }
+                    // What cannot be lexed is refused by `prepare` below, with its name.
+                    Err(UndeclaredError::Placeholder(_)) => {}
+                }
+            }
+            let statements = script::prepare_with(&bytes, &values).map_err(|source| {
+                DefinitionError::ScriptRefused {
                     file: f.clone(),
                     step: s.name.clone(),
                     script: s.script.clone(),
                     source,
-                })?;
+                }
+            })?;
             let atomic = s.atomic.unwrap_or(true);
             check_transaction(&statements, atomic).map_err(|e| match e {
                 TransactionProblem::Commits { statement, command } => {
@@ -470,8 +520,8 @@ impl Definition {
             if let Some(d) = &s.description {
                 check_comment(d).map_err(|r| invalid(&s.name, r))?;
             }
-            let data =
-                step_data(s, &String::from_utf8_lossy(&bytes)).map_err(|r| invalid(&s.name, r))?;
+            // The tables as the defaults name them (`{{schema}}.t` is `public.t`).
+            let data = step_data(s, &statements.join(";\n")).map_err(|r| invalid(&s.name, r))?;
             steps.push(Step {
                 name: s.name.clone(),
                 script: s.script.clone(),
@@ -533,7 +583,19 @@ impl Definition {
                 description: p.description.clone(),
             });
         }
+        let warnings = vars
+            .iter()
+            .filter(|v| v.used_by.is_empty())
+            .map(|v| {
+                format!(
+                    "{f}: warning: variable {} is declared in [vars] but no script uses {{{{{}}}}}",
+                    v.name, v.name
+                )
+            })
+            .collect();
         Ok(Definition {
+            vars,
+            warnings,
             file: file.to_path_buf(),
             name: raw.name,
             description: raw.description,

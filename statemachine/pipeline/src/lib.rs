@@ -19,6 +19,7 @@ pub mod json;
 pub mod layout;
 pub mod limits;
 pub mod lineage;
+pub mod vars;
 
 use std::path::Path;
 

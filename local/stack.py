@@ -254,33 +254,17 @@ class LocalStack:
             s3.put_bucket_notification_configuration(
                 Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
 
-    def add_stack(self, template_path: Path, stack_name: str, parameters: dict[str, str],
-                  binary_prefix: str = "") -> Deployment:
+    def add_stack(self, template_path: Path, stack_name: str, parameters: dict[str, str]) -> Deployment:
         """Deploy another template on this running stack (same moto, emulator and PostgreSQL) the same
-        way, and start its functions' binaries (target/debug); e.g. the benchmark's polling baseline.
-
-        `binary_prefix` deploys a template whose functions' binaries this stack already runs (a second
-        copy of template.yaml, e.g. another environment of the sales ETL): invocations reach a function's
-        process by its binary's name (moto_adapter/lambda_.py), so each function of the copy is renamed
-        `<prefix><binary>` and served by its own processes with its own environment."""
-        template_path = Path(template_path)
-        template = load_template(template_path)
-        functions = [r for r in template["Resources"].values() if r.get("Type") == "AWS::Serverless::Function"]
-        names = [((r.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary") for r in functions]
-        binaries = {binary_prefix + name: self.root / "target" / "debug" / name for name in names if name}
+        way, and start its functions' binaries (target/debug); e.g. the benchmark's polling baseline."""
+        names = [((r.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
+                 for r in load_template(Path(template_path))["Resources"].values()
+                 if r.get("Type") == "AWS::Serverless::Function"]
+        binaries = {name: self.root / "target" / "debug" / name for name in names if name}
         missing = [str(p) for p in binaries.values() if not p.exists()]
         if missing:
             raise StackError("missing binaries (make build): " + ", ".join(missing))
-        if binary_prefix:
-            for r in functions:
-                r["Metadata"]["BuildProperties"]["Binary"] = binary_prefix + r["Metadata"]["BuildProperties"]["Binary"]
-            for r in template["Resources"].values():
-                uri = (r.get("Properties") or {}).get("DefinitionUri")
-                if r.get("Type") == "AWS::Serverless::StateMachine" and isinstance(uri, str):
-                    r["Properties"]["DefinitionUri"] = str((template_path.parent / uri).resolve())
-            template_path = self.run_dir / f"{stack_name}.template.json"
-            template_path.write_text(json.dumps(template))
-        deployment = deploy(self.client, template_path, parameters, stack_name, self.root / "scripts")
+        deployment = deploy(self.client, Path(template_path), parameters, stack_name, self.root / "scripts")
         self._start_functions(binaries, deployment)
         return deployment
 

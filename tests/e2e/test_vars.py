@@ -4,8 +4,10 @@
 - A run's `vars` are checked by ResolveVars before the run lock and any SQL: a valid one is used (the
   tables land in its schema), an unknown or badly typed one fails the run with InvalidInput naming the
   variable, with no lock taken and no statement run.
-- Two environments on one warehouse: template.yaml deployed a second time, with PipelineVars
-  {"schema": "<dev schema>"}, on the same PostgreSQL; both run the same date and their tables stay apart.
+- Two environments on one warehouse: a second local stack (its own moto, emulator and functions: the
+  functions are served by binary name, so one stack cannot run two copies of a function) deploys
+  template.yaml with PipelineVars {"schema": "<dev schema>"} onto the same PostgreSQL; both run the same
+  date at the same time and their tables stay apart.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import uuid
 import psycopg
 import pytest
 
-from stack import LOCAL_PARAMETERS
+import secret_scan
 from conftest import E2E_PARAMETERS
+from stack import LocalStack
 from run import follow
 from test_generated_asl import entered, holders, statements
 from test_pipeline import RUN_DATE, TABLES, assert_succeeded_once_per_step
@@ -27,11 +30,10 @@ from test_pipeline import RUN_DATE, TABLES, assert_succeeded_once_per_step
 EXPECTED_COUNTS = {"customer": 3, "customer_address": 4, "date_dim": 1, "item": 5, "store_sales": 4}
 
 
-def run(stack, execution_input: dict, state_machine_arn: str | None = None, prefix: str = "e2e-vars",
-        timeout: float = 120):
+def run(stack, execution_input: dict, prefix: str = "e2e-vars", timeout: float = 120):
     sfn = stack.client("stepfunctions")
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    arn = sfn.start_execution(stateMachineArn=state_machine_arn or stack.deployment.state_machine_arn,
+    arn = sfn.start_execution(stateMachineArn=stack.deployment.state_machine_arn,
                               name=name, input=json.dumps(execution_input))["executionArn"]
     desc = follow(sfn, arn, echo=print, timeout=timeout)
     return desc, sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
@@ -100,38 +102,37 @@ def test_an_invalid_run_variable_fails_before_the_lock_and_any_sql(stack, variab
 
 
 @pytest.fixture
-def dev_stack(stack):
-    """template.yaml deployed again as a second stack with PipelineVars {"schema": <dev schema>}: its own
-    functions, tables and run lock, the same moto, emulator and PostgreSQL."""
+def dev_stack(stack, tmp_path):
+    """A second local stack (its own moto, emulator and functions) deployed from the same template.yaml with
+    PipelineVars {"schema": <dev schema>}, on the first stack's PostgreSQL: two environments, one warehouse."""
     schema = f"dev_{uuid.uuid4().hex[:6]}"
-    parameters = {**LOCAL_PARAMETERS, **E2E_PARAMETERS, "TriggerBucketName": "",
-                  "PipelineVars": json.dumps({"schema": schema})}
-    t0 = time.monotonic()
-    deployment = stack.add_stack(stack.template_path, f"etl-{schema.replace('_', '-')}", parameters,
-                                 binary_prefix=f"{schema}-")
-    print(f"second stack deployed in {time.monotonic() - t0:.1f}s")
+    dev = LocalStack(run_dir=tmp_path / "dev-stack", database_url=stack.endpoints.database_url,
+                     stack_name="etl-dev", parameters={**E2E_PARAMETERS, "PipelineVars": json.dumps({"schema": schema})})
+    dev.start()
+    print(f"second stack started in {dev.startup_seconds:.1f}s")
     try:
-        yield deployment, schema
+        yield dev, schema
     finally:
+        print(secret_scan.stop_and_check(dev))
         drop_schema(stack, schema)
 
 
 def test_two_environments_on_one_warehouse_keep_their_tables_apart(stack, dev_stack):
     dev, schema = dev_stack
-    assert dev.functions["SubmitterFunction"].env["PIPELINE_VARS"] == json.dumps({"schema": schema})
-    sfn = stack.client("stepfunctions")
+    assert dev.deployment.functions["SubmitterFunction"].env["PIPELINE_VARS"] == json.dumps({"schema": schema})
     # Both stacks run the same date at the same time.
-    names = {}
-    for label, arn in (("prod", stack.deployment.state_machine_arn), ("dev", dev.state_machine_arn)):
+    names, clients = {}, {"prod": stack.client("stepfunctions"), "dev": dev.client("stepfunctions")}
+    for label, s in (("prod", stack), ("dev", dev)):
         name = f"e2e-env-{label}-{uuid.uuid4().hex[:8]}"
-        names[label] = sfn.start_execution(stateMachineArn=arn, name=name,
-                                           input=json.dumps({"runDate": RUN_DATE}))["executionArn"]
+        names[label] = clients[label].start_execution(stateMachineArn=s.deployment.state_machine_arn, name=name,
+                                                      input=json.dumps({"runDate": RUN_DATE}))["executionArn"]
+    outputs = {}
     for label, arn in names.items():
-        desc = follow(sfn, arn, echo=print, timeout=180)
-        history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        desc = follow(clients[label], arn, echo=print, timeout=180)
+        history = clients[label].get_execution_history(executionArn=arn, maxResults=1000)["events"]
         assert_succeeded_once_per_step(desc, history)
-    prod_vars = json.loads(sfn.describe_execution(executionArn=names["prod"])["output"])["vars"]
-    dev_vars = json.loads(sfn.describe_execution(executionArn=names["dev"])["output"])["vars"]
+        outputs[label] = json.loads(desc["output"])
+    prod_vars, dev_vars = outputs["prod"]["vars"], outputs["dev"]["vars"]
     assert prod_vars == {"schema": "public"} and dev_vars == {"schema": schema}
     # Each environment's tables hold its run's data: the dev schema exactly one run's (it is new), public
     # the date's sales once (earlier tests of the session may have loaded other dates there).
@@ -139,14 +140,13 @@ def test_two_environments_on_one_warehouse_keep_their_tables_apart(stack, dev_st
     assert sales_of_the_day(stack, "public") == EXPECTED_COUNTS["store_sales"]
     # A run of the dev stack names its own schema and never public.
     dev_name = names["dev"].rsplit(":", 1)[1]
-    for sql in sql_of(stack, dev_name, "LoadItem"):
-        assert '"public"' not in sql
-    assert any(f'"{schema}".item' in s for s in sql_of(stack, dev_name, "LoadItem"))
+    dev_sql = sql_of(dev, dev_name, "LoadItem")
+    assert not any('"public"' in sql for sql in dev_sql), dev_sql
+    assert any(f'"{schema}".item' in sql for sql in dev_sql), dev_sql
     # A run's vars override the deployment's: the dev stack loads into a third schema.
     third = f"{schema}_x"
     try:
-        desc, history = run(stack, {"runDate": RUN_DATE, "vars": {"schema": third}},
-                            state_machine_arn=dev.state_machine_arn, prefix="e2e-env-override")
+        desc, history = run(dev, {"runDate": RUN_DATE, "vars": {"schema": third}}, prefix="e2e-env-override")
         assert_succeeded_once_per_step(desc, history)
         assert counts(stack, third) == EXPECTED_COUNTS
     finally:

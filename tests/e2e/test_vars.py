@@ -23,6 +23,7 @@ import secret_scan
 from conftest import E2E_PARAMETERS
 from stack import LocalStack
 from run import follow
+from test_backfill import backfill
 from test_generated_asl import entered, holders, statements
 from test_pipeline import RUN_DATE, TABLES, assert_succeeded_once_per_step
 
@@ -151,3 +152,23 @@ def test_two_environments_on_one_warehouse_keep_their_tables_apart(stack, dev_st
         assert counts(stack, third) == EXPECTED_COUNTS
     finally:
         drop_schema(stack, third)
+
+
+def test_a_backfill_passes_its_vars_to_every_date(stack):
+    schema = "e2e_backfill_vars"
+    drop_schema(stack, schema)
+    try:
+        desc, out = backfill(stack, {"from": "2021-06-26", "to": "2021-06-27", "vars": {"schema": schema},
+                                     "backfillId": f"vars-{uuid.uuid4().hex[:8]}"})
+        assert desc["status"] == "SUCCEEDED", desc.get("cause")
+        assert (out["succeeded"], out["failed"]) == (2, 0), out
+        with psycopg.connect(stack.endpoints.database_url, autocommit=True) as conn:
+            days = conn.execute(f'select count(distinct ss_sold_date_sk) from "{schema}".store_sales').fetchone()[0]  # noqa: S608
+        assert days == 2
+        # A value the pipeline refuses fails the date's run before its lock (onFailure stop: the backfill).
+        desc, _ = backfill(stack, {"from": "2021-06-26", "to": "2021-06-26", "vars": {"schema": 1},
+                                   "backfillId": f"vars-{uuid.uuid4().hex[:8]}"})
+        assert desc["status"] == "FAILED"
+        assert '"InvalidInput"' in desc["cause"] and "variable schema" in desc["cause"], desc["cause"]
+    finally:
+        drop_schema(stack, schema)

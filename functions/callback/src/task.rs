@@ -443,7 +443,7 @@ impl TaskInput {
 
 /// The run's values: the built-ins of `values` and each variable of `types` (`{"name": "type"}`)
 /// with its value from `vars`, checked against its type. A value without a type is refused.
-fn typed_vars(
+pub fn typed_vars(
     mut values: Values,
     types: Option<&serde_json::Value>,
     vars: Option<&serde_json::Value>,

@@ -181,3 +181,27 @@ pub fn types_json(decls: &[VarDecl]) -> Json {
             .collect(),
     )
 }
+
+/// The benchmark baselines' payload fields (they have no `ResolveVars`): each variable's type
+/// (`varTypes`), `None` without `[vars]`.
+pub fn baseline_types(decls: &[VarDecl]) -> Option<Json> {
+    (!decls.is_empty()).then(|| types_json(decls))
+}
+
+/// The baselines' values (`vars`): the definition's defaults, `None` without `[vars]`.
+pub fn baseline_defaults(decls: &[VarDecl]) -> Option<Json> {
+    (!decls.is_empty()).then(|| {
+        Json::Obj(
+            decls
+                .iter()
+                .map(|d| {
+                    let value = match &d.default {
+                        serde_json::Value::Number(n) => Json::num(&n.to_string()),
+                        other => Json::str(other.as_str().unwrap_or_default()),
+                    };
+                    (d.name.clone(), value)
+                })
+                .collect(),
+        )
+    })
+}

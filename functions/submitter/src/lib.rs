@@ -250,6 +250,9 @@ pub enum SubmitError {
     Complete(#[from] CompleteError),
     #[error(transparent)]
     RunLock(#[from] RunLockError),
+    /// `ResolveVars` refused a variable (`InvalidInput`, `InvalidPipelineVars`).
+    #[error("{}", .0.cause)]
+    VarsRefused(Refused),
 }
 
 impl SubmitError {
@@ -265,6 +268,7 @@ impl SubmitError {
             Self::Store(e) => e.name(),
             Self::Complete(e) => e.name(),
             Self::RunLock(e) => e.name(),
+            Self::VarsRefused(refused) => refused.error,
         }
     }
 }
@@ -329,9 +333,13 @@ struct ResolveVars {
     declared: serde_json::Value,
     #[serde(default)]
     execution_input: Option<serde_json::Value>,
+    /// The run date as the state machine read it, handed back unchanged (the submitter of each
+    /// step validates it): `ResolveVars` builds the run's state in place of `Settings`.
+    #[serde(default)]
+    run_date: Option<serde_json::Value>,
 }
 
-/// A refused variable, for the state machine's `RunFailed` (`Error`, `Cause`).
+/// A refused variable: the error `ResolveVars` fails with, and its cause.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Refused {
     #[serde(rename = "Error")]
@@ -340,9 +348,9 @@ pub struct Refused {
     pub cause: String,
 }
 
-/// The outcome of `ResolveVars`: the run's values (`{"vars": {...}}`) or why the run cannot
-/// start (`{"refused": {"Error": …, "Cause": …}}`), which the state machine routes to `RunFailed`
-/// before the run lock and before any SQL.
+/// The outcome of resolving a run's variables: its values, or why the run cannot start (the
+/// `ResolveVars` Task then fails with that error, which the state machine catches and sends to
+/// `RunFailed` before the run lock and before any SQL).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Resolved {
@@ -365,10 +373,17 @@ impl Submitter {
                 &request.declared,
                 request.execution_input.as_ref(),
             );
-            if let Resolved::Refused(refused) = &resolved {
-                warn!(error_type = refused.error, cause = %refused.cause, "run refused before its lock");
-            }
-            return Ok(serde_json::to_value(resolved).expect("Resolved always serializes"));
+            return match resolved {
+                Resolved::Vars(vars) => Ok(serde_json::json!({
+                    "runDate": request.run_date,
+                    "vars": vars,
+                })),
+                Resolved::Refused(refused) => {
+                    warn!(error_type = refused.error, cause = %refused.cause,
+                          "run refused before its lock");
+                    Err(SubmitError::VarsRefused(refused))
+                }
+            };
         }
         let submitted = self.handle(payload).await?;
         Ok(serde_json::to_value(submitted).expect("Submitted always serializes"))

@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! ReadInput -> CheckInput -> [DefaultRunDate] -> Settings -> AcquireRunLock -> Pipeline
+//!   with [vars]: ResolveVars (the submitter: the run's variables checked, the run's state built)
+//!   instead of Settings; a refused variable -> ReadVarsRefusal -> VarsRefused -> RunFailed
 //!   Pipeline (one branch: the steps, laid out by `layout`) -> ReleaseRunLock -> EtlSucceeded
 //!   a failed step fails the execution where it is: no Catch, no state after it
 //! ```
@@ -69,6 +71,8 @@ pub const DYNAMODB_RETRY_ERRORS: &[&str] = &[
     "DynamoDB.InternalServerErrorException",
     "DynamoDB.AmazonDynamoDBException",
 ];
+/// What `ResolveVars` fails with when it refuses a variable (the submitter's names).
+pub const VARS_REFUSED: &[&str] = &["InvalidInput", "InvalidPipelineVars"];
 /// The run lock's Retry while it is taken: about two minutes in all (2+4+8+16+32+60 s, jittered).
 pub const LOCK_WAIT: Retry = Retry {
     errors: &["DynamoDB.ConditionalCheckFailedException"],
@@ -337,10 +341,16 @@ pub fn state_machine(
         "ResultPath" => "$.input",
         "Next" => after_date,
     });
+    let settings = || {
+        obj! {
+            "heartbeatSeconds.$" => "States.StringToJson('${StepHeartbeatSeconds}')",
+            "timeoutSeconds.$" => "States.StringToJson('${StepTimeoutSeconds}')",
+        }
+    };
     if has_vars {
         top.add("ResolveVars", obj! {
             "Type" => "Task",
-            "Comment" => "The run's variables before the run lock and any SQL: the definition's defaults, the deployment's PipelineVars, the input's vars (only declared names, each checked against its type). A refused value fails the run with InvalidInput (InvalidPipelineVars for the deployment's) naming the variable.",
+            "Comment" => "The run's variables before the run lock and any SQL: the definition's defaults, the deployment's PipelineVars, the input's vars (only declared names, each checked against its type). A refused value fails the run with InvalidInput (InvalidPipelineVars for the deployment's) naming the variable. Builds the run's state as Settings does without variables: the run date, the variables, the step limits, an empty steps object.",
             "Resource" => "arn:aws:states:::lambda:invoke",
             "Parameters" => obj! {
                 "FunctionName" => "${SubmitterFunctionArn}",
@@ -348,50 +358,61 @@ pub fn state_machine(
                     "resolveVars" => obj! {
                         "declared" => crate::vars::declared_json(&def.vars),
                         "executionInput.$" => "$$.Execution.Input",
+                        "runDate.$" => "$.input.runDate",
                     },
                 },
             },
-            "ResultSelector" => obj! { "result.$" => "$.Payload" },
-            "ResultPath" => "$.resolved",
+            "ResultSelector" => obj! {
+                "runDate.$" => "$.Payload.runDate",
+                "vars.$" => "$.Payload.vars",
+                "settings" => settings(),
+                "steps" => Json::Obj(vec![]),
+            },
+            "ResultPath" => "$",
             "Retry" => Json::Arr(vec![STEP_LAMBDA.json()]),
-            "Next" => "CheckVars",
+            "Catch" => Json::Arr(vec![obj! {
+                "ErrorEquals" => Json::strs(VARS_REFUSED),
+                "ResultPath" => "$.error",
+                "Next" => "ReadVarsRefusal",
+            }]),
+            "Next" => "AcquireRunLock",
         });
-        top.add("CheckVars", obj! {
-            "Type" => "Choice",
-            "Comment" => "A refused variable fails the run before the run lock.",
-            "Choices" => Json::Arr(vec![
-                obj! { "Variable" => "$.resolved.result.refused", "IsPresent" => Json::Bool(true), "Next" => "VarsRefused" },
-            ]),
-            "Default" => "Settings",
+        top.add("ReadVarsRefusal", obj! {
+            "Type" => "Pass",
+            "Comment" => "A Lambda error's cause is {\"errorType\", \"errorMessage\"}: the run's cause is the message, which names the variable.",
+            "Parameters" => obj! {
+                "Error.$" => "$.error.Error",
+                "Cause.$" => "States.StringToJson($.error.Cause)",
+            },
+            "ResultPath" => "$.refusal",
+            "Next" => "VarsRefused",
         });
         top.add(
             "VarsRefused",
             obj! {
                 "Type" => "Pass",
-                "Comment" => "ResolveVars refused a variable: its error and cause name it.",
+                "Comment" => "ResolveVars refused a variable: nothing is locked or run.",
                 "Parameters" => obj! {
-                    "Error.$" => "$.resolved.result.refused.Error",
-                    "Cause.$" => "$.resolved.result.refused.Cause",
+                    "Error.$" => "$.refusal.Error",
+                    "Cause.$" => "$.refusal.Cause.errorMessage",
                 },
                 "ResultPath" => "$.error",
                 "Next" => "RunFailed",
             },
         );
     }
-    top.add("Settings", obj! {
-        "Type" => "Pass",
-        "Comment" => "The run's state, built from validated fields only: the run date, the step limits from the template parameters (StepHeartbeatSeconds, StepTimeoutSeconds; every SQL Task without its own limits reads them), and an empty steps object for the results.",
-        "Parameters" => obj! {
-            "runDate.$" => "$.input.runDate",
-            "vars.$" => has_vars.then(|| Json::str("$.resolved.result.vars")),
-            "settings" => obj! {
-                "heartbeatSeconds.$" => "States.StringToJson('${StepHeartbeatSeconds}')",
-                "timeoutSeconds.$" => "States.StringToJson('${StepTimeoutSeconds}')",
+    if !has_vars {
+        top.add("Settings", obj! {
+            "Type" => "Pass",
+            "Comment" => "The run's state, built from validated fields only: the run date, the step limits from the template parameters (StepHeartbeatSeconds, StepTimeoutSeconds; every SQL Task without its own limits reads them), and an empty steps object for the results.",
+            "Parameters" => obj! {
+                "runDate.$" => "$.input.runDate",
+                "settings" => settings(),
+                "steps" => Json::Obj(vec![]),
             },
-            "steps" => Json::Obj(vec![]),
-        },
-        "Next" => "AcquireRunLock",
-    });
+            "Next" => "AcquireRunLock",
+        });
+    }
     top.add("AcquireRunLock", obj! {
         "Type" => "Task",
         "Comment" => "One run at a time (RunConcurrency runs): this execution's ARN joins the lock item's holders set when the set has room, or is already in it (a retried acquire counts once; a redriven run takes its slot in the submitter, since this state succeeded and is not rerun). A full lock is retried with backoff (about 2 minutes in all), then the run fails with RunAlreadyInProgress naming the holders.",

@@ -42,7 +42,7 @@ pub const RESERVED_STATE_NAMES: &[&str] = &[
     "InvalidInput",
     "DefaultRunDate",
     "ResolveVars",
-    "CheckVars",
+    "ReadVarsRefusal",
     "VarsRefused",
     "UnexpectedVars",
     "Settings",

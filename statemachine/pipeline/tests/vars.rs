@@ -82,7 +82,17 @@ fn declared_variables_are_typed_used_and_carried_by_the_state_machine() {
     assert_eq!(states["DefaultRunDate"]["Next"], "ResolveVars");
     let resolve = &states["ResolveVars"];
     assert_eq!(resolve["Resource"], "arn:aws:states:::lambda:invoke");
-    assert_eq!(resolve["Next"], "CheckVars");
+    assert_eq!(resolve["Next"], "AcquireRunLock");
+    assert_eq!(resolve["ResultPath"], "$");
+    assert_eq!(resolve["ResultSelector"]["vars.$"], "$.Payload.vars");
+    assert_eq!(
+        resolve["Catch"][0]["ErrorEquals"],
+        serde_json::json!(["InvalidInput", "InvalidPipelineVars"])
+    );
+    assert!(
+        states.get("Settings").is_none(),
+        "ResolveVars builds the state"
+    );
     let declared = &resolve["Parameters"]["Payload"]["resolveVars"]["declared"];
     assert_eq!(
         declared["schema"],
@@ -93,14 +103,8 @@ fn declared_variables_are_typed_used_and_carried_by_the_state_machine() {
         serde_json::json!({"type": "string", "default": "raw", "inLiteral": ["quoted"]})
     );
     assert_eq!(declared["limit"]["default"], 10);
-    assert_eq!(states["CheckVars"]["Default"], "Settings");
+    assert_eq!(states["ReadVarsRefusal"]["Next"], "VarsRefused");
     assert_eq!(states["VarsRefused"]["Next"], "RunFailed");
-    assert_eq!(
-        states["Settings"]["Parameters"]["vars.$"],
-        "$.resolved.result.vars"
-    );
-    // The lock comes after the variables.
-    assert_eq!(states["Settings"]["Next"], "AcquireRunLock");
     let step = &states["Pipeline"]["Branches"][0]["States"]["A"]["Parameters"]["Payload"];
     assert_eq!(step["vars.$"], "$.vars");
     assert_eq!(
@@ -223,6 +227,7 @@ fn a_pipeline_without_vars_refuses_a_run_that_gives_some() {
         "InvalidInput"
     );
     assert_eq!(states["DefaultRunDate"]["Next"], "Settings");
+    assert_eq!(states["Settings"]["Next"], "AcquireRunLock");
     let payload = &states["Pipeline"]["Branches"][0]["States"]["A"]["Parameters"]["Payload"];
     assert!(payload.get("varTypes").is_none() && payload.get("vars.$").is_none());
 }

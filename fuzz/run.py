@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 FUZZ = Path(__file__).resolve().parent
-TARGETS = ["event", "task_input", "run_date", "split_statements", "prepare", "translate", "copy_options", "lineage"]
+TARGETS = ["event", "task_input", "run_date", "split_statements", "prepare", "translate", "copy_options", "lineage", "vars"]
 TARGET_DIR = FUZZ / "target" / "x86_64-unknown-linux-gnu"
 
 

@@ -19,7 +19,7 @@ insert into stg_customer_address (ca_address_id, ca_state, ca_zip, ca_country) v
     ('ADDR000000000004', 'TX', '78701', 'United States');
 
 -- Type 1 update: overwrite changed attributes of existing ids.
-update customer_address
+update {{schema}}.customer_address
 set ca_state = s.ca_state,
     ca_zip = s.ca_zip,
     ca_country = s.ca_country
@@ -30,11 +30,11 @@ where customer_address.ca_address_id = s.ca_address_id
        or coalesce(customer_address.ca_country, '') <> coalesce(s.ca_country, ''));
 
 -- New ids: next surrogate keys in business-id order.
-insert into customer_address (ca_address_sk, ca_address_id, ca_state, ca_zip, ca_country)
+insert into {{schema}}.customer_address (ca_address_sk, ca_address_id, ca_state, ca_zip, ca_country)
 select m.max_sk + row_number() over (order by s.ca_address_id),
        s.ca_address_id, s.ca_state, s.ca_zip, s.ca_country
 from stg_customer_address s
-cross join (select coalesce(max(ca_address_sk), 0) as max_sk from customer_address) m
+cross join (select coalesce(max(ca_address_sk), 0) as max_sk from {{schema}}.customer_address) m
 where not exists (
-    select 1 from customer_address t where t.ca_address_id = s.ca_address_id
+    select 1 from {{schema}}.customer_address t where t.ca_address_id = s.ca_address_id
 );

@@ -28,7 +28,7 @@ insert into stg_item (i_item_id, i_rec_start_date, i_rec_end_date, i_current_pri
     ('ITEM000000000004', {{run_date}}::date, null, 7.25, 'Garden', 'Hand Trowel');
 
 -- 1. Same price: type 1 overwrite of the current row.
-update item
+update {{schema}}.item
 set i_category = s.i_category,
     i_product_name = s.i_product_name
 from stg_item s
@@ -39,7 +39,7 @@ where item.i_item_id = s.i_item_id
        or coalesce(item.i_product_name, '') <> coalesce(s.i_product_name, ''));
 
 -- 2. Price changed: close the current row on the run date.
-update item
+update {{schema}}.item
 set i_rec_end_date = {{run_date}}::date
 from stg_item s
 where item.i_item_id = s.i_item_id
@@ -47,13 +47,13 @@ where item.i_item_id = s.i_item_id
   and coalesce(item.i_current_price, -1) <> coalesce(s.i_current_price, -1);
 
 -- 3. New current versions for changed prices and for brand-new items.
-insert into item (i_item_sk, i_item_id, i_rec_start_date, i_rec_end_date, i_current_price,
+insert into {{schema}}.item (i_item_sk, i_item_id, i_rec_start_date, i_rec_end_date, i_current_price,
                   i_category, i_product_name)
 select m.max_sk + row_number() over (order by s.i_item_id),
        s.i_item_id, {{run_date}}::date, cast(null as date), s.i_current_price,
        s.i_category, s.i_product_name
 from stg_item s
-cross join (select coalesce(max(i_item_sk), 0) as max_sk from item) m
+cross join (select coalesce(max(i_item_sk), 0) as max_sk from {{schema}}.item) m
 where not exists (
-    select 1 from item t where t.i_item_id = s.i_item_id and t.i_rec_end_date is null
+    select 1 from {{schema}}.item t where t.i_item_id = s.i_item_id and t.i_rec_end_date is null
 );

@@ -33,16 +33,16 @@ insert into stg_store_sales (sold_date, i_item_id, c_customer_id, ca_address_id,
     ({{run_date}}::date, 'ITEM000000000099', 'CUST000000000003', 'ADDR000000000003',
      cast(to_char({{run_date}}::date, 'YYYYMMDD') as int8) * 100 + 4, 3, 9.00, 0.50);
 
-delete from store_sales
-where ss_sold_date_sk in (select d_date_sk from date_dim where d_date = {{run_date}}::date);
+delete from {{schema}}.store_sales
+where ss_sold_date_sk in (select d_date_sk from {{schema}}.date_dim where d_date = {{run_date}}::date);
 
-insert into store_sales (ss_sold_date_sk, ss_item_sk, ss_customer_sk, ss_addr_sk, ss_store_sk,
+insert into {{schema}}.store_sales (ss_sold_date_sk, ss_item_sk, ss_customer_sk, ss_addr_sk, ss_store_sk,
                          ss_ticket_number, ss_quantity, ss_net_paid, ss_net_profit)
 select d.d_date_sk, i.i_item_sk, c.c_customer_sk, ca.ca_address_sk, cast(null as int4),
        s.ss_ticket_number, s.ss_quantity, s.ss_net_paid, s.ss_net_profit
 from stg_store_sales s
-join date_dim d on d.d_date = s.sold_date
-join item i on i.i_item_id = s.i_item_id and i.i_rec_end_date is null
-left join customer c on c.c_customer_id = s.c_customer_id
-left join customer_address ca on ca.ca_address_id = s.ca_address_id
+join {{schema}}.date_dim d on d.d_date = s.sold_date
+join {{schema}}.item i on i.i_item_id = s.i_item_id and i.i_rec_end_date is null
+left join {{schema}}.customer c on c.c_customer_id = s.c_customer_id
+left join {{schema}}.customer_address ca on ca.ca_address_id = s.ca_address_id
 where s.sold_date = {{run_date}}::date;

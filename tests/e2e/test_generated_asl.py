@@ -84,8 +84,10 @@ def task_results(history, state: str) -> list[str]:
 
 
 def lambda_task_events(history, kind: str) -> list[dict]:
+    """The SQL steps' Task events of one kind (lambda:invoke.waitForTaskToken; not ResolveVars' plain invoke)."""
     return [e for e in history if e["type"] == kind
-            and next(v for k, v in e.items() if k.endswith("EventDetails")).get("resourceType") == "lambda"]
+            and next(v for k, v in e.items() if k.endswith("EventDetails")).get("resourceType") == "lambda"
+            and "waitForTaskToken" in next(v for k, v in e.items() if k.endswith("EventDetails")).get("resource", "")]
 
 
 def attempts_by_step(history) -> dict[str, int]:

@@ -103,9 +103,9 @@ def test_a_run_in_flight_finishes_with_its_scripts_and_a_new_run_uses_the_new_on
     assert new_sql[:-1] == old_sql, "apart from the marker, both runs ran the same statements"
     # each run's Tasks sent the version of the definition it started with
     sent1 = [json.loads(e["taskScheduledEventDetails"]["parameters"]) for e in history1
-             if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resourceType"] == "lambda"]
+             if e["type"] == "TaskScheduled" and "waitForTaskToken" in e["taskScheduledEventDetails"]["resource"]]
     sent2 = [json.loads(e["taskScheduledEventDetails"]["parameters"]) for e in history2
-             if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resourceType"] == "lambda"]
+             if e["type"] == "TaskScheduled" and "waitForTaskToken" in e["taskScheduledEventDetails"]["resource"]]
     assert {p["Payload"].get("scriptsVersion") for p in sent1} == {old_version}
     assert {p["Payload"].get("scriptsVersion") for p in sent2} == {new_version}
     print(f"in-flight deploy test: {time.monotonic() - t0:.1f}s")

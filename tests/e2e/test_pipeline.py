@@ -80,9 +80,10 @@ def replaced_script(stack, name: str, text: str):
 
 
 def task_events(history, kind):
-    """The SQL steps' task events of one kind (the run lock's DynamoDB tasks left out)."""
+    """The SQL steps' task events of one kind: their callback Tasks (lambda:invoke.waitForTaskToken); the run
+    lock's DynamoDB tasks and ResolveVars (a plain lambda:invoke before the lock) left out."""
     return [e for e in history if e["type"] == kind
-            and next((v for k, v in e.items() if k.endswith("EventDetails")), {}).get("resourceType") != "dynamodb"]
+            and "waitForTaskToken" in next((v for k, v in e.items() if k.endswith("EventDetails")), {}).get("resource", "")]
 
 
 def completions(stack, execution_name):

@@ -36,6 +36,8 @@ impl StepStates for PollingSteps {
                     "scriptsVersion" => def.scripts_version.as_str(),
                     "runDate.$" => "$.runDate",
                     "executionName.$" => "$$.Execution.Name",
+                    "varTypes" => pipeline::vars::baseline_types(&def.vars),
+                    "vars" => pipeline::vars::baseline_defaults(&def.vars),
                 },
             },
             "ResultSelector" => obj! { "statementId.$" => "$.Payload.statementId" },

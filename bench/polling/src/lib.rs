@@ -27,6 +27,27 @@ pub struct SubmitInput {
     pub scripts_version: Option<String>,
     pub run_date: String,
     pub execution_name: String,
+    /// The pipeline's variables' types and values (the definition's defaults, baked into the
+    /// definition: the baselines have no per-run or per-deployment variables). Missing: none.
+    #[serde(default)]
+    pub var_types: Option<serde_json::Value>,
+    #[serde(default)]
+    pub vars: Option<serde_json::Value>,
+}
+
+impl SubmitInput {
+    /// The script's values: the run date's built-ins and the variables, checked as the product's
+    /// submitter checks them.
+    pub fn values(&self) -> Result<etl_callback::vars::Values, String> {
+        let run_date =
+            etl_callback::run_date::RunDate::parse(&self.run_date).map_err(|e| e.to_string())?;
+        etl_callback::task::typed_vars(
+            etl_callback::vars::Values::new(run_date),
+            self.var_types.as_ref(),
+            self.vars.as_ref(),
+        )
+        .map_err(|e| e.to_string())
+    }
 }
 
 impl SubmitInput {

@@ -26,7 +26,15 @@ pub const MAX_DAYS_LIMIT: usize = 366;
 /// of an execution name.
 pub const MAX_ID_LEN: usize = 40;
 /// The input fields a backfill reads; any other is refused (a misspelt option would be ignored).
-pub const FIELDS: [&str; 6] = ["from", "to", "order", "onFailure", "dryRun", "backfillId"];
+pub const FIELDS: [&str; 7] = [
+    "from",
+    "to",
+    "order",
+    "onFailure",
+    "dryRun",
+    "backfillId",
+    "vars",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -113,6 +121,9 @@ pub struct Plan {
     pub dry_run: bool,
     pub days: usize,
     pub dates: Vec<PlannedRun>,
+    /// The input's `vars`, passed on to every date's run as its `vars` (`null` when not given):
+    /// each run's `ResolveVars` checks them against the pipeline's `[vars]` before its lock.
+    pub vars: Value,
 }
 
 /// The two Tasks of the workflow: `{"input": <the execution input>}` (state `Plan`) gets the
@@ -236,6 +247,16 @@ pub fn plan(config: &Config, input: &Value) -> Result<Plan, BackfillError> {
             )))
         }
     };
+    let vars = match object.get("vars") {
+        None | Some(Value::Null) => Value::Null,
+        Some(vars @ Value::Object(_)) => vars.clone(),
+        Some(other) => {
+            return Err(BackfillError::InvalidInput(format!(
+                "vars must be an object of the pipeline's variables, such as {{\"schema\": \"dev\"}}, not {}",
+                etl_callback::task::truncate(&other.to_string(), 60)
+            )))
+        }
+    };
     let backfill_id = match text(object, "backfillId")? {
         None => default_id(&from.to_string(), &to.to_string()),
         Some(id)
@@ -289,6 +310,7 @@ pub fn plan(config: &Config, input: &Value) -> Result<Plan, BackfillError> {
         dry_run,
         days: dates.len(),
         dates,
+        vars,
     })
 }
 

@@ -219,3 +219,29 @@ fn the_table_sums_each_runs_rows_and_counts_outcomes() {
         "Backfill.InvalidInput"
     );
 }
+
+#[test]
+fn vars_are_passed_on_to_every_run_unchanged() {
+    let vars = json!({"schema": "reload", "limit": 5});
+    let p = plan(
+        &CONFIG,
+        &json!({"from": "2021-06-01", "to": "2021-06-02", "vars": vars}),
+    )
+    .unwrap();
+    assert_eq!(p.vars, vars);
+    let out = handle(
+        &CONFIG,
+        &json!({"input": {"from": "2021-06-01", "to": "2021-06-01"}}),
+    )
+    .unwrap();
+    assert_eq!(
+        out["vars"],
+        Value::Null,
+        "none given: null, which a run reads as none"
+    );
+    for bad in [json!("schema=dev"), json!(["dev"]), json!(1)] {
+        let e = refused(json!({"from": "2021-06-01", "to": "2021-06-01", "vars": bad}));
+        assert_eq!(e.name(), "Backfill.InvalidInput");
+        assert!(e.to_string().starts_with("vars must be an object"), "{e}");
+    }
+}

@@ -3,7 +3,9 @@
 //! - [`aws`]: the SDK configuration and HTTPS client every cold start builds once;
 //! - [`logging`]: the log subscriber (JSON lines Lambda's log-level filter reads correctly);
 //! - [`task`]: what the state machine sends the submitter and what a step returns;
-//! - [`run_date`], [`sql`], [`script`]: a step's script checked and split for one Data API batch;
+//! - [`run_date`], [`vars`], [`sql`], [`script`]: a step's script filled with the run's validated
+//!   values (the run date's built-ins, the pipeline's typed variables), checked and split for one
+//!   Data API batch;
 //! - [`check`]: data-quality checks: the wrapped SELECT and the outcome of its rows;
 //! - [`event`]: the Redshift Data status-change event the completer receives;
 //! - [`store`]: the DynamoDB rendezvous where token and event meet;
@@ -14,7 +16,7 @@
 //! - [`lineage`]: the OpenLineage run events of every step and where they go;
 //! - [`metrics`]: the CloudWatch metrics (EMF log lines) the functions publish.
 //!
-//! Without the default feature `aws` only the parsers build ([`task`], [`run_date`],
+//! Without the default feature `aws` only the parsers build ([`task`], [`run_date`], [`vars`],
 //! [`sql`], [`script`], [`event`]): no SDK, no Lambda runtime (the fuzz targets, `fuzz/`).
 
 #[cfg(feature = "aws")]
@@ -43,6 +45,7 @@ pub mod task;
 pub mod testing;
 #[cfg(feature = "aws")]
 pub mod throttle;
+pub mod vars;
 
 #[cfg(feature = "aws")]
 /// A Lambda error carrying its stable error name: what Step Functions `Retry`/`Catch` match on.

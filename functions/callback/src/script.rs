@@ -4,14 +4,15 @@
 use thiserror::Error;
 
 use crate::run_date::RunDate;
-use crate::sql::{self, SqlError, TokenKind};
+use crate::sql::{self, SqlError};
+use crate::vars::{self, FillError, PlaceholderError, Values, VarError};
 
 /// The Data API's limit on the SQL text of one request.
 pub const MAX_SCRIPT_BYTES: usize = 100 * 1024;
 /// The Data API's limit on the statements of one `BatchExecuteStatement`.
 pub const MAX_STATEMENTS: usize = 40;
-/// The only placeholder a script may use.
-pub const RUN_DATE_PLACEHOLDER: &str = "run_date";
+/// The run date's placeholder (the other built-ins and the variables: [`crate::vars`]).
+pub const RUN_DATE_PLACEHOLDER: &str = vars::RUN_DATE;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ScriptError {
@@ -23,8 +24,11 @@ pub enum ScriptError {
     Empty,
     #[error("script is not valid UTF-8")]
     NotUtf8,
-    #[error("script uses the unknown placeholder {{{{{name}}}}}; the only placeholder is {{{{run_date}}}}")]
+    #[error("script uses the unknown placeholder {{{{{name}}}}}: the placeholders are the built-ins ({}) and the pipeline's [vars]", vars::BUILT_INS.join(", "))]
     UnknownPlaceholder { name: String },
+    /// A variable's value cannot stand where the script uses it (inside a literal it could end).
+    #[error(transparent)]
+    Variable(Box<VarError>),
     #[error("script cannot be split into statements: {0}")]
     Lex(#[from] SqlError),
 }
@@ -38,6 +42,7 @@ impl ScriptError {
             Self::Empty => "EmptyScript",
             Self::NotUtf8 | Self::Lex(_) => "InvalidScript",
             Self::UnknownPlaceholder { .. } => "UnknownPlaceholder",
+            Self::Variable(_) => "InvalidInput",
         }
     }
 }
@@ -53,11 +58,25 @@ pub fn check_size(bytes: usize) -> Result<(), ScriptError> {
     Ok(())
 }
 
-/// Renders a raw script for one run date and splits it into the statements of one batch.
+/// Renders a raw script for one run date (the built-ins only) and splits it into the statements
+/// of one batch.
 pub fn prepare(raw: &[u8], run_date: RunDate) -> Result<Vec<String>, ScriptError> {
+    prepare_with(raw, &Values::new(run_date))
+}
+
+/// Renders a raw script with a run's values (built-ins and variables, [`crate::vars`]) and splits
+/// it into the statements of one batch.
+pub fn prepare_with(raw: &[u8], values: &Values) -> Result<Vec<String>, ScriptError> {
     check_size(raw.len())?;
     let text = std::str::from_utf8(raw).map_err(|_| ScriptError::NotUtf8)?;
-    let rendered = fill_placeholders(text, run_date)?;
+    let rendered = vars::fill(text, values).map_err(|e| match e {
+        FillError::Placeholder(PlaceholderError::Lex(e)) => ScriptError::Lex(e),
+        FillError::Placeholder(PlaceholderError::Malformed(m)) => ScriptError::UnknownPlaceholder {
+            name: m.text.trim_end_matches('}').trim().to_owned(),
+        },
+        FillError::Unknown { name, .. } => ScriptError::UnknownPlaceholder { name },
+        FillError::Var(e) => ScriptError::Variable(Box::new(e)),
+    })?;
     check_size(rendered.len())?;
     let statements = sql::split_statements(&rendered)?;
     match statements.len() {
@@ -70,47 +89,6 @@ pub fn prepare(raw: &[u8], run_date: RunDate) -> Result<Vec<String>, ScriptError
     }
 }
 
-/// Replaces each `{{run_date}}` outside literals and comments with the date's SQL literal.
-fn fill_placeholders(text: &str, run_date: RunDate) -> Result<String, ScriptError> {
-    let tokens = sql::tokenize(text)?;
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < tokens.len() {
-        let opens = |j: usize| {
-            tokens
-                .get(j)
-                .is_some_and(|t| t.kind == TokenKind::Punct && t.text == "{")
-        };
-        if opens(i) && opens(i + 1) {
-            let name = tokens
-                .get(i + 2)
-                .filter(|t| t.kind == TokenKind::Word)
-                .map(|t| t.text);
-            let closes = |j: usize| {
-                tokens
-                    .get(j)
-                    .is_some_and(|t| t.kind == TokenKind::Punct && t.text == "}")
-            };
-            match name {
-                Some(RUN_DATE_PLACEHOLDER) if closes(i + 3) && closes(i + 4) => {
-                    out.push_str(&run_date.sql_literal());
-                    i += 5;
-                    continue;
-                }
-                _ => {
-                    let snippet: String = tokens[i + 2..].iter().take(3).map(|t| t.text).collect();
-                    return Err(ScriptError::UnknownPlaceholder {
-                        name: snippet.trim_end_matches('}').trim().to_owned(),
-                    });
-                }
-            }
-        }
-        out.push_str(tokens[i].text);
-        i += 1;
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,15 +98,15 @@ mod tests {
     }
 
     #[test]
-    fn fills_the_run_date_outside_literals_only() {
+    fn fills_the_run_date_as_a_literal_and_as_text_inside_literals() {
         let raw =
-            b"delete from t where d = {{run_date}}::date; select '{{run_date}}' -- {{run_date}}\n";
+            b"delete from t where d = {{run_date}}::date; select 's3://b/{{run_date}}/' -- {{run_date}}\n";
         let statements = prepare(raw, date()).unwrap();
         assert_eq!(
             statements,
             vec![
                 "delete from t where d = '2021-06-26'::date",
-                "select '{{run_date}}' -- {{run_date}}"
+                "select 's3://b/2021-06-26/' -- {{run_date}}"
             ]
         );
     }

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::run_date::{RunDate, RunDateError};
+use crate::vars::{Value, Values, VarError, VarType};
 
 /// The error names the functions send when a step's statement fails or is aborted.
 pub const STATEMENT_FAILED: &str = "Redshift.StatementFailed";
@@ -132,6 +133,14 @@ pub struct TaskInput {
     /// are violations. Missing or null: an ordinary step.
     #[serde(default)]
     pub check: Option<serde_json::Value>,
+    /// The pipeline's variables and their types, from the definition (`{"schema": "identifier"}`).
+    /// Missing or null: the pipeline declares none.
+    #[serde(default)]
+    pub var_types: Option<serde_json::Value>,
+    /// The run's values of those variables (`$.vars`, resolved and validated before the run lock
+    /// by the submitter's `resolveVars`), checked against their types again here.
+    #[serde(default)]
+    pub vars: Option<serde_json::Value>,
 }
 
 /// What the generator puts into a step's task payload (`lineage`): the pipeline's name and the
@@ -306,6 +315,8 @@ pub struct Task {
     pub lineage: Option<serde_json::Value>,
     /// A check step's settings; `None` for an ordinary step.
     pub check: Option<crate::check::CheckSpec>,
+    /// What the script's placeholders become: the run date's built-ins and the run's variables.
+    pub values: Values,
 }
 
 impl Task {
@@ -336,6 +347,9 @@ pub enum InputError {
     /// A bad run date given by the object that triggered the run (`origin`, `s3://bucket/key`).
     #[error("{}", .error.from_origin(.origin))]
     RunDateFrom { error: RunDateError, origin: String },
+    /// A variable of the task payload's `vars` / `varTypes` that is not valid.
+    #[error("task input field vars is invalid: {0}")]
+    Var(#[from] VarError),
 }
 
 impl InputError {
@@ -466,7 +480,13 @@ impl TaskInput {
                     _ => InputError::RunDate(error),
                 },
             )?;
+        let values = typed_vars(
+            Values::new(run_date),
+            self.var_types.as_ref(),
+            self.vars.as_ref(),
+        )?;
         Ok(Task {
+            values,
             token: self.task_token,
             step: self.step,
             script: self.script,
@@ -482,6 +502,58 @@ impl TaskInput {
             check: check_spec,
         })
     }
+}
+
+/// The run's values: the built-ins of `values` and each variable of `types` (`{"name": "type"}`)
+/// with its value from `vars`, checked against its type. A value without a type is refused.
+pub fn typed_vars(
+    mut values: Values,
+    types: Option<&serde_json::Value>,
+    vars: Option<&serde_json::Value>,
+) -> Result<Values, InputError> {
+    let empty = serde_json::Map::new();
+    fn object<'a>(
+        json: Option<&'a serde_json::Value>,
+        empty: &'a serde_json::Map<String, serde_json::Value>,
+        field: &'static str,
+    ) -> Result<&'a serde_json::Map<String, serde_json::Value>, InputError> {
+        match json {
+            None | Some(serde_json::Value::Null) => Ok(empty),
+            Some(serde_json::Value::Object(map)) => Ok(map),
+            Some(_) => Err(InputError::InvalidField {
+                field,
+                reason: "must be an object",
+            }),
+        }
+    }
+    let types = object(types, &empty, "varTypes")?;
+    let vars = object(vars, &empty, "vars")?;
+    for (name, ty) in types {
+        crate::vars::check_name(name).map_err(|reason| VarError::Invalid {
+            name: name.clone(),
+            reason,
+        })?;
+        let ty = ty
+            .as_str()
+            .and_then(VarType::parse)
+            .ok_or_else(|| VarError::Invalid {
+                name: name.clone(),
+                reason: "varTypes names no type identifier, string, integer or date".into(),
+            })?;
+        let json = vars.get(name).ok_or_else(|| VarError::Invalid {
+            name: name.clone(),
+            reason: "has no value in vars".into(),
+        })?;
+        values = values.with(name, Value::parse(name, ty, json)?);
+    }
+    if let Some(name) = vars.keys().find(|name| !types.contains_key(*name)) {
+        return Err(VarError::Unknown {
+            name: truncate(name, 64),
+            declared: types.keys().cloned().collect::<Vec<_>>().join(", "),
+        }
+        .into());
+    }
+    Ok(values)
 }
 
 /// The Data API `StatementName` of a step: `<prefix>/<execution>/<step>`, at most 500 characters.

@@ -68,6 +68,11 @@ pub struct Config {
     pub submit_wait_seconds: u32,
     /// OpenLineage events (`OPENLINEAGE_URL`); `None` (the default) emits nothing.
     pub lineage: Option<LineageConfig>,
+    /// The deployment's variables (`PIPELINE_VARS`, the template's `PipelineVars`): a JSON object
+    /// as text, checked against the pipeline's declarations by [`Submitter::resolve_vars`] for
+    /// every run (a bad value fails each run before its lock with `InvalidPipelineVars`, and
+    /// never the function's start). Unset or empty: `{}`.
+    pub pipeline_vars: String,
 }
 
 /// Where the steps' OpenLineage events go and how they are named.
@@ -158,9 +163,13 @@ impl Config {
         let run_lock = RunLockSettings::read(&mut vars);
         let submit_wait_seconds = read_submit_wait(&mut vars);
         let lineage = read_lineage(&mut vars);
+        let pipeline_vars = vars
+            .optional("PIPELINE_VARS")
+            .unwrap_or_else(|| "{}".to_owned());
         vars.finish()?;
         Ok(Self {
             lineage,
+            pipeline_vars,
             run_lock,
             submit_wait_seconds,
             token_table,
@@ -170,6 +179,57 @@ impl Config {
             database,
             target,
         })
+    }
+}
+
+/// The run's variables: the declared defaults, then the deployment's `PIPELINE_VARS`, then the
+/// execution input's `vars`; only declared names, each valid for its type and for the literals
+/// it stands in. A bad run value is `InvalidInput`, a bad deployment value `InvalidPipelineVars`.
+pub fn resolve_vars(
+    pipeline_vars: &str,
+    declared: &serde_json::Value,
+    execution_input: Option<&serde_json::Value>,
+) -> Resolved {
+    let refuse = |error: &'static str, cause: String| Resolved::Refused(Refused { error, cause });
+    let declared = match etl_callback::vars::parse_declared(declared) {
+        Ok(declared) => declared,
+        Err(reason) => {
+            return refuse(
+                "InvalidInput",
+                format!("the state machine's variable declarations are invalid: {reason}"),
+            )
+        }
+    };
+    let deployment: serde_json::Value = match serde_json::from_str(pipeline_vars) {
+        Ok(value @ serde_json::Value::Object(_)) => value,
+        _ => {
+            return refuse(
+                "InvalidPipelineVars",
+                "the template parameter PipelineVars is not a JSON object such as {\"schema\": \"dev\"}; nothing was run".into(),
+            )
+        }
+    };
+    if let Err(e) = etl_callback::vars::resolve(
+        &declared,
+        &[("the template parameter PipelineVars", Some(&deployment))],
+    ) {
+        return refuse("InvalidPipelineVars", format!("{e}; nothing was run"));
+    }
+    let run = execution_input.and_then(|input| input.get("vars"));
+    match etl_callback::vars::resolve(
+        &declared,
+        &[
+            ("the template parameter PipelineVars", Some(&deployment)),
+            ("the execution input's vars", run),
+        ],
+    ) {
+        Ok(values) => Resolved::Vars(
+            values
+                .into_iter()
+                .map(|(name, value)| (name, value.to_json()))
+                .collect(),
+        ),
+        Err(e) => refuse("InvalidInput", format!("{e}; nothing was run")),
     }
 }
 
@@ -237,6 +297,9 @@ pub enum SubmitError {
     /// A check's SQL is not one SELECT.
     #[error(transparent)]
     Check(#[from] CheckError),
+    /// `ResolveVars` refused a variable (`InvalidInput`, `InvalidPipelineVars`).
+    #[error("{}", .0.cause)]
+    VarsRefused(Refused),
 }
 
 impl SubmitError {
@@ -253,6 +316,7 @@ impl SubmitError {
             Self::Complete(e) => e.name(),
             Self::RunLock(e) => e.name(),
             Self::Check(e) => e.name(),
+            Self::VarsRefused(refused) => refused.error,
         }
     }
 }
@@ -311,6 +375,39 @@ pub struct Submitter {
     pub lineage: Lineage,
 }
 
+/// The payload of the state machine's `ResolveVars` state (before the run lock): the pipeline's
+/// declarations (from the definition) and the execution input, whose `vars` are the run's.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResolveVars {
+    declared: serde_json::Value,
+    #[serde(default)]
+    execution_input: Option<serde_json::Value>,
+    /// The run date as the state machine read it, handed back unchanged (the submitter of each
+    /// step validates it): `ResolveVars` builds the run's state in place of `Settings`.
+    #[serde(default)]
+    run_date: Option<serde_json::Value>,
+}
+
+/// A refused variable: the error `ResolveVars` fails with, and its cause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refused {
+    #[serde(rename = "Error")]
+    pub error: &'static str,
+    #[serde(rename = "Cause")]
+    pub cause: String,
+}
+
+/// The outcome of resolving a run's variables: its values, or why the run cannot start (the
+/// `ResolveVars` Task then fails with that error, which the state machine catches and sends to
+/// `RunFailed` before the run lock and before any SQL).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Resolved {
+    Vars(serde_json::Map<String, serde_json::Value>),
+    Refused(Refused),
+}
+
 impl Submitter {
     /// The step's OpenLineage run, started at `submitted` (the `START` event's time); `None` while
     /// lineage is off (no work at all then) or when neither the payload nor the execution names
@@ -341,6 +438,36 @@ impl Submitter {
             &self.config.warehouse(&settings.region),
             submitted,
         ))
+    }
+
+    /// One invocation: the state machine's `ResolveVars` (a payload with `resolveVars`) or a SQL
+    /// step's submit.
+    pub async fn invoke(
+        &self,
+        payload: serde_json::Value,
+    ) -> Result<serde_json::Value, SubmitError> {
+        if let Some(resolve) = payload.get("resolveVars") {
+            let request: ResolveVars = serde_json::from_value(resolve.clone())
+                .map_err(|e| SubmitError::Input(InputError::Malformed(e.to_string())))?;
+            let resolved = resolve_vars(
+                &self.config.pipeline_vars,
+                &request.declared,
+                request.execution_input.as_ref(),
+            );
+            return match resolved {
+                Resolved::Vars(vars) => Ok(serde_json::json!({
+                    "runDate": request.run_date,
+                    "vars": vars,
+                })),
+                Resolved::Refused(refused) => {
+                    warn!(error_type = refused.error, cause = %refused.cause,
+                          "run refused before its lock");
+                    Err(SubmitError::VarsRefused(refused))
+                }
+            };
+        }
+        let submitted = self.handle(payload).await?;
+        Ok(serde_json::to_value(submitted).expect("Submitted always serializes"))
     }
 
     /// The completion logic over the submitter's clients.
@@ -386,7 +513,7 @@ impl Submitter {
             ),
         };
         let mut statements =
-            script::prepare(&raw, task.run_date).map_err(|source| SubmitError::Script {
+            script::prepare_with(&raw, &task.values).map_err(|source| SubmitError::Script {
                 script: key.clone(),
                 source,
             })?;

@@ -24,11 +24,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             submitter
-                .handle(event.payload)
+                .invoke(event.payload)
                 .await
-                .map(|submitted| {
-                    serde_json::to_value(submitted).expect("Submitted always serializes")
-                })
                 .map_err(|err| -> Diagnostic {
                     tracing::error!(error_type = err.name(), error = %err, "submit failed");
                     diagnostic(err.name(), &err)

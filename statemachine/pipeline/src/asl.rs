@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! ReadInput -> CheckInput -> [DefaultRunDate] -> Settings -> AcquireRunLock -> Pipeline
+//!   with [vars]: ResolveVars (the submitter: the run's variables checked, the run's state built)
+//!   instead of Settings; a refused variable -> ReadVarsRefusal -> VarsRefused -> RunFailed
 //!   Pipeline (one branch: the steps, laid out by `layout`) -> ReleaseRunLock -> EtlSucceeded
 //!   a failed step fails the execution where it is: no Catch, no state after it
 //! ```
@@ -69,6 +71,8 @@ pub const DYNAMODB_RETRY_ERRORS: &[&str] = &[
     "DynamoDB.InternalServerErrorException",
     "DynamoDB.AmazonDynamoDBException",
 ];
+/// What `ResolveVars` fails with when it refuses a variable (the submitter's names).
+pub const VARS_REFUSED: &[&str] = &["InvalidInput", "InvalidPipelineVars"];
 /// The run lock's Retry while it is taken: about two minutes in all (2+4+8+16+32+60 s, jittered).
 pub const LOCK_WAIT: Retry = Retry {
     errors: &["DynamoDB.ConditionalCheckFailedException"],
@@ -175,6 +179,7 @@ impl StepStates for CallbackSteps {
             },
             "check" => check,
         };
+        let payload = with_vars(payload, def);
         let (heartbeat, heartbeat_path) = match step.heartbeat_seconds {
             Some(s) => (Some(Json::int(s)), None),
             None => (None, Some(Json::str("$.settings.heartbeatSeconds"))),
@@ -207,6 +212,18 @@ impl StepStates for CallbackSteps {
         };
         scope.add(step.name.clone(), then(state, next));
     }
+}
+
+/// A SQL step's payload with the run's variables: their types from the definition (`varTypes`)
+/// and their values, resolved before the run lock (`vars.$`). Unchanged without `[vars]`.
+fn with_vars(mut payload: Json, def: &Definition) -> Json {
+    if !def.vars.is_empty() {
+        if let Json::Obj(fields) = &mut payload {
+            fields.push(("varTypes".into(), crate::vars::types_json(&def.vars)));
+            fields.push(("vars.$".into(), Json::str("$.vars")));
+        }
+    }
+    payload
 }
 
 fn lock_key() -> Json {
@@ -285,6 +302,8 @@ pub fn state_machine(
         &BTreeSet::new(),
     );
 
+    let has_vars = !def.vars.is_empty();
+    let after_date = if has_vars { "ResolveVars" } else { "Settings" };
     let mut top = Scope::default();
     top.add("ReadInput", obj! {
         "Type" => "Pass",
@@ -297,14 +316,29 @@ pub fn state_machine(
     });
     top.add("CheckInput", obj! {
         "Type" => "Choice",
-        "Comment" => "A non-object input fails the run at once (InvalidInput), before the run lock and any SQL; a given runDate is used, else DefaultRunDate takes the UTC day the execution started. Other input fields are ignored.",
-        "Choices" => Json::Arr(vec![
-            obj! {
+        "Comment" => if has_vars {
+            "A non-object input fails the run at once (InvalidInput), before the run lock and any SQL; a given runDate is used, else DefaultRunDate takes the UTC day the execution started; ResolveVars checks the run's vars. Other input fields are ignored."
+        } else {
+            "A non-object input, or one with vars (this pipeline declares none), fails the run at once (InvalidInput), before the run lock and any SQL; a given runDate is used, else DefaultRunDate takes the UTC day the execution started. Other input fields are ignored."
+        },
+        "Choices" => Json::Arr({
+            let mut choices = vec![obj! {
                 "Not" => obj! { "Variable" => "$.inputText", "StringMatches" => "{*" },
                 "Next" => "InvalidInput",
-            },
-            obj! { "Variable" => "$.input.runDate", "IsPresent" => Json::Bool(true), "Next" => "Settings" },
-        ]),
+            }];
+            if !has_vars {
+                // `"vars": null` is no variables (what a backfill passes on when it was given none).
+                choices.push(obj! {
+                    "And" => Json::Arr(vec![
+                        obj! { "Variable" => "$.input.vars", "IsPresent" => Json::Bool(true) },
+                        obj! { "Not" => obj! { "Variable" => "$.input.vars", "IsNull" => Json::Bool(true) } },
+                    ]),
+                    "Next" => "UnexpectedVars",
+                });
+            }
+            choices.push(obj! { "Variable" => "$.input.runDate", "IsPresent" => Json::Bool(true), "Next" => after_date });
+            choices
+        }),
         "Default" => "DefaultRunDate",
     });
     top.add("InvalidInput", failure(
@@ -312,6 +346,13 @@ pub fn state_machine(
         "InvalidInput",
         Cause::Text("The execution input must be a JSON object such as {\"runDate\": \"2021-06-26\"} (or {} for today, UTC); nothing was run."),
     ));
+    if !has_vars {
+        top.add("UnexpectedVars", failure(
+            "The execution input has vars, and this pipeline declares no variables.",
+            "InvalidInput",
+            Cause::Text("The execution input has vars, but this pipeline declares no variables ([vars] in its definition); nothing was run."),
+        ));
+    }
     top.add("DefaultRunDate", obj! {
         "Type" => "Pass",
         "Comment" => "No runDate in the input: the date part of $$.Execution.StartTime (UTC), e.g. 2021-06-27. The submitter validates it like any other run date.",
@@ -319,21 +360,80 @@ pub fn state_machine(
             "runDate.$" => "States.ArrayGetItem(States.StringSplit($$.Execution.StartTime, 'T'), 0)",
         },
         "ResultPath" => "$.input",
-        "Next" => "Settings",
+        "Next" => after_date,
     });
-    top.add("Settings", obj! {
-        "Type" => "Pass",
-        "Comment" => "The run's state, built from validated fields only: the run date, the step limits from the template parameters (StepHeartbeatSeconds, StepTimeoutSeconds; every SQL Task without its own limits reads them), and an empty steps object for the results.",
-        "Parameters" => obj! {
-            "runDate.$" => "$.input.runDate",
-            "settings" => obj! {
-                "heartbeatSeconds.$" => "States.StringToJson('${StepHeartbeatSeconds}')",
-                "timeoutSeconds.$" => "States.StringToJson('${StepTimeoutSeconds}')",
+    let settings = || {
+        obj! {
+            "heartbeatSeconds.$" => "States.StringToJson('${StepHeartbeatSeconds}')",
+            "timeoutSeconds.$" => "States.StringToJson('${StepTimeoutSeconds}')",
+        }
+    };
+    if has_vars {
+        top.add("ResolveVars", obj! {
+            "Type" => "Task",
+            "Comment" => "The run's variables before the run lock and any SQL: the definition's defaults, the deployment's PipelineVars, the input's vars (only declared names, each checked against its type). A refused value fails the run with InvalidInput (InvalidPipelineVars for the deployment's) naming the variable. Builds the run's state as Settings does without variables: the run date, the variables, the step limits, an empty steps object.",
+            "Resource" => "arn:aws:states:::lambda:invoke",
+            "Parameters" => obj! {
+                "FunctionName" => "${SubmitterFunctionArn}",
+                "Payload" => obj! {
+                    "resolveVars" => obj! {
+                        "declared" => crate::vars::declared_json(&def.vars),
+                        "executionInput.$" => "$$.Execution.Input",
+                        "runDate.$" => "$.input.runDate",
+                    },
+                },
             },
-            "steps" => Json::Obj(vec![]),
-        },
-        "Next" => "AcquireRunLock",
-    });
+            "ResultSelector" => obj! {
+                "runDate.$" => "$.Payload.runDate",
+                "vars.$" => "$.Payload.vars",
+                "settings" => settings(),
+                "steps" => Json::Obj(vec![]),
+            },
+            "ResultPath" => "$",
+            "Retry" => Json::Arr(vec![STEP_LAMBDA.json()]),
+            "Catch" => Json::Arr(vec![obj! {
+                "ErrorEquals" => Json::strs(VARS_REFUSED),
+                "ResultPath" => "$.error",
+                "Next" => "ReadVarsRefusal",
+            }]),
+            "Next" => "AcquireRunLock",
+        });
+        top.add("ReadVarsRefusal", obj! {
+            "Type" => "Pass",
+            "Comment" => "A Lambda error's cause is {\"errorType\", \"errorMessage\"}: the run's cause is the message, which names the variable.",
+            "Parameters" => obj! {
+                "Error.$" => "$.error.Error",
+                "Cause.$" => "States.StringToJson($.error.Cause)",
+            },
+            "ResultPath" => "$.refusal",
+            "Next" => "VarsRefused",
+        });
+        top.add(
+            "VarsRefused",
+            obj! {
+                "Type" => "Pass",
+                "Comment" => "ResolveVars refused a variable: nothing is locked or run.",
+                "Parameters" => obj! {
+                    "Error.$" => "$.refusal.Error",
+                    "Cause.$" => "$.refusal.Cause.errorMessage",
+                },
+                "ResultPath" => "$.error",
+                "Next" => "RunFailed",
+            },
+        );
+    }
+    if !has_vars {
+        top.add("Settings", obj! {
+            "Type" => "Pass",
+            "Comment" => "The run's state, built from validated fields only: the run date, the step limits from the template parameters (StepHeartbeatSeconds, StepTimeoutSeconds; every SQL Task without its own limits reads them), and an empty steps object for the results.",
+            "Parameters" => obj! {
+                "runDate.$" => "$.input.runDate",
+                "settings" => settings(),
+                "steps" => Json::Obj(vec![]),
+            },
+            "Next" => "AcquireRunLock",
+        });
+    }
     top.add("AcquireRunLock", obj! {
         "Type" => "Task",
         "Comment" => "One run at a time (RunConcurrency runs): this execution's ARN joins the lock item's holders set when the set has room, or is already in it (a retried acquire counts once; a redriven run takes its slot in the submitter, since this state succeeded and is not rerun). A full lock is retried with backoff (about 2 minutes in all), then the run fails with RunAlreadyInProgress naming the holders.",

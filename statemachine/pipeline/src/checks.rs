@@ -184,7 +184,8 @@ impl RawCheck {
 }
 
 /// A table or column name: letters, digits, `_` and `$`, not starting with a digit or `$`, at most
-/// 127 bytes (Redshift's limit), optionally `schema.table`. Quoted in the SQL, in lower case
+/// 127 bytes (Redshift's limit), optionally `schema.table`, where the schema may be a variable's
+/// `{{name}}` (checked as declared like every placeholder). Quoted in the SQL, in lower case
 /// (Redshift folds unquoted names so; the quoting keeps a reserved word a name).
 pub fn identifier(name: &str, what: &str, qualified: bool) -> Result<String, String> {
     let parts: Vec<&str> = if qualified {
@@ -195,8 +196,15 @@ pub fn identifier(name: &str, what: &str, qualified: bool) -> Result<String, Str
     if parts.len() > 2 {
         return Err(format!("{what} {name:?} has more than schema.table"));
     }
+    let schema_of_two = parts.len() == 2;
     let mut quoted = Vec::new();
-    for part in parts {
+    for (i, part) in parts.into_iter().enumerate() {
+        // The schema may be a variable (`{{schema}}.store_sales`): the submitter substitutes a
+        // declared `identifier` variable as a quoted name, so it stays one name.
+        if schema_of_two && i == 0 && is_placeholder(part) {
+            quoted.push(part.to_owned());
+            continue;
+        }
         let ok = !part.is_empty()
             && part.len() <= 127
             && part
@@ -214,6 +222,20 @@ pub fn identifier(name: &str, what: &str, qualified: bool) -> Result<String, Str
         quoted.push(format!("\"{}\"", part.to_ascii_lowercase()));
     }
     Ok(quoted.join("."))
+}
+
+/// `{{name}}`: a placeholder of a variable, nothing around it.
+fn is_placeholder(part: &str) -> bool {
+    part.strip_prefix("{{")
+        .and_then(|rest| rest.strip_suffix("}}"))
+        .is_some_and(|name| {
+            name.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
 }
 
 /// A `where` condition: one SQL expression (it lexes, has no `;` and balanced parentheses).

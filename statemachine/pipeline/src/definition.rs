@@ -31,6 +31,8 @@ use redshift_sql::transaction::{self, Command, Rule};
 
 use crate::checks::{CheckDef, RawCheck};
 use crate::lineage::ProblemKind;
+use crate::vars::VarDecl;
+use etl_callback::vars::{check_declared, UndeclaredError};
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -40,6 +42,10 @@ pub const RESERVED_STATE_NAMES: &[&str] = &[
     "CheckInput",
     "InvalidInput",
     "DefaultRunDate",
+    "ResolveVars",
+    "ReadVarsRefusal",
+    "VarsRefused",
+    "UnexpectedVars",
     "Settings",
     "AcquireRunLock",
     "DescribeRunLock",
@@ -76,6 +82,7 @@ struct RawDefinition {
     parallel: Vec<RawParallel>,
     #[serde(default)]
     check: Vec<RawCheck>,
+    vars: BTreeMap<String, crate::vars::RawVar>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,6 +189,10 @@ pub struct Definition {
     /// which reads `<prefix><version>/<script>`, so a run finishes with the scripts it started
     /// with although a later deploy uploads new ones under their own version.
     pub scripts_version: String,
+    /// The typed variables of `[vars]` ([`crate::vars`]), in name order.
+    pub vars: Vec<VarDecl>,
+    /// What is accepted but probably a mistake (a declared variable no script uses).
+    pub warnings: Vec<String>,
 }
 
 /// Why a definition is refused. Every message starts with the file; step errors name the step.
@@ -259,6 +270,15 @@ pub enum DefinitionError {
         check: String,
         reason: String,
     },
+    /// A script's `{{name}}` is neither a built-in nor declared in `[vars]`.
+    #[error("{script}: {line}: {name} (step {step} uses {{{{{name}}}}}, which is neither declared in [vars] of {file} nor a built-in: run_date, run_date_prev, run_date_month_start, run_date_nodash)")]
+    UndeclaredVariable {
+        file: String,
+        step: String,
+        script: String,
+        line: usize,
+        name: String,
+    },
     #[error("{file}: the pipeline is too large for one execution: {reason}")]
     TooLarge { file: String, reason: String },
 }
@@ -280,6 +300,7 @@ impl DefinitionError {
             Self::InvalidStateName { .. } => "InvalidStateName",
             Self::TooLarge { .. } => "PipelineTooLarge",
             Self::InvalidCheck { .. } => "InvalidCheck",
+            Self::UndeclaredVariable { .. } => "UndeclaredVariable",
         }
     }
 }
@@ -411,7 +432,13 @@ impl Definition {
                 });
             }
         }
+        let mut vars =
+            crate::vars::declare(&raw.vars).map_err(|reason| DefinitionError::Invalid {
+                file: f.clone(),
+                reason,
+            })?;
         let date = RunDate::parse(CHECK_DATE).expect("the check date is a calendar date");
+        let values = crate::vars::default_values(date, &vars);
         let mut steps = Vec::with_capacity(raw.step.len());
         let mut scripts: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         for s in &raw.step {
@@ -445,13 +472,35 @@ impl Definition {
                     path: s.script.clone(),
                 });
             };
-            let statements =
-                script::prepare(&bytes, date).map_err(|source| DefinitionError::ScriptRefused {
+            if let Ok(text) = std::str::from_utf8(&bytes) {
+                match check_declared(text, |n| vars.iter().any(|v| v.name == n)) {
+                    Ok(found) => crate::vars::note_uses(&mut vars, &s.name, &found),
+                    Err(UndeclaredError::Undeclared(u)) => {
+                        return Err(DefinitionError::UndeclaredVariable {
+                            script: file
+                                .parent()
+                                .unwrap_or(Path::new(""))
+                                .join(&s.script)
+                                .display()
+                                .to_string(),
+                            file: f.clone(),
+                            step: s.name.clone(),
+                            line: u.line,
+                            name: u.name,
+                        })
+                    }
+                    // What cannot be lexed is refused by `prepare` below, with its name.
+                    Err(UndeclaredError::Placeholder(_)) => {}
+                }
+            }
+            let statements = script::prepare_with(&bytes, &values).map_err(|source| {
+                DefinitionError::ScriptRefused {
                     file: f.clone(),
                     step: s.name.clone(),
                     script: s.script.clone(),
                     source,
-                })?;
+                }
+            })?;
             let atomic = s.atomic.unwrap_or(true);
             check_transaction(&statements, atomic).map_err(|e| match e {
                 TransactionProblem::Commits { statement, command } => {
@@ -498,8 +547,8 @@ impl Definition {
             if let Some(d) = &s.description {
                 check_comment(d).map_err(|r| invalid(&s.name, r))?;
             }
-            let data =
-                step_data(s, &String::from_utf8_lossy(&bytes)).map_err(|r| invalid(&s.name, r))?;
+            // The tables as the defaults name them (`{{schema}}.t` is `public.t`).
+            let data = step_data(s, &statements.join(";\n")).map_err(|r| invalid(&s.name, r))?;
             steps.push(Step {
                 name: s.name.clone(),
                 script: s.script.clone(),
@@ -515,7 +564,7 @@ impl Definition {
             scripts.insert(s.script.clone(), bytes);
         }
         for c in &raw.check {
-            let step = check_step(c, &index, date, &f, &read_script)?;
+            let step = check_step(c, &index, &mut vars, &values, file, &f, &read_script)?;
             if !step.script.is_empty() {
                 let bytes = read_script(&step.script).expect("check_step read it");
                 scripts.insert(step.script.clone(), bytes);
@@ -570,7 +619,19 @@ impl Definition {
                 description: p.description.clone(),
             });
         }
+        let warnings = vars
+            .iter()
+            .filter(|v| v.used_by.is_empty())
+            .map(|v| {
+                format!(
+                    "{f}: warning: variable {} is declared in [vars] but no script uses {{{{{}}}}}",
+                    v.name, v.name
+                )
+            })
+            .collect();
         Ok(Definition {
+            vars,
+            warnings,
             file: file.to_path_buf(),
             name: raw.name,
             description: raw.description,
@@ -667,7 +728,9 @@ fn check_script_name(script: &str) -> Result<(), String> {
 fn check_step(
     c: &RawCheck,
     index: &BTreeMap<String, usize>,
-    date: RunDate,
+    vars: &mut [VarDecl],
+    values: &etl_callback::vars::Values,
+    file: &Path,
     f: &str,
     read_script: &impl Fn(&str) -> Option<Vec<u8>>,
 ) -> Result<Step, DefinitionError> {
@@ -711,8 +774,33 @@ fn check_step(
         }
         (None, sql) => sql.clone().unwrap_or_default().into_bytes(),
     };
-    let statements =
-        script::prepare(&bytes, date).map_err(|e| invalid(format!("{} ({})", e, e.name())))?;
+    // Its placeholders as a script's: declared or built-in, else UndeclaredVariable.
+    if let Ok(text) = std::str::from_utf8(&bytes) {
+        match check_declared(text, |n| vars.iter().any(|v| v.name == n)) {
+            Ok(found) => crate::vars::note_uses(vars, &c.name, &found),
+            Err(UndeclaredError::Undeclared(u)) => {
+                return Err(DefinitionError::UndeclaredVariable {
+                    script: match &script {
+                        Some(script) => file
+                            .parent()
+                            .unwrap_or(Path::new(""))
+                            .join(script)
+                            .display()
+                            .to_string(),
+                        None => format!("{f}: check {}", c.name),
+                    },
+                    file: f.to_owned(),
+                    step: c.name.clone(),
+                    line: u.line,
+                    name: u.name,
+                })
+            }
+            // What cannot be lexed is refused by `prepare_with` below, with its name.
+            Err(UndeclaredError::Placeholder(_)) => {}
+        }
+    }
+    let statements = script::prepare_with(&bytes, values)
+        .map_err(|e| invalid(format!("{} ({})", e, e.name())))?;
     etl_callback::check::check_select(&statements).map_err(|e| invalid(e.to_string()))?;
     check_limits(c.heartbeat_seconds, c.timeout_seconds).map_err(invalid)?;
     let mut errors = BTreeMap::new();
@@ -723,7 +811,8 @@ fn check_step(
     if let Some(d) = &c.description {
         check_comment(d).map_err(invalid)?;
     }
-    let analysis = lineage::analyze(&String::from_utf8_lossy(&bytes));
+    // The tables as the defaults name them (`{{schema}}.t` is `public.t`), as for a step.
+    let analysis = lineage::analyze(&statements.join(";\n"));
     Ok(Step {
         name: c.name.clone(),
         script: script.unwrap_or_default(),

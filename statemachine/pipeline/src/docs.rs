@@ -78,6 +78,32 @@ pub fn table(def: &Definition, scripts_dir: &str) -> String {
             what.trim()
         ));
     }
+    if !def.vars.is_empty() {
+        out.push_str(
+            "\n| Variable | Type | Default | Used by | What it is |\n|---|---|---|---|---|\n",
+        );
+        for v in &def.vars {
+            let used: Vec<String> = v.used_by.iter().map(|s| format!("`{s}`")).collect();
+            out.push_str(&format!(
+                "| `{{{{{}}}}}` | {} | `{}` | {} | {} |\n",
+                v.name,
+                v.ty,
+                match &v.default {
+                    serde_json::Value::String(s) => s.replace('|', "\\|").replace('`', "'"),
+                    other => other.to_string(),
+                },
+                if used.is_empty() {
+                    "—".to_owned()
+                } else {
+                    used.join(", ")
+                },
+                v.description
+                    .clone()
+                    .unwrap_or_default()
+                    .replace('|', "\\|")
+            ));
+        }
+    }
     out
 }
 

@@ -21,6 +21,7 @@ pub mod json;
 pub mod layout;
 pub mod limits;
 pub mod lineage;
+pub mod vars;
 
 use std::path::Path;
 
@@ -151,6 +152,13 @@ impl Plan {
             "states": states,
             "dataProblems": lineage::graph_json(def)["problems"],
             "worstCaseHistoryEvents": limits::worst_case_events(def.steps.len(), self.layout.parallels() + 1),
+            "vars": def.vars.iter().map(|v| serde_json::json!({
+                "name": v.name,
+                "type": v.ty.as_str(),
+                "default": v.default,
+                "usedBy": v.used_by,
+            })).collect::<Vec<_>>(),
+            "warnings": def.warnings,
         })
     }
 }

@@ -51,6 +51,9 @@ fn main() -> ExitCode {
         Err(e) => return refused(e.name(), &e.to_string()),
     };
     if matches!(command.as_str(), "asl" | "readme" | "check") {
+        for warning in &plan.definition.warnings {
+            eprintln!("{warning}");
+        }
         let checked = lineage::check(&plan.definition);
         for note in checked.notes(&plan.definition) {
             eprintln!("{note}");

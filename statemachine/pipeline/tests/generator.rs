@@ -531,7 +531,7 @@ fn a_script_the_submitter_would_refuse_is_refused_before_deploying() {
     for (script, expected) in [
         (too_many.as_str(), "TooManyStatements"),
         (big.as_str(), "ScriptTooLarge"),
-        ("select {{day}};", "UnknownPlaceholder"),
+        ("select {{ day }};", "UnknownPlaceholder"),
         ("-- nothing\n", "EmptyScript"),
         ("select 'unterminated;", "InvalidScript"),
     ] {

@@ -18,7 +18,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use etl_callback::run_date::RunDate;
 use etl_callback::script;
 use etl_callback::task::statement_name;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
@@ -38,7 +37,7 @@ struct Step {
 
 impl Step {
     async fn submit(&self, input: &polling_baseline::SubmitInput) -> Result<String, Error> {
-        let run_date = RunDate::parse(&input.run_date)?;
+        let values = input.values()?;
         let raw: Vec<u8> = match input.sql.as_deref() {
             Some(sql) => sql.as_bytes().to_vec(),
             None => {
@@ -53,7 +52,7 @@ impl Step {
                 object.body.collect().await?.into_bytes().to_vec()
             }
         };
-        let statements = script::prepare(&raw, run_date)?;
+        let statements = script::prepare_with(&raw, &values)?;
         let name = statement_name(&self.name_prefix, &input.execution_name, &input.step);
         let out = self
             .redshift

@@ -2,7 +2,6 @@
 //! `BatchExecuteStatement` without an event (`WithEvent` false) and without a task token; the state
 //! machine then polls the statement with `polling-status`.
 
-use etl_callback::run_date::RunDate;
 use etl_callback::script;
 use etl_callback::task::statement_name;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
@@ -21,7 +20,7 @@ struct Submit {
 
 impl Submit {
     async fn handle(&self, input: SubmitInput) -> Result<Submitted, Error> {
-        let run_date = RunDate::parse(&input.run_date)?;
+        let values = input.values()?;
         let raw: Vec<u8> = match input.sql.as_deref() {
             Some(sql) => sql.as_bytes().to_vec(),
             None => {
@@ -36,7 +35,7 @@ impl Submit {
                 object.body.collect().await?.into_bytes().to_vec()
             }
         };
-        let statements = script::prepare(&raw, run_date)?;
+        let statements = script::prepare_with(&raw, &values)?;
         let name = statement_name(&self.name_prefix, &input.execution_name, &input.step);
         let out = self
             .redshift

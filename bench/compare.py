@@ -532,7 +532,9 @@ def rates(design: str, results: dict[float, dict[str, list[Run]]], wait_s: float
         # both), or, with only one such duration measured, like the callback design.
         longer = [d for d in delays if d > wait_design_s(results)]
         if len(longer) < 2:
-            return rates("callback", results, wait_s)
+            if "callback" in designs_of(results):
+                return rates("callback", results, wait_s)
+            return {"transitions": 0.0, "invocations": 0.0, "gb_s": 0.0, "writes": 0.0, "calls": 0.0}
         lo = longer[0]
     extra = {"transitions": 0.0, "invocations": 0.0, "calls": 0.0}
     if design == "longpoll":

@@ -35,7 +35,10 @@ Processes (all on 127.0.0.1, free ports, each in its own process group, logs in 
   workspace by name), AWS_LAMBDA_FUNCTION_NAME=<the name CloudFormation generated> and the
   environment CloudFormation resolved (GetFunctionConfiguration), plus AWS_ENDPOINT_URL (moto) and
   AWS_ENDPOINT_URL_REDSHIFT_DATA (emulator). local/moto_adapter routes an invoke of that function to
-  that binary through its code location.
+  that binary through its code location. A stack added with `add_stack` (the benchmark's baselines, or
+  the product a second time with other parameters) gets a `cargo lambda watch` of its own, and its
+  packages are `<binary>.<stack>.zip`, which the adapter routes to that watch (`<run dir>/lambda-routes.json`):
+  two stacks running the same binary never take each other's invocations.
 Endpoints for the AWS CLI/SDKs: <run dir>/env (`. .local-stack/env`).
 """
 

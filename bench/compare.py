@@ -1,9 +1,14 @@
-"""Callback vs polling vs long polling on one local stack, same SQL, one run (`make bench`; benchmark code only).
+"""Callback vs callback + wait vs polling vs long polling on one local stack, same SQL, one run (`make bench`; benchmark code only).
 
-    python bench/compare.py [--quick] [--runs N] [--delays 0,5,30] [--wait-seconds 10] [--out DIR]
+    python bench/compare.py [--quick] [--runs N] [--delays 0,5,30] [--wait-seconds 10]
+                            [--wait-design-seconds W] [--designs callback,wait,...] [--out DIR]
 
-One throwaway LocalStack (local/stack.py) runs the product (template.yaml) and, deployed next to it
-through the same path (`LocalStack.add_stack`), two baselines: the polling baseline bench/template.yaml
+One throwaway LocalStack (local/stack.py) runs the product (template.yaml) with `SubmitWaitSeconds` 0
+(the callback design: every step completed by the status event) and, deployed next to it through the
+same path (`LocalStack.add_stack`), the product again with `SubmitWaitSeconds` W (the "callback + wait"
+design; default W: template.yaml's default; its functions run under their own routes, and its event
+rule only matches its own statements, which the run checks: each stack's token table holds exactly
+its own statements) and two baselines: the polling baseline bench/template.yaml
 (the original AWS sample's design, every step = submit, `Wait` --wait-seconds, DescribeStatement,
 `Choice` looping until FINISHED/FAILED/ABORTED) and the long-polling baseline bench/longpoll.yaml
 (every step = one synchronous Lambda Task that submits and long-polls DescribeStatement with
@@ -14,7 +19,7 @@ order rotates every run), so a noisy machine hits all alike.
 
 Figures, per pipeline run (definitions in the Markdown this writes):
 - per-step orchestration overhead: the step's batch ended (emulator `UpdatedAt`, ms) -> Step Functions
-  leaves the step (the Task's `TaskStateExited` for the callback design, the `ChoiceStateExited` of
+  leaves the step (the Task's `TaskStateExited` for the callback designs, the `ChoiceStateExited` of
   the Choice that saw FINISHED for polling; the next state is entered at that instant);
 - end-to-end: the execution's startDate -> stopDate;
 - state transitions: `*StateEntered` events in GetExecutionHistory (what a Standard workflow bills);
@@ -22,7 +27,8 @@ Figures, per pipeline run (definitions in the Markdown this writes):
   first state entered to the exit measured for the overhead);
 - Data API calls per step: the emulator's call counter (GET /_emulator/calls) over the run, / steps;
 - Lambda invocations: Lambda tasks in the history (TaskScheduled with resourceType lambda) plus,
-  for the callback design, one completer invocation per Data API status-change event;
+  for the callback designs, one completer invocation per Data API status-change event (also when the
+  submitter's wait already completed the task: the completer then finds it done);
 - Lambda GB-s: 128 MB x the sum of the invocations' durations, each rounded up to 1 ms, measured
   from the history (upper bounds, see the Markdown);
 - DynamoDB writes: UpdateItem/PutItem/DeleteItem/BatchWriteItem/TransactWriteItems requests moto
@@ -55,13 +61,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "local"))
 
 import pipeline  # noqa: E402
+from deploy import load_template  # noqa: E402
 from procs import StackError  # noqa: E402
 from run import TERMINAL, _history, start_execution  # noqa: E402
 from stack import LOCAL_PARAMETERS, LocalStack  # noqa: E402
 
 POLLING_STACK = "redshift-etl-polling"
 LONGPOLL_STACK = "redshift-etl-longpoll"
-DESIGNS = ("callback", "polling", "longpoll")
+WAIT_STACK = "redshift-etl-wait"
+DESIGNS = ("callback", "wait", "polling", "longpoll")
+CALLBACK_DESIGNS = ("callback", "wait")  # the product: a waitForTaskToken Task per step
+# template.yaml's default SubmitWaitSeconds: the wait design's W unless --wait-design-seconds says otherwise.
+DEFAULT_SUBMIT_WAIT_S = int(load_template(ROOT / "template.yaml")["Parameters"]["SubmitWaitSeconds"]["Default"])
 # Step lengths the cost is computed for (not run): 10 minutes and 1 hour.
 COMPUTED_STEP_SECONDS = (600, 3600)
 # bench/longpoll.yaml: StepTimeout (Lambda's maximum) and the margin the function keeps
@@ -88,9 +99,19 @@ PRICES = {
 # 3. vs long polling: its cost per 1,000 runs is at most long polling's at every step length of
 #    30 s and more (measured at 30 s when run, computed at 10 min and 1 h): Lambda time held
 #    for the whole SQL is what long polling pays and the callback design does not.
+# 4.-6. the callback + wait design (issue 27): its overhead within TARGET_WAIT_LONGPOLL_S of long
+#    polling's for statements that end within the wait, else at most the callback design's +
+#    TARGET_WAIT_NOISE_S (the two run the same event path then; the margin is the run-to-run spread
+#    of the callback design's median, docs/benchmarks.md); its cost at most TARGET_WAIT_COST_RATIO x
+#    min(callback, long polling) at every measured and computed length; its Lambda concurrency per
+#    running step at 30 s and longer at most the callback design's + W / step length (+ the same
+#    noise margin's share of the step: the submitter's and the completer's measured durations).
 TARGET_OVERHEAD_S = 1.0
 TARGET_OVERHEAD_RATIO = 0.25
 TARGET_LONGPOLL_EXTRA_S = 1.0
+TARGET_WAIT_LONGPOLL_S = 0.05
+TARGET_WAIT_NOISE_S = 0.05
+TARGET_WAIT_COST_RATIO = 1.05
 try:
     STEPS = tuple(pipeline.load().names)  # scripts/pipeline.toml, as the generator reads it
 except pipeline.PipelineError as _err:
@@ -233,9 +254,14 @@ def owners(events: list[dict]) -> dict[int, str | None]:
 
 
 def measure(design: str, delay_s: float, desc: dict, events: list[dict], statements: dict[str, dict],
-            writes: int, calls: dict[str, int] | None = None, wait_s: float = 0) -> Run:
+            writes: int, calls: dict[str, int] | None = None, wait_s: float = 0,
+            handled: dict[str, datetime] | None = None) -> Run:
+    """`handled`: for the wait design, when its completer finished each statement's event (statement id ->
+    the completer's "status event handled" log time), since the history does not show a completer
+    that found the task already completed by the submitter."""
     owner = owners(events)
-    gate_type, gate_name = (("TaskStateExited", "{}") if design == "callback" else ("ChoiceStateExited", "{}Done"))
+    gate_type, gate_name = (("TaskStateExited", "{}") if design in CALLBACK_DESIGNS
+                            else ("ChoiceStateExited", "{}Done"))
     entered: dict[str, datetime] = {}
     wait_entered: dict[str, list[datetime]] = {}
     for ev in events:
@@ -271,8 +297,21 @@ def measure(design: str, delay_s: float, desc: dict, events: list[dict], stateme
             invocations += 1
             scheduled[owner[ev["id"]]] = ev["timestamp"]
         elif et in ("TaskSubmitted", "TaskSucceeded", "TaskFailed") and owner[ev["id"]] in scheduled:
-            if design != "callback" or et == "TaskSubmitted":
+            # The submitter returns at TaskSubmitted (moto records it when the invoke answers). When its
+            # wait completed the task, its SendTaskSuccess precedes its return: the history still has
+            # TaskSubmitted (at the return) and then TaskSucceeded; the first of them ends the invocation.
+            if design not in CALLBACK_DESIGNS or et == "TaskSubmitted" or design == "wait":
                 durations.append((ev["timestamp"] - scheduled.pop(owner[ev["id"]])).total_seconds())
+    if design == "wait":
+        # One completer invocation per status-change event, also when the submitter's wait completed the
+        # task first (the completer finds it done): from the statement's end to its "status event
+        # handled" log line (event publish + delivery + the completer), as for callback below.
+        for step, st in statements.items():
+            invocations += 1
+            done = (handled or {}).get(st["Id"])
+            if done is None:
+                raise StackError(f"wait {desc['name']}: no completer invocation logged for {step} ({st['Id']})")
+            durations.append(max(0.001, (done - st["UpdatedAt"]).total_seconds()))
     if design == "callback":
         # One completer invocation per status-change event (one per statement, WithEvent=true): from
         # the statement's end to the step's TaskSucceeded (event publish + delivery + the completer).
@@ -296,20 +335,89 @@ def emulator_calls(stack: LocalStack) -> dict[str, int]:
         return json.loads(resp.read())
 
 
+def completer_handled(log_dir: Path, route: str, at_least: int = 0, timeout: float = 30) -> dict[str, datetime]:
+    """When the completer processes of `route` (completer.<stack>, completer.<stack>-2, ...) logged
+    "status event handled", by statement id; waits until there are `at_least` (the status events may
+    arrive after the execution ended, when the submitter's wait completed the task)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found: dict[str, datetime] = {}
+        for log in sorted(log_dir.glob(f"{route}.log")) + sorted(log_dir.glob(f"{route}-*.log")):
+            for line in log.read_text(errors="replace").splitlines():
+                if "status event handled" not in line:
+                    continue
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                sid = (rec.get("fields") or {}).get("statement_id")
+                if sid:
+                    found[sid] = datetime.fromisoformat(rec["timestamp"].replace("Z", "+00:00"))
+        if len(found) >= at_least or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def check_isolation(stack: LocalStack, stacks: dict[str, str]) -> str:
+    """The product deployed twice (callback, callback + wait): each stack's token table holds exactly
+    its own statements (StatementName <stack>/...), i.e. neither completer recorded the other's
+    events, and how each stack's tasks were completed (`completedBy`). Raises StackError otherwise."""
+    rsd, ddb, cfn = stack.redshift_data(), stack.client("dynamodb"), stack.client("cloudformation")
+    notes = []
+    for design, name in stacks.items():
+        own = {st["Id"] for st in statements_of_all(rsd, f"{name}/")}
+        table = cfn.describe_stack_resource(StackName=name, LogicalResourceId="TokenTable")[
+            "StackResourceDetail"]["PhysicalResourceId"]
+        items = []
+        kw = {"TableName": table}
+        while True:
+            page = ddb.scan(**kw)
+            items += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                break
+            kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        ids = {i["statementId"]["S"] for i in items if "statementId" in i}
+        if ids != own:
+            raise StackError(f"{name}: its token table holds {len(ids - own)} statements of other stacks and lacks "
+                             f"{len(own - ids)} of its own")
+        by: dict[str, int] = {}
+        for i in items:
+            who = (i.get("completedBy") or {}).get("S", "none")
+            by[who] = by.get(who, 0) + 1
+        notes.append(f"{NAMES[design].lower()} ({name}): {len(ids)} statements, all its own, completed by "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(by.items())))
+    return "; ".join(notes) or "one product stack"
+
+
+def statements_of_all(rsd, prefix: str) -> list[dict]:
+    out, kw = [], {"StatementName": prefix, "Status": "ALL", "MaxResults": 100}
+    while True:
+        page = rsd.list_statements(**kw)
+        out += page["Statements"]
+        if not page.get("NextToken"):
+            return out
+        kw["NextToken"] = page["NextToken"]
+
+
 def one_run(stack: LocalStack, design: str, arn: str, stack_name: str, delay_s: float, recorder: Recorder,
             timeout: float, wait_s: float) -> Run:
     sfn = stack.client("stepfunctions")
     recorder.new_requests()  # skip what came before this run
     calls_before = emulator_calls(stack)
+    route = f"completer.{stack_name}"
+    handled_before = len(completer_handled(stack.procs.log_dir, route)) if design == "wait" else 0
     exec_arn = start_execution(sfn, arn, RUN_DATE, prefix=f"bench-{design}")
     desc = wait_done(sfn, exec_arn, timeout)
+    handled = None
+    if design == "wait":  # its status events may still be on their way: their completers' writes belong to the run
+        handled = completer_handled(stack.procs.log_dir, route, handled_before + len(STEPS))
     time.sleep(0.3)  # let late writes (the completer's completion mark) reach moto
     writes = ddb_writes(recorder.new_requests())  # every table: the runs do not overlap
     after = emulator_calls(stack)  # before this script's own ListStatements below
     calls = {op: n - calls_before.get(op, 0) for op, n in after.items() if n - calls_before.get(op, 0)}
     events = _history(sfn, exec_arn)
     statements = statements_of(stack.redshift_data(), f"{stack_name}/{desc['name']}/")
-    run = measure(design, delay_s, desc, events, statements, writes, calls, wait_s)
+    run = measure(design, delay_s, desc, events, statements, writes, calls, wait_s, handled)
     if run.status != "SUCCEEDED":
         raise StackError(f"{design} execution {desc['name']} ended {run.status}: {desc.get('error')} {desc.get('cause')}")
     return run
@@ -378,6 +486,12 @@ class Computed:
     gb_s: float
     writes: float
     calls_per_step: float
+    step_s: float = 0.0
+
+    @property
+    def concurrency(self) -> float:
+        """Lambda concurrency held per running step: Lambda seconds / step seconds."""
+        return self.gb_s / MEMORY_GB / (self.step_s * len(STEPS)) if self.step_s else 0.0
 
     @property
     def cost(self) -> float:
@@ -412,6 +526,16 @@ def rates(design: str, results: dict[float, dict[str, list[Run]]], wait_s: float
         status_ms = statistics.median([d for r in runs for d in r.durations_ms])
         return {"period": period, "latency_samples": len(samples), "transitions": 3 / period, "invocations": 1 / period,
                 "gb_s": status_ms / 1000 * MEMORY_GB / period, "writes": 0.0, "calls": 1 / period}
+    if design == "wait":
+        # Past W the wait runs out and the design is the callback design plus W s of submitter: it grows
+        # like itself between the measured durations longer than W (the wait's own cost is already in
+        # both), or, with only one such duration measured, like the callback design.
+        longer = [d for d in delays if d > wait_design_s(results)]
+        if len(longer) < 2:
+            if "callback" in designs_of(results):
+                return rates("callback", results, wait_s)
+            return {"transitions": 0.0, "invocations": 0.0, "gb_s": 0.0, "writes": 0.0, "calls": 0.0}
+        lo = longer[0]
     extra = {"transitions": 0.0, "invocations": 0.0, "calls": 0.0}
     if design == "longpoll":
         extra = {"transitions": 2 / LONGPOLL_INVOCATION_S, "invocations": 1 / LONGPOLL_INVOCATION_S,
@@ -432,61 +556,79 @@ def computed(design: str, results: dict[float, dict[str, list[Run]]], wait_s: fl
         invocations=base["invocations"][0] + r["invocations"] * grow,
         gb_s=base["gb_s"][0] + r["gb_s"] * grow,
         writes=base["writes"][0] + r["writes"] * grow,
-        calls_per_step=base["calls"][0] + r["calls"] * (step_s - hi))
+        calls_per_step=base["calls"][0] + r["calls"] * (step_s - hi), step_s=step_s)
 
 
-NAMES = {"callback": "Callback", "polling": "Polling", "longpoll": "Long polling"}
+def designs_of(results: dict[float, dict[str, list[Run]]]) -> list[str]:
+    """The designs these results hold (all four unless --designs chose fewer), in DESIGNS order."""
+    return [d for d in DESIGNS if d in next(iter(results.values()))]
+
+
+WAIT_DESIGN_S: dict[str, float] = {"W": float(DEFAULT_SUBMIT_WAIT_S)}  # set by main() from --wait-design-seconds
+
+
+def wait_design_s(_results: dict | None = None) -> float:
+    return WAIT_DESIGN_S["W"]
+
+
+NAMES = {"callback": "Callback", "wait": "Callback + wait", "polling": "Polling", "longpoll": "Long polling"}
 
 
 def verdict(delay: float, figs: dict[str, dict]) -> str:
     """One plain sentence: who is cheapest and who is fastest at this duration."""
-    cost = {d: figs[d]["cost"][0] for d in DESIGNS}
-    over = {d: figs[d]["overhead"][0] for d in DESIGNS}
+    cost = {d: figs[d]["cost"][0] for d in figs}
+    over = {d: figs[d]["overhead"][0] for d in figs}
     cheapest = min(cost, key=cost.get)
     fastest = min(over, key=over.get)
-    return (f"{delay:g} s statements: cheapest {NAMES[cheapest]} (${cost[cheapest]:.3f} / 1,000 runs; callback "
-            f"${cost['callback']:.3f}, long polling ${cost['longpoll']:.3f}, polling ${cost['polling']:.3f}); lowest "
-            f"overhead {NAMES[fastest]} ({over[fastest]:.2f} s; callback {over['callback']:.2f} s, long polling "
-            f"{over['longpoll']:.2f} s, polling {over['polling']:.2f} s).")
+    return (f"{delay:g} s statements: cheapest {NAMES[cheapest]} (${cost[cheapest]:.3f} / 1,000 runs; "
+            + ", ".join(f"{NAMES[d].lower()} ${cost[d]:.3f}" for d in figs) + f"); lowest overhead {NAMES[fastest]} "
+            f"({over[fastest]:.2f} s; " + ", ".join(f"{NAMES[d].lower()} {over[d]:.2f} s" for d in figs) + ").")
 
 
 def markdown(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
+    designs = designs_of(results)
+    head = " | ".join(NAMES[d] + (f" ({meta['wait_design']:g} s)" if d == "wait" else "") for d in designs)
+    rule = "|---|---|" + "---|" * len(designs)
     lines = [
-        "# Callback vs polling vs long polling: same stack, same SQL, one run",
+        "# Callback vs callback + wait vs polling vs long polling: same stack, same SQL, one run",
         "",
         f"Generated by `{meta['command']}` on {meta['date']} at commit `{meta['revision']}` ({meta['machine']}); "
         f"{meta['elapsed']}.",
-        "All three designs ran on one local stack (moto Step Functions interpreter, the Redshift Data API emulator on "
-        "PostgreSQL, the Rust Lambdas as x86_64 **debug** binaries under `cargo lambda watch`), interleaved, "
-        f"{meta['runs']} runs per design and statement duration; polling `Wait` = {meta['wait']} s (the original "
+        f"All {len(designs)} designs ran on one local stack (moto Step Functions interpreter, the Redshift Data API "
+        "emulator on PostgreSQL, the Rust Lambdas as x86_64 **debug** binaries under `cargo lambda watch`), "
+        f"interleaved, {meta['runs']} runs per design and statement duration; callback = the product with "
+        f"`SubmitWaitSeconds` 0, callback + wait = the product deployed a second time with `SubmitWaitSeconds` "
+        f"{meta['wait_design']:g}; polling `Wait` = {meta['wait']} s (the original "
         "sample's value); long polling `WaitTimeSeconds` = 30 s (the maximum). Statement duration = the emulator's "
         "`delay_ms` on every batch (plus the SQL itself, a few ms). Medians, with the p90 where there are at least "
         "10 samples (overhead: 5 steps per run; n = samples).",
         "",
-        "| Statement duration | Figure | Callback | Polling | Long polling |",
-        "|---|---|---|---|---|",
+        f"| Statement duration | Figure | {head} |",
+        rule,
     ]
     figs_by_delay = {}
     for delay, by_design in results.items():
-        figs = {d: figures(by_design[d]) for d in DESIGNS}
+        figs = {d: figures(by_design[d]) for d in designs}
         figs_by_delay[delay] = figs
         lines.append(f"| {delay:g} s | Pipeline runs (overhead samples) | "
-                     + " | ".join(f"{len(by_design[d])} ({figs[d]['overhead'][2]})" for d in DESIGNS) + " |")
+                     + " | ".join(f"{len(by_design[d])} ({figs[d]['overhead'][2]})" for d in designs) + " |")
         for key, (label, fmt) in LABELS.items():
-            lines.append(f"| {delay:g} s | {label} | " + " | ".join(cell(figs[d][key], fmt) for d in DESIGNS) + " |")
+            lines.append(f"| {delay:g} s | {label} | " + " | ".join(cell(figs[d][key], fmt) for d in designs) + " |")
     lines += ["", "**Computed, not run** (from the measured rates, see below): per pipeline run with every SQL step "
               "lasting as long as the column says.", "",
-              "| Step length | Figure | Callback | Polling | Long polling |", "|---|---|---|---|---|"]
+              f"| Step length | Figure | {head} |", rule]
     for step_s in COMPUTED_STEP_SECONDS:
-        comp = {d: computed(d, results, meta["wait"], step_s) for d in DESIGNS}
+        comp = {d: computed(d, results, meta["wait"], step_s) for d in designs}
         label = f"{step_s // 60} min (computed)" if step_s < 3600 else f"{step_s // 3600} h (computed)"
         for name, get, fmt in (("State transitions per pipeline", lambda c: c.transitions, "{:.0f}"),
                                ("Lambda invocations per pipeline", lambda c: c.invocations, "{:.0f}"),
                                ("Lambda GB-s per pipeline", lambda c: c.gb_s, "{:.2f}"),
+                               ("Lambda concurrency held per running step", lambda c: c.concurrency, "{:.4f}"),
                                ("Data API calls per step", lambda c: c.calls_per_step, "{:.0f}"),
                                ("**Cost per 1,000 pipeline runs ($)**", lambda c: c.cost, "{:.3f}")):
-            lines.append(f"| {label} | {name} | " + " | ".join(fmt.format(get(comp[d])) for d in DESIGNS) + " |")
-    pr = rates("polling", results, meta["wait"])
+            lines.append(f"| {label} | {name} | " + " | ".join(fmt.format(get(comp[d])) for d in designs) + " |")
+    pr = rates("polling", results, meta["wait"]) if "polling" in designs else {"period": meta["wait"],
+                                                                                "latency_samples": 0}
     lines += [
         "",
         "Verdicts, per measured duration (mechanical: cheapest and lowest overhead):",
@@ -511,14 +653,20 @@ def markdown(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
         "state entered).",
         "- **Lambda invocations**: `TaskScheduled` events with `resourceType` lambda in the history (callback: the "
         "submitter; polling: submit and every status check; long polling: every step invocation) plus, for the "
-        "callback design, one completer invocation per Data API status-change event (one per statement). The "
+        "callback designs, one completer invocation per Data API status-change event (one per statement; with the "
+        "wait too, where the completer finds a task the submitter completed and does nothing more). The "
         "reconciler is not counted: it runs per time, not per pipeline (`ReconcileRate` 2 min: 720 invocations a day "
         "however many pipelines run).",
         "- **Lambda GB-s**: 0.125 GB × the sum of the invocations' durations, each rounded up to 1 ms as Lambda "
         "bills. Durations are upper bounds read from the history, including the local invoke path "
         "(moto → cargo lambda → the binary): a synchronous task's `TaskScheduled` → `TaskSucceeded` (polling, long "
         "polling), the submitter's `TaskScheduled` → `TaskSubmitted`, and for a completer the statement's end → the "
-        "step's `TaskSucceeded` (which also includes the event's publication and delivery). Warm functions, no INIT.",
+        "step's `TaskSucceeded` (which also includes the event's publication and delivery). Warm functions, no INIT. "
+        "Callback + wait: the submitter's invocation includes its wait; when the wait completed the task, its "
+        "`SendTaskSuccess` comes before its return, and the history still shows `TaskSubmitted` (when the invoke "
+        "answered) followed by `TaskSucceeded`, so `TaskScheduled` → `TaskSubmitted` is still the invocation; its "
+        "completer's invocation is the statement's end → the completer's `status event handled` log line (the task "
+        "may have been completed before the event, so the history has no trace of it).",
         "- **Lambda concurrency held per running step**: those Lambda seconds / the steps' seconds (each step from its "
         "first state entered to the exit above): the share of a concurrent Lambda execution one running step keeps "
         "busy (long polling: about 1, the function waits for the whole SQL).",
@@ -535,12 +683,17 @@ def markdown(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
         "bus, CloudWatch Logs and the Data API itself are left out (free, or the same for all designs).",
         "- **Computed rows** (10 min, 1 h): the medians at the longest measured duration, grown per second of SQL "
         "per step at rates taken from these runs: callback and long polling, the slope between the shortest and "
-        "the longest duration (long polling's GB-s: the Lambda held for the SQL; callback: ≈ 0), plus for long "
+        "the longest duration (long polling's GB-s: the Lambda held for the SQL; callback: ≈ 0); callback + wait, "
+        "its slope between the measured durations longer than its wait (its W s of submitter are in both; with one "
+        "such duration, the callback design's slope), so it pays the callback design's figures plus the W s of "
+        "Lambda it measured per step; plus for long "
         f"polling one re-invocation (2 transitions, 1 call) per {LONGPOLL_INVOCATION_S} s (the 900 s Lambda timeout "
         f"minus the function's 5 s margin) and one DescribeStatement per 30 s; polling, one poll (3 transitions, 1 "
         f"invocation, 1 call) per {pr['period']:.2f} s (the {meta['wait']} s Wait + the measured loop latency"
         + (f", median of {pr['latency_samples']} polls that followed a poll)." if pr["latency_samples"] else
            "; no step was polled twice in these runs, so the latency is taken as 0)."),
+        "",
+        f"Stacks kept apart: {meta['isolation']}.",
         "",
         f"Targets checked by `make bench`: {meta['target']}.",
         "",
@@ -553,13 +706,14 @@ def markdown(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
 def svg(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
     """Two grouped bar charts (std lib only): per-step overhead median, cost per 1,000 runs (measured
     durations, then the computed 10 min and 1 h steps, marked)."""
-    colors = {"callback": "#2b8a3e", "polling": "#c92a2a", "longpoll": "#1c7ed6"}
+    colors = {"callback": "#2b8a3e", "wait": "#f08c00", "polling": "#c92a2a", "longpoll": "#1c7ed6"}
     delays = list(results)
-    over = {(f"{d:g} s", des): figures(results[d][des])["overhead"][0] for d in delays for des in DESIGNS}
-    cost = {(f"{d:g} s", des): figures(results[d][des])["cost"][0] for d in delays for des in DESIGNS}
+    designs = designs_of(results)
+    over = {(f"{d:g} s", des): figures(results[d][des])["overhead"][0] for d in delays for des in designs}
+    cost = {(f"{d:g} s", des): figures(results[d][des])["cost"][0] for d in delays for des in designs}
     for step_s in COMPUTED_STEP_SECONDS:
         label = (f"{step_s // 60} min*" if step_s < 3600 else f"{step_s // 3600} h*")
-        for des in DESIGNS:
+        for des in designs:
             cost[(label, des)] = computed(des, results, meta["wait"], step_s).cost
     panels = [
         ("Per-step orchestration overhead, median (s)", over, "{:.2f}"),
@@ -571,7 +725,8 @@ def svg(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
            f'<rect width="{width}" height="{height}" fill="white"/>',
            f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">'
-           f'Callback vs polling (Wait {meta["wait"]} s) vs long polling, {meta["runs"]} runs each, local stack</text>']
+           f'Callback vs callback + wait ({meta["wait_design"]:g} s) vs polling (Wait {meta["wait"]} s) vs long polling, '
+           f'{meta["runs"]} runs each, local stack</text>']
     for i, (title, vals, fmt) in enumerate(panels):
         log = i == 1
         x0 = left + i * (pw + 50)
@@ -589,10 +744,10 @@ def svg(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
         out.append(f'<line x1="{x0}" y1="{top + ph}" x2="{x0 + pw}" y2="{top + ph}" stroke="#333"/>')
         out.append(f'<line x1="{x0}" y1="{top}" x2="{x0}" y2="{top + ph}" stroke="#333"/>')
         gw = pw / len(groups)
-        bw = gw * 0.26
+        bw = gw * 0.8 / len(designs) - 2
         for j, g in enumerate(groups):
             gx = x0 + j * gw + gw * 0.1
-            for k, des in enumerate(DESIGNS):
+            for k, des in enumerate(designs):
                 v = vals[(g, des)]
                 h = height_of(v)
                 bx = gx + k * (bw + 2)
@@ -600,11 +755,13 @@ def svg(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
                            f'fill="{colors[des]}"><title>{des}, {g}: {fmt.format(v)}</title></rect>')
                 out.append(f'<text x="{bx + bw / 2:.1f}" y="{top + ph - h - 4:.1f}" text-anchor="middle" '
                            f'font-size="9">{fmt.format(v)}</text>')
-            out.append(f'<text x="{gx + 1.5 * bw:.1f}" y="{top + ph + 16}" text-anchor="middle">{g}</text>')
+            out.append(f'<text x="{gx + len(designs) * (bw + 2) / 2:.1f}" y="{top + ph + 16}" '
+                       f'text-anchor="middle">{g}</text>')
     ly = top + ph + 44
-    for k, des in enumerate(DESIGNS):
-        lx = left + k * 220
-        label = {"callback": "callback (product)", "polling": f"polling baseline (Wait {meta['wait']} s)",
+    for k, des in enumerate(designs):
+        lx = left + k * 240
+        label = {"callback": "callback (product, wait 0)", "wait": f"callback + wait ({meta['wait_design']:g} s)",
+                 "polling": f"polling baseline (Wait {meta['wait']} s)",
                  "longpoll": "long polling (WaitTimeSeconds 30)"}[des]
         out.append(f'<rect x="{lx}" y="{ly - 10}" width="12" height="12" fill="{colors[des]}"/>')
         out.append(f'<text x="{lx + 18}" y="{ly}">{label}</text>')
@@ -630,15 +787,66 @@ def machine() -> str:
 
 def targets(results: dict[float, dict[str, list[Run]]], wait_s: float) -> list[tuple[str, bool]]:
     """The checks `make bench` fails on (TARGET_* above), each as (what was measured, met)."""
+    designs = designs_of(results)
+
     def overhead(design: str) -> float:
         return statistics.median([o for d in results.values() for r in d[design] for o in r.overheads])
-    cb, po, lp = overhead("callback"), overhead("polling"), overhead("longpoll")
-    checks = [
-        (f"callback per-step overhead median {cb:.2f} s < {TARGET_OVERHEAD_S:g} s and < {TARGET_OVERHEAD_RATIO:g} × "
-         f"polling's {po:.2f} s", cb < TARGET_OVERHEAD_S and cb < TARGET_OVERHEAD_RATIO * po),
-        (f"callback per-step overhead median {cb:.2f} s ≤ long polling's {lp:.2f} s + {TARGET_LONGPOLL_EXTRA_S:g} s",
-         cb <= lp + TARGET_LONGPOLL_EXTRA_S),
-    ]
+    checks = []
+    if {"callback", "polling"} <= set(designs):
+        cb, po = overhead("callback"), overhead("polling")
+        checks.append((f"callback per-step overhead median {cb:.2f} s < {TARGET_OVERHEAD_S:g} s and < "
+                       f"{TARGET_OVERHEAD_RATIO:g} × polling's {po:.2f} s",
+                       cb < TARGET_OVERHEAD_S and cb < TARGET_OVERHEAD_RATIO * po))
+    if {"callback", "longpoll"} <= set(designs):
+        cb, lp = overhead("callback"), overhead("longpoll")
+        checks.append((f"callback per-step overhead median {cb:.2f} s ≤ long polling's {lp:.2f} s + "
+                       f"{TARGET_LONGPOLL_EXTRA_S:g} s", cb <= lp + TARGET_LONGPOLL_EXTRA_S))
+        checks += cost_checks(results, wait_s)
+    if {"callback", "longpoll", "wait"} <= set(designs):
+        checks += wait_checks(results, wait_s)
+    return checks
+
+
+def wait_checks(results: dict[float, dict[str, list[Run]]], wait_s: float) -> list[tuple[str, bool]]:
+    """Targets 4-6: the callback + wait design against the callback design and long polling."""
+    w = wait_design_s(results)
+    checks = []
+    for delay, by in results.items():
+        ov = {d: figures(by[d])["overhead"][0] for d in ("wait", "callback", "longpoll")}
+        if delay <= w:
+            checks.append((f"overhead at {delay:g} s (ends within the {w:g} s wait): callback + wait {ov['wait']:.3f} s ≤ "
+                           f"long polling {ov['longpoll']:.3f} s + {TARGET_WAIT_LONGPOLL_S:g} s",
+                           ov["wait"] <= ov["longpoll"] + TARGET_WAIT_LONGPOLL_S))
+        else:
+            checks.append((f"overhead at {delay:g} s (outlasts the {w:g} s wait): callback + wait {ov['wait']:.3f} s ≤ "
+                           f"callback {ov['callback']:.3f} s + {TARGET_WAIT_NOISE_S:g} s",
+                           ov["wait"] <= ov["callback"] + TARGET_WAIT_NOISE_S))
+    lengths = [(f"{d:g} s (measured)", {x: figures(results[d][x]) for x in ("wait", "callback", "longpoll")}, d)
+               for d in results]
+    for step_s in COMPUTED_STEP_SECONDS:
+        label = f"{step_s // 60} min (computed)" if step_s < 3600 else f"{step_s // 3600} h (computed)"
+        lengths.append((label, {x: computed(x, results, wait_s, step_s) for x in ("wait", "callback", "longpoll")},
+                        step_s))
+    for label, figs, length in lengths:
+        cost = {x: (f["cost"][0] if isinstance(f, dict) else f.cost) for x, f in figs.items()}
+        bound = TARGET_WAIT_COST_RATIO * min(cost["callback"], cost["longpoll"])
+        checks.append((f"cost at {label}: callback + wait ${cost['wait']:.4f} ≤ {TARGET_WAIT_COST_RATIO:g} × min(callback "
+                       f"${cost['callback']:.4f}, long polling ${cost['longpoll']:.4f}) = ${bound:.4f} per 1,000 runs",
+                       cost["wait"] <= bound))
+    for label, figs, length in lengths:
+        if length < 30:
+            continue
+        conc = {x: (f["concurrency"][0] if isinstance(f, dict) else f.concurrency) for x, f in figs.items()}
+        bound = conc["callback"] + (w + TARGET_WAIT_NOISE_S) / length
+        checks.append((f"Lambda concurrency per running step at {label}: callback + wait {conc['wait']:.4f} ≤ callback "
+                       f"{conc['callback']:.4f} + ({w:g} s + {TARGET_WAIT_NOISE_S:g} s) / {length:g} s = {bound:.4f}",
+                       conc["wait"] <= bound))
+    return checks
+
+
+def cost_checks(results: dict[float, dict[str, list[Run]]], wait_s: float) -> list[tuple[str, bool]]:
+    """Target 3: the callback design's cost against long polling's at 30 s and longer."""
+    checks = []
     for delay in (d for d in results if d >= 30):
         c, lpc = (figures(results[delay][x])["cost"][0] for x in ("callback", "longpoll"))
         checks.append((f"cost at {delay:g} s (measured): callback ${c:.4f} ≤ long polling ${lpc:.4f} per 1,000 runs",
@@ -664,9 +872,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs per design for durations of 20 s and more (default 3: 15 overhead samples)")
     parser.add_argument("--delays", help="statement durations in seconds, comma separated (default 0,5,30; quick 0,5)")
     parser.add_argument("--wait-seconds", type=int, default=10, help="the polling Wait (default 10, the sample's)")
+    parser.add_argument("--wait-design-seconds", type=int, default=DEFAULT_SUBMIT_WAIT_S,
+                        help="SubmitWaitSeconds of the callback + wait design (default: template.yaml's default, "
+                             f"{DEFAULT_SUBMIT_WAIT_S})")
+    parser.add_argument("--designs", default=",".join(DESIGNS),
+                        help=f"the designs to run, comma separated (default all: {','.join(DESIGNS)}); the targets "
+                             "that need a design left out are not checked (for sweeps of --wait-design-seconds)")
     parser.add_argument("--out", type=Path, help="where the .md and .svg go (default bench/results; quick: target/bench-quick)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for one execution")
     args = parser.parse_args(argv)
+    chosen = [d.strip() for d in args.designs.split(",") if d.strip()]
+    if not chosen or any(d not in DESIGNS for d in chosen):
+        parser.error(f"--designs: choose from {', '.join(DESIGNS)}")
+    if not 0 <= args.wait_design_seconds <= 30:
+        parser.error("--wait-design-seconds: 0 to 30 (template.yaml's SubmitWaitSeconds)")
+    chosen = tuple(d for d in DESIGNS if d in chosen)
+    WAIT_DESIGN_S["W"] = float(args.wait_design_seconds)
     runs = args.runs or (2 if args.quick else 5)
     delays = [float(d) for d in (args.delays or ("0,5" if args.quick else "0,5,30")).split(",")]
     out_dir = args.out or (ROOT / "target" / "bench-quick" if args.quick else ROOT / "bench" / "results")
@@ -683,30 +904,37 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as run_dir:
         # 2 processes per function: a Parallel runs 2 steps at once, and long polling holds one
         # invocation per running step (with 1, the second branch's invocation queued behind the first).
+        # The callback design is the product with SubmitWaitSeconds 0, whatever the template's default;
+        # lineage off, the template's default.
         stack = LocalStack(run_dir=Path(run_dir), echo=lambda _: None, function_concurrency=2,
-                           lineage=False)  # figures with lineage off, the template's default
+                           parameters={"SubmitWaitSeconds": "0"}, lineage=False)
         recorder = None
         try:
             stack.start()
-            polling = stack.add_stack(ROOT / "bench" / "template.yaml", POLLING_STACK,
-                                      {**LOCAL_PARAMETERS, "WaitSeconds": str(args.wait_seconds)})
-            longpoll = stack.add_stack(ROOT / "bench" / "longpoll.yaml", LONGPOLL_STACK, dict(LOCAL_PARAMETERS))
-            designs = {
-                "callback": (stack.deployment.state_machine_arn, stack.stack_name),
-                "polling": (polling.state_machine_arn, POLLING_STACK),
-                "longpoll": (longpoll.state_machine_arn, LONGPOLL_STACK),
-            }
-            print(f"local stack up in {time.monotonic() - t0:.1f}s with the polling baseline "
-                  f"({POLLING_STACK}, Wait {args.wait_seconds} s) and the long-polling baseline ({LONGPOLL_STACK}); "
-                  f"logs: {run_dir}/logs (removed on exit)")
+            designs = {"callback": (stack.deployment.state_machine_arn, stack.stack_name)}
+            if "wait" in chosen:
+                waiting = stack.add_stack(ROOT / "template.yaml", WAIT_STACK, {
+                    **LOCAL_PARAMETERS, "SubmitWaitSeconds": str(args.wait_design_seconds)})
+                designs["wait"] = (waiting.state_machine_arn, WAIT_STACK)
+            if "polling" in chosen:
+                polling = stack.add_stack(ROOT / "bench" / "template.yaml", POLLING_STACK,
+                                          {**LOCAL_PARAMETERS, "WaitSeconds": str(args.wait_seconds)})
+                designs["polling"] = (polling.state_machine_arn, POLLING_STACK)
+            if "longpoll" in chosen:
+                longpoll = stack.add_stack(ROOT / "bench" / "longpoll.yaml", LONGPOLL_STACK, dict(LOCAL_PARAMETERS))
+                designs["longpoll"] = (longpoll.state_machine_arn, LONGPOLL_STACK)
+            print(f"local stack up in {time.monotonic() - t0:.1f}s: {', '.join(chosen)} (callback + wait: "
+                  f"{WAIT_STACK}, SubmitWaitSeconds {args.wait_design_seconds}; polling: {POLLING_STACK}, Wait "
+                  f"{args.wait_seconds} s; long polling: {LONGPOLL_STACK}); logs: {run_dir}/logs (removed on exit)")
             recorder = Recorder(stack)
             print(f"\n{'duration':>8} {'run':>3} {'design':<9} {'e2e':>7} {'overhead p50':>12} {'trans':>5} "
                   f"{'lambda':>6} {'GB-s':>7} {'conc':>5} {'calls':>5} {'ddb':>4} {'$/1k':>7}")
             for delay in delays:
                 emulator_faults(stack, {"delay_ms": int(delay * 1000)})
-                results[delay] = {d: [] for d in DESIGNS}
+                results[delay] = {d: [] for d in chosen}
                 for i in range(runs if delay < 20 else min(runs, args.long_runs)):
-                    order = DESIGNS[i % 3:] + DESIGNS[:i % 3]  # each design goes first in turn
+                    k = i % len(chosen)
+                    order = chosen[k:] + chosen[:k]  # each design goes first in turn
                     for design in order:
                         arn, name = designs[design]
                         r = one_run(stack, design, arn, name, delay, recorder, args.timeout, args.wait_seconds)
@@ -716,6 +944,8 @@ def main(argv: list[str] | None = None) -> int:
                               f"{r.gb_s:>7.4f} {r.concurrency:>5.2f} {r.calls_per_step:>5.1f} {r.writes:>4} "
                               f"{r.total_cost:>7.4f}", flush=True)
             emulator_faults(stack, None)
+            isolation = check_isolation(stack, {d: designs[d][1] for d in ("callback", "wait") if d in designs})
+            print(f"stacks kept apart: {isolation}")
         except (StackError, TimeoutError, OSError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
@@ -738,6 +968,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(), "revision": revision(),
         "runs": runs if all(d < 20 for d in delays) or args.long_runs >= runs
         else f"{runs} (at 20 s and more: {args.long_runs})", "wait": args.wait_seconds, "target": target,
+        "wait_design": args.wait_design_seconds, "isolation": isolation,
         "elapsed": f"the whole comparison took {elapsed / 60:.1f} min", "regenerate": regenerate,
     }
     out_dir.mkdir(parents=True, exist_ok=True)

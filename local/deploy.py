@@ -6,7 +6,10 @@ function's resolved environment, the Outputs) is read back from moto, never comp
 Local-only changes are made to an in-memory copy, as `sam package` would: each function's `CodeUri`
 points at a package `s3://local-stack-code/<Cargo binary>.zip` in moto's S3 (the binary named by
 `Metadata.BuildProperties.Binary`, which `sam build` builds; local/moto_adapter routes an invoke of the
-function to that binary under `cargo lambda`, whatever name CloudFormation generated), and a state
+function to that binary under `cargo lambda`, whatever name CloudFormation generated; a stack deployed
+with a `route_suffix`, e.g. a second copy of the product next to the first, gets
+`<Cargo binary>.<suffix>.zip`, so that its invocations reach its own processes and never the other
+copy's, which run the same binary with another environment), and a state
 machine's `DefinitionUri` file is inlined as its `Definition` (or another file, when `definitions`
 names one for that state machine: `stack.py --pipeline` deploys a generated state machine that way).
 template.yaml itself is never changed.
@@ -47,6 +50,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 CODE_BUCKET = "local-stack-code"  # moto_adapter (lambda_.py) reads the binary from a function's key in it
+# Between a Cargo binary and a stack's route suffix in a package key (Cargo target names have no '.').
+ROUTE_SEP = "."
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 # Resource types moto's CloudFormation skips (with a warning), and why the local stack runs without them.
 SKIPPED = {
@@ -75,6 +80,10 @@ class Function:
     memory: int
     log_format: str
     log_level: str
+    route: str = ""  # the name invokes reach it by (cargo lambda's function name): binary[.suffix]
+
+    def __post_init__(self) -> None:
+        self.route = self.route or self.binary
 
 
 @dataclass
@@ -186,9 +195,10 @@ def load_template(path: Path) -> dict:
 
 
 def translate(template: dict, parameters: dict[str, str], iam, root: Path,
-              definitions: dict[str, Path] | None = None) -> dict:
+              definitions: dict[str, Path] | None = None, route_suffix: str = "") -> dict:
     """The SAM transform of an in-memory copy whose code and definition locations are local.
-    `definitions`: state machine logical id -> the definition file to use instead of its DefinitionUri."""
+    `definitions`: state machine logical id -> the definition file to use instead of its DefinitionUri.
+    `route_suffix`: the functions' packages are `<binary>.<suffix>.zip` (see the module docstring)."""
     from samtranslator.model.exceptions import InvalidDocumentException
     from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
     from samtranslator.translator.transform import transform
@@ -207,7 +217,11 @@ def translate(template: dict, parameters: dict[str, str], iam, root: Path,
             binary = ((res.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
             if not binary:
                 raise TemplateError(f"{lid}: Metadata.BuildProperties.Binary names no Cargo binary")
-            props["CodeUri"] = f"s3://{CODE_BUCKET}/{binary}.zip"
+            if ROUTE_SEP in binary or ROUTE_SEP in route_suffix or "/" in route_suffix:
+                raise TemplateError(f"{lid}: '{ROUTE_SEP}' or '/' in the binary {binary!r} or the route suffix "
+                                    f"{route_suffix!r}")
+            route = f"{binary}{ROUTE_SEP}{route_suffix}" if route_suffix else binary
+            props["CodeUri"] = f"s3://{CODE_BUCKET}/{route}.zip"
         if res.get("Type") == "AWS::Serverless::StateMachine" and isinstance(props.get("DefinitionUri"), str):
             path = root / props.pop("DefinitionUri")
             try:
@@ -223,11 +237,13 @@ def translate(template: dict, parameters: dict[str, str], iam, root: Path,
 
 
 def deploy(clients, template_path: Path, parameters: dict[str, str], stack_name: str,
-           scripts_dir: Path, timeout: float = 60, definitions: dict[str, Path] | None = None) -> Deployment:
+           scripts_dir: Path, timeout: float = 60, definitions: dict[str, Path] | None = None,
+           route_suffix: str = "") -> Deployment:
     """Translate, CreateStack, wait, read the stack back and apply the fix-ups. `clients(service)`
-    returns a boto3 client for moto; `definitions` overrides state machines' DefinitionUri (see translate)."""
+    returns a boto3 client for moto; `definitions` overrides state machines' DefinitionUri, `route_suffix`
+    the functions' package keys (see translate)."""
     translated = translate(load_template(template_path), parameters, clients("iam"), template_path.parent,
-                           definitions)
+                           definitions, route_suffix)
     _upload_code(clients("s3"), translated)
     cfn = clients("cloudformation")
     try:
@@ -397,10 +413,11 @@ def _function(dep: Deployment, lid: str, lam) -> Function:
     code = (res.get("Properties") or {}).get("Code") or {}
     if code.get("S3Bucket") != CODE_BUCKET:
         raise TemplateError(f"{lid}: a plain AWS::Lambda::Function is not run locally (no Cargo binary)")
-    binary = code["S3Key"].removesuffix(".zip")
+    route = code["S3Key"].removesuffix(".zip")
+    binary = route.split(ROUTE_SEP, 1)[0]
     logging_cfg = _resolve((res.get("Properties") or {}).get("LoggingConfig") or {}, dep, lid)
     return Function(
-        logical_id=lid, name=cfg["FunctionName"], binary=binary, arn=cfg["FunctionArn"],
+        logical_id=lid, name=cfg["FunctionName"], binary=binary, route=route, arn=cfg["FunctionArn"],
         # moto keeps a Number parameter's Ref as a number; Lambda environment values are strings
         env={k: str(v) for k, v in ((cfg.get("Environment") or {}).get("Variables") or {}).items()},
         timeout=int(cfg.get("Timeout") or 3), memory=int(cfg.get("MemorySize") or 128),

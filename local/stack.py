@@ -38,7 +38,10 @@ Processes (all on 127.0.0.1, free ports, each in its own process group, logs in 
   workspace by name), AWS_LAMBDA_FUNCTION_NAME=<the name CloudFormation generated> and the
   environment CloudFormation resolved (GetFunctionConfiguration), plus AWS_ENDPOINT_URL (moto) and
   AWS_ENDPOINT_URL_REDSHIFT_DATA (emulator). local/moto_adapter routes an invoke of that function to
-  that binary through its code location.
+  that binary through its code location. A stack added with `add_stack` (the benchmark's baselines, or
+  the product a second time with other parameters) gets a `cargo lambda watch` of its own, and its
+  packages are `<binary>.<stack>.zip`, which the adapter routes to that watch (`<run dir>/lambda-routes.json`):
+  two stacks running the same binary never take each other's invocations.
 Endpoints for the AWS CLI/SDKs: <run dir>/env (`. .local-stack/env`).
 """
 
@@ -128,6 +131,8 @@ class LocalStack:
         self.callbacks_log.unlink(missing_ok=True)
         self.requests_log = self.run_dir / "moto-requests.json"  # local/moto_adapter probe: moto's CPU per request kind
         self.lineage_store = self.run_dir / "openlineage-events.jsonl"  # local/openlineage_receiver.py
+        self.routes_file = self.run_dir / "lambda-routes.json"  # local/moto_adapter: added stacks' functions (add_stack)
+        self.routes_file.unlink(missing_ok=True)
         self.pipeline = Path(self.pipeline).resolve() if self.pipeline else None
         self.definition: pipeline_definition.Pipeline | None = None  # the --pipeline summary, once started
 
@@ -223,15 +228,13 @@ class LocalStack:
         moto_port, emu_port, lambda_port, ol_port = free_port(), free_port(), free_port(), free_port()
         ep.moto, ep.emulator, ep.lambda_ = (f"http://127.0.0.1:{p}" for p in (moto_port, emu_port, lambda_port))
         ep.openlineage = f"http://127.0.0.1:{ol_port}{LINEAGE_PATH}" if self.lineage else ""
-        watch = self.procs.start("cargo-lambda", [
-            _cargo_lambda(self.root), "lambda", "watch", "--only-lambda-apis", "--ignore-changes",
-            "--invoke-address", "127.0.0.1", "--invoke-port", str(lambda_port)], cwd=self.root)
+        watch = self._start_watch("cargo-lambda", lambda_port)
         self._save_state()
         moto = self.procs.start("moto", [
             sys.executable, str(self.root / "local" / "moto_adapter"),
             "--port", str(moto_port), "--lambda-endpoint", ep.lambda_,
             "--faults-file", str(self.faults_file), "--callbacks-log", str(self.callbacks_log),
-            "--requests-log", str(self.requests_log)], cwd=self.root,
+            "--requests-log", str(self.requests_log), "--routes-file", str(self.routes_file)], cwd=self.root,
             # moto's request recorder (bench/compare.py turns it on) writes here, not into the checkout
             env={"MOTO_RECORDER_FILEPATH": str(self.run_dir / "moto_recording")})
         self._save_state()
@@ -260,6 +263,14 @@ class LocalStack:
         if receiver is not None:
             self.procs.wait_http(receiver, f"http://127.0.0.1:{ol_port}/health", ok=lambda s: s == 200)
 
+    def _start_watch(self, name: str, port: int):
+        """`cargo lambda watch --only-lambda-apis` on `port`: the Lambda invoke and runtime APIs."""
+        watch = self.procs.start(name, [
+            _cargo_lambda(self.root), "lambda", "watch", "--only-lambda-apis", "--ignore-changes",
+            "--invoke-address", "127.0.0.1", "--invoke-port", str(port)], cwd=self.root)
+        self._save_state()
+        return watch
+
     @property
     def template_parameters(self) -> dict[str, str]:
         """The parameters the stack is deployed with: the local defaults, the local OpenLineage receiver
@@ -287,7 +298,10 @@ class LocalStack:
 
     def add_stack(self, template_path: Path, stack_name: str, parameters: dict[str, str]) -> Deployment:
         """Deploy another template on this running stack (same moto, emulator and PostgreSQL) the same
-        way, and start its functions' binaries (target/debug); e.g. the benchmark's polling baseline."""
+        way, and start its functions' binaries (target/debug); e.g. the benchmark's polling baseline, or
+        the product itself a second time with other parameters. Its functions are routed by
+        `<binary>.<stack name>` (deploy.py `route_suffix`), so an invoke of one of them reaches its own
+        processes, never another stack's running the same binary."""
         names = [((r.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
                  for r in load_template(Path(template_path))["Resources"].values()
                  if r.get("Type") == "AWS::Serverless::Function"]
@@ -295,28 +309,41 @@ class LocalStack:
         missing = [str(p) for p in binaries.values() if not p.exists()]
         if missing:
             raise StackError("missing binaries (make build): " + ", ".join(missing))
-        deployment = deploy(self.client, Path(template_path), parameters, stack_name, self.root / "scripts")
-        self._start_functions(binaries, deployment)
+        port = free_port()
+        watch = self._start_watch(f"cargo-lambda.{stack_name}", port)
+        endpoint = f"http://127.0.0.1:{port}"
+        _wait_tcp(self.procs, watch, port)
+        deployment = deploy(self.client, Path(template_path), parameters, stack_name, self.root / "scripts",
+                            route_suffix=stack_name)
+        routes = json.loads(self.routes_file.read_text()) if self.routes_file.exists() else {}
+        routes.update({fn.route: {"endpoint": endpoint, "function": fn.binary} for fn in deployment.functions.values()})
+        tmp = self.routes_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(routes, indent=1))
+        tmp.replace(self.routes_file)
+        self._start_functions(binaries, deployment, endpoint)
         return deployment
 
-    def _start_functions(self, binaries: dict[str, Path], deployment: Deployment | None = None) -> None:
-        """Each function's binary, with the environment CloudFormation resolved for it."""
+    def _start_functions(self, binaries: dict[str, Path], deployment: Deployment | None = None,
+                         lambda_endpoint: str | None = None) -> None:
+        """Each function's binary, with the environment CloudFormation resolved for it, taking its
+        invocations from `lambda_endpoint` (default: the stack's cargo lambda watch)."""
         for fn in (deployment or self.deployment).functions.values():
             # like Lambda's concurrency: each process takes one invocation at a time from cargo lambda
             for i in range(self.function_concurrency):
-                name = fn.binary if i == 0 else f"{fn.binary}-{i + 1}"
-                self.procs.start(name, [str(binaries[fn.binary])], env=self._function_env(fn), cwd=self.root)
+                name = fn.route if i == 0 else f"{fn.route}-{i + 1}"
+                self.procs.start(name, [str(binaries[fn.binary])], env=self._function_env(fn, lambda_endpoint),
+                                 cwd=self.root)
         self._save_state()
         time.sleep(0.2)
         self.procs.check()
 
-    def _function_env(self, fn: Function) -> dict[str, str]:
+    def _function_env(self, fn: Function, lambda_endpoint: str | None = None) -> dict[str, str]:
         env = {
             **CREDS,
             "AWS_ENDPOINT_URL": self.endpoints.moto,
             "AWS_ENDPOINT_URL_REDSHIFT_DATA": self.endpoints.emulator,
             # the Lambda runtime API of `cargo lambda watch --only-lambda-apis`, one path per function
-            "AWS_LAMBDA_RUNTIME_API": f"{self.endpoints.lambda_}/.rt/{fn.binary}",
+            "AWS_LAMBDA_RUNTIME_API": f"{lambda_endpoint or self.endpoints.lambda_}/.rt/{fn.binary}",
             "AWS_LAMBDA_FUNCTION_NAME": fn.name,
             "AWS_LAMBDA_FUNCTION_VERSION": "1",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),

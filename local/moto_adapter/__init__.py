@@ -5,6 +5,7 @@ changed internal) fail loudly at start, naming the patches to re-check.
 
 Usage: python local/moto_adapter --port PORT --lambda-endpoint http://127.0.0.1:LAMBDA_PORT
                                  [--faults-file PATH] [--callbacks-log PATH] [--requests-log PATH]
+                                 [--routes-file PATH]
        (or `python -m moto_adapter ...` with local/ on the path)
 
 Patches (number, module, what it does):
@@ -69,13 +70,14 @@ __all__ = ["PATCHES", "Faults", "applied", "apply_all", "check_moto_version"]
 
 
 def apply_all(lambda_endpoint: str, faults_file: str | None = None, callbacks_log: str | None = None,
-              requests_log: str | None = None) -> Faults:
+              requests_log: str | None = None, routes_file: str | None = None) -> Faults:
     """Check moto's version, then apply every patch and the probes asked for, in the order they were
     always applied (patch 15 wraps patch 3's `Rule.send_to_targets`). Returns the faults reader."""
     check_moto_version()
     endpoint = lambda_endpoint.rstrip("/")
     server.configure()
     faults = Faults(faults_file)
+    lambda_.set_routes_file(routes_file)
     lambda_.patch_lambda(endpoint, faults)
     events.patch_events(endpoint)
     events.patch_schedules(endpoint)

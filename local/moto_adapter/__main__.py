@@ -27,6 +27,8 @@ def main() -> None:
     parser.add_argument("--faults-file", help="JSON list of adapter faults (patches 10 and 25), re-read on every use")
     parser.add_argument("--callbacks-log", help="append every task callback Step Functions handled (probe)")
     parser.add_argument("--requests-log", help="CPU and wall time per request kind, rewritten every 2 s (probe)")
+    parser.add_argument("--routes-file", help="functions of added stacks served by another cargo lambda watch "
+                        "(lambda_.route), re-read when it changes")
     args = parser.parse_args()
     try:
         check_moto_version()
@@ -34,7 +36,7 @@ def main() -> None:
         raise SystemExit(str(err)) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     os.environ["MOTO_PORT"] = str(args.port)
-    apply_all(args.lambda_endpoint, args.faults_file, args.callbacks_log, args.requests_log)
+    apply_all(args.lambda_endpoint, args.faults_file, args.callbacks_log, args.requests_log, args.routes_file)
     server.serve(args.port)
 
 

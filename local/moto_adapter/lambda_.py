@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import urllib.error
@@ -34,6 +35,37 @@ _outstanding: dict[str, threading.BoundedSemaphore] = {}
 _outstanding_lock = threading.Lock()
 
 
+# `--routes-file` (off when absent): a JSON object `{"<route>": {"endpoint": URL, "function": BINARY}}`
+# written by local/stack.py for a stack deployed next to the first one (LocalStack.add_stack): its
+# functions' packages are `<binary>.<stack>.zip` (deploy.py `route_suffix`) and run under a
+# `cargo lambda watch` of their own (cargo lambda serves only the workspace's binary names, one
+# process group per name), so two stacks running the same binary with different environments never
+# take each other's invocations. A route not in the file goes to the adapter's own endpoint.
+_routes: dict = {"path": None, "mtime": None, "table": {}}
+_routes_lock = threading.Lock()
+
+
+def set_routes_file(path: str | None) -> None:
+    _routes["path"] = path
+
+
+def route(endpoint: str, name: str) -> tuple[str, str]:
+    """(endpoint, cargo lambda function name) for the function whose package key is `name`."""
+    path = _routes["path"]
+    if not path:
+        return endpoint, name
+    with _routes_lock:
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except OSError:
+            return endpoint, name
+        if mtime != _routes["mtime"]:
+            with open(path, encoding="utf-8") as fh:
+                _routes["table"], _routes["mtime"] = json.load(fh), mtime
+        hit = _routes["table"].get(name)
+    return (hit["endpoint"], hit["function"]) if hit else (endpoint, name)
+
+
 def post_invocation(endpoint: str, function_name: str, payload: bytes, timeout: float) -> tuple[bytes, bool]:
     """Patch 22; targets cargo-lambda 1.9.2 (not moto; moto 5.2.5 around it). What cargo lambda does, the fix:
 
@@ -56,7 +88,7 @@ def post_invocation(endpoint: str, function_name: str, payload: bytes, timeout: 
         raise LambdaUnavailable(f"{function_name}: {MAX_OUTSTANDING_PER_FUNCTION} invocations outstanding for {timeout:.0f} s")
     started = time.monotonic()
     try:
-        return _post(endpoint, function_name, payload, timeout)
+        return _post(*route(endpoint, function_name), payload, timeout)
     finally:
         slots.release()
         _record(f"invoke {function_name} (at cargo lambda)", 0.0, time.monotonic() - started)

@@ -15,11 +15,14 @@ import secret_scan  # noqa: E402
 from stack import ACCOUNT, REGION, LocalStack  # noqa: E402
 
 # Template parameters of the e2e stack: the reconciler every 2 s (locally a rate may be in seconds, see
-# local/moto_adapter patch 7), steps looked after 3 s after submitting, heartbeat timeout 8 s.
+# local/moto_adapter patch 7), steps looked after 3 s after submitting, heartbeat timeout 8 s, and no
+# submit wait: the session's tests are about the event path (a dropped, duplicate or late status event,
+# the reconciler), which a wait would bypass for the pipeline's millisecond statements (they end within
+# it and the submitter closes the step itself). The wait has its own stack: test_submit_wait.py.
 # Failed runs notify a topic (tests/e2e/test_failure_notification.py creates it; until then a failed run's
 # notification fails to publish, which nothing else sees).
 E2E_PARAMETERS = {"ReconcileRate": "rate(2 seconds)", "ReconcileGraceSeconds": "3",
-                  "StepHeartbeatSeconds": "8", "StepTimeoutSeconds": "300",
+                  "StepHeartbeatSeconds": "8", "StepTimeoutSeconds": "300", "SubmitWaitSeconds": "0",
                   "FailureTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:e2e-failed-runs"}
 
 ETL_TABLES = ("customer", "customer_address", "date_dim", "item", "store_sales",

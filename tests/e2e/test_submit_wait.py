@@ -34,7 +34,7 @@ LATE_EVENT_MS = 2500
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    """A stack of its own, deployed with the wait (the session's stack keeps the default, 0)."""
+    """A stack of its own, deployed with the wait (the session's stack pins SubmitWaitSeconds 0)."""
     s = LocalStack(run_dir=tmp_path_factory.mktemp("local-stack-wait"),
                    parameters={**E2E_PARAMETERS, "SubmitWaitSeconds": str(WAIT)})
     s.start()

@@ -82,6 +82,7 @@ struct RawDefinition {
     parallel: Vec<RawParallel>,
     #[serde(default)]
     check: Vec<RawCheck>,
+    #[serde(default)]
     vars: BTreeMap<String, crate::vars::RawVar>,
 }
 

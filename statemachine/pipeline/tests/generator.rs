@@ -845,7 +845,6 @@ fn a_bad_check_is_refused_naming_the_check_and_the_reason() {
         ),
         ("sql = \"delete from t\"", "one SELECT"),
         ("sql = \"select 1; select 2\"", "2 statements"),
-        ("sql = \"select {{nope}}\"", "UnknownPlaceholder"),
         (
             "sql = \"select 1\"\nerror = \"States.Boom\"",
             "error = \"States.Boom\"",
@@ -861,6 +860,10 @@ fn a_bad_check_is_refused_naming_the_check_and_the_reason() {
         assert_eq!(name, "InvalidCheck", "{body}: {message}");
         assert!(message.contains(expected), "{body}: {message}");
     }
+    // A check's SQL names only declared variables and built-ins, as a script does.
+    let (name, message) = refused(&check("sql = \"select {{nope}}\""));
+    assert_eq!(name, "UndeclaredVariable", "{message}");
+    assert!(message.contains("check C: 1: nope"), "{message}");
     let (name, message) = refused_with(
         &check("script = \"c.sql\""),
         &[("c.sql", "update t set a = 1")],

@@ -394,11 +394,7 @@ impl TaskClients<'_> {
         match self.redshift_data.describe_statement().id(id).send().await {
             Ok(described) => Ok((
                 Report::from_described(&described, event),
-                if self.lineage.is_on() {
-                    rows_written(&described)
-                } else {
-                    Default::default()
-                },
+                self.lineage.rows_written(&described),
             )),
             Err(err) => match err.as_service_error() {
                 Some(e) if e.is_resource_not_found_exception() || e.is_validation_exception() => {

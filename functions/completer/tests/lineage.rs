@@ -116,7 +116,7 @@ fn failure() -> Rule {
 
 fn recorded(c: &mut etl_callback::complete::Completer) -> Arc<RecordingSink> {
     let sink = Arc::new(RecordingSink::default());
-    c.lineage = Lineage::to(sink.clone());
+    c.lineage = Lineage::to(sink.clone()).counting_rows(etl_callback::complete::rows_written);
     sink
 }
 

@@ -401,13 +401,13 @@ impl TaskClients<'_> {
         task: &RecordedTask,
         event: &RecordedEvent,
     ) -> Result<(Completion, Option<End>), CompleteError> {
-        let report = self.report(id, event).await?;
+        let (report, written) = self.report(id, event).await?;
         let (duration_ms, rows) = (report.duration_ms, report.rows);
         // Lineage off: not even the end is built.
         let end = self
             .lineage
             .is_on()
-            .then(|| lineage_end(event.state, &report));
+            .then(|| lineage_end(event.state, &report, written));
         let check = match (&task.check, event.state) {
             (Some(_), StatementState::Finished) => Some(self.read_check(id).await?),
             _ => None,
@@ -502,24 +502,36 @@ impl TaskClients<'_> {
         }
     }
 
-    async fn report(&self, id: &str, event: &RecordedEvent) -> Result<Report, CompleteError> {
+    /// What the statement did and, while lineage is on, the rows each table was written
+    /// ([`rows_written`]).
+    async fn report(
+        &self,
+        id: &str,
+        event: &RecordedEvent,
+    ) -> Result<(Report, crate::lineage::RowsWritten), CompleteError> {
         match self.redshift_data.describe_statement().id(id).send().await {
-            Ok(described) => Ok(Report::from_described(&described, event)),
+            Ok(described) => Ok((
+                Report::from_described(&described, event),
+                self.lineage.rows_written(&described),
+            )),
             Err(err) => match err.as_service_error() {
                 Some(e) if e.is_resource_not_found_exception() || e.is_validation_exception() => {
                     warn!(statement_id = id, error = %e, "statement details unavailable; completing from the event alone");
-                    Ok(Report {
-                        rows: event.rows.unwrap_or(0),
-                        duration_ms: 0,
-                        error: (event.state != StatementState::Finished).then(|| {
-                            format!(
-                                "statement details unavailable: {}",
-                                e.meta().message().unwrap_or("not found")
-                            )
-                        }),
-                        failed_index: None,
-                        failed_statement: None,
-                    })
+                    Ok((
+                        Report {
+                            rows: event.rows.unwrap_or(0),
+                            duration_ms: 0,
+                            error: (event.state != StatementState::Finished).then(|| {
+                                format!(
+                                    "statement details unavailable: {}",
+                                    e.meta().message().unwrap_or("not found")
+                                )
+                            }),
+                            failed_index: None,
+                            failed_statement: None,
+                        },
+                        Default::default(),
+                    ))
                 }
                 _ => Err(describe_error(err)),
             },
@@ -646,9 +658,34 @@ fn report_from(described: &DescribeStatementOutput, event: &RecordedEvent) -> Re
     }
 }
 
-/// How the step's OpenLineage run ended, from the statement's outcome: the batch's rows on
-/// success, the SQL error (never the statement text) on failure.
-pub fn lineage_end(state: StatementState, report: &Report) -> End {
+/// The rows each table was written by the batch: every sub-statement that writes exactly one
+/// table (`redshift_sql::lineage::analyze` of its text, as the Data API ran it) adds its
+/// `ResultRows` to that table; statements writing none (a `SELECT`), a temporary table or several
+/// tables add nothing. Only while lineage is on.
+pub fn rows_written(described: &DescribeStatementOutput) -> crate::lineage::RowsWritten {
+    let mut written = crate::lineage::RowsWritten::new();
+    for sub in described.sub_statements() {
+        let (Some(sql), rows) = (sub.query_string(), sub.result_rows()) else {
+            continue;
+        };
+        if rows < 0 {
+            continue;
+        }
+        let analysis = redshift_sql::lineage::analyze(sql);
+        if let [table] = analysis.writes.iter().collect::<Vec<_>>()[..] {
+            *written.entry(table.as_str().to_owned()).or_insert(0) += rows;
+        }
+    }
+    written
+}
+
+/// How the step's OpenLineage run ended, from the statement's outcome: the rows written per
+/// table on success, the SQL error (never the statement text) on failure.
+pub fn lineage_end(
+    state: StatementState,
+    report: &Report,
+    written: crate::lineage::RowsWritten,
+) -> End {
     let message = || {
         report.error.clone().unwrap_or_else(|| match state {
             StatementState::Aborted => "the statement was aborted".to_owned(),
@@ -656,9 +693,7 @@ pub fn lineage_end(state: StatementState, report: &Report) -> End {
         })
     };
     match state {
-        StatementState::Finished => End::Complete {
-            rows: Some(report.rows),
-        },
+        StatementState::Finished => End::Complete { rows: written },
         StatementState::Failed => End::Fail { message: message() },
         StatementState::Aborted => End::Abort { message: message() },
     }

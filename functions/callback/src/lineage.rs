@@ -178,6 +178,8 @@ pub struct StepRun {
     pub outputs: Vec<Dataset>,
     /// When the submitter submitted the batch: the `START` event's `eventTime`.
     pub started_at: String,
+    /// The database of the datasets, to match the rows written per table with them.
+    pub database: String,
 }
 
 /// Where the statements run, for the datasets' namespace and names.
@@ -216,6 +218,7 @@ impl StepRun {
             inputs: tables.reads.iter().map(dataset).collect(),
             outputs: tables.writes.iter().map(dataset).collect(),
             started_at: event_time(started),
+            database: warehouse.database.clone(),
         }
     }
 
@@ -232,7 +235,7 @@ impl StepRun {
     pub fn end(&self, time: Time, end: &End) -> RunEvent {
         let time = event_time(time);
         match end {
-            End::Complete { rows } => self.event(EventType::Complete, time, None, *rows),
+            End::Complete { rows } => self.event(EventType::Complete, time, None, Some(rows)),
             End::Fail { message } => self.event(EventType::Fail, time, Some(message), None),
             End::Abort { message } => self.event(EventType::Abort, time, Some(message), None),
         }
@@ -243,10 +246,8 @@ impl StepRun {
         event_type: EventType,
         event_time: String,
         error: Option<&str>,
-        rows: Option<i64>,
+        rows: Option<&RowsWritten>,
     ) -> RunEvent {
-        // The batch's rows are one output's rows only when the step writes one table.
-        let rows = rows.filter(|_| self.outputs.len() == 1);
         RunEvent {
             event_type,
             event_time,
@@ -278,13 +279,18 @@ impl StepRun {
                 .map(|d| OutputDataset {
                     namespace: d.namespace.clone(),
                     name: d.name.clone(),
-                    output_facets: rows.map(|rows| OutputFacets {
-                        output_statistics: OutputStatistics {
-                            producer: PRODUCER,
-                            schema_url: OUTPUT_STATISTICS_FACET_URL,
-                            row_count: rows.max(0),
-                        },
-                    }),
+                    output_facets: rows
+                        .and_then(|rows| {
+                            rows.iter()
+                                .find(|(table, _)| dataset_name(&self.database, table) == d.name)
+                        })
+                        .map(|(_, rows)| OutputFacets {
+                            output_statistics: OutputStatistics {
+                                producer: PRODUCER,
+                                schema_url: OUTPUT_STATISTICS_FACET_URL,
+                                row_count: (*rows).max(0),
+                            },
+                        }),
                 })
                 .collect(),
             producer: PRODUCER,
@@ -293,12 +299,15 @@ impl StepRun {
     }
 }
 
+/// Rows written per table (`schema.table` as the analysis names it).
+pub type RowsWritten = std::collections::BTreeMap<String, i64>;
+
 /// How a step's run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum End {
-    /// `rows`: the rows the batch affected ([`crate::complete`]'s report), sent as the
-    /// `outputStatistics.rowCount` of the step's output when it writes exactly one table.
-    Complete { rows: Option<i64> },
+    /// `rows`: the rows each table was written ([`crate::complete::rows_written`]), sent as the
+    /// `outputStatistics.rowCount` of the output dataset of that table.
+    Complete { rows: RowsWritten },
     /// The SQL error (or why the statement is lost), never the statement text or a token.
     Fail { message: String },
     /// Aborted, cancelled, or closed by Step Functions before the statement's outcome arrived.
@@ -469,7 +478,15 @@ pub struct Lineage {
     sink: Option<Arc<dyn LineageSink>>,
     /// Until when events are skipped (counted as not delivered) after a failure.
     paused_until: Option<Arc<std::sync::Mutex<Option<std::time::Instant>>>>,
+    /// The rows written per table of a finished batch; `None`: no row counts (the submitter,
+    /// whose bootstrap the SQL analysis would take over its 8 MB target).
+    rows: Option<RowCounter>,
 }
+
+/// Counts the rows a finished batch wrote per table ([`crate::complete::rows_written`]).
+pub type RowCounter = fn(
+    &aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput,
+) -> RowsWritten;
 
 impl fmt::Debug for Lineage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -484,6 +501,7 @@ impl Lineage {
     pub const OFF: Lineage = Lineage {
         sink: None,
         paused_until: None,
+        rows: None,
     };
     /// [`Lineage::OFF`] to borrow.
     pub fn off() -> &'static Lineage {
@@ -494,6 +512,26 @@ impl Lineage {
         Self {
             sink: Some(sink),
             paused_until: Some(Arc::default()),
+            rows: None,
+        }
+    }
+
+    /// This lineage, with `COMPLETE` carrying the rows written per output (`rows`).
+    pub fn counting_rows(self, rows: RowCounter) -> Self {
+        Self {
+            rows: Some(rows),
+            ..self
+        }
+    }
+
+    /// The rows `described` wrote per table, when this lineage counts them.
+    pub fn rows_written(
+        &self,
+        described: &aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput,
+    ) -> RowsWritten {
+        match (self.is_on(), self.rows) {
+            (true, Some(count)) => count(described),
+            _ => RowsWritten::new(),
         }
     }
 
@@ -799,22 +837,33 @@ mod tests {
     }
 
     #[test]
-    fn complete_carries_the_rows_of_a_single_output_and_fail_the_error() {
+    fn complete_carries_the_rows_written_to_each_output_and_fail_the_error() {
         let r = run();
-        let done: serde_json::Value =
-            serde_json::to_value(r.end(time(), &End::Complete { rows: Some(7) })).unwrap();
+        let done: serde_json::Value = serde_json::to_value(r.end(
+            time(),
+            &End::Complete {
+                rows: RowsWritten::from([("public.item".to_owned(), 7)]),
+            },
+        ))
+        .unwrap();
         assert_eq!(done["eventType"], "COMPLETE");
         let stats = &done["outputs"][0]["outputFacets"]["outputStatistics"];
         assert_eq!(stats["rowCount"], 7);
         assert_eq!(stats["_schemaURL"], OUTPUT_STATISTICS_FACET_URL);
         assert!(done["run"]["facets"].get("errorMessage").is_none());
 
+        // Each output gets the rows written to its own table; one no statement wrote gets none.
         let mut two = r.clone();
-        two.outputs.push(two.outputs[0].clone());
-        let done = serde_json::to_value(two.end(time(), &End::Complete { rows: Some(7) })).unwrap();
-        assert!(
-            done["outputs"][0].get("outputFacets").is_none(),
-            "rows of two tables are not one table's"
+        two.outputs.push(Dataset {
+            namespace: two.outputs[0].namespace.clone(),
+            name: "dev.sales.other".into(),
+        });
+        let rows = RowsWritten::from([("sales.other".to_owned(), 3), ("public.stg".to_owned(), 9)]);
+        let done = serde_json::to_value(two.end(time(), &End::Complete { rows })).unwrap();
+        assert!(done["outputs"][0].get("outputFacets").is_none(), "{done}");
+        assert_eq!(
+            done["outputs"][1]["outputFacets"]["outputStatistics"]["rowCount"],
+            3
         );
 
         let failed = serde_json::to_value(r.end(
@@ -859,7 +908,15 @@ mod tests {
         let end = time() + chrono::Duration::milliseconds(2_250);
         let events = [
             ("start", r.start()),
-            ("complete", r.end(end, &End::Complete { rows: Some(5) })),
+            (
+                "complete",
+                r.end(
+                    end,
+                    &End::Complete {
+                        rows: RowsWritten::from([("public.item".to_owned(), 5)]),
+                    },
+                ),
+            ),
             (
                 "fail",
                 r.end(
@@ -1021,13 +1078,23 @@ mod tests {
         let lineage = Lineage::to(Arc::new(HttpSink::new(&slow, None).unwrap()));
         let started = Instant::now();
         lineage
-            .ran(Some(&run()), &End::Complete { rows: None })
+            .ran(
+                Some(&run()),
+                &End::Complete {
+                    rows: RowsWritten::new(),
+                },
+            )
             .await;
         let took = started.elapsed();
         assert!(took < EMIT_TIMEOUT + Duration::from_millis(500), "{took:?}");
         let started = Instant::now();
         lineage
-            .ran(Some(&run()), &End::Complete { rows: None })
+            .ran(
+                Some(&run()),
+                &End::Complete {
+                    rows: RowsWritten::new(),
+                },
+            )
             .await;
         assert!(started.elapsed() < Duration::from_millis(100), "paused");
 
@@ -1061,7 +1128,12 @@ mod tests {
         let down = Arc::new(Down::default());
         let lineage = Lineage::to(down.clone());
         lineage
-            .ran(Some(&run()), &End::Complete { rows: None })
+            .ran(
+                Some(&run()),
+                &End::Complete {
+                    rows: RowsWritten::new(),
+                },
+            )
             .await;
         assert_eq!(
             down.0.load(std::sync::atomic::Ordering::SeqCst),
@@ -1071,7 +1143,12 @@ mod tests {
         let rest = lineage.paused().expect("paused after the failure");
         assert!(rest > PAUSE_AFTER_FAILURE - Duration::from_secs(1));
         lineage
-            .ran(Some(&run()), &End::Complete { rows: None })
+            .ran(
+                Some(&run()),
+                &End::Complete {
+                    rows: RowsWritten::new(),
+                },
+            )
             .await;
         lineage.emit(&run().start()).await;
         assert_eq!(
@@ -1088,10 +1165,27 @@ mod tests {
     async fn the_recording_sink_keeps_what_lineage_emits_and_off_emits_nothing() {
         let sink = Arc::new(RecordingSink::default());
         let on = Lineage::to(sink.clone());
-        on.ran(Some(&run()), &End::Complete { rows: None }).await;
-        on.ran(None, &End::Complete { rows: None }).await;
+        on.ran(
+            Some(&run()),
+            &End::Complete {
+                rows: RowsWritten::new(),
+            },
+        )
+        .await;
+        on.ran(
+            None,
+            &End::Complete {
+                rows: RowsWritten::new(),
+            },
+        )
+        .await;
         Lineage::OFF
-            .ran(Some(&run()), &End::Complete { rows: None })
+            .ran(
+                Some(&run()),
+                &End::Complete {
+                    rows: RowsWritten::new(),
+                },
+            )
             .await;
         let events = sink.events();
         let types: Vec<EventType> = events.iter().map(|e| e.event_type).collect();

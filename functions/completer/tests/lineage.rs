@@ -116,9 +116,49 @@ fn failure() -> Rule {
 
 fn recorded(c: &mut etl_callback::complete::Completer) -> Arc<RecordingSink> {
     let sink = Arc::new(RecordingSink::default());
-    c.lineage = Lineage::to(sink.clone());
+    c.lineage = Lineage::to(sink.clone()).counting_rows(etl_callback::complete::rows_written);
     sink
 }
+
+/// A finished batch as the Data API describes it, each sub-statement with its SQL and rows.
+fn describe_sql(subs: &'static [(&'static str, i64)]) -> Rule {
+    mock!(aws_sdk_redshiftdata::Client::describe_statement).then_output(move || {
+        let sub_statements = subs
+            .iter()
+            .enumerate()
+            .map(|(i, (sql, rows))| {
+                aws_sdk_redshiftdata::types::SubStatementData::builder()
+                    .id(format!("{ID}:{}", i + 1))
+                    .status(aws_sdk_redshiftdata::types::StatementStatusString::Finished)
+                    .result_rows(*rows)
+                    .query_string(*sql)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput::builder()
+            .id(ID)
+            .status(StatusString::Finished)
+            .duration(1_500_000_000)
+            .set_sub_statements(Some(sub_statements))
+            .build()
+            .unwrap()
+    })
+}
+
+/// The staging table's rows (temporary: the step's own), a query's rows and another table's
+/// rows are not the output's: only the statements that write `public.item` count.
+const LOAD_ITEM: &[(&str, i64)] = &[
+    ("create temp table stg_item (like item)", 0),
+    ("insert into stg_item select * from ext.item_feed", 7),
+    (
+        "delete from item using stg_item where item.i_item_sk = stg_item.i_item_sk",
+        2,
+    ),
+    ("insert into item select * from stg_item", 3),
+    ("select count(*) from item", 1),
+    ("insert into audit.loads values ('item')", 1),
+];
 
 #[tokio::test]
 async fn the_closer_emits_one_complete_with_the_rows_after_the_callback() {
@@ -126,7 +166,7 @@ async fn the_closer_emits_one_complete_with_the_rows_after_the_callback() {
         update("SET eventState", with_event("FINISHED", true)),
         claim(),
         completed_by("completer"),
-        describe(StatusString::Finished, SUBS),
+        describe_sql(LOAD_ITEM),
         success(),
     );
     let mut c = completer(&[&record, &claim, &mark], &[&success], &[&describe]);

@@ -257,6 +257,8 @@ async fn when_the_submitter_closes_the_task_start_comes_before_complete() {
     assert_eq!(submitted.completion, "Succeeded");
     let types: Vec<EventType> = sink.events().iter().map(|e| e.event_type).collect();
     assert_eq!(types, [EventType::Start, EventType::Complete]);
+    // The submitter does not link the SQL analysis (its bootstrap's size): no row counts.
+    assert!(sink.events()[1].outputs[0].output_facets.is_none());
     let run: StepRun = serde_json::from_str(stored.lock().unwrap().as_deref().unwrap()).unwrap();
     assert!(sink.events().iter().all(|e| e.run.run_id == run.run_id));
     assert_eq!(

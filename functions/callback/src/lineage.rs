@@ -1008,6 +1008,20 @@ mod tests {
                 ),
             ),
         ];
+        // The execution's own run: no parent, no datasets; FAIL with the step and its SQL error.
+        let execution = ExecutionRun::new("redshift-etl", "sales", EXECUTION);
+        let events = events.into_iter().chain([
+            ("execution-start", execution.start(time())),
+            (
+                "execution-fail",
+                execution.end(
+                    end,
+                    &End::Fail {
+                        message: "Redshift.StatementFailed: step LoadItem: ERROR: relation \"stg_item\" does not exist".into(),
+                    },
+                ),
+            ),
+        ]);
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../tests/fixtures/openlineage/events");
         for (name, event) in events {

@@ -13,6 +13,8 @@
 //!   step then ends after the events ([`PAUSE_AFTER_FAILURE`] bounds what an outage costs).
 //! - **Names.** Job namespace: the stack (`STACK_NAME`); job name: `<pipeline>.<step>`; the parent
 //!   run facet names the execution (job `<pipeline>`, run id from the execution).
+//!   The execution's own run ([`ExecutionRun`], sent by the reconciler from its status change event)
+//!   is that parent.
 //!   Datasets: namespace `redshift://<cluster-or-workgroup>.<region>:5439`, name
 //!   `<database>.<schema>.<table>` ([`dataset_name`]).
 //! - **Run ids** ([`step_run_id`], [`execution_run_id`]): UUID v5 (RFC 9562, SHA-1) of the

@@ -27,6 +27,10 @@
 //! under its own element (`<ARN>#<redrive count>`), so a late event after a redrive gives back only
 //! the slot of the attempt that is over, never the redriven attempt's (see [`lock`]).
 //!
+//! With lineage on, every ended execution (SUCCEEDED too: its rule matches it only then) sends the
+//! execution's own OpenLineage run after the event was handled (`START` at its `startDate`, the
+//! terminal event at its `stopDate`); a SUCCEEDED event does nothing else (docs/lineage.md).
+//!
 //! A task that hits throttling (DynamoDB, the Data API, Step Functions) is skipped, counted as
 //! `Throttled` and looked at again on the next run. The invocation returns Ok with the counts,
 //! unless listing the pending tasks failed or every task examined failed with an error that is not

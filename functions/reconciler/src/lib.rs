@@ -306,7 +306,7 @@ impl Reconciler {
     /// nothing, not even the look-up of the pipeline's name. Never fails the invocation: a
     /// pipeline name that cannot be read is logged and counted as an event not delivered.
     async fn send_execution_run(&self, execution: &ExecutionStatusChange) {
-        if !self.lineage.is_on() {
+        if !self.lineage.is_on() || !self.mark_execution_run(execution).await {
             return;
         }
         let pipeline = match execution::pipeline_of(&self.sfn, &execution.execution_arn).await {
@@ -339,6 +339,52 @@ impl Reconciler {
         self.lineage
             .execution_ran(&run, started, ended, &execution_end(execution))
             .await;
+    }
+
+    /// Marks this ended attempt's run as sent: a conditional write of an item of its own in the
+    /// token table (key [`execution_run_key`], no `pending`, so never in the pending index;
+    /// expiring with `expiresAt` like the rendezvous items). `true`: this delivery sends; `false`:
+    /// an earlier delivery of the same event did. A write that fails otherwise is logged and the
+    /// run sent anyway (a repeated event rather than a lost one).
+    async fn mark_execution_run(&self, execution: &ExecutionStatusChange) -> bool {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let now = store::now();
+        let written = self
+            .table
+            .client
+            .update_item()
+            .table_name(&self.table.table)
+            .key(
+                "statementId",
+                AttributeValue::S(execution_run_key(execution)),
+            )
+            .update_expression("SET lineageSentAt = :now, expiresAt = :expires")
+            .condition_expression("attribute_not_exists(statementId)")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(
+                ":expires",
+                AttributeValue::N((now + self.table.ttl_seconds).to_string()),
+            )
+            .send()
+            .await;
+        match written {
+            Ok(_) => true,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                info!(execution = %execution.name, execution_status = %execution.status,
+                      "the execution's lineage run was already sent by an earlier delivery");
+                false
+            }
+            Err(err) => {
+                warn!(execution = %execution.name, error_type = "LineageMarkFailed",
+                      error = %aws_sdk_dynamodb::error::DisplayErrorContext(&err),
+                      "could not mark the execution's lineage run as sent; sending it anyway");
+                true
+            }
+        }
     }
 
     /// The run lock, when one is configured.
@@ -727,6 +773,15 @@ fn lock_failure(
         summary.errors += 1;
         Err(ReconcileError::RunLock(err))
     }
+}
+
+/// The token table key marking an ended attempt's lineage run as sent: the execution, its status
+/// and `stopDate` (a redriven execution's next end is another attempt, with its own events).
+pub fn execution_run_key(execution: &ExecutionStatusChange) -> String {
+    format!(
+        "executionRun#{}#{}#{}",
+        execution.execution_arn, execution.status, execution.stop_date
+    )
 }
 
 /// How an execution's own run ended: `COMPLETE` for SUCCEEDED, `ABORT` for ABORTED, `FAIL` for

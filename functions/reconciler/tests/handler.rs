@@ -2032,6 +2032,31 @@ fn definition_of_execution() -> Rule {
         })
 }
 
+fn run_mark_matches(r: &aws_sdk_dynamodb::operation::update_item::UpdateItemInput) -> bool {
+    r.table_name() == Some("tokens")
+        && value(r.key(), "statementId").is_some_and(|k| k.starts_with("executionRun#"))
+        && r.condition_expression() == Some("attribute_not_exists(statementId)")
+        && r.update_expression() == Some("SET lineageSentAt = :now, expiresAt = :expires")
+}
+
+/// The mark that this ended attempt's lineage run is sent: written by the first delivery, refused
+/// to every later one.
+fn run_mark() -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(run_mark_matches)
+        .sequence()
+        .output(|| UpdateItemOutput::builder().build())
+        .error(|| {
+            UpdateItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder()
+                    .message("The conditional request failed")
+                    .build(),
+            )
+        })
+        .repeatedly()
+        .build()
+}
+
 fn ended_event(status: &str, error: Option<&str>, cause: Option<&str>) -> Value {
     let mut event = fixture("execution-aborted.json");
     event["detail"]["status"] = status.into();
@@ -2048,13 +2073,15 @@ fn with_lineage(
     Reconciler,
     std::sync::Arc<etl_callback::lineage::RecordingSink>,
 ) {
+    let mark = run_mark();
+    let dynamodb: Vec<&Rule> = dynamodb.iter().copied().chain([&mark]).collect();
     let mut r = with_clients(
         config_with(&[
             ("RUN_LOCK_TABLE", LOCK_TABLE),
             ("RUN_LOCK_NAME", "etl"),
             ("STACK_NAME", "redshift-etl-callback"),
         ]),
-        completer(dynamodb, sfn, &[]),
+        completer(&dynamodb, sfn, &[]),
     );
     let sink = std::sync::Arc::new(etl_callback::lineage::RecordingSink::default());
     r.lineage = etl_callback::lineage::Lineage::to(sink.clone());
@@ -2209,7 +2236,7 @@ async fn a_failed_execution_sends_fail_with_its_step_and_sql_error_after_releasi
 }
 
 #[tokio::test]
-async fn an_aborted_execution_sends_abort_and_a_repeated_delivery_the_same_events_again() {
+async fn an_aborted_execution_sends_abort_once_and_a_repeated_delivery_nothing() {
     use etl_callback::lineage::EventType;
     let query = of_execution(vec![]);
     let (lock, release) = (lock_item(&[]), already_released(EXECUTION));
@@ -2223,20 +2250,9 @@ async fn an_aborted_execution_sends_abort_and_a_repeated_delivery_the_same_event
     r.handle(fixture("execution-aborted.json")).await.unwrap();
 
     let events = sink.events();
-    assert_eq!(
-        types(&events),
-        [
-            EventType::Start,
-            EventType::Abort,
-            EventType::Start,
-            EventType::Abort
-        ]
-    );
-    // the same run, types and times: a consumer sees one run whose state was reported twice
-    assert_eq!(
-        serde_json::to_value(&events[..2]).unwrap(),
-        serde_json::to_value(&events[2..]).unwrap()
-    );
+    assert_eq!(types(&events), [EventType::Start, EventType::Abort]);
+    // the second delivery found the mark: it did not even look up the pipeline
+    assert_eq!(definition.num_calls(), 1);
 }
 
 #[tokio::test]

@@ -304,7 +304,7 @@ impl StepRun {
 /// The run of a whole execution: the pipeline's own job (`<pipeline>`, the job its steps' parent
 /// facet names) with run id [`execution_run_id`]; no parent and no datasets (its steps carry them).
 /// The reconciler sends it from the execution's status change event: `START` at its `startDate`, the
-/// terminal event at its `stopDate`, so a repeated delivery repeats the same events.
+/// terminal event at its `stopDate`, once per ended attempt (a marker item in the token table).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionRun {
     /// The job namespace: the stack.

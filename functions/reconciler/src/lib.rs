@@ -319,7 +319,8 @@ impl Reconciler {
             }
             Err(err) => {
                 warn!(execution = %execution.name,
-                      error_type = "DescribeStateMachineForExecutionFailed", error = %err,
+                      error_type = "DescribeStateMachineForExecutionFailed",
+                      error = %aws_sdk_sfn::error::DisplayErrorContext(&*err),
                       "lineage event not delivered: the execution's pipeline is unknown");
                 etl_callback::metrics::lineage_emit_failure();
                 return;

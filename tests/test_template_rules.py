@@ -222,3 +222,43 @@ def test_no_step_outlasts_its_execution_and_nothing_sets_the_token_ttl():
         variables = ((res.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
         assert "TOKEN_TTL_SECONDS" not in variables, f"{lid} sets TOKEN_TTL_SECONDS"
     assert "TOKEN_TTL_SECONDS" not in TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+
+
+def _resolve(node, values: dict[str, str]):
+    """`node` as CloudFormation deploys it with `values`: Fn::If by the template's Conditions, and an
+    AWS::NoValue list element or property dropped."""
+    no_value = object()
+
+    def walk(n):
+        if isinstance(n, list):
+            return [x for x in (walk(i) for i in n) if x is not no_value]
+        if isinstance(n, dict):
+            if set(n) == {"Fn::If"}:
+                condition, yes, no = n["Fn::If"]
+                return walk(yes if evaluate(TEMPLATE["Conditions"][condition], values) else no)
+            if n == {"Ref": "AWS::NoValue"}:
+                return no_value
+            return {k: v for k, v in ((k, walk(v)) for k, v in n.items()) if v is not no_value}
+        return n
+
+    return walk(node)
+
+
+@pytest.mark.parametrize("url, statuses", [
+    ("", ["ABORTED", "TIMED_OUT", "FAILED"]),
+    ("http://marquez:5000/api/v1/lineage", ["ABORTED", "TIMED_OUT", "FAILED", "SUCCEEDED"]),
+])
+def test_the_reconcilers_execution_rule_matches_succeeded_runs_only_with_lineage_on(url, statuses):
+    """A SUCCEEDED run is only the execution's own OpenLineage run (functions/reconciler): with
+    OpenLineageUrl empty the rule never wakes the reconciler for one."""
+    assert TEMPLATE["Conditions"]["HasLineage"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "OpenLineageUrl"}, ""]}]}
+    values = {name: str(spec.get("Default", "")) for name, spec in PARAMETERS.items()}
+    values["OpenLineageUrl"] = url
+    event = TEMPLATE["Resources"]["ReconcilerFunction"]["Properties"]["Events"]["ExecutionEnded"]
+    pattern = _resolve(event["Properties"]["Pattern"], values)
+    assert pattern["detail"]["status"] == statuses
+    assert pattern["source"] == ["aws.states"]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    # the failure notifier's rule never matches a run that succeeded, lineage or not
+    notifier = TEMPLATE["Resources"]["FailureNotifier"]["Properties"]["Events"]["FailedRun"]
+    assert "SUCCEEDED" not in json.dumps(_resolve(notifier["Properties"]["Pattern"], values))

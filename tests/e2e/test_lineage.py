@@ -173,9 +173,6 @@ def test_a_failed_step_reports_fail_with_its_sql_error_and_later_steps_nothing(s
     assert_nothing_refused(url)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 25 item 3: the execution's own run (START at AcquireRunLock, "
-                   "COMPLETE/FAIL from the execution-ended path) is not emitted yet (branch olemit); remove this "
-                   "marker when it is")
 def test_the_execution_is_a_run_of_its_own(stack, url, sales_run, failed_run):
     """Its steps' parent: job `<pipeline>` in the stack's namespace, START then COMPLETE, or FAIL with the
     failed step's error."""

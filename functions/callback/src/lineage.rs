@@ -13,6 +13,8 @@
 //!   step then ends after the events ([`PAUSE_AFTER_FAILURE`] bounds what an outage costs).
 //! - **Names.** Job namespace: the stack (`STACK_NAME`); job name: `<pipeline>.<step>`; the parent
 //!   run facet names the execution (job `<pipeline>`, run id from the execution).
+//!   The execution's own run ([`ExecutionRun`], sent by the reconciler from its status change event)
+//!   is that parent.
 //!   Datasets: namespace `redshift://<cluster-or-workgroup>.<region>:5439`, name
 //!   `<database>.<schema>.<table>` ([`dataset_name`]).
 //! - **Run ids** ([`step_run_id`], [`execution_run_id`]): UUID v5 (RFC 9562, SHA-1) of the
@@ -293,6 +295,67 @@ impl StepRun {
                         }),
                 })
                 .collect(),
+            producer: PRODUCER,
+            schema_url: SCHEMA_URL,
+        }
+    }
+}
+
+/// The run of a whole execution: the pipeline's own job (`<pipeline>`, the job its steps' parent
+/// facet names) with run id [`execution_run_id`]; no parent and no datasets (its steps carry them).
+/// The reconciler sends it from the execution's status change event: `START` at its `startDate`, the
+/// terminal event at its `stopDate`, once per ended attempt (a marker item in the token table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionRun {
+    /// The job namespace: the stack.
+    pub namespace: String,
+    /// The pipeline's name.
+    pub job: String,
+    pub run_id: String,
+}
+
+impl ExecutionRun {
+    /// The run of execution `execution` (its ARN, `$$.Execution.Id`) of `pipeline` in `stack`.
+    pub fn new(stack: &str, pipeline: &str, execution: &str) -> Self {
+        Self {
+            namespace: stack.to_owned(),
+            job: pipeline.to_owned(),
+            run_id: execution_run_id(execution),
+        }
+    }
+
+    /// The execution's `START` at `time` (its `startDate`).
+    pub fn start(&self, time: Time) -> RunEvent {
+        self.event(EventType::Start, time, None)
+    }
+
+    /// The execution's terminal event at `time` (its `stopDate`); `Complete`'s rows are ignored
+    /// (the execution has no datasets of its own).
+    pub fn end(&self, time: Time, end: &End) -> RunEvent {
+        match end {
+            End::Complete { .. } => self.event(EventType::Complete, time, None),
+            End::Fail { message } => self.event(EventType::Fail, time, Some(message)),
+            End::Abort { message } => self.event(EventType::Abort, time, Some(message)),
+        }
+    }
+
+    fn event(&self, event_type: EventType, time: Time, error: Option<&str>) -> RunEvent {
+        RunEvent {
+            event_type,
+            event_time: event_time(time),
+            run: Run {
+                run_id: self.run_id.clone(),
+                facets: RunFacets {
+                    parent: None,
+                    error_message: error.map(ErrorFacet::new),
+                },
+            },
+            job: JobRef {
+                namespace: self.namespace.clone(),
+                name: self.job.clone(),
+            },
+            inputs: Vec::new(),
+            outputs: Vec::new(),
             producer: PRODUCER,
             schema_url: SCHEMA_URL,
         }
@@ -590,6 +653,17 @@ impl Lineage {
         if let (true, Some(run)) = (self.is_on(), run) {
             // Side by side: a slow endpoint costs one bound, not two.
             let (start, end) = (run.start(), run.end(now(), end));
+            tokio::join!(self.emit(&start), self.emit(&end));
+        }
+    }
+}
+
+impl Lineage {
+    /// A whole execution's run: its `START` at `started` and its terminal event at `ended`, side
+    /// by side, if lineage is on.
+    pub async fn execution_ran(&self, run: &ExecutionRun, started: Time, ended: Time, end: &End) {
+        if self.is_on() {
+            let (start, end) = (run.start(started), run.end(ended, end));
             tokio::join!(self.emit(&start), self.emit(&end));
         }
     }
@@ -936,6 +1010,20 @@ mod tests {
                 ),
             ),
         ];
+        // The execution's own run: no parent, no datasets; FAIL with the step and its SQL error.
+        let execution = ExecutionRun::new("redshift-etl", "sales", EXECUTION);
+        let events = events.into_iter().chain([
+            ("execution-start", execution.start(time())),
+            (
+                "execution-fail",
+                execution.end(
+                    end,
+                    &End::Fail {
+                        message: "Redshift.StatementFailed: step LoadItem: ERROR: relation \"stg_item\" does not exist".into(),
+                    },
+                ),
+            ),
+        ]);
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../tests/fixtures/openlineage/events");
         for (name, event) in events {

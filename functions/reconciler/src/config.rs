@@ -36,6 +36,9 @@ pub struct Config {
     /// its token was stored a closed token of a running execution keeps its statement for a
     /// retry to re-attach (at least [`MIN_REATTACH_WAIT_SECONDS`]).
     pub step_timeout_seconds: i64,
+    /// `STACK_NAME` (required when `OPENLINEAGE_URL` is set): the job namespace of the
+    /// execution's own OpenLineage run.
+    pub stack: String,
 }
 
 impl Config {
@@ -67,6 +70,10 @@ impl Config {
             );
         }
         let step_timeout_seconds = vars.seconds("STEP_TIMEOUT_SECONDS", 3600);
+        let stack = match vars.optional(etl_callback::lineage::URL_VAR) {
+            Some(_) => vars.required("STACK_NAME"),
+            None => vars.optional("STACK_NAME").unwrap_or_default(),
+        };
         vars.finish()?;
         Ok(Self {
             table,
@@ -77,6 +84,7 @@ impl Config {
             run_lock,
             state_machine_arn,
             step_timeout_seconds,
+            stack,
         })
     }
 

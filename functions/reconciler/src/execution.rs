@@ -117,6 +117,41 @@ pub async fn describe(
     }
 }
 
+/// The pipeline an execution ran: the `lineage.pipeline` of its definition's SQL Tasks (the
+/// generator puts `lineage: {pipeline, reads, writes}` into every step's payload), read with
+/// `DescribeStateMachineForExecution` (the definition that execution ran, also after a
+/// redeploy). `None` when the definition names none.
+pub async fn pipeline_of(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Result<Option<String>, BoxError> {
+    let out = sfn
+        .describe_state_machine_for_execution()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+        .map_err(|err| Box::new(err) as BoxError)?;
+    Ok(pipeline_in_definition(out.definition()))
+}
+
+/// The first `lineage.pipeline` string in an Amazon States Language definition.
+pub fn pipeline_in_definition(definition: &str) -> Option<String> {
+    fn find(value: &serde_json::Value) -> Option<&str> {
+        match value {
+            serde_json::Value::Object(fields) => fields
+                .get("lineage")
+                .and_then(|l| l.get("pipeline"))
+                .and_then(serde_json::Value::as_str)
+                .filter(|p| !p.is_empty())
+                .or_else(|| fields.values().find_map(find)),
+            serde_json::Value::Array(items) => items.iter().find_map(find),
+            _ => None,
+        }
+    }
+    let definition: serde_json::Value = serde_json::from_str(definition).ok()?;
+    find(&definition).map(str::to_owned)
+}
+
 /// A Standard state machine's ARN, `arn:<partition>:states:<region>:<account>:stateMachine:<name>`
 /// (not a version or alias ARN): the name, or `None` when `arn` is not one.
 pub fn state_machine_name(arn: &str) -> Option<&str> {
@@ -185,6 +220,17 @@ mod tests {
             execution_arn(china, "x"),
             "arn:aws-cn:states:cn-north-1:123456789012:execution:m:x"
         );
+    }
+
+    #[test]
+    fn the_pipeline_is_read_from_the_generated_definition() {
+        let asl = include_str!("../../../statemachine/etl.asl.json");
+        assert_eq!(pipeline_in_definition(asl).as_deref(), Some("SalesEtl"));
+        assert_eq!(
+            pipeline_in_definition(r#"{"States": {"A": {"Type": "Pass"}}}"#),
+            None
+        );
+        assert_eq!(pipeline_in_definition("not json"), None);
     }
 
     #[test]

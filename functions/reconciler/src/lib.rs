@@ -27,6 +27,10 @@
 //! under its own element (`<ARN>#<redrive count>`), so a late event after a redrive gives back only
 //! the slot of the attempt that is over, never the redriven attempt's (see [`lock`]).
 //!
+//! With lineage on, every ended execution (SUCCEEDED too: its rule matches it only then) sends the
+//! execution's own OpenLineage run after the event was handled (`START` at its `startDate`, the
+//! terminal event at its `stopDate`); a SUCCEEDED event does nothing else (docs/lineage.md).
+//!
 //! A task that hits throttling (DynamoDB, the Data API, Step Functions) is skipped, counted as
 //! `Throttled` and looked at again on the next run. The invocation returns Ok with the counts,
 //! unless listing the pending tasks failed or every task examined failed with an error that is not
@@ -57,7 +61,7 @@ pub use config::{Config, MIN_REATTACH_WAIT_SECONDS};
 pub use metrics::METRICS_NAMESPACE;
 pub use trigger::{
     parse_trigger, ExecutionStatusChange, Trigger, ENDED_STATUSES, EXECUTION_DETAIL_TYPE,
-    EXECUTION_SOURCE, SCHEDULE_DETAIL_TYPE, SCHEDULE_SOURCES,
+    EXECUTION_SOURCE, SCHEDULE_DETAIL_TYPE, SCHEDULE_SOURCES, SUCCEEDED,
 };
 
 use etl_callback::task::run_lock_holder;
@@ -78,7 +82,7 @@ pub enum ReconcileError {
         event_source: String,
         detail_type: String,
     },
-    #[error("execution {execution} has status {status}; only ABORTED, TIMED_OUT and FAILED executions leave tasks to close")]
+    #[error("execution {execution} has status {status}; only ABORTED, TIMED_OUT and FAILED executions leave tasks to close (and SUCCEEDED ones a lineage run)")]
     UnexpectedExecutionStatus { execution: String, status: String },
     #[error(
         "execution {execution} belongs to state machine {state_machine_arn}, not to {expected}"
@@ -259,6 +263,14 @@ impl Reconciler {
         }
         let (mut summary, outcome) = match &trigger {
             Trigger::Schedule => self.sweep().await,
+            // A run that succeeded left nothing to close; it is here only for its lineage.
+            Trigger::ExecutionEnded(execution) if execution.succeeded() => (
+                Summary {
+                    trigger: "execution".to_owned(),
+                    ..Summary::default()
+                },
+                Ok(()),
+            ),
             Trigger::ExecutionEnded(execution) => self.execution_ended(execution).await,
         };
         // The lock is released even when the pending tasks could not be listed: a held lock
@@ -266,11 +278,17 @@ impl Reconciler {
         let lock_outcome = match (&trigger, self.run_lock()) {
             (_, None) => Ok(()),
             (Trigger::Schedule, Some(lock)) => self.release_stale(&lock, &mut summary).await,
+            // Its own ReleaseRunLock gave the slot back (or the schedule does, if that failed).
+            (Trigger::ExecutionEnded(execution), Some(_)) if execution.succeeded() => Ok(()),
             (Trigger::ExecutionEnded(execution), Some(lock)) => {
                 self.release_ended(&lock, execution, &mut summary).await
             }
         };
         let outcome = outcome.and(lock_outcome);
+        // Sent by the delivery that handled the event: a failed one is delivered again.
+        if let (Trigger::ExecutionEnded(execution), Ok(())) = (&trigger, &outcome) {
+            self.send_execution_run(execution).await;
+        }
         metrics::publish(&summary, &self.config.function_name);
         info!(trigger = %summary.trigger, examined = summary.examined,
               lost_events_recovered = summary.lost_events_recovered, heartbeats = summary.heartbeats,
@@ -281,6 +299,93 @@ impl Reconciler {
               closed_tokens_of_running_executions = summary.closed_tokens_of_running_executions,
               "reconciled");
         outcome.map(|()| summary)
+    }
+
+    /// The execution's own OpenLineage run (job `<pipeline>`, the run its steps name as parent):
+    /// `START` at its `startDate`, `COMPLETE`, `FAIL` or `ABORT` at its `stopDate`. Lineage off:
+    /// nothing, not even the look-up of the pipeline's name. Never fails the invocation: a
+    /// pipeline name that cannot be read is logged and counted as an event not delivered.
+    async fn send_execution_run(&self, execution: &ExecutionStatusChange) {
+        if !self.lineage.is_on() || !self.mark_execution_run(execution).await {
+            return;
+        }
+        let pipeline = match execution::pipeline_of(&self.sfn, &execution.execution_arn).await {
+            Ok(Some(pipeline)) => pipeline,
+            Ok(None) => {
+                warn!(execution = %execution.name, error_type = "NoPipelineName",
+                      "lineage event not delivered: the execution's definition names no pipeline");
+                etl_callback::metrics::lineage_emit_failure();
+                return;
+            }
+            Err(err) => {
+                warn!(execution = %execution.name,
+                      error_type = "DescribeStateMachineForExecutionFailed",
+                      error = %aws_sdk_sfn::error::DisplayErrorContext(&*err),
+                      "lineage event not delivered: the execution's pipeline is unknown");
+                etl_callback::metrics::lineage_emit_failure();
+                return;
+            }
+        };
+        let run = etl_callback::lineage::ExecutionRun::new(
+            &self.config.stack,
+            &pipeline,
+            &execution.execution_arn,
+        );
+        let time = |millis: i64| {
+            chrono::DateTime::from_timestamp_millis(millis)
+                .unwrap_or_else(etl_callback::lineage::now)
+        };
+        let ended = time(execution.stop_date);
+        let started = execution.start_date.map_or(ended, time);
+        self.lineage
+            .execution_ran(&run, started, ended, &execution_end(execution))
+            .await;
+    }
+
+    /// Marks this ended attempt's run as sent: a conditional write of an item of its own in the
+    /// token table (key [`execution_run_key`], no `pending`, so never in the pending index;
+    /// expiring with `expiresAt` like the rendezvous items). `true`: this delivery sends; `false`:
+    /// an earlier delivery of the same event did. A write that fails otherwise is logged and the
+    /// run sent anyway (a repeated event rather than a lost one).
+    async fn mark_execution_run(&self, execution: &ExecutionStatusChange) -> bool {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let now = store::now();
+        let written = self
+            .table
+            .client
+            .update_item()
+            .table_name(&self.table.table)
+            .key(
+                "statementId",
+                AttributeValue::S(execution_run_key(execution)),
+            )
+            .update_expression("SET lineageSentAt = :now, expiresAt = :expires")
+            .condition_expression("attribute_not_exists(statementId)")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(
+                ":expires",
+                AttributeValue::N((now + self.table.ttl_seconds).to_string()),
+            )
+            .send()
+            .await;
+        match written {
+            Ok(_) => true,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                info!(execution = %execution.name, execution_status = %execution.status,
+                      "the execution's lineage run was already sent by an earlier delivery");
+                false
+            }
+            Err(err) => {
+                warn!(execution = %execution.name, error_type = "LineageMarkFailed",
+                      error = %aws_sdk_dynamodb::error::DisplayErrorContext(&err),
+                      "could not mark the execution's lineage run as sent; sending it anyway");
+                true
+            }
+        }
     }
 
     /// The run lock, when one is configured.
@@ -668,6 +773,48 @@ fn lock_failure(
     } else {
         summary.errors += 1;
         Err(ReconcileError::RunLock(err))
+    }
+}
+
+/// The token table key marking an ended attempt's lineage run as sent: the execution, its status
+/// and `stopDate` (a redriven execution's next end is another attempt, with its own events).
+pub fn execution_run_key(execution: &ExecutionStatusChange) -> String {
+    format!(
+        "executionRun#{}#{}#{}",
+        execution.execution_arn, execution.status, execution.stop_date
+    )
+}
+
+/// How an execution's own run ended: `COMPLETE` for SUCCEEDED, `ABORT` for ABORTED, `FAIL` for
+/// FAILED and TIMED_OUT with the execution's error and cause (a failed step's cause is the JSON
+/// `{"step", "error", ...}`: its step and SQL error).
+pub fn execution_end(execution: &ExecutionStatusChange) -> etl_callback::lineage::End {
+    use etl_callback::lineage::End;
+    let cause = execution.cause.as_deref().map(|cause| {
+        match serde_json::from_str::<serde_json::Value>(cause) {
+            Ok(serde_json::Value::Object(fields)) => match (
+                fields.get("step").and_then(|s| s.as_str()),
+                fields.get("error").and_then(|e| e.as_str()),
+            ) {
+                (Some(step), Some(error)) => format!("step {step}: {error}"),
+                (None, Some(error)) => error.to_owned(),
+                _ => cause.to_owned(),
+            },
+            _ => cause.to_owned(),
+        }
+    });
+    let message = match (execution.error.as_deref(), cause) {
+        (Some(error), Some(cause)) => format!("{error}: {cause}"),
+        (Some(error), None) => error.to_owned(),
+        (None, Some(cause)) => cause,
+        (None, None) => format!("the execution ended {}", execution.status),
+    };
+    match execution.status.as_str() {
+        SUCCEEDED => End::Complete {
+            rows: Default::default(),
+        },
+        "ABORTED" => End::Abort { message },
+        _ => End::Fail { message },
     }
 }
 

@@ -14,6 +14,9 @@ pub const EXECUTION_DETAIL_TYPE: &str = "Step Functions Execution Status Change"
 pub const EXECUTION_SOURCE: &str = "aws.states";
 /// Execution statuses that leave waiting tasks behind.
 pub const ENDED_STATUSES: [&str; 3] = ["ABORTED", "TIMED_OUT", "FAILED"];
+/// The status of a run that ended well: its rule matches it only when lineage is on
+/// (`OpenLineageUrl`), and it is only the execution's own OpenLineage run, nothing else.
+pub const SUCCEEDED: &str = "SUCCEEDED";
 
 /// The detail of a Step Functions "Execution Status Change" event (the fields used here; the
 /// others, such as `input`, `output`, `error`, `cause`, `redriveStatus`, are ignored). Dates are
@@ -32,6 +35,9 @@ pub struct ExecutionStatusChange {
     pub stop_date: i64,
     /// `redriveCount`, when the event has one: how many times the execution had been redriven.
     pub redrive_count: Option<u32>,
+    /// `error` and `cause` of a failed execution, when the event has them.
+    pub error: Option<String>,
+    pub cause: Option<String>,
 }
 
 /// The detail as it arrives, before it is checked.
@@ -48,6 +54,10 @@ struct RawExecutionDetail {
     stop_date: Option<i64>,
     #[serde(default)]
     redrive_count: Option<u32>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    cause: Option<String>,
 }
 
 impl ExecutionStatusChange {
@@ -58,7 +68,7 @@ impl ExecutionStatusChange {
         if raw.name.trim().is_empty() {
             return malformed("execution status change without an execution name".to_owned());
         }
-        if !ENDED_STATUSES.contains(&raw.status.as_str()) {
+        if !ENDED_STATUSES.contains(&raw.status.as_str()) && raw.status != SUCCEEDED {
             return Err(ReconcileError::UnexpectedExecutionStatus {
                 execution: raw.name,
                 status: raw.status,
@@ -103,7 +113,14 @@ impl ExecutionStatusChange {
             start_date: raw.start_date,
             stop_date,
             redrive_count: raw.redrive_count,
+            error: raw.error.filter(|e| !e.is_empty()),
+            cause: raw.cause.filter(|c| !c.is_empty()),
         })
+    }
+
+    /// The execution succeeded: nothing to close or release, only its lineage to send.
+    pub fn succeeded(&self) -> bool {
+        self.status == SUCCEEDED
     }
 
     /// Whether `rendezvous` belongs to the attempt this event ended: its token was stored before

@@ -734,8 +734,8 @@ async fn foreign_and_malformed_events_are_named_errors_that_touch_nothing() {
     let r = reconciler(&[&query], &[], &[]);
     let mut foreign = fixture("execution-aborted.json");
     foreign["source"] = "aws.s3".into();
-    let mut succeeded = fixture("execution-aborted.json");
-    succeeded["detail"]["status"] = "SUCCEEDED".into();
+    let mut running = fixture("execution-aborted.json");
+    running["detail"]["status"] = "RUNNING".into();
     let mut nameless = fixture("execution-aborted.json");
     nameless["detail"].as_object_mut().unwrap().remove("name");
     let mut statement_event = fixture("reconciler-schedule.json");
@@ -744,7 +744,7 @@ async fn foreign_and_malformed_events_are_named_errors_that_touch_nothing() {
     for (event, name) in [
         (foreign, "UnexpectedEvent"),
         (statement_event, "UnexpectedEvent"),
-        (succeeded, "UnexpectedExecutionStatus"),
+        (running, "UnexpectedExecutionStatus"),
         (nameless, "MalformedEvent"),
         (serde_json::json!("hello"), "MalformedEvent"),
     ] {
@@ -2012,4 +2012,271 @@ async fn when_a_redriven_attempt_ends_its_own_slot_is_released_on_its_event_and_
 
     assert_eq!(redriven_slot.num_calls(), 1);
     assert_eq!(summary.locks_released, 1);
+}
+
+// ------------------------------------------------------------ the execution's own lineage run
+
+/// `DescribeStateMachineForExecution` of `EXECUTION`: the generated sales ETL definition.
+fn definition_of_execution() -> Rule {
+    mock!(aws_sdk_sfn::Client::describe_state_machine_for_execution)
+        .match_requests(|r| r.execution_arn() == Some(execution_arn(EXECUTION).as_str()))
+        .then_output(|| {
+            aws_sdk_sfn::operation::describe_state_machine_for_execution::DescribeStateMachineForExecutionOutput::builder()
+                .state_machine_arn(STATE_MACHINE)
+                .name("redshift-etl-callback-etl")
+                .definition(include_str!("../../../statemachine/etl.asl.json"))
+                .role_arn("arn:aws:iam::123456789012:role/etl")
+                .update_date(aws_smithy_types::DateTime::from_secs(1_624_770_000))
+                .build()
+                .unwrap()
+        })
+}
+
+fn run_mark_matches(r: &aws_sdk_dynamodb::operation::update_item::UpdateItemInput) -> bool {
+    r.table_name() == Some("tokens")
+        && value(r.key(), "statementId").is_some_and(|k| k.starts_with("executionRun#"))
+        && r.condition_expression() == Some("attribute_not_exists(statementId)")
+        && r.update_expression() == Some("SET lineageSentAt = :now, expiresAt = :expires")
+}
+
+/// The mark that this ended attempt's lineage run is sent: written by the first delivery, refused
+/// to every later one.
+fn run_mark() -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(run_mark_matches)
+        .sequence()
+        .output(|| UpdateItemOutput::builder().build())
+        .error(|| {
+            UpdateItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder()
+                    .message("The conditional request failed")
+                    .build(),
+            )
+        })
+        .repeatedly()
+        .build()
+}
+
+fn ended_event(status: &str, error: Option<&str>, cause: Option<&str>) -> Value {
+    let mut event = fixture("execution-aborted.json");
+    event["detail"]["status"] = status.into();
+    event["detail"]["error"] = error.into();
+    event["detail"]["cause"] = cause.into();
+    event
+}
+
+/// A locking reconciler with lineage on, recording what it sends.
+fn with_lineage(
+    dynamodb: &[&Rule],
+    sfn: &[&Rule],
+) -> (
+    Reconciler,
+    std::sync::Arc<etl_callback::lineage::RecordingSink>,
+) {
+    let mark = run_mark();
+    let dynamodb: Vec<&Rule> = dynamodb.iter().copied().chain([&mark]).collect();
+    let mut r = with_clients(
+        config_with(&[
+            ("RUN_LOCK_TABLE", LOCK_TABLE),
+            ("RUN_LOCK_NAME", "etl"),
+            ("STACK_NAME", "redshift-etl-callback"),
+        ]),
+        completer(&dynamodb, sfn, &[]),
+    );
+    let sink = std::sync::Arc::new(etl_callback::lineage::RecordingSink::default());
+    r.lineage = etl_callback::lineage::Lineage::to(sink.clone());
+    (r, sink)
+}
+
+fn types(events: &[etl_callback::lineage::RunEvent]) -> Vec<etl_callback::lineage::EventType> {
+    events.iter().map(|e| e.event_type).collect()
+}
+
+#[tokio::test]
+async fn a_succeeded_execution_sends_its_own_start_and_complete_and_touches_nothing_else() {
+    use etl_callback::lineage::EventType;
+    let query = of_execution(vec![pending(ID)]);
+    let (lock, release) = (lock_item(&[EXECUTION]), release(EXECUTION));
+    let (described, definition) = (
+        execution(EXECUTION, ExecutionStatus::Succeeded),
+        definition_of_execution(),
+    );
+    let (r, sink) = with_lineage(&[&query, &lock, &release], &[&described, &definition]);
+
+    let summary = r
+        .handle(ended_event("SUCCEEDED", None, None))
+        .await
+        .unwrap();
+
+    assert_eq!(summary.trigger, "execution");
+    assert_eq!(
+        summary,
+        Summary {
+            trigger: "execution".into(),
+            ..Summary::default()
+        }
+    );
+    let events = sink.events();
+    assert_eq!(types(&events), [EventType::Start, EventType::Complete]);
+    let json: Value = serde_json::to_value(&events[0]).unwrap();
+    assert_eq!(
+        json["job"],
+        serde_json::json!({"namespace": "redshift-etl-callback", "name": "SalesEtl"})
+    );
+    assert_eq!(
+        json["run"]["runId"],
+        etl_callback::lineage::execution_run_id(&execution_arn(EXECUTION))
+    );
+    assert!(json["run"]["facets"].get("parent").is_none(), "{json}");
+    assert_eq!(
+        json["eventTime"], "2021-06-27T06:00:00.123Z",
+        "START at startDate"
+    );
+    assert_eq!(
+        events[1].event_time, "2021-06-27T06:20:00.456Z",
+        "COMPLETE at stopDate"
+    );
+    assert!(events[1].run.facets.error_message.is_none());
+    // nothing pending is looked at, the run lock is neither read nor released
+    assert_eq!(
+        (
+            query.num_calls(),
+            lock.num_calls(),
+            release.num_calls(),
+            described.num_calls()
+        ),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(definition.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn with_lineage_off_a_succeeded_execution_changes_nothing_and_asks_nothing() {
+    let query = of_execution(vec![pending(ID)]);
+    let (lock, release) = (lock_item(&[EXECUTION]), release(EXECUTION));
+    let (described, definition) = (
+        execution(EXECUTION, ExecutionStatus::Succeeded),
+        definition_of_execution(),
+    );
+    let r = locking(&[&query, &lock, &release], &[&described, &definition], &[]);
+    assert!(!r.lineage.is_on());
+
+    let summary = r
+        .handle(ended_event("SUCCEEDED", None, None))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        summary,
+        Summary {
+            trigger: "execution".into(),
+            ..Summary::default()
+        }
+    );
+    assert_eq!(
+        (
+            query.num_calls(),
+            lock.num_calls(),
+            release.num_calls(),
+            described.num_calls(),
+            definition.num_calls()
+        ),
+        (0, 0, 0, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_execution_sends_fail_with_its_step_and_sql_error_after_releasing_its_lock() {
+    use etl_callback::lineage::EventType;
+    let query = of_execution(vec![]);
+    let (lock, release) = (lock_item(&[EXECUTION]), release(EXECUTION));
+    let (described, definition) = (
+        execution(EXECUTION, ExecutionStatus::Failed),
+        definition_of_execution(),
+    );
+    let (r, sink) = with_lineage(&[&query, &lock, &release], &[&described, &definition]);
+    let cause = r#"{"step":"LoadItem","error":"ERROR: invalid input syntax for type integer: \"not a number\"\nDETAIL: x","statementId":"s"}"#;
+
+    let summary = r
+        .handle(ended_event(
+            "FAILED",
+            Some("Redshift.StatementFailed"),
+            Some(cause),
+        ))
+        .await
+        .unwrap();
+
+    assert_eq!(summary.locks_released, 1);
+    let events = sink.events();
+    assert_eq!(types(&events), [EventType::Start, EventType::Fail]);
+    let message = &events[1].run.facets.error_message.as_ref().unwrap().message;
+    assert_eq!(
+        message,
+        "Redshift.StatementFailed: step LoadItem: ERROR: invalid input syntax for type integer: \"not a number\"\nDETAIL: x"
+    );
+    assert!(events[0].run.facets.error_message.is_none());
+
+    // a timed-out run is a FAIL too; without error and cause the message says how it ended
+    let (query, lock) = (of_execution(vec![]), lock_item(&[EXECUTION]));
+    let release = self::release(EXECUTION);
+    let (described, definition) = (
+        execution(EXECUTION, ExecutionStatus::TimedOut),
+        definition_of_execution(),
+    );
+    let (r, sink) = with_lineage(&[&query, &lock, &release], &[&described, &definition]);
+    r.handle(ended_event("TIMED_OUT", None, None))
+        .await
+        .unwrap();
+    let events = sink.events();
+    assert_eq!(types(&events), [EventType::Start, EventType::Fail]);
+    assert_eq!(
+        events[1].run.facets.error_message.as_ref().unwrap().message,
+        "the execution ended TIMED_OUT"
+    );
+}
+
+#[tokio::test]
+async fn an_aborted_execution_sends_abort_once_and_a_repeated_delivery_nothing() {
+    use etl_callback::lineage::EventType;
+    let query = of_execution(vec![]);
+    let (lock, release) = (lock_item(&[]), already_released(EXECUTION));
+    let (described, definition) = (
+        execution(EXECUTION, ExecutionStatus::Aborted),
+        definition_of_execution(),
+    );
+    let (r, sink) = with_lineage(&[&query, &lock, &release], &[&described, &definition]);
+
+    r.handle(fixture("execution-aborted.json")).await.unwrap();
+    r.handle(fixture("execution-aborted.json")).await.unwrap();
+
+    let events = sink.events();
+    assert_eq!(types(&events), [EventType::Start, EventType::Abort]);
+    // the second delivery found the mark: it did not even look up the pipeline
+    assert_eq!(definition.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn lineage_never_fails_the_invocation_when_the_pipeline_cannot_be_read() {
+    let query = of_execution(vec![]);
+    let (lock, release) = (lock_item(&[EXECUTION]), release(EXECUTION));
+    let described = execution(EXECUTION, ExecutionStatus::Failed);
+    let denied = mock!(aws_sdk_sfn::Client::describe_state_machine_for_execution)
+        .then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+                aws_smithy_types::body::SdkBody::from(
+                    r#"{"__type":"AccessDeniedException","message":"no"}"#,
+                ),
+            )
+        });
+    let (r, sink) = with_lineage(&[&query, &lock, &release], &[&described, &denied]);
+
+    let summary = r
+        .handle(ended_event("FAILED", Some("States.TaskFailed"), None))
+        .await
+        .unwrap();
+
+    assert_eq!(summary.locks_released, 1);
+    assert!(sink.events().is_empty());
+    assert_eq!(denied.num_calls(), 1);
 }

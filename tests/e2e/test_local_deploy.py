@@ -23,6 +23,9 @@ def translated(stack):
     return translate(load_template(ROOT / "template.yaml"), LOCAL_PARAMETERS, stack.client("iam"), ROOT)
 
 
+NO_VALUE = object()  # AWS::NoValue
+
+
 class Resolver:
     """Just enough CloudFormation to read the translated template's values back from the live stack."""
 
@@ -30,10 +33,13 @@ class Resolver:
         self.stack, self.dep, self.tpl = stack, stack.deployment, translated
 
     def __call__(self, value):
-        if isinstance(value, list):
-            return [self(v) for v in value]
+        if isinstance(value, list):  # AWS::NoValue drops the item, as CloudFormation does
+            return [r for r in (self(v) for v in value) if r is not NO_VALUE]
         if not isinstance(value, dict):
             return value
+        if set(value) == {"Fn::If"}:
+            condition, yes, no = value["Fn::If"]
+            return self(yes) if self.condition(condition) else self(no)
         if set(value) == {"Ref"}:
             return self.ref(value["Ref"])
         if set(value) == {"Fn::GetAtt"}:
@@ -53,13 +59,34 @@ class Resolver:
             return re.sub(r"\$\{([A-Za-z0-9_:.]+)\}", sub, text)
         return {k: self(v) for k, v in value.items()}
 
+    def condition(self, name):
+        return self.truth(self.tpl["Conditions"][name])
+
+    def truth(self, spec):
+        (key, arg), = spec.items()
+        if key == "Fn::Equals":
+            left, right = (self(v) for v in arg)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not self.truth(arg[0])
+        if key == "Fn::And":
+            return all(self.truth(a) for a in arg)
+        if key == "Fn::Or":
+            return any(self.truth(a) for a in arg)
+        assert key == "Condition", spec
+        return self.condition(arg)
+
     def ref(self, name):
+        if name == "AWS::NoValue":
+            return NO_VALUE
         pseudo = {"AWS::StackName": self.dep.stack_name, "AWS::Region": "us-east-1",
                   "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
         if name in pseudo:
             return pseudo[name]
         if name in self.dep.parameters:
             return self.dep.parameters[name]
+        if name in self.tpl.get("Parameters", {}):
+            return self.tpl["Parameters"][name].get("Default", "")
         return self.dep.physical[name]
 
     def get_att(self, lid, attr):

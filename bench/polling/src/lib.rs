@@ -65,6 +65,26 @@ impl SubmitInput {
     }
 }
 
+/// The step's SQL, filled with the run's values and split as the product's submitter does: a
+/// check's SELECT from the payload, else the step's script from `bucket` under `prefix`.
+pub async fn prepared_sql(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    input: &SubmitInput,
+) -> Result<Vec<String>, lambda_runtime::Error> {
+    let values = input.values()?;
+    let raw: Vec<u8> = match input.sql.as_deref() {
+        Some(sql) => sql.as_bytes().to_vec(),
+        None => {
+            let key = input.script_key(prefix)?;
+            let object = s3.get_object().bucket(bucket).key(&key).send().await?;
+            object.body.collect().await?.into_bytes().to_vec()
+        }
+    };
+    Ok(etl_callback::script::prepare_with(&raw, &values)?)
+}
+
 /// Submit function output: what the status checks need.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

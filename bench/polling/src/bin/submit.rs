@@ -2,7 +2,6 @@
 //! `BatchExecuteStatement` without an event (`WithEvent` false) and without a task token; the state
 //! machine then polls the statement with `polling-status`.
 
-use etl_callback::script;
 use etl_callback::task::statement_name;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 use polling_baseline::{env, SubmitInput, Submitted};
@@ -20,22 +19,8 @@ struct Submit {
 
 impl Submit {
     async fn handle(&self, input: SubmitInput) -> Result<Submitted, Error> {
-        let values = input.values()?;
-        let raw: Vec<u8> = match input.sql.as_deref() {
-            Some(sql) => sql.as_bytes().to_vec(),
-            None => {
-                let key = input.script_key(&self.prefix)?;
-                let object = self
-                    .s3
-                    .get_object()
-                    .bucket(&self.bucket)
-                    .key(&key)
-                    .send()
-                    .await?;
-                object.body.collect().await?.into_bytes().to_vec()
-            }
-        };
-        let statements = script::prepare_with(&raw, &values)?;
+        let statements =
+            polling_baseline::prepared_sql(&self.s3, &self.bucket, &self.prefix, &input).await?;
         let name = statement_name(&self.name_prefix, &input.execution_name, &input.step);
         let out = self
             .redshift

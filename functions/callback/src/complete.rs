@@ -363,6 +363,50 @@ impl TaskClients<'_> {
         }
     }
 
+    /// Closes the task of `rendezvous`, which the caller's own write already marked completed with
+    /// the outcome its statement's state decides ([`WaitWrite::Mark`](crate::store::WaitWrite):
+    /// the submitter's wait on an ordinary step), with the statement's details `described` while
+    /// that write was on its way. The callback is the only call left before the invocation
+    /// answers. When Step Functions had already closed the task, the mark is corrected to
+    /// `TASK_CLOSED`; when the callback fails, the mark is taken back
+    /// ([`TokenTable::unmark`]) so that the task waits again, and the error is returned.
+    pub async fn settle_premarked(
+        &self,
+        rendezvous: &Rendezvous,
+        side: Side,
+        described: Described,
+    ) -> Result<Completion, CompleteError> {
+        let id = rendezvous.statement_id.as_str();
+        let (Some(task), Some(event)) = (&rendezvous.task, &rendezvous.event) else {
+            // The write stores both halves; an item without them is not this write's.
+            return Ok(Completion::AlreadyCompleted);
+        };
+        match self.close(id, task, event, Some(described)).await {
+            Ok((completion, end)) => {
+                let kept = match completion {
+                    Completion::TaskAlreadyClosed => {
+                        self.finish(id, task, completion.outcome(), side, None)
+                            .await
+                    }
+                    _ => true,
+                };
+                info!(statement_id = id, step = %task.step, outcome = completion.outcome().as_str(),
+                      completed_by = side.as_str(), "task completed");
+                if let (true, Some(end)) = (kept, end) {
+                    self.lineage.ran(task.lineage.as_ref(), &end).await;
+                }
+                Ok(completion)
+            }
+            Err(err) => {
+                if let Err(unmark) = self.table.unmark(id, &task.token).await {
+                    warn!(statement_id = id, error = %unmark,
+                          "could not take back the completion mark of a failed callback; the Task's retry replaces it");
+                }
+                Err(err)
+            }
+        }
+    }
+
     /// `None` when the token was replaced while the task was being completed.
     async fn settle_once(
         &self,

@@ -187,6 +187,19 @@ impl Side {
     }
 }
 
+/// What the submitter's wait writes with the first token when it saw the statement end
+/// ([`TokenTable::record_task_settled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitWrite {
+    /// The completion claim: the caller reads what decides the outcome (a check's result), then
+    /// calls back and marks the task completed.
+    Claim,
+    /// The completion mark itself, with the outcome the statement's state decides (an ordinary
+    /// step: FINISHED succeeds, FAILED and ABORTED fail): the caller calls back, and only a failed
+    /// or refused callback writes again ([`TokenTable::unmark`], or the `TASK_CLOSED` mark).
+    Mark(Outcome),
+}
+
 /// How a task ended, as recorded in `outcome`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -476,7 +489,7 @@ impl TokenTable {
         statement_name: &str,
         lineage: Option<&crate::lineage::StepRun>,
         fields: &TaskFields,
-        settled: Option<StatementState>,
+        settled: Option<(StatementState, WaitWrite)>,
     ) -> UpdateItem {
         let now = now();
         // So does its lineage run, only while lineage is on (the first token's: a retry of the
@@ -486,11 +499,20 @@ impl TokenTable {
         } else {
             ""
         };
-        let set_settled = if settled.is_some() {
-            ", eventState = if_not_exists(eventState, :state), eventAt = if_not_exists(eventAt, :now), \
-             eventRows = if_not_exists(eventRows, :rows), claimedUntil = :until"
-        } else {
-            ""
+        // Waiting for its event (`pending`), claimed for the caller's close, or already marked
+        // completed by it.
+        let set_settled = match settled {
+            None => ", pending = :pending",
+            Some((_, WaitWrite::Claim)) => {
+                ", pending = :pending, eventState = if_not_exists(eventState, :state), \
+                 eventAt = if_not_exists(eventAt, :now), eventRows = if_not_exists(eventRows, :rows), \
+                 claimedUntil = :until"
+            }
+            Some((_, WaitWrite::Mark(_))) => {
+                ", eventState = if_not_exists(eventState, :state), \
+                 eventAt = if_not_exists(eventAt, :now), eventRows = if_not_exists(eventRows, :rows), \
+                 completedAt = :now, outcome = :outcome, completedBy = :side"
+            }
         };
         let set_names = fields.set_names;
         let first = self
@@ -498,7 +520,7 @@ impl TokenTable {
             .update_expression(format!(
                 "SET taskToken = :token, step = :step, runDate = :runDate, statementName = :name, \
                  executionName = :execution, attempt = :attempt, stateEnteredTime = :entered, \
-                 submittedAt = :now, pending = :pending, expiresAt = if_not_exists(expiresAt, :expires)\
+                 submittedAt = :now, expiresAt = if_not_exists(expiresAt, :expires)\
                  {set_names}{set_lineage}{set_settled}",
             ))
             .condition_expression("attribute_not_exists(taskToken)")
@@ -510,7 +532,6 @@ impl TokenTable {
             .expression_attribute_values(":attempt", n(i64::from(task.attempt)))
             .expression_attribute_values(":entered", s(&task.state_entered_time))
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":pending", s(PENDING))
             .expression_attribute_values(":expires", n(now + self.ttl_seconds))
             .return_values(ReturnValue::AllNew);
         let first = match lineage {
@@ -518,24 +539,36 @@ impl TokenTable {
             None => first,
         };
         let first = match settled {
-            Some(state) => first
-                .expression_attribute_values(":state", s(state.as_str()))
-                // The wait does not report rows; the event's own write stores the same -1 then.
-                .expression_attribute_values(":rows", n(-1))
-                .expression_attribute_values(":until", n(now + self.claim_seconds)),
-            None => first,
+            None => first.expression_attribute_values(":pending", s(PENDING)),
+            Some((state, write)) => {
+                let first = first
+                    .expression_attribute_values(":state", s(state.as_str()))
+                    // The wait does not report rows; the event's own write stores the same -1 then.
+                    .expression_attribute_values(":rows", n(-1));
+                match write {
+                    WaitWrite::Claim => first
+                        .expression_attribute_values(":pending", s(PENDING))
+                        .expression_attribute_values(":until", n(now + self.claim_seconds)),
+                    WaitWrite::Mark(outcome) => first
+                        .expression_attribute_values(":outcome", s(outcome.as_str()))
+                        .expression_attribute_values(":side", s(Side::SubmitterWait.as_str())),
+                }
+            }
         };
         fields.bind(first)
     }
 
     /// The submitter's wait saw `statement_id` end in `state`: stores the first token with that
-    /// state and the completion claim in one conditional write ([`first_token`](Self::first_token)),
-    /// so the caller closes the task at once
-    /// ([`settle_claimed`](crate::complete::TaskClients::settle_claimed)). A status event recorded
-    /// before it keeps its state; one recorded after it finds the claim held and changes nothing.
+    /// state and, as `write` says, the completion claim or the completion mark, in one conditional
+    /// write ([`first_token`](Self::first_token)), so the caller closes the task at once
+    /// ([`settle_claimed`](crate::complete::TaskClients::settle_claimed),
+    /// [`settle_premarked`](crate::complete::TaskClients::settle_premarked)). A status event
+    /// recorded before it keeps its state; one recorded after it finds the claim held or the task
+    /// completed and changes nothing.
     /// `Ok(None)` when a token is already stored (a retry re-attaching, or a redelivered
     /// invocation): the caller takes the general path, [`record_event`](Self::record_event) then
     /// [`record_task`](Self::record_task), which knows those cases.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_task_settled(
         &self,
         statement_id: &str,
@@ -544,6 +577,7 @@ impl TokenTable {
         lineage: Option<&crate::lineage::StepRun>,
         check: Option<&StoredCheck>,
         state: StatementState,
+        write: WaitWrite,
     ) -> Result<Option<Rendezvous>, StoreError> {
         let fields = TaskFields::new(task, check);
         let written = self
@@ -553,7 +587,7 @@ impl TokenTable {
                 statement_name,
                 lineage,
                 &fields,
-                Some(state),
+                Some((state, write)),
             )
             .send()
             .await;
@@ -636,6 +670,27 @@ impl TokenTable {
         self.update(statement_id)
             .update_expression("REMOVE claimedUntil")
             .condition_expression("attribute_not_exists(completedAt) AND taskToken = :token")
+            .expression_attribute_values(":token", s(token.expose()))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|err| {
+                if is_condition_failed(&err) {
+                    Ok(())
+                } else {
+                    Err(classify(err))
+                }
+            })
+    }
+
+    /// Takes back a completion mark written before its callback ([`WaitWrite::Mark`]) when the
+    /// callback failed: the task waits again (`pending`), for its event, the reconciler or the
+    /// Task's retry. Nothing when a retry's token replaced `token` meanwhile.
+    pub async fn unmark(&self, statement_id: &str, token: &TaskToken) -> Result<(), StoreError> {
+        self.update(statement_id)
+            .update_expression("SET pending = :pending REMOVE completedAt, outcome, completedBy")
+            .condition_expression("taskToken = :token")
+            .expression_attribute_values(":pending", s(PENDING))
             .expression_attribute_values(":token", s(token.expose()))
             .send()
             .await

@@ -24,7 +24,7 @@ use etl_callback::config::{self, ConfigError, TableSettings, Vars};
 use etl_callback::event::{StatementState, StatementStatusChange};
 use etl_callback::lineage::{self, Lineage, StepRun, Warehouse};
 use etl_callback::script::{self, ScriptError};
-use etl_callback::store::{Recorded, Side, StoreError, TokenTable};
+use etl_callback::store::{Outcome, Recorded, Side, StoreError, TokenTable, WaitWrite};
 use etl_callback::task::{client_token, script_key, statement_name, InputError, Task, TaskInput};
 use etl_callback::throttle::{Throttling, THROTTLING_EXCEPTION};
 use serde::Serialize;
@@ -613,12 +613,15 @@ impl Submitter {
         ))
     }
 
-    /// The wait saw the batch end: the first token goes in with that state and the completion
-    /// claim in one write, beside `DescribeStatement` (the step's output), and the task is closed
-    /// at once: three calls in a row (the write and the describe side by side, the callback, the
-    /// completion mark) where the general path makes six. A token already stored (a retry
-    /// re-attaching, a redelivery) takes the general path: the state recorded as the event would
-    /// record it ([`Self::record_wait_outcome`]), then [`Self::park`].
+    /// The wait saw the batch end: the first token goes in with that state in one write, beside
+    /// `DescribeStatement` (the step's output), and the task is closed at once. For an ordinary
+    /// step the state decides the outcome, so the write is the completion mark itself and the
+    /// callback is the last call: two calls in a row (the write with the describe, the callback)
+    /// where the general path makes six. A check's outcome depends on its result, so its write
+    /// takes the completion claim, and the result's read, the callback and the mark follow. A
+    /// token already stored (a retry re-attaching, a redelivery) or a failed write takes the
+    /// general path: the state recorded as the event would record it
+    /// ([`Self::record_wait_outcome`]), then [`Self::park`].
     async fn settle_waited(
         &self,
         statement_id: &str,
@@ -629,15 +632,31 @@ impl Submitter {
         state: StatementState,
     ) -> Result<(Completion, Recorded, Side), SubmitError> {
         let clients = self.task_clients();
+        let write = match (check, state) {
+            (Some(_), _) => WaitWrite::Claim,
+            (None, StatementState::Finished) => WaitWrite::Mark(Outcome::Succeeded),
+            (None, StatementState::Failed | StatementState::Aborted) => {
+                WaitWrite::Mark(Outcome::Failed)
+            }
+        };
         let (written, described) = tokio::join!(
             self.table
-                .record_task_settled(statement_id, task, name, run, check, state),
+                .record_task_settled(statement_id, task, name, run, check, state, write),
             clients.describe(statement_id),
         );
         match written {
             Ok(Some(rendezvous)) => {
                 let side = Side::SubmitterWait;
-                let completion = clients.settle_claimed(&rendezvous, side, described).await?;
+                let completion = match write {
+                    WaitWrite::Mark(_) => {
+                        clients
+                            .settle_premarked(&rendezvous, side, described)
+                            .await?
+                    }
+                    WaitWrite::Claim => {
+                        clients.settle_claimed(&rendezvous, side, described).await?
+                    }
+                };
                 Ok((completion, Recorded::Stored, side))
             }
             Ok(None) | Err(_) => {

@@ -158,30 +158,50 @@ fn token_written(
         })
 }
 
-/// The wait's one write: the first token with the state the wait saw (`if_not_exists`, as the
-/// event's own write) and the completion claim, answering `attributes` as ALL_NEW.
+/// The wait's one write for an ordinary step: the first token with the state the wait saw
+/// (`if_not_exists`, as the event's own write) and the completion mark with `outcome`, answering
+/// `attributes` as ALL_NEW. No claim and no `pending`: nobody else may close the task.
 fn settled_written(
     state: &'static str,
+    outcome: &'static str,
     attributes: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
 ) -> Rule {
     mock!(aws_sdk_dynamodb::Client::update_item)
         .match_requests(move |r| {
+            let value = |name: &str| {
+                r.expression_attribute_values()
+                    .and_then(|v| v.get(name))
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+            };
             r.condition_expression() == Some("attribute_not_exists(taskToken)")
                 && r.update_expression().is_some_and(|e| {
                     e.contains("taskToken = :token")
                         && e.contains("eventState = if_not_exists(eventState, :state)")
-                        && e.contains("claimedUntil = :until")
+                        && e.contains("completedAt = :now, outcome = :outcome, completedBy = :side")
+                        && !e.contains("pending")
+                        && !e.contains("claimedUntil")
                 })
-                && r.expression_attribute_values()
-                    .and_then(|v| v.get(":state"))
-                    .and_then(|v| v.as_s().ok())
-                    .is_some_and(|v| v == state)
+                && value(":state").as_deref() == Some(state)
+                && value(":outcome").as_deref() == Some(outcome)
+                && value(":side").as_deref() == Some("submitter-wait")
         })
         .then_output(move || {
             UpdateItemOutput::builder()
                 .set_attributes(Some(attributes.clone()))
                 .build()
         })
+}
+
+/// Taking back the completion mark of a failed callback: the task waits again.
+fn unmarked() -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.update_expression()
+                == Some("SET pending = :pending REMOVE completedAt, outcome, completedBy")
+                && r.condition_expression() == Some("taskToken = :token")
+        })
+        .then_output(|| UpdateItemOutput::builder().build())
 }
 
 /// Any first-token write refused: a token is stored already (a redelivered invocation).
@@ -255,7 +275,7 @@ async fn a_batch_that_finished_within_the_wait_is_closed_by_the_submitter_once()
         "FINISHED",
         &[("statementId", ID), ("eventState", "FINISHED")],
     );
-    let settled = settled_written("FINISHED", item(&both_halves("FINISHED")));
+    let settled = settled_written("FINISHED", "SUCCEEDED", item(&both_halves("FINISHED")));
     let store = token_written(item(&both_halves("FINISHED")));
     let claim = update("SET claimedUntil", item(&[]));
     let mark = marked("submitter-wait", "SUCCEEDED", TOKEN);
@@ -283,8 +303,8 @@ async fn a_batch_that_finished_within_the_wait_is_closed_by_the_submitter_once()
     assert_eq!(submitted.wait, "Ended(Finished)");
     assert_eq!(submitted.completion, "Succeeded");
     assert_eq!(submitted.recorded, "Stored");
-    // One write stores the token, the state and the claim; the event's own write, the general
-    // token write and the separate claim are not made.
+    // One write stores the token, the state and the completion mark; the event's own write, the
+    // general token write, the claim and the separate mark are not made.
     assert_eq!(
         (
             batch.num_calls(),
@@ -293,7 +313,7 @@ async fn a_batch_that_finished_within_the_wait_is_closed_by_the_submitter_once()
             success.num_calls(),
             mark.num_calls()
         ),
-        (1, 1, 1, 1, 1)
+        (1, 1, 1, 1, 0)
     );
     assert_eq!(
         (event.num_calls(), store.num_calls(), claim.num_calls()),
@@ -307,6 +327,7 @@ async fn a_batch_that_failed_within_the_wait_fails_the_task_with_the_steps_mappe
     let batch = waited(StatementStatusString::Failed);
     let event = event_written("FAILED", &[("statementId", ID), ("eventState", "FAILED")]);
     let settled = settled_written(
+        "FAILED",
         "FAILED",
         with_error_names(
             item(&both_halves("FAILED")),
@@ -347,7 +368,7 @@ async fn a_batch_that_failed_within_the_wait_fails_the_task_with_the_steps_mappe
     assert_eq!(submitted.completion, "Failed");
     assert_eq!(
         (settled.num_calls(), failure.num_calls(), mark.num_calls()),
-        (1, 1, 1)
+        (1, 1, 0)
     );
     assert_eq!((event.num_calls(), claim.num_calls()), (0, 0));
 }
@@ -448,7 +469,7 @@ async fn an_event_recorded_during_the_wait_keeps_its_state_and_the_task_is_close
     let batch = waited(StatementStatusString::Finished);
     let mut both = both_halves("FINISHED");
     both.push(("eventRows", "3"));
-    let settled = settled_written("FINISHED", item(&both));
+    let settled = settled_written("FINISHED", "SUCCEEDED", item(&both));
     let mark = marked("submitter-wait", "SUCCEEDED", TOKEN);
     let describe = finished_describe();
     let success = mock!(aws_sdk_sfn::Client::send_task_success)
@@ -466,7 +487,7 @@ async fn an_event_recorded_during_the_wait_keeps_its_state_and_the_task_is_close
     assert_eq!(submitted.completion, "Succeeded");
     assert_eq!(
         (settled.num_calls(), success.num_calls(), mark.num_calls()),
-        (1, 1, 1)
+        (1, 1, 0)
     );
 }
 
@@ -557,8 +578,10 @@ async fn a_failed_wait_write_takes_the_general_path_and_still_closes_the_task_on
     let batch = waited(StatementStatusString::Finished);
     let throttled = mock!(aws_sdk_dynamodb::Client::update_item)
         .match_requests(|r| {
-            r.update_expression()
-                .is_some_and(|e| e.contains("claimedUntil = :until") && e.contains("taskToken"))
+            r.update_expression().is_some_and(|e| {
+                e.contains("eventState = if_not_exists(eventState, :state)")
+                    && e.contains("taskToken = :token")
+            })
         })
         .then_error(|| {
             aws_sdk_dynamodb::operation::update_item::UpdateItemError::ProvisionedThroughputExceededException(
@@ -599,4 +622,63 @@ async fn a_failed_wait_write_takes_the_general_path_and_still_closes_the_task_on
         ),
         (1, 1, 1, 1, 1, 1)
     );
+}
+
+#[tokio::test]
+async fn a_task_step_functions_already_closed_is_marked_task_closed_after_the_callback() {
+    // The execution was stopped while the submit waited: the callback finds the task closed, and
+    // the mark written before it is corrected to TASK_CLOSED.
+    let get = script();
+    let batch = waited(StatementStatusString::Finished);
+    let settled = settled_written("FINISHED", "SUCCEEDED", item(&both_halves("FINISHED")));
+    let closed_mark = marked("submitter-wait", "TASK_CLOSED", TOKEN);
+    let describe = finished_describe();
+    let closed = mock!(aws_sdk_sfn::Client::send_task_success).then_error(|| {
+        aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError::TaskTimedOut(
+            aws_sdk_sfn::types::error::TaskTimedOut::builder()
+                .message("Task Timed Out")
+                .build(),
+        )
+    });
+    let s = submitter(
+        WAIT,
+        &[&settled, &closed_mark],
+        &[&closed],
+        &[&batch, &describe],
+        &get,
+    );
+
+    let submitted = s.handle(input()).await.unwrap();
+
+    assert_eq!(submitted.completion, "TaskAlreadyClosed");
+    assert_eq!((closed.num_calls(), closed_mark.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_failed_callback_takes_the_mark_back_so_the_task_waits_again_and_fails_for_a_retry() {
+    let get = script();
+    let batch = waited(StatementStatusString::Finished);
+    let settled = settled_written("FINISHED", "SUCCEEDED", item(&both_halves("FINISHED")));
+    let unmark = unmarked();
+    let describe = finished_describe();
+    let throttled = mock!(aws_sdk_sfn::Client::send_task_success).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+            ),
+        )
+    });
+    let s = submitter(
+        WAIT,
+        &[&settled, &unmark],
+        &[&throttled],
+        &[&batch, &describe],
+        &get,
+    );
+
+    let err = s.handle(input()).await.unwrap_err();
+
+    assert_eq!(err.name(), "CallbackThrottled");
+    assert_eq!((throttled.num_calls(), unmark.num_calls()), (1, 1));
 }

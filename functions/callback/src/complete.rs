@@ -368,8 +368,11 @@ impl TaskClients<'_> {
     /// the submitter's wait on an ordinary step), with the statement's details `described` while
     /// that write was on its way. The callback is the only call left before the invocation
     /// answers. When Step Functions had already closed the task, the mark is corrected to
-    /// `TASK_CLOSED`; when the callback fails, the mark is taken back
-    /// ([`TokenTable::unmark`]) so that the task waits again, and the error is returned.
+    /// `TASK_CLOSED`. When the callback fails, the mark is taken back ([`TokenTable::unmark`]):
+    /// the task waits again, as a parked token does, for its status event or the reconciler
+    /// (`WaitingForEvent`); only when that write fails too is its error returned (the invocation
+    /// fails, `TokenStoreThrottled` is retried by the step, and the retry's token write replaces the
+    /// token and removes its mark).
     pub async fn settle_premarked(
         &self,
         rendezvous: &Rendezvous,
@@ -397,13 +400,21 @@ impl TaskClients<'_> {
                 }
                 Ok(completion)
             }
-            Err(err) => {
-                if let Err(unmark) = self.table.unmark(id, &task.token).await {
-                    warn!(statement_id = id, error = %unmark,
-                          "could not take back the completion mark of a failed callback; the Task's retry replaces it");
+            Err(err) => match self.table.unmark(id, &task.token).await {
+                Ok(()) => {
+                    warn!(statement_id = id, step = %task.step, error = %err, error_type = err.name(),
+                          "the callback failed; the task waits again for its status event or the reconciler");
+                    Ok(Completion::WaitingForEvent)
                 }
-                Err(err)
-            }
+                Err(unmark) => {
+                    // The write is what left the item wrong, so its error is the one reported:
+                    // `TokenStoreThrottled` is retried by the step, and the retry's token write
+                    // removes this mark.
+                    warn!(statement_id = id, error = %err, error_type = err.name(),
+                          "the callback failed and its completion mark could not be taken back");
+                    Err(CompleteError::Store(unmark))
+                }
+            },
         }
     }
 

@@ -501,10 +501,14 @@ impl TokenTable {
         };
         // Waiting for its event (`pending`), claimed for the caller's close, or already marked
         // completed by it.
+        let set_pending = match settled {
+            None | Some((_, WaitWrite::Claim)) => " pending = :pending,",
+            Some((_, WaitWrite::Mark(_))) => "",
+        };
         let set_settled = match settled {
-            None => ", pending = :pending",
+            None => "",
             Some((_, WaitWrite::Claim)) => {
-                ", pending = :pending, eventState = if_not_exists(eventState, :state), \
+                ", eventState = if_not_exists(eventState, :state), \
                  eventAt = if_not_exists(eventAt, :now), eventRows = if_not_exists(eventRows, :rows), \
                  claimedUntil = :until"
             }
@@ -520,7 +524,7 @@ impl TokenTable {
             .update_expression(format!(
                 "SET taskToken = :token, step = :step, runDate = :runDate, statementName = :name, \
                  executionName = :execution, attempt = :attempt, stateEnteredTime = :entered, \
-                 submittedAt = :now, expiresAt = if_not_exists(expiresAt, :expires)\
+                 submittedAt = :now,{set_pending} expiresAt = if_not_exists(expiresAt, :expires)\
                  {set_names}{set_lineage}{set_settled}",
             ))
             .condition_expression("attribute_not_exists(taskToken)")

@@ -607,10 +607,8 @@ impl Submitter {
             info!(statement_id = %statement_id, step = %task.step, attempt = task.attempt,
                   recorded = ?recorded, "the Data API returned the statement of an earlier attempt");
         }
-        Ok((
-            self.task_clients().settle(&rendezvous, side).await?,
-            recorded,
-        ))
+        let completion = self.task_clients().settle(&rendezvous, side).await;
+        Ok((deferred(statement_id, completion), recorded))
     }
 
     /// The wait saw the batch end: the first token goes in with that state in one write, beside
@@ -653,9 +651,10 @@ impl Submitter {
                             .settle_premarked(&rendezvous, side, described)
                             .await?
                     }
-                    WaitWrite::Claim => {
-                        clients.settle_claimed(&rendezvous, side, described).await?
-                    }
+                    WaitWrite::Claim => deferred(
+                        statement_id,
+                        clients.settle_claimed(&rendezvous, side, described).await,
+                    ),
                 };
                 Ok((completion, Recorded::Stored, side))
             }
@@ -822,6 +821,17 @@ impl Submitter {
             wait: if fell_back { Wait::FellBack } else { Wait::Off },
         })
     }
+}
+
+/// Closing the task after its token was stored failed (the claim was given back, or expires by
+/// itself): the task waits as a parked token does, for its status event or the reconciler's
+/// lost-event recovery, rather than failing the step on a callback Step Functions throttled.
+fn deferred(statement_id: &str, closed: Result<Completion, CompleteError>) -> Completion {
+    closed.unwrap_or_else(|err| {
+        warn!(statement_id, error = %err, error_type = err.name(),
+              "the token is stored but closing the task failed; its status event or the reconciler closes it");
+        Completion::WaitingForEvent
+    })
 }
 
 type SubmitResult =

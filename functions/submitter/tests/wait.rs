@@ -654,21 +654,29 @@ async fn a_task_step_functions_already_closed_is_marked_task_closed_after_the_ca
     assert_eq!((closed.num_calls(), closed_mark.num_calls()), (1, 1));
 }
 
-#[tokio::test]
-async fn a_failed_callback_takes_the_mark_back_so_the_task_waits_again_and_fails_for_a_retry() {
-    let get = script();
-    let batch = waited(StatementStatusString::Finished);
-    let settled = settled_written("FINISHED", "SUCCEEDED", item(&both_halves("FINISHED")));
-    let unmark = unmarked();
-    let describe = finished_describe();
-    let throttled = mock!(aws_sdk_sfn::Client::send_task_success).then_http_response(|| {
+fn throttled_callback() -> Rule {
+    mock!(aws_sdk_sfn::Client::send_task_success).then_http_response(|| {
         aws_smithy_runtime_api::http::Response::new(
             aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
             aws_smithy_types::body::SdkBody::from(
                 r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
             ),
         )
-    });
+    })
+}
+
+#[tokio::test]
+async fn a_failed_callback_takes_the_mark_back_and_the_task_waits_for_its_event_or_the_reconciler()
+{
+    // Step Functions throttled the callback: the mark is taken back (`pending` again, the state
+    // recorded), so the status event's completer or the reconciler's lost-event recovery closes
+    // the task; the invocation does not fail the step.
+    let get = script();
+    let batch = waited(StatementStatusString::Finished);
+    let settled = settled_written("FINISHED", "SUCCEEDED", item(&both_halves("FINISHED")));
+    let unmark = unmarked();
+    let describe = finished_describe();
+    let throttled = throttled_callback();
     let s = submitter(
         WAIT,
         &[&settled, &unmark],
@@ -677,8 +685,45 @@ async fn a_failed_callback_takes_the_mark_back_so_the_task_waits_again_and_fails
         &get,
     );
 
+    let submitted = s.handle(input()).await.unwrap();
+
+    assert_eq!(submitted.completion, "WaitingForEvent");
+    assert_eq!((throttled.num_calls(), unmark.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_failed_callback_whose_mark_cannot_be_taken_back_fails_the_invocation_for_the_tasks_retry(
+) {
+    // Neither the callback nor taking the mark back worked: a completed mark with an open task
+    // would wait for nobody, so the invocation fails with the write's error, which the step
+    // retries; the retry's token write replaces the token and removes the mark.
+    let get = script();
+    let batch = waited(StatementStatusString::Finished);
+    let settled = settled_written("FINISHED", "SUCCEEDED", item(&both_halves("FINISHED")));
+    let unmark_fails = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.update_expression()
+                == Some("SET pending = :pending REMOVE completedAt, outcome, completedBy")
+        })
+        .then_error(|| {
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError::ProvisionedThroughputExceededException(
+                aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException::builder()
+                    .message("throttled by the test")
+                    .build(),
+            )
+        });
+    let describe = finished_describe();
+    let throttled = throttled_callback();
+    let s = submitter(
+        WAIT,
+        &[&settled, &unmark_fails],
+        &[&throttled],
+        &[&batch, &describe],
+        &get,
+    );
+
     let err = s.handle(input()).await.unwrap_err();
 
-    assert_eq!(err.name(), "CallbackThrottled");
-    assert_eq!((throttled.num_calls(), unmark.num_calls()), (1, 1));
+    assert_eq!(err.name(), "TokenStoreThrottled");
+    assert_eq!((throttled.num_calls(), unmark_fails.num_calls()), (1, 1));
 }

@@ -34,6 +34,9 @@ pub use crate::check::MAX_CAUSE_CHARS;
 pub use crate::task::{truncate, STATEMENT_ABORTED, STATEMENT_FAILED, STATEMENT_NOT_FOUND};
 
 type HttpResponse = aws_smithy_runtime_api::http::Response;
+/// A statement's `DescribeStatement` answer, fetched before the claim or under it.
+pub type Described =
+    Result<DescribeStatementOutput, SdkError<DescribeStatementError, HttpResponse>>;
 type BoxError = Box<dyn StdError + Send + Sync>;
 
 #[derive(Debug, Error)]
@@ -328,6 +331,93 @@ impl TaskClients<'_> {
         }
     }
 
+    /// Closes the task of `rendezvous`, whose completion claim the caller's own write already took
+    /// ([`TokenTable::record_task_settled`]: the submitter's wait), with the statement's details
+    /// `described` while that write was on its way: the general path's claim and
+    /// `DescribeStatement` are not made again. The rest is [`settle`](Self::settle)'s: the
+    /// callback, the completion mark, the lineage events, and a retry's token that replaced this one
+    /// settled again.
+    pub async fn settle_claimed(
+        &self,
+        rendezvous: &Rendezvous,
+        side: Side,
+        described: Described,
+    ) -> Result<Completion, CompleteError> {
+        let id = rendezvous.statement_id.as_str();
+        let (task, event) = match decide(rendezvous) {
+            Decision::Done(completion) => return Ok(completion),
+            Decision::Close { task, event } => (task, event),
+        };
+        if let Some(completion) = self
+            .close_claimed(id, task, event, side, Some(described))
+            .await?
+        {
+            return Ok(completion);
+        }
+        match self.table.read(id).await? {
+            None => Ok(Completion::AlreadyCompleted),
+            Some(current) => Ok(self
+                .settle_once(&current, side)
+                .await?
+                .unwrap_or(Completion::Superseded)),
+        }
+    }
+
+    /// Closes the task of `rendezvous`, which the caller's own write already marked completed with
+    /// the outcome its statement's state decides ([`WaitWrite::Mark`](crate::store::WaitWrite):
+    /// the submitter's wait on an ordinary step), with the statement's details `described` while
+    /// that write was on its way. The callback is the only call left before the invocation
+    /// answers. When Step Functions had already closed the task, the mark is corrected to
+    /// `TASK_CLOSED`. When the callback fails, the mark is taken back ([`TokenTable::unmark`]):
+    /// the task waits again, as a parked token does, for its status event or the reconciler
+    /// (`WaitingForEvent`); only when that write fails too is its error returned (the invocation
+    /// fails, `TokenStoreThrottled` is retried by the step, and the retry's token write replaces the
+    /// token and removes its mark).
+    pub async fn settle_premarked(
+        &self,
+        rendezvous: &Rendezvous,
+        side: Side,
+        described: Described,
+    ) -> Result<Completion, CompleteError> {
+        let id = rendezvous.statement_id.as_str();
+        let (Some(task), Some(event)) = (&rendezvous.task, &rendezvous.event) else {
+            // The write stores both halves; an item without them is not this write's.
+            return Ok(Completion::AlreadyCompleted);
+        };
+        match self.close(id, task, event, Some(described)).await {
+            Ok((completion, end)) => {
+                let kept = match completion {
+                    Completion::TaskAlreadyClosed => {
+                        self.finish(id, task, completion.outcome(), side, None)
+                            .await
+                    }
+                    _ => true,
+                };
+                info!(statement_id = id, step = %task.step, outcome = completion.outcome().as_str(),
+                      completed_by = side.as_str(), "task completed");
+                if let (true, Some(end)) = (kept, end) {
+                    self.lineage.ran(task.lineage.as_ref(), &end).await;
+                }
+                Ok(completion)
+            }
+            Err(err) => match self.table.unmark(id, &task.token).await {
+                Ok(()) => {
+                    warn!(statement_id = id, step = %task.step, error = %err, error_type = err.name(),
+                          "the callback failed; the task waits again for its status event or the reconciler");
+                    Ok(Completion::WaitingForEvent)
+                }
+                Err(unmark) => {
+                    // The write is what left the item wrong, so its error is the one reported:
+                    // `TokenStoreThrottled` is retried by the step, and the retry's token write
+                    // removes this mark.
+                    warn!(statement_id = id, error = %err, error_type = err.name(),
+                          "the callback failed and its completion mark could not be taken back");
+                    Err(CompleteError::Store(unmark))
+                }
+            },
+        }
+    }
+
     /// `None` when the token was replaced while the task was being completed.
     async fn settle_once(
         &self,
@@ -344,7 +434,20 @@ impl TaskClients<'_> {
                   "task already completed, being completed by another delivery, or its token replaced");
             return Ok(Some(Completion::ClaimedElsewhere));
         }
-        match self.close(id, task, event).await {
+        self.close_claimed(id, task, event, side, None).await
+    }
+
+    /// Under the claim: the callback, then the completion mark and the lineage events; the claim
+    /// given back when the callback failed. `None` when the token was replaced meanwhile.
+    async fn close_claimed(
+        &self,
+        id: &str,
+        task: &RecordedTask,
+        event: &RecordedEvent,
+        side: Side,
+        described: Option<Described>,
+    ) -> Result<Option<Completion>, CompleteError> {
+        match self.close(id, task, event, described).await {
             Ok((completion, end)) => {
                 let marked = self
                     .finish(id, task, completion.outcome(), side, None)
@@ -400,8 +503,13 @@ impl TaskClients<'_> {
         id: &str,
         task: &RecordedTask,
         event: &RecordedEvent,
+        described: Option<Described>,
     ) -> Result<(Completion, Option<End>), CompleteError> {
-        let (report, written) = self.report(id, event).await?;
+        let described = match described {
+            Some(described) => described,
+            None => self.describe(id).await,
+        };
+        let (report, written) = self.report(id, event, described)?;
         let (duration_ms, rows) = (report.duration_ms, report.rows);
         // Lineage off: not even the end is built.
         let end = self
@@ -504,12 +612,18 @@ impl TaskClients<'_> {
 
     /// What the statement did and, while lineage is on, the rows each table was written
     /// ([`rows_written`]).
-    async fn report(
+    /// `DescribeStatement` of `id`, as [`Self::report`] reads it.
+    pub async fn describe(&self, id: &str) -> Described {
+        self.redshift_data.describe_statement().id(id).send().await
+    }
+
+    fn report(
         &self,
         id: &str,
         event: &RecordedEvent,
+        described: Described,
     ) -> Result<(Report, crate::lineage::RowsWritten), CompleteError> {
-        match self.redshift_data.describe_statement().id(id).send().await {
+        match described {
             Ok(described) => Ok((
                 Report::from_described(&described, event),
                 self.lineage.rows_written(&described),

@@ -187,6 +187,19 @@ impl Side {
     }
 }
 
+/// What the submitter's wait writes with the first token when it saw the statement end
+/// ([`TokenTable::record_task_settled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitWrite {
+    /// The completion claim: the caller reads what decides the outcome (a check's result), then
+    /// calls back and marks the task completed.
+    Claim,
+    /// The completion mark itself, with the outcome the statement's state decides (an ordinary
+    /// step: FINISHED succeeds, FAILED and ABORTED fail): the caller calls back, and only a failed
+    /// or refused callback writes again ([`TokenTable::unmark`], or the `TASK_CLOSED` mark).
+    Mark(Outcome),
+}
+
 /// How a task ended, as recorded in `outcome`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -332,6 +345,43 @@ fn with_names(
     }
 }
 
+/// What a token's write stores beside the token: the step's error names and a check step's
+/// settings, with the `SET` clause that writes them.
+struct TaskFields {
+    names: Option<AttributeValue>,
+    check: Option<AttributeValue>,
+    set_names: &'static str,
+}
+
+impl TaskFields {
+    fn new(task: &Task, check: Option<&StoredCheck>) -> Self {
+        // The step's error names travel with its token; without any, the requests are unchanged.
+        let names = error_names(&task.error_names);
+        let check = check.map(|c| s(serde_json::to_string(c).expect("a check serializes")));
+        let set_names = match (names.is_some(), check.is_some()) {
+            (true, true) => ", errorNames = :errorNames, #check = :check",
+            (true, false) => ", errorNames = :errorNames",
+            (false, true) => ", #check = :check",
+            (false, false) => "",
+        };
+        Self {
+            names,
+            check,
+            set_names,
+        }
+    }
+
+    /// Binds the values (and `#check`'s name) of [`Self::set_names`].
+    fn bind(&self, request: UpdateItem) -> UpdateItem {
+        // `check` is not a DynamoDB reserved word today; the name placeholder keeps it safe anyway.
+        let request = match self.check {
+            Some(_) => request.expression_attribute_names("#check", CHECK),
+            None => request,
+        };
+        with_names(request, self.names.as_ref(), self.check.as_ref())
+    }
+}
+
 /// `errorNames` as DynamoDB stores it; `None` for no mapping (the attribute is then not written).
 fn error_names(names: &ErrorNames) -> Option<AttributeValue> {
     (!names.is_empty()).then(|| {
@@ -373,53 +423,9 @@ impl TokenTable {
         lineage: Option<&crate::lineage::StepRun>,
         check: Option<&StoredCheck>,
     ) -> Result<(Rendezvous, Recorded), StoreError> {
-        let now = now();
-        // The step's error names travel with its token; without any, the requests are unchanged.
-        let names = error_names(&task.error_names);
-        let check = check.map(|c| s(serde_json::to_string(c).expect("a check serializes")));
-        let set_names = match (names.is_some(), check.is_some()) {
-            (true, true) => ", errorNames = :errorNames, #check = :check",
-            (true, false) => ", errorNames = :errorNames",
-            (false, true) => ", #check = :check",
-            (false, false) => "",
-        };
-        // `check` is not a DynamoDB reserved word today; the name placeholder keeps it safe anyway.
-        let check_name = |request: UpdateItem| match check {
-            Some(_) => request.expression_attribute_names("#check", CHECK),
-            None => request,
-        };
-        // So does its lineage run, only while lineage is on (the first token's: a retry of the
-        // same Task entry is the same run).
-        let set_lineage = if lineage.is_some() {
-            ", lineage = :lineage"
-        } else {
-            ""
-        };
+        let fields = TaskFields::new(task, check);
         let first = self
-            .update(statement_id)
-            .update_expression(format!(
-                "SET taskToken = :token, step = :step, runDate = :runDate, statementName = :name, \
-                 executionName = :execution, attempt = :attempt, stateEnteredTime = :entered, \
-                 submittedAt = :now, pending = :pending, expiresAt = if_not_exists(expiresAt, :expires)\
-                 {set_names}{set_lineage}",
-            ))
-            .condition_expression("attribute_not_exists(taskToken)")
-            .expression_attribute_values(":token", s(task.token.expose()))
-            .expression_attribute_values(":step", s(&task.step))
-            .expression_attribute_values(":runDate", s(task.run_date.to_string()))
-            .expression_attribute_values(":name", s(statement_name))
-            .expression_attribute_values(":execution", s(&task.execution_name))
-            .expression_attribute_values(":attempt", n(i64::from(task.attempt)))
-            .expression_attribute_values(":entered", s(&task.state_entered_time))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":pending", s(PENDING))
-            .expression_attribute_values(":expires", n(now + self.ttl_seconds))
-            .return_values(ReturnValue::AllNew);
-        let first = match lineage {
-            Some(run) => first.expression_attribute_values(":lineage", s(run.to_json())),
-            None => first,
-        };
-        let first = check_name(with_names(first, names.as_ref(), check.as_ref()))
+            .first_token(statement_id, task, statement_name, lineage, &fields, None)
             .send()
             .await;
         match first {
@@ -432,6 +438,8 @@ impl TokenTable {
             Err(err) if is_condition_failed(&err) => {}
             Err(err) => return Err(classify(err)),
         }
+        let now = now();
+        let set_names = fields.set_names;
         let replaced = self
             .update(statement_id)
             .update_expression(format!(
@@ -451,9 +459,7 @@ impl TokenTable {
             .expression_attribute_values(":execution", s(&task.execution_name))
             .expression_attribute_values(":step", s(&task.step))
             .return_values(ReturnValue::AllNew);
-        let replaced = check_name(with_names(replaced, names.as_ref(), check.as_ref()))
-            .send()
-            .await;
+        let replaced = fields.bind(replaced).send().await;
         match replaced {
             Ok(out) => {
                 info!(statement_id, step = %task.step, attempt = task.attempt,
@@ -467,6 +473,134 @@ impl TokenTable {
                 let current = self.read(statement_id).await?;
                 refused(statement_id, task, current)
             }
+            Err(err) => Err(classify(err)),
+        }
+    }
+
+    /// The first token's write (`attribute_not_exists(taskToken)`): the token, the step's record
+    /// and the pending index key. With `settled`, the same write also records the terminal state the
+    /// submitter's wait saw, as [`record_event`](Self::record_event) would (the first state recorded
+    /// stays), and takes the completion claim, as [`claim`](Self::claim) would: one request where
+    /// the general path makes three.
+    fn first_token(
+        &self,
+        statement_id: &str,
+        task: &Task,
+        statement_name: &str,
+        lineage: Option<&crate::lineage::StepRun>,
+        fields: &TaskFields,
+        settled: Option<(StatementState, WaitWrite)>,
+    ) -> UpdateItem {
+        let now = now();
+        // So does its lineage run, only while lineage is on (the first token's: a retry of the
+        // same Task entry is the same run).
+        let set_lineage = if lineage.is_some() {
+            ", lineage = :lineage"
+        } else {
+            ""
+        };
+        // Waiting for its event (`pending`), claimed for the caller's close, or already marked
+        // completed by it.
+        let set_pending = match settled {
+            None | Some((_, WaitWrite::Claim)) => " pending = :pending,",
+            Some((_, WaitWrite::Mark(_))) => "",
+        };
+        let set_settled = match settled {
+            None => "",
+            Some((_, WaitWrite::Claim)) => {
+                ", eventState = if_not_exists(eventState, :state), \
+                 eventAt = if_not_exists(eventAt, :now), eventRows = if_not_exists(eventRows, :rows), \
+                 claimedUntil = :until"
+            }
+            Some((_, WaitWrite::Mark(_))) => {
+                ", eventState = if_not_exists(eventState, :state), \
+                 eventAt = if_not_exists(eventAt, :now), eventRows = if_not_exists(eventRows, :rows), \
+                 completedAt = :now, outcome = :outcome, completedBy = :side"
+            }
+        };
+        let set_names = fields.set_names;
+        let first = self
+            .update(statement_id)
+            .update_expression(format!(
+                "SET taskToken = :token, step = :step, runDate = :runDate, statementName = :name, \
+                 executionName = :execution, attempt = :attempt, stateEnteredTime = :entered, \
+                 submittedAt = :now,{set_pending} expiresAt = if_not_exists(expiresAt, :expires)\
+                 {set_names}{set_lineage}{set_settled}",
+            ))
+            .condition_expression("attribute_not_exists(taskToken)")
+            .expression_attribute_values(":token", s(task.token.expose()))
+            .expression_attribute_values(":step", s(&task.step))
+            .expression_attribute_values(":runDate", s(task.run_date.to_string()))
+            .expression_attribute_values(":name", s(statement_name))
+            .expression_attribute_values(":execution", s(&task.execution_name))
+            .expression_attribute_values(":attempt", n(i64::from(task.attempt)))
+            .expression_attribute_values(":entered", s(&task.state_entered_time))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":expires", n(now + self.ttl_seconds))
+            .return_values(ReturnValue::AllNew);
+        let first = match lineage {
+            Some(run) => first.expression_attribute_values(":lineage", s(run.to_json())),
+            None => first,
+        };
+        let first = match settled {
+            None => first.expression_attribute_values(":pending", s(PENDING)),
+            Some((state, write)) => {
+                let first = first
+                    .expression_attribute_values(":state", s(state.as_str()))
+                    // The wait does not report rows; the event's own write stores the same -1 then.
+                    .expression_attribute_values(":rows", n(-1));
+                match write {
+                    WaitWrite::Claim => first
+                        .expression_attribute_values(":pending", s(PENDING))
+                        .expression_attribute_values(":until", n(now + self.claim_seconds)),
+                    WaitWrite::Mark(outcome) => first
+                        .expression_attribute_values(":outcome", s(outcome.as_str()))
+                        .expression_attribute_values(":side", s(Side::SubmitterWait.as_str())),
+                }
+            }
+        };
+        fields.bind(first)
+    }
+
+    /// The submitter's wait saw `statement_id` end in `state`: stores the first token with that
+    /// state and, as `write` says, the completion claim or the completion mark, in one conditional
+    /// write ([`first_token`](Self::first_token)), so the caller closes the task at once
+    /// ([`settle_claimed`](crate::complete::TaskClients::settle_claimed),
+    /// [`settle_premarked`](crate::complete::TaskClients::settle_premarked)). A status event
+    /// recorded before it keeps its state; one recorded after it finds the claim held or the task
+    /// completed and changes nothing.
+    /// `Ok(None)` when a token is already stored (a retry re-attaching, or a redelivered
+    /// invocation): the caller takes the general path, [`record_event`](Self::record_event) then
+    /// [`record_task`](Self::record_task), which knows those cases.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_task_settled(
+        &self,
+        statement_id: &str,
+        task: &Task,
+        statement_name: &str,
+        lineage: Option<&crate::lineage::StepRun>,
+        check: Option<&StoredCheck>,
+        state: StatementState,
+        write: WaitWrite,
+    ) -> Result<Option<Rendezvous>, StoreError> {
+        let fields = TaskFields::new(task, check);
+        let written = self
+            .first_token(
+                statement_id,
+                task,
+                statement_name,
+                lineage,
+                &fields,
+                Some((state, write)),
+            )
+            .send()
+            .await;
+        match written {
+            Ok(out) => Ok(Some(parse_item(
+                statement_id,
+                out.attributes.unwrap_or_default(),
+            )?)),
+            Err(err) if is_condition_failed(&err) => Ok(None),
             Err(err) => Err(classify(err)),
         }
     }
@@ -540,6 +674,27 @@ impl TokenTable {
         self.update(statement_id)
             .update_expression("REMOVE claimedUntil")
             .condition_expression("attribute_not_exists(completedAt) AND taskToken = :token")
+            .expression_attribute_values(":token", s(token.expose()))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|err| {
+                if is_condition_failed(&err) {
+                    Ok(())
+                } else {
+                    Err(classify(err))
+                }
+            })
+    }
+
+    /// Takes back a completion mark written before its callback ([`WaitWrite::Mark`]) when the
+    /// callback failed: the task waits again (`pending`), for its event, the reconciler or the
+    /// Task's retry. Nothing when a retry's token replaced `token` meanwhile.
+    pub async fn unmark(&self, statement_id: &str, token: &TaskToken) -> Result<(), StoreError> {
+        self.update(statement_id)
+            .update_expression("SET pending = :pending REMOVE completedAt, outcome, completedBy")
+            .condition_expression("taskToken = :token")
+            .expression_attribute_values(":pending", s(PENDING))
             .expression_attribute_values(":token", s(token.expose()))
             .send()
             .await

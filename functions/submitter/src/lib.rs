@@ -24,7 +24,7 @@ use etl_callback::config::{self, ConfigError, TableSettings, Vars};
 use etl_callback::event::{StatementState, StatementStatusChange};
 use etl_callback::lineage::{self, Lineage, StepRun, Warehouse};
 use etl_callback::script::{self, ScriptError};
-use etl_callback::store::{Recorded, Side, StoreError, TokenTable};
+use etl_callback::store::{Outcome, Recorded, Side, StoreError, TokenTable, WaitWrite};
 use etl_callback::task::{client_token, script_key, statement_name, InputError, Task, TaskInput};
 use etl_callback::throttle::{Throttling, THROTTLING_EXCEPTION};
 use serde::Serialize;
@@ -541,25 +541,36 @@ impl Submitter {
         info!(statement_id = %statement_id, step = %task.step, run_date = %task.run_date,
               attempt = task.attempt, token = %task.token.fingerprint(),
               statements = statements.len(), script = %key, wait = ?wait, "batch submitted");
-        // The state the wait saw goes into the item first, as the status event would put it, so
-        // that the token's write below finds both halves and closes the task.
-        let side = match wait {
-            Wait::Ended(state) => self.record_wait_outcome(&statement_id, &name, state).await,
-            Wait::Off | Wait::NotEnded | Wait::FellBack => Side::Submitter,
-        };
-
         // The step's run goes into the item with the first token (a retry that re-attaches is
         // the same run and keeps it); whoever closes the task sends its START and terminal event.
         let run = self.step_run(&task, lineage::now());
-        let (rendezvous, recorded) = self
-            .table
-            .record_task(&statement_id, &task, &name, run.as_ref(), check.as_ref())
-            .await?;
-        if recorded != Recorded::Stored {
-            info!(statement_id = %statement_id, step = %task.step, attempt = task.attempt,
-                  recorded = ?recorded, "the Data API returned the statement of an earlier attempt");
-        }
-        let completion = self.task_clients().settle(&rendezvous, side).await?;
+        let (completion, recorded, side) = match wait {
+            Wait::Ended(state) => {
+                self.settle_waited(
+                    &statement_id,
+                    &task,
+                    &name,
+                    run.as_ref(),
+                    check.as_ref(),
+                    state,
+                )
+                .await?
+            }
+            Wait::Off | Wait::NotEnded | Wait::FellBack => {
+                let side = Side::Submitter;
+                let (completion, recorded) = self
+                    .park(
+                        &statement_id,
+                        &task,
+                        &name,
+                        run.as_ref(),
+                        check.as_ref(),
+                        side,
+                    )
+                    .await?;
+                (completion, recorded, side)
+            }
+        };
         if completion != Completion::WaitingForEvent {
             info!(statement_id = %statement_id, completion = ?completion, completed_by = side.as_str(),
                   "the statement's outcome was recorded before the token was stored");
@@ -575,6 +586,90 @@ impl Submitter {
             completion: format!("{completion:?}"),
             wait: format!("{wait:?}"),
         })
+    }
+
+    /// The token's write ([`TokenTable::record_task`]) and, when it found the statement's state
+    /// already recorded, the task closed by `side`.
+    async fn park(
+        &self,
+        statement_id: &str,
+        task: &Task,
+        name: &str,
+        run: Option<&StepRun>,
+        check: Option<&StoredCheck>,
+        side: Side,
+    ) -> Result<(Completion, Recorded), SubmitError> {
+        let (rendezvous, recorded) = self
+            .table
+            .record_task(statement_id, task, name, run, check)
+            .await?;
+        if recorded != Recorded::Stored {
+            info!(statement_id = %statement_id, step = %task.step, attempt = task.attempt,
+                  recorded = ?recorded, "the Data API returned the statement of an earlier attempt");
+        }
+        let completion = self.task_clients().settle(&rendezvous, side).await;
+        Ok((deferred(statement_id, completion), recorded))
+    }
+
+    /// The wait saw the batch end: the first token goes in with that state in one write, beside
+    /// `DescribeStatement` (the step's output), and the task is closed at once. For an ordinary
+    /// step the state decides the outcome, so the write is the completion mark itself and the
+    /// callback is the last call: two calls in a row (the write with the describe, the callback)
+    /// where the general path makes six. A check's outcome depends on its result, so its write
+    /// takes the completion claim, and the result's read, the callback and the mark follow. A
+    /// token already stored (a retry re-attaching, a redelivery) or a failed write takes the
+    /// general path: the state recorded as the event would record it
+    /// ([`Self::record_wait_outcome`]), then [`Self::park`].
+    async fn settle_waited(
+        &self,
+        statement_id: &str,
+        task: &Task,
+        name: &str,
+        run: Option<&StepRun>,
+        check: Option<&StoredCheck>,
+        state: StatementState,
+    ) -> Result<(Completion, Recorded, Side), SubmitError> {
+        let clients = self.task_clients();
+        let write = match (check, state) {
+            (Some(_), _) => WaitWrite::Claim,
+            (None, StatementState::Finished) => WaitWrite::Mark(Outcome::Succeeded),
+            (None, StatementState::Failed | StatementState::Aborted) => {
+                WaitWrite::Mark(Outcome::Failed)
+            }
+        };
+        let (written, described) = tokio::join!(
+            self.table
+                .record_task_settled(statement_id, task, name, run, check, state, write),
+            clients.describe(statement_id),
+        );
+        match written {
+            Ok(Some(rendezvous)) => {
+                let side = Side::SubmitterWait;
+                let completion = match write {
+                    WaitWrite::Mark(_) => {
+                        clients
+                            .settle_premarked(&rendezvous, side, described)
+                            .await?
+                    }
+                    WaitWrite::Claim => deferred(
+                        statement_id,
+                        clients.settle_claimed(&rendezvous, side, described).await,
+                    ),
+                };
+                Ok((completion, Recorded::Stored, side))
+            }
+            Ok(None) | Err(_) => {
+                if let Err(err) = &written {
+                    warn!(statement_id, error = %err, error_type = err.name(),
+                          "could not store the token with the state the wait saw; taking the general path");
+                }
+                let side = self.record_wait_outcome(statement_id, name, state).await;
+                let (completion, recorded) = self
+                    .park(statement_id, task, name, run, check, side)
+                    .await?;
+                Ok((completion, recorded, side))
+            }
+        }
     }
 
     /// Records the terminal state the submit's wait saw in the rendezvous item with the status
@@ -726,6 +821,17 @@ impl Submitter {
             wait: if fell_back { Wait::FellBack } else { Wait::Off },
         })
     }
+}
+
+/// Closing the task after its token was stored failed (the claim was given back, or expires by
+/// itself): the task waits as a parked token does, for its status event or the reconciler's
+/// lost-event recovery, rather than failing the step on a callback Step Functions throttled.
+fn deferred(statement_id: &str, closed: Result<Completion, CompleteError>) -> Completion {
+    closed.unwrap_or_else(|err| {
+        warn!(statement_id, error = %err, error_type = err.name(),
+              "the token is stored but closing the task failed; its status event or the reconciler closes it");
+        Completion::WaitingForEvent
+    })
 }
 
 type SubmitResult =

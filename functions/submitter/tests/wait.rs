@@ -1,7 +1,8 @@
 //! The submitter's wait (`SUBMIT_WAIT_SECONDS`: `BatchExecuteStatement` with `WaitTimeSeconds`)
 //! against real SDK clients answered by aws-smithy-mocks: a batch that ended within the wait is
-//! recorded as its status event would record it and closed by the submitter through the shared
-//! settle path (`completedBy` `submitter-wait`); one still running parks the token; a wait the
+//! stored with its token and the completion claim in one write and closed by the submitter at once
+//! (`completedBy` `submitter-wait`; a token already stored, or a failed write, takes the general
+//! path: the event's own write, the token's write, the shared settle path); one still running parks the token; a wait the
 //! Data API refuses falls back to the plain submit under the same `ClientToken`.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
@@ -157,6 +158,65 @@ fn token_written(
         })
 }
 
+/// The wait's one write for an ordinary step: the first token with the state the wait saw
+/// (`if_not_exists`, as the event's own write) and the completion mark with `outcome`, answering
+/// `attributes` as ALL_NEW. No claim and no `pending`: nobody else may close the task.
+fn settled_written(
+    state: &'static str,
+    outcome: &'static str,
+    attributes: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(move |r| {
+            let value = |name: &str| {
+                r.expression_attribute_values()
+                    .and_then(|v| v.get(name))
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+            };
+            r.condition_expression() == Some("attribute_not_exists(taskToken)")
+                && r.update_expression().is_some_and(|e| {
+                    e.contains("taskToken = :token")
+                        && e.contains("eventState = if_not_exists(eventState, :state)")
+                        && e.contains("completedAt = :now, outcome = :outcome, completedBy = :side")
+                        && !e.contains("pending")
+                        && !e.contains("claimedUntil")
+                })
+                && value(":state").as_deref() == Some(state)
+                && value(":outcome").as_deref() == Some(outcome)
+                && value(":side").as_deref() == Some("submitter-wait")
+        })
+        .then_output(move || {
+            UpdateItemOutput::builder()
+                .set_attributes(Some(attributes.clone()))
+                .build()
+        })
+}
+
+/// Taking back the completion mark of a failed callback: the task waits again.
+fn unmarked() -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.update_expression()
+                == Some("SET pending = :pending REMOVE completedAt, outcome, completedBy")
+                && r.condition_expression() == Some("taskToken = :token")
+        })
+        .then_output(|| UpdateItemOutput::builder().build())
+}
+
+/// Any first-token write refused: a token is stored already (a redelivered invocation).
+fn first_refused() -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| r.condition_expression() == Some("attribute_not_exists(taskToken)"))
+        .then_error(|| {
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
+                aws_sdk_dynamodb::types::error::ConditionalCheckFailedException::builder()
+                    .message("The conditional request failed")
+                    .build(),
+            )
+        })
+}
+
 fn submitter(
     wait: u32,
     dynamodb: &[&Rule],
@@ -215,6 +275,7 @@ async fn a_batch_that_finished_within_the_wait_is_closed_by_the_submitter_once()
         "FINISHED",
         &[("statementId", ID), ("eventState", "FINISHED")],
     );
+    let settled = settled_written("FINISHED", "SUCCEEDED", item(&both_halves("FINISHED")));
     let store = token_written(item(&both_halves("FINISHED")));
     let claim = update("SET claimedUntil", item(&[]));
     let mark = marked("submitter-wait", "SUCCEEDED", TOKEN);
@@ -231,7 +292,7 @@ async fn a_batch_that_finished_within_the_wait_is_closed_by_the_submitter_once()
         .then_output(|| SendTaskSuccessOutput::builder().build());
     let s = submitter(
         WAIT,
-        &[&event, &store, &claim, &mark],
+        &[&settled, &event, &store, &claim, &mark],
         &[&success],
         &[&batch, &describe],
         &get,
@@ -241,16 +302,22 @@ async fn a_batch_that_finished_within_the_wait_is_closed_by_the_submitter_once()
 
     assert_eq!(submitted.wait, "Ended(Finished)");
     assert_eq!(submitted.completion, "Succeeded");
+    assert_eq!(submitted.recorded, "Stored");
+    // One write stores the token, the state and the completion mark; the event's own write, the
+    // general token write, the claim and the separate mark are not made.
     assert_eq!(
         (
             batch.num_calls(),
-            event.num_calls(),
-            store.num_calls(),
-            claim.num_calls(),
+            settled.num_calls(),
+            describe.num_calls(),
             success.num_calls(),
             mark.num_calls()
         ),
-        (1, 1, 1, 1, 1, 1)
+        (1, 1, 1, 1, 0)
+    );
+    assert_eq!(
+        (event.num_calls(), store.num_calls(), claim.num_calls()),
+        (0, 0, 0)
     );
 }
 
@@ -259,10 +326,14 @@ async fn a_batch_that_failed_within_the_wait_fails_the_task_with_the_steps_mappe
     let get = script();
     let batch = waited(StatementStatusString::Failed);
     let event = event_written("FAILED", &[("statementId", ID), ("eventState", "FAILED")]);
-    let store = token_written(with_error_names(
-        item(&both_halves("FAILED")),
-        &[("Redshift.StatementFailed", NO_SALES)],
-    ));
+    let settled = settled_written(
+        "FAILED",
+        "FAILED",
+        with_error_names(
+            item(&both_halves("FAILED")),
+            &[("Redshift.StatementFailed", NO_SALES)],
+        ),
+    );
     let claim = update("SET claimedUntil", item(&[]));
     let mark = marked("submitter-wait", "FAILED", TOKEN);
     let describe = mock!(aws_sdk_redshiftdata::Client::describe_statement).then_output(|| {
@@ -285,7 +356,7 @@ async fn a_batch_that_failed_within_the_wait_fails_the_task_with_the_steps_mappe
         .then_output(|| SendTaskFailureOutput::builder().build());
     let s = submitter(
         WAIT,
-        &[&event, &store, &claim, &mark],
+        &[&settled, &event, &claim, &mark],
         &[&failure],
         &[&batch, &describe],
         &get,
@@ -296,9 +367,10 @@ async fn a_batch_that_failed_within_the_wait_fails_the_task_with_the_steps_mappe
     assert_eq!(submitted.wait, "Ended(Failed)");
     assert_eq!(submitted.completion, "Failed");
     assert_eq!(
-        (event.num_calls(), failure.num_calls(), mark.num_calls()),
-        (1, 1, 1)
+        (settled.num_calls(), failure.num_calls(), mark.num_calls()),
+        (1, 1, 0)
     );
+    assert_eq!((event.num_calls(), claim.num_calls()), (0, 0));
 }
 
 #[tokio::test]
@@ -391,28 +463,20 @@ async fn without_a_wait_the_submit_carries_no_wait_time_and_records_no_event() {
 #[tokio::test]
 async fn an_event_recorded_during_the_wait_keeps_its_state_and_the_task_is_closed_once() {
     // The status event reached the completer while the submit waited: it recorded the state (and
-    // the event's row count) and found no token. The submitter's write keeps what is there.
+    // the event's row count) and found no token. The submitter's one write keeps what is there
+    // (`if_not_exists`) and answers the item with both halves; the task is closed once.
     let get = script();
     let batch = waited(StatementStatusString::Finished);
-    let event = event_written(
-        "FINISHED",
-        &[
-            ("statementId", ID),
-            ("eventState", "FINISHED"),
-            ("eventRows", "3"),
-        ],
-    );
     let mut both = both_halves("FINISHED");
     both.push(("eventRows", "3"));
-    let store = token_written(item(&both));
-    let claim = update("SET claimedUntil", item(&[]));
+    let settled = settled_written("FINISHED", "SUCCEEDED", item(&both));
     let mark = marked("submitter-wait", "SUCCEEDED", TOKEN);
     let describe = finished_describe();
     let success = mock!(aws_sdk_sfn::Client::send_task_success)
         .then_output(|| SendTaskSuccessOutput::builder().build());
     let s = submitter(
         WAIT,
-        &[&event, &store, &claim, &mark],
+        &[&settled, &mark],
         &[&success],
         &[&batch, &describe],
         &get,
@@ -421,20 +485,27 @@ async fn an_event_recorded_during_the_wait_keeps_its_state_and_the_task_is_close
     let submitted = s.handle(input()).await.unwrap();
 
     assert_eq!(submitted.completion, "Succeeded");
-    assert_eq!((success.num_calls(), mark.num_calls()), (1, 1));
+    assert_eq!(
+        (settled.num_calls(), success.num_calls(), mark.num_calls()),
+        (1, 1, 0)
+    );
 }
 
 #[tokio::test]
 async fn when_the_event_holds_the_claim_first_the_submitter_sends_nothing() {
-    // The event arrived after the token was stored and its completer took the claim first: the
-    // submitter's claim is refused and it neither calls back nor marks the item.
+    // A redelivered invocation: its first delivery stored the token, and the status event's
+    // completer took the claim. The wait's one write is refused (a token is there), the general
+    // path records the state and finds the same token (`Redelivered`), its claim is refused and
+    // it neither calls back nor marks the item.
     let get = script();
     let batch = waited(StatementStatusString::Finished);
     let event = event_written(
         "FINISHED",
         &[("statementId", ID), ("eventState", "FINISHED")],
     );
-    let store = token_written(item(&both_halves("FINISHED")));
+    let first = first_refused();
+    let replaced = update_condition_fails("SET taskToken = :token, attempt = :attempt");
+    let read = etl_callback::testing::read(item(&both_halves("FINISHED")));
     let claim = update_condition_fails("SET claimedUntil");
     let mark = marked("submitter-wait", "SUCCEEDED", TOKEN);
     let describe = finished_describe();
@@ -442,7 +513,7 @@ async fn when_the_event_holds_the_claim_first_the_submitter_sends_nothing() {
         .then_output(|| SendTaskSuccessOutput::builder().build());
     let s = submitter(
         WAIT,
-        &[&event, &store, &claim, &mark],
+        &[&first, &event, &replaced, &read, &claim, &mark],
         &[&success],
         &[&batch, &describe],
         &get,
@@ -450,15 +521,17 @@ async fn when_the_event_holds_the_claim_first_the_submitter_sends_nothing() {
 
     let submitted = s.handle(input()).await.unwrap();
 
+    assert_eq!(submitted.recorded, "Redelivered");
     assert_eq!(submitted.completion, "ClaimedElsewhere");
     assert_eq!(
         (
+            first.num_calls(),
+            event.num_calls(),
             claim.num_calls(),
-            describe.num_calls(),
             success.num_calls(),
             mark.num_calls()
         ),
-        (1, 0, 0, 0)
+        (2, 1, 1, 0, 0)
     );
 }
 
@@ -476,15 +549,8 @@ async fn when_the_task_was_already_completed_the_submitter_sends_nothing() {
     ]);
     let event = event_written("FINISHED", &done);
     let refused = update_condition_fails("SET taskToken = :token, attempt = :attempt");
-    let first = mock!(aws_sdk_dynamodb::Client::update_item)
-        .match_requests(|r| r.condition_expression() == Some("attribute_not_exists(taskToken)"))
-        .then_error(|| {
-            aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
-                aws_sdk_dynamodb::types::error::ConditionalCheckFailedException::builder()
-                    .message("The conditional request failed")
-                    .build(),
-            )
-        });
+    let first = first_refused();
+    let describe = finished_describe();
     let read = etl_callback::testing::read(item(&done));
     let claim = update("SET claimedUntil", item(&[]));
     let success = mock!(aws_sdk_sfn::Client::send_task_success)
@@ -493,7 +559,7 @@ async fn when_the_task_was_already_completed_the_submitter_sends_nothing() {
         WAIT,
         &[&event, &first, &refused, &read, &claim],
         &[&success],
-        &[&batch],
+        &[&batch, &describe],
         &get,
     );
 
@@ -502,4 +568,162 @@ async fn when_the_task_was_already_completed_the_submitter_sends_nothing() {
     assert_eq!(submitted.recorded, "Redelivered");
     assert_eq!(submitted.completion, "AlreadyCompleted");
     assert_eq!((claim.num_calls(), success.num_calls()), (0, 0));
+}
+
+#[tokio::test]
+async fn a_failed_wait_write_takes_the_general_path_and_still_closes_the_task_once() {
+    // The one write fails (DynamoDB throttled it): the state goes in with the event's own write,
+    // the token with its own, and the settle path claims and closes: the same single callback.
+    let get = script();
+    let batch = waited(StatementStatusString::Finished);
+    let throttled = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.update_expression().is_some_and(|e| {
+                e.contains("eventState = if_not_exists(eventState, :state)")
+                    && e.contains("taskToken = :token")
+            })
+        })
+        .then_error(|| {
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError::ProvisionedThroughputExceededException(
+                aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException::builder()
+                    .message("throttled by the test")
+                    .build(),
+            )
+        });
+    let event = event_written(
+        "FINISHED",
+        &[("statementId", ID), ("eventState", "FINISHED")],
+    );
+    let store = token_written(item(&both_halves("FINISHED")));
+    let claim = update("SET claimedUntil", item(&[]));
+    let mark = marked("submitter-wait", "SUCCEEDED", TOKEN);
+    let describe = finished_describe();
+    let success = mock!(aws_sdk_sfn::Client::send_task_success)
+        .then_output(|| SendTaskSuccessOutput::builder().build());
+    let s = submitter(
+        WAIT,
+        &[&throttled, &event, &store, &claim, &mark],
+        &[&success],
+        &[&batch, &describe],
+        &get,
+    );
+
+    let submitted = s.handle(input()).await.unwrap();
+
+    assert_eq!(submitted.completion, "Succeeded");
+    assert_eq!(
+        (
+            throttled.num_calls(),
+            event.num_calls(),
+            store.num_calls(),
+            claim.num_calls(),
+            success.num_calls(),
+            mark.num_calls()
+        ),
+        (1, 1, 1, 1, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_task_step_functions_already_closed_is_marked_task_closed_after_the_callback() {
+    // The execution was stopped while the submit waited: the callback finds the task closed, and
+    // the mark written before it is corrected to TASK_CLOSED.
+    let get = script();
+    let batch = waited(StatementStatusString::Finished);
+    let settled = settled_written("FINISHED", "SUCCEEDED", item(&both_halves("FINISHED")));
+    let closed_mark = marked("submitter-wait", "TASK_CLOSED", TOKEN);
+    let describe = finished_describe();
+    let closed = mock!(aws_sdk_sfn::Client::send_task_success).then_error(|| {
+        aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError::TaskTimedOut(
+            aws_sdk_sfn::types::error::TaskTimedOut::builder()
+                .message("Task Timed Out")
+                .build(),
+        )
+    });
+    let s = submitter(
+        WAIT,
+        &[&settled, &closed_mark],
+        &[&closed],
+        &[&batch, &describe],
+        &get,
+    );
+
+    let submitted = s.handle(input()).await.unwrap();
+
+    assert_eq!(submitted.completion, "TaskAlreadyClosed");
+    assert_eq!((closed.num_calls(), closed_mark.num_calls()), (1, 1));
+}
+
+fn throttled_callback() -> Rule {
+    mock!(aws_sdk_sfn::Client::send_task_success).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+            ),
+        )
+    })
+}
+
+#[tokio::test]
+async fn a_failed_callback_takes_the_mark_back_and_the_task_waits_for_its_event_or_the_reconciler()
+{
+    // Step Functions throttled the callback: the mark is taken back (`pending` again, the state
+    // recorded), so the status event's completer or the reconciler's lost-event recovery closes
+    // the task; the invocation does not fail the step.
+    let get = script();
+    let batch = waited(StatementStatusString::Finished);
+    let settled = settled_written("FINISHED", "SUCCEEDED", item(&both_halves("FINISHED")));
+    let unmark = unmarked();
+    let describe = finished_describe();
+    let throttled = throttled_callback();
+    let s = submitter(
+        WAIT,
+        &[&settled, &unmark],
+        &[&throttled],
+        &[&batch, &describe],
+        &get,
+    );
+
+    let submitted = s.handle(input()).await.unwrap();
+
+    assert_eq!(submitted.completion, "WaitingForEvent");
+    assert_eq!((throttled.num_calls(), unmark.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_failed_callback_whose_mark_cannot_be_taken_back_fails_the_invocation_for_the_tasks_retry(
+) {
+    // Neither the callback nor taking the mark back worked: a completed mark with an open task
+    // would wait for nobody, so the invocation fails with the write's error, which the step
+    // retries; the retry's token write replaces the token and removes the mark.
+    let get = script();
+    let batch = waited(StatementStatusString::Finished);
+    let settled = settled_written("FINISHED", "SUCCEEDED", item(&both_halves("FINISHED")));
+    let unmark_fails = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.update_expression()
+                == Some("SET pending = :pending REMOVE completedAt, outcome, completedBy")
+        })
+        .then_error(|| {
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError::ProvisionedThroughputExceededException(
+                aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException::builder()
+                    .message("throttled by the test")
+                    .build(),
+            )
+        });
+    let describe = finished_describe();
+    let throttled = throttled_callback();
+    let s = submitter(
+        WAIT,
+        &[&settled, &unmark_fails],
+        &[&throttled],
+        &[&batch, &describe],
+        &get,
+    );
+
+    let err = s.handle(input()).await.unwrap_err();
+
+    assert_eq!(err.name(), "TokenStoreThrottled");
+    assert_eq!((throttled.num_calls(), unmark_fails.num_calls()), (1, 1));
 }

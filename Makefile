@@ -182,10 +182,11 @@ fuzz: fuzz-build ## run each fuzz target FUZZ_SECONDS (180) and report execution
 
 # make test: each target FUZZ_TEST_SECONDS over its committed corpus (new inputs to a temporary
 # dir), from the unoptimised build (still AddressSanitizer and debug assertions), which builds in
-# half the time.
+# half the time; FUZZ_TEST_JOBS targets at a time (one per core), each still for its seconds.
+FUZZ_TEST_JOBS ?= 2
 fuzz-test:
 	RUSTFLAGS="$(FUZZ_RUSTFLAGS)" $(FUZZ_CARGO)
-	work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && python3 fuzz/run.py --build debug --seconds $(FUZZ_TEST_SECONDS) --work "$$work"
+	work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && python3 fuzz/run.py --build debug --seconds $(FUZZ_TEST_SECONDS) --jobs $(FUZZ_TEST_JOBS) --work "$$work"
 
 # ---- AWS ---------------------------------------------------------------------------------------
 

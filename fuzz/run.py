@@ -3,16 +3,20 @@
 executions, coverage (edges reached of those instrumented, libFuzzer's `cov`), the corpus and the
 findings (crashes, hangs, out-of-memory). Exits 1 if any target found anything.
 
-    fuzz/run.py --seconds 180 [--work .make/fuzz/corpus] [--build release|debug] [target ...]
+    fuzz/run.py --seconds 180 [--work .make/fuzz/corpus] [--build release|debug] [--jobs 1] [target ...]
 
 Each target starts from its committed corpus (fuzz/corpus/<target>/, never written) and the
 work corpus (<work>/<target>/, where new inputs go). A finding is written to
 fuzz/artifacts/<target>/; reproduce it with `fuzz/target/x86_64-unknown-linux-gnu/release/<target>
 <file>`, fix it in the product code, and commit the input to fuzz/corpus/<target>/ next to a unit
 test in the crate that owns the code.
+
+`--jobs N` runs N targets at a time (each still for `--seconds`, in its own process and directories);
+the report lists them in the order given, whatever order they end in.
 """
 
 import argparse
+import concurrent.futures
 import os
 import re
 import subprocess
@@ -67,6 +71,13 @@ def run(target: str, seconds: int, work: Path, timeout: int, build: str) -> dict
     }
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=180, help="per target")
@@ -78,18 +89,22 @@ def main() -> int:
         default="release",
         help="which build of the targets: `cargo fuzz build` (release) or `cargo fuzz build --dev`",
     )
+    parser.add_argument("--jobs", type=positive, default=1, help="targets fuzzed at a time (each for --seconds)")
     parser.add_argument("targets", nargs="*", default=TARGETS)
     args = parser.parse_args()
     for target in args.targets:
         if not (TARGET_DIR / args.build / target).is_file():
             sys.exit(f"{TARGET_DIR / args.build / target} is not built: run `make fuzz-build`")
-    results = []
-    for target in args.targets:
+
+    def one(target: str) -> dict:
         print(f"fuzzing {target} for {args.seconds} s ...", flush=True)
         result = run(target, args.seconds, args.work, args.timeout, args.build)
-        results.append(result)
         if result["findings"] or result["exit"] != 0:
-            print(result["tail"], file=sys.stderr)
+            print(f"{target}:\n{result['tail']}", file=sys.stderr, flush=True)
+        return result
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(one, args.targets))  # in the order given, whatever order they end in
     print()
     header = f"{'target':<18}{'seconds':>8}{'executions':>12}{'exec/s':>9}{'coverage (edges)':>18}{'features':>10}{'corpus':>8}  findings"
     print(header)

@@ -1,8 +1,8 @@
 """The moto adapter's guard, without a stack: the package imports, every patch applies to the pinned moto
 and is in place afterwards, and a moto other than the one the patches are written against, or a changed
 internal, is refused loudly with the patches to re-check. Then the adapter itself (moto's server with
-the patches, a stand-in for cargo lambda): patch 33's ordering, and execution histories compared with
-histories recorded against AWS (tests/fixtures/aws_recorded)."""
+the patches, a stand-in for cargo lambda): patch 33's ordering, patch 35's Retry time compression, and
+execution histories compared with histories recorded against AWS (tests/fixtures/aws_recorded)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from moto_adapter import guard  # noqa: E402
 
 
 def test_index_lists_every_patch_and_its_module():
-    assert sorted(moto_adapter.PATCHES) == list(range(1, 35))
+    assert sorted(moto_adapter.PATCHES) == list(range(1, 36))
     for number, (module, line) in moto_adapter.PATCHES.items():
         source = (LOCAL / "moto_adapter" / f"{module}.py").read_text()
         # the patch's own docstring, in the module the index names: "Patch N; targets moto 5.2.5 ..."
@@ -35,7 +35,7 @@ def test_all_patches_apply_to_the_pinned_moto(tmp_path):
     assert moto.__version__ == guard.WRITTEN_FOR == guard.pinned_moto()
     moto_adapter.apply_all("http://127.0.0.1:9", faults_file=str(tmp_path / "faults.json"),
                            callbacks_log=str(tmp_path / "callbacks.jsonl"), requests_log=str(tmp_path / "requests.json"))
-    assert moto_adapter.applied() == [*range(1, 35), "callbacks probe", "requests probe"]
+    assert moto_adapter.applied() == [*range(1, 36), "callbacks probe", "requests probe"]
 
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.stepfunctions.models import StateMachine
@@ -515,3 +515,72 @@ def test_start_execution_sync2_output_is_recorded_as_on_aws(adapter):
         assert local[key] == recorded[key], key
     assert local["ExecutionArn"].endswith(":recorded-sync2-child:TestStartTarget")
     assert {k: v for k, v in json.loads(desc["output"]).items() if not k.startswith("Redrive")} == local
+
+
+# Patch 35: a `retry_interval_scale` fault shortens the Retry waits of the states and executions it
+# matches, and changes nothing else: the same attempts, errors and history.
+
+def test_patch_35_a_retry_interval_scale_is_read_per_state_and_execution_and_a_bad_one_ignored(tmp_path):
+    import json
+
+    from moto_adapter.faults import Faults
+
+    path = tmp_path / "faults.json"
+    faults = Faults(str(path))
+    assert faults.retry_interval_scale("e2e-waiter-1", "AcquireRunLock") == 1.0  # no file: moto's waits
+    path.write_text(json.dumps([
+        {"retry_interval_scale": 0, "state": "AcquireRunLock"},  # would remove the wait: ignored
+        {"retry_interval_scale": 5},  # would lengthen every wait: ignored
+        {"retry_interval_scale": "fast"},
+        {"retry_interval_scale": True},
+        {"retry_interval_scale": 0.02, "state": "AcquireRunLock", "execution_contains": "e2e-waiter"},
+        {"fail_after_invoke": True},  # another kind of fault
+    ]))
+    assert faults.retry_interval_scale("e2e-waiter-1", "AcquireRunLock") == 0.02
+    assert faults.retry_interval_scale("e2e-waiter-1", "AcquireRunLock") == 0.02  # every wait, no `times`
+    assert faults.retry_interval_scale("e2e-waiter-1", "DescribeRunLock") == 1.0
+    assert faults.retry_interval_scale("e2e-holder-1", "AcquireRunLock") == 1.0
+    path.write_text(json.dumps([{"retry_interval_scale": 0.5}]))  # re-read on every use; any state and run
+    assert faults.retry_interval_scale("anything", "Any") == 0.5
+
+
+def test_patch_35_scaled_retry_waits_are_shorter_and_every_attempt_still_happens(adapter):
+    """The same failing Task retried twice (IntervalSeconds 1, BackoffRate 2: moto waits 1 s, then 2 s)
+    in two executions, one matched by a fault scaling its waits by 0.02: both make MaxAttempts + 1
+    attempts with the same error and the same history; the scaled one waits 0.02 s, then 0.04 s."""
+    import json
+
+    sfn = adapter["sfn"]
+    retry = {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2.0}
+    definition = {"StartAt": "Fetch", "States": {"Fetch": {
+        "Type": "Task", "Resource": "arn:aws:states:::dynamodb:getItem", "End": True, "Retry": [retry],
+        "Parameters": {"TableName": "no-such-table", "Key": {"k": {"S": "v"}}}}}}
+    machine = sfn.create_state_machine(name="retry-scale", definition=json.dumps(definition),
+                                       roleArn=adapter["role"])["stateMachineArn"]
+    adapter["faults"].write_text(json.dumps([{"retry_interval_scale": 0.02, "state": "Fetch",
+                                              "execution_contains": "retry-scaled"}]))
+    try:
+        arns = {name: sfn.start_execution(stateMachineArn=machine, name=name, input="{}")["executionArn"]
+                for name in ("retry-scaled", "retry-unscaled")}
+        ended = {name: _ended(sfn, arn) for name, arn in arns.items()}
+    finally:
+        adapter["faults"].write_text("[]")
+
+    def waits(events) -> list[float]:  # noqa: ANN001
+        """Seconds from each failed attempt to the next attempt."""
+        failed = [e["timestamp"] for e in _types(events, "TaskFailed")]
+        scheduled = [e["timestamp"] for e in _types(events, "TaskScheduled")]
+        return [(nxt - fail).total_seconds() for fail, nxt in zip(failed, scheduled[1:])]
+
+    shapes = set()
+    for name, (desc, events) in ended.items():
+        assert desc["status"] == "FAILED", (name, desc)
+        assert desc["error"] == "DynamoDB.ResourceNotFoundException", (name, desc)
+        assert len(_types(events, "TaskScheduled")) == retry["MaxAttempts"] + 1, name
+        assert [e["taskFailedEventDetails"]["error"] for e in _types(events, "TaskFailed")] == [desc["error"]] * 3
+        shapes.add(tuple(_shape(events)))
+    assert len(shapes) == 1, "the scaled run's history differs from moto's own"
+    unscaled, scaled = waits(ended["retry-unscaled"][1]), waits(ended["retry-scaled"][1])
+    assert unscaled[0] >= 1.0 and unscaled[1] >= 2.0, unscaled  # moto's waits, as written
+    assert scaled[0] >= 0.02 and scaled[1] >= 0.04, scaled  # still waited, in the same proportion
+    assert sum(scaled) < 1.0, scaled  # not moto's 3 s

@@ -1,4 +1,4 @@
-"""The local stack's moto server: moto 5.2.5 (pinned in local/requirements.txt) with 34 patches and two
+"""The local stack's moto server: moto 5.2.5 (pinned in local/requirements.txt) with 35 patches and two
 probes, one module per emulated service. Each patch's function says which version it targets, what AWS
 does, what moto does, and how to check that it is still needed; guard.py makes a moto upgrade (or a
 changed internal) fail loudly at start, naming the patches to re-check.
@@ -43,6 +43,7 @@ Patches (number, module, what it does):
   32  stepfunctions   an inline Map fails with its iteration's own error name, States.* included
   33  stepfunctions   one outcome per task attempt: its callback or its own failure, whichever is first
   34  stepfunctions   a missed heartbeat matches States.HeartbeatTimeout in Retry/Catch (it fails as States.Timeout)
+  35  stepfunctions   test-only time compression: a fault scales the Retry waits of matching states (every attempt made)
 
 Probes: `--callbacks-log` (stepfunctions.probe_callbacks: every task callback Step Functions handled)
 and `--requests-log` (server.probe_requests: moto's CPU and wall time per request kind).
@@ -105,6 +106,7 @@ def apply_all(lambda_endpoint: str, faults_file: str | None = None, callbacks_lo
     stepfunctions.patch_map_error_names()
     stepfunctions.patch_one_outcome_per_attempt(faults)
     stepfunctions.patch_heartbeat_timeout_matching()
+    stepfunctions.patch_retry_interval_scale(faults)
     dynamodb.patch_dynamodb_integration(faults)
     stepfunctions.probe_callbacks(callbacks_log)
     server.probe_requests(requests_log)

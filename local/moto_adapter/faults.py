@@ -1,7 +1,8 @@
-"""The adapter's own fault injection for tests (patches 10 and 25, and the ordering of patch 33): a JSON
-list in `--faults-file`, re-read on every use, off when absent. Patch 10 lives in lambda_.py, patch 25
-in dynamodb.py; patch 33 (stepfunctions.py) reports every task callback here, so that a fault can
-order a callback and an invoke's failure deterministically.
+"""The adapter's own fault injection for tests (patches 10 and 25, and the ordering of patch 33), and its
+test-only time compression (patch 35): a JSON list in `--faults-file`, re-read on every use, off when
+absent. Patch 10 lives in lambda_.py, patch 25 in dynamodb.py; patch 33 (stepfunctions.py) reports
+every task callback here, so that a fault can order a callback and an invoke's failure
+deterministically; patch 35 (stepfunctions.py) asks here how much shorter a Retry's wait is to be.
 """
 
 from __future__ import annotations
@@ -125,6 +126,24 @@ class Faults:
         with self.lock:
             armed = self.ordered.get(token)
         return armed[1].wait(seconds) if armed else True
+
+    def retry_interval_scale(self, execution_name: str, state_name: str) -> float:
+        """Patch 35: the factor a Retry wait of `state_name` in `execution_name` is multiplied by: the
+        first `retry_interval_scale` fault whose `execution_contains` and `state` (both optional) match,
+        for every wait while it is in the file (no `times`); 1.0 when none does. A factor that is not a
+        number in (0, 1] is ignored with a warning: the fault shortens waits, it never lengthens or
+        removes them."""
+        for f in self._read():
+            if "retry_interval_scale" not in f:
+                continue
+            if f.get("execution_contains", "") not in execution_name or f.get("state", state_name) != state_name:
+                continue
+            scale = f["retry_interval_scale"]
+            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1:
+                LOG.warning("fault %s: retry_interval_scale must be a number in (0, 1]; ignored", f)
+                continue
+            return float(scale)
+        return 1.0
 
     def dynamodb_error_after_apply(self, execution_name: str, state_name: str, action: str) -> bool:
         """Patch 25: whether this DynamoDB integration call, already applied, is to fail as HTTP 500."""

@@ -1,5 +1,6 @@
 """Step Functions: moto's ASL interpreter (`moto.stepfunctions.parser`) made to behave as Step Functions
-does (patches 4, 5, 8, 9, 12, 13, 16-20, 26, 28-34) and the callbacks probe.
+does (patches 4, 5, 8, 9, 12, 13, 16-20, 26, 28-34), a test-only time compression of Retry waits (patch
+35) and the callbacks probe.
 """
 
 from __future__ import annotations
@@ -457,6 +458,57 @@ def patch_heartbeat_timeout_matching() -> None:
         return failure
 
     install(34, StateTask, "_from_error", from_error)
+
+
+def patch_retry_interval_scale(faults) -> None:  # noqa: ANN001
+    """Patch 35; targets moto 5.2.5. A test-only time compression, not a change of behaviour:
+
+    A `Retry` waits `IntervalSeconds × BackoffRate^n` (capped by `MaxDelaySeconds`, then FULL jitter
+    draws from 0 to that) between attempts: AcquireRunLock's retries of a held lock wait up to about
+    two minutes before the run fails with RunAlreadyInProgress, so a test of that failure would wait
+    as long. A `retry_interval_scale` fault (faults.py; `{"retry_interval_scale": 0.02, "state":
+    "AcquireRunLock", "execution_contains": "e2e-waiter"}`, re-read on every wait) multiplies the wait
+    the interpreter sleeps, for the states and executions it matches, by a factor in (0, 1]. Which
+    errors match, how many attempts are made, the backoff, the cap, the jitter, the `RetryCount` and
+    the history are moto's own: only the sleep is shorter. Without a matching fault the wait is
+    moto's, to the millisecond.
+
+    The patched `RetrierDecl._eval_body` is moto's, step for step (match the error, count the attempt,
+    compute interval, backoff, cap and jitter), with the sleep scaled.
+
+    Still needed? As long as a test waits on a long `Retry` (tests/e2e/test_triggers.py's lock test).
+    Still right? `RetrierDecl._eval_body` (moto/stepfunctions/parser/asl/component/common/retry/
+    retrier_decl.py) still evaluates error_equals, max_attempts, interval_seconds, backoff_rate,
+    max_delay_seconds, jitter_strategy in that order and then `time.sleep`s the interval on the stack
+    (tests/test_moto_adapter.py runs a Retry with and without the fault).
+    """
+    from moto.stepfunctions.parser.asl.component.common.retry.max_attempts_decl import MaxAttemptsOutcome
+    from moto.stepfunctions.parser.asl.component.common.retry.retrier_decl import RetrierDecl
+    from moto.stepfunctions.parser.asl.component.common.retry.retrier_outcome import RetrierOutcome
+
+    require(35, RetrierDecl, "_eval_body", ("self", "env"))
+
+    def eval_body(self, env) -> None:  # noqa: ANN001
+        self.error_equals.eval(env)
+        if not env.stack.pop():  # this Retrier does not match the error
+            env.stack.append(RetrierOutcome.Skipped)
+            return
+        self.max_attempts.eval(env=env)
+        if env.stack.pop() == MaxAttemptsOutcome.EXHAUSTED:
+            env.stack.append(RetrierOutcome.Failed)
+            return
+        self.interval_seconds.eval(env=env)
+        self.backoff_rate.eval(env=env)
+        self.max_delay_seconds.eval(env=env)
+        self.jitter_strategy.eval(env=env)
+        interval_seconds: float = env.stack.pop()
+        context = env.states.context_object.context_object_data
+        scale = faults.retry_interval_scale(context.get("Execution", {}).get("Name", ""),
+                                            context.get("State", {}).get("Name", ""))
+        time.sleep(interval_seconds * scale)
+        env.stack.append(RetrierOutcome.Executed)
+
+    install(35, RetrierDecl, "_eval_body", eval_body)
 
 
 def patch_sfn_integration_parameters() -> None:

@@ -265,7 +265,9 @@ def test_a_submit_that_ran_and_then_timed_out_or_crashed_is_retried_and_reattach
     name = new_name("e2e-timedout")
     set_adapter_faults(stack, *({"fail_after_invoke": True, "function_contains": "Submitter", "error": error,
                                  "payload_contains": [f'"executionName":"{name}"', f'"step":"{step}"'], "times": 1}
-                                for step, error in FAULT_BY_STEP.items()))
+                                for step, error in FAULT_BY_STEP.items()),
+                       # each retry as deployed, its wait (up to 2 s) 1/50 as long (adapter patch 35)
+                       {"retry_interval_scale": 0.02, "execution_contains": name})
     desc, history = run(stack, name, json.dumps({"runDate": "2021-06-26"}))
     assert_succeeded(desc, history, "2021-06-26")
     assert attempts_by_step(history) == {step: 2 if step in FAULT_BY_STEP else 1 for step in ALL_STEPS}

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
+import urllib.error
 import urllib.request
 from datetime import date, timezone
 from decimal import Decimal
@@ -56,6 +58,79 @@ def set_faults(stack, faults: dict | None):
         data=json.dumps(faults).encode() if faults else None, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=5) as resp:
         assert resp.status in (200, 204), resp.read()
+
+
+# The bound of a held submit answer (the emulator's `hold_response` fault): never reached when the
+# completer handles the event, as the tests assert.
+HOLD_BOUND_MS = 15_000
+
+
+def release_answer(stack, statement_id: str) -> bool:
+    """`POST /_emulator/release`: True when the emulator held that statement's submit answer and lets
+    it go now, False when it holds none (404)."""
+    req = urllib.request.Request(
+        f"{stack.endpoints.emulator}/_emulator/release", method="POST",
+        data=json.dumps({"statement_id": statement_id}).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status == 200
+    except urllib.error.HTTPError as err:
+        if err.code == 404:
+            return False
+        raise
+
+
+@contextlib.contextmanager
+def answers_released_once_events_handled(stack):
+    """With a `hold_response` fault (the emulator holds each submit's answer until released): a thread
+    lets each held answer go out as soon as the completer has logged "status event handled" for its
+    statement, so every event is recorded before its submitter gets the statement id and stores the
+    task token, with no fixed sleep. Yields the set of statement ids released."""
+    log = stack.run_dir / "logs" / "completer.log"
+    offset = log.stat().st_size if log.exists() else 0
+    released: set[str] = set()
+    stop = threading.Event()
+
+    def handled_since() -> list[str]:
+        nonlocal offset
+        if not log.exists():
+            return []
+        with open(log, "rb") as fh:
+            fh.seek(offset)
+            chunk = fh.read()
+        whole = chunk[:chunk.rfind(b"\n") + 1]  # complete lines only
+        offset += len(whole)
+        ids = []
+        for line in whole.decode(errors="replace").splitlines():
+            try:
+                record = json.loads(line) if line.startswith("{") else {}
+            except ValueError:
+                continue
+            fields = record.get("fields", record)
+            if fields.get("message") == "status event handled" and fields.get("statement_id"):
+                ids.append(fields["statement_id"])
+        return ids
+
+    def release_loop() -> None:
+        while not stop.wait(0.05):
+            for statement_id in handled_since():
+                if statement_id not in released and release_answer(stack, statement_id):
+                    released.add(statement_id)
+
+    thread = threading.Thread(target=release_loop, daemon=True)
+    thread.start()
+    try:
+        yield released
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def statement_ids_of(stack, execution_name) -> set[str]:
+    """The statement ids of one execution's steps, from the rendezvous items."""
+    table = stack.deployment.functions["SubmitterFunction"].env["TOKEN_TABLE"]
+    items = stack.client("dynamodb").scan(TableName=table)["Items"]
+    return {i["statementId"]["S"] for i in items if f"/{execution_name}/" in i.get("statementName", {}).get("S", "")}
 
 
 def put_script(stack, name: str, text: str):
@@ -172,12 +247,16 @@ def test_rerunning_the_date_leaves_identical_tables(stack):
 
 def test_event_before_token_still_completes_each_step_once(stack):
     before = dump(stack)
-    # The emulator runs each batch and publishes its event, then holds its answer back long enough for
-    # the completer to record the event: every token is stored second, so the submitter closes every task.
-    set_faults(stack, {"event_before_response": True, "response_delay_ms": 3000})
-    desc, history = execute(stack)
+    # The emulator runs each batch and publishes its event, then holds its answer back until the
+    # completer has recorded the event (the test releases it then): every token is stored second, so
+    # the submitter closes every task.
+    set_faults(stack, {"event_before_response": True, "hold_response": True, "response_delay_ms": HOLD_BOUND_MS})
+    with answers_released_once_events_handled(stack) as released:
+        desc, history = execute(stack)
     assert_succeeded_once_per_step(desc, history)
     assert completions(stack, desc["name"]) == {step: "submitter" for step in ALL_STEPS}
+    # every answer was held and let go by its handled event, none by the bound
+    assert released == statement_ids_of(stack, desc["name"])
     assert dump(stack) == before
 
 

@@ -143,10 +143,12 @@ def test_a_failing_branch_cancels_the_other_branch_statement(stack):
 def submit_fails_after_it_ran(stack, order):
     """LoadItem's submitter runs, then its invoke answers Lambda.ServiceException (adapter patch 10),
     that answer held until Step Functions handled a callback with the attempt's token; `order` says
-    which of the two Step Functions records first (adapter patch 33, local/moto_adapter/lambda_.py)."""
+    which of the two Step Functions records first (adapter patch 33, local/moto_adapter/lambda_.py). A
+    retry waits 1/50 of its Retry's wait (up to 2 s; adapter patch 35)."""
     stack.faults_file.write_text(json.dumps([{"fail_after_invoke": True, "function_contains": "Submitter",
                                               "payload_contains": '"step":"LoadItem"', "order": order,
-                                              "times": 1}]))
+                                              "times": 1},
+                                             {"retry_interval_scale": 0.02, "state": "LoadItem"}]))
 
 
 def callbacks(stack):

@@ -6,8 +6,8 @@ statement per step) and who closed it (`completedBy` in the rendezvous item).
 
 The emulator's fault injection orders the status event against the submitter: `event_delay_ms`
 publishes it after the submitter is done (so the wait's outcome is recorded first),
-`event_before_response` with `response_delay_ms` has the completer record it while the submit call
-still waits for its answer.
+`event_before_response` with `hold_response` has the completer record it while the submit call still
+waits for its answer (released once the completer handled the event).
 
     .venv/bin/python -m pytest tests/e2e/test_submit_wait.py -x -q      # needs `make build`
 """
@@ -23,8 +23,8 @@ import secret_scan
 from conftest import E2E_PARAMETERS
 from run import follow, start_execution
 from stack import LocalStack
-from test_pipeline import (ALL_STEPS, RUN_DATE, assert_succeeded_once_per_step, original_script, put_script, set_faults,
-                           task_events)
+from test_pipeline import (ALL_STEPS, HOLD_BOUND_MS, RUN_DATE, answers_released_once_events_handled,
+                           assert_succeeded_once_per_step, original_script, put_script, set_faults, task_events)
 from test_safety_net import callbacks, held_fault_logged, history, items, load_item_scheduled, statements
 
 WAIT = 3  # seconds: the pipeline's own statements end in milliseconds, well within it
@@ -122,13 +122,16 @@ def test_a_statement_outlasting_the_wait_is_closed_by_its_event_or_the_reconcile
 
 
 def test_an_event_arriving_during_the_wait_is_recorded_first_and_the_submitter_closes_once(stack):
-    # The emulator runs each batch and publishes its event, then holds the submit's answer back: the
-    # completer records every event while the submitter still waits, finds no token and does nothing.
-    set_faults(stack, {"event_before_response": True, "response_delay_ms": 2000})
-    desc, events, name = run(stack, "e2e-wait-during")
+    # The emulator runs each batch and publishes its event, then holds the submit's answer back until
+    # the completer has handled it: the completer records every event while the submitter still waits,
+    # finds no token and does nothing.
+    set_faults(stack, {"event_before_response": True, "hold_response": True, "response_delay_ms": HOLD_BOUND_MS})
+    with answers_released_once_events_handled(stack) as released:
+        desc, events, name = run(stack, "e2e-wait-during")
     assert_succeeded_once_per_step(desc, events)
     one_statement_per_step(stack, name)
     assert completed_by(stack, name) == {step: "submitter-wait" for step in ALL_STEPS}
+    assert released == set(statement_ids(stack, name))  # every answer let go by its handled event
     logged = completions_logged(stack, statement_ids(stack, name))
     assert len(logged) == len(ALL_STEPS)
     assert all(decisions == ["WaitingForToken"] for decisions in logged.values()), logged
@@ -157,7 +160,8 @@ def test_a_submit_retried_after_its_wait_closed_the_task_reattaches_and_closes_t
     seen = len(callbacks(stack))
     stack.faults_file.write_text(json.dumps([{"fail_after_invoke": True, "function_contains": "Submitter",
                                               "payload_contains": '"step":"LoadItem"', "order": "failure_first",
-                                              "times": 1}]))
+                                              "times": 1},
+                                             {"retry_interval_scale": 0.02, "state": "LoadItem"}]))  # patch 35
     desc, events, name = run(stack, "e2e-wait-retry")
     assert desc["status"] == "SUCCEEDED", (desc.get("error"), desc.get("cause"))
     assert held_fault_logged(stack, "failure_first"), "the fault did not happen"

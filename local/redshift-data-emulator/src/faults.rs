@@ -33,6 +33,10 @@ pub struct Faults {
     /// Wait this long before ExecuteStatement/BatchExecuteStatement answers. With
     /// `event_before_response` this makes sure the event has reached its consumer first.
     pub response_delay_ms: u64,
+    /// With `response_delay_ms`: the answer goes out as soon as `POST /_emulator/release` names the
+    /// statement, at the latest after `response_delay_ms`. A test releases it when what it waits
+    /// for has happened (the event recorded by its consumer) instead of sleeping a fixed time.
+    pub hold_response: bool,
     /// Submit and run the statement normally, then answer ExecuteStatement /
     /// BatchExecuteStatement with HTTP 500 `InternalServerException`. SDKs retry 5xx answers
     /// (with the same `ClientToken`, so the retry gets the statement already started).
@@ -65,6 +69,8 @@ pub enum FaultsError {
     TooManyDuplicates,
     #[error("fail_statement needs a non-empty message without NUL characters")]
     BadFailMessage,
+    #[error("hold_response needs response_delay_ms, the longest the answer is held")]
+    HoldWithoutBound,
     #[error("rules[{index}]: {source}")]
     InRule {
         index: usize,
@@ -133,6 +139,9 @@ impl Faults {
             if message.is_empty() || message.contains('\0') {
                 return Err(FaultsError::BadFailMessage);
             }
+        }
+        if self.hold_response && self.response_delay_ms == 0 {
+            return Err(FaultsError::HoldWithoutBound);
         }
         Ok(())
     }
@@ -522,6 +531,20 @@ mod tests {
             ..Faults::default()
         };
         assert_eq!(too_many.validate(), Err(FaultsError::TooManyDuplicates));
+    }
+
+    #[test]
+    fn a_held_response_needs_its_bound() {
+        let unbounded = Faults {
+            hold_response: true,
+            ..Faults::default()
+        };
+        assert_eq!(unbounded.validate(), Err(FaultsError::HoldWithoutBound));
+        let bounded = Faults {
+            response_delay_ms: 3000,
+            ..unbounded
+        };
+        assert_eq!(bounded.validate(), Ok(()));
     }
 
     #[test]

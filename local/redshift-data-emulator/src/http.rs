@@ -27,6 +27,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/_emulator/faults",
             get(get_faults).post(set_faults).delete(reset_faults),
         )
+        .route("/_emulator/release", post(release))
         .with_state(state)
 }
 
@@ -111,6 +112,32 @@ async fn reset_faults(State(state): State<Arc<AppState>>) -> Response {
         return error_response(&ApiError::Internal(error.to_string()));
     }
     faults_response(&FaultSet::default())
+}
+
+/// `POST /_emulator/release` `{"statement_id": "<id>"}`: the answer a `hold_response` fault holds for
+/// that statement's submission goes out now. 404 when no answer of that statement is held (not yet,
+/// or no longer), 400 for a body without a `statement_id` string.
+async fn release(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let id = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("statement_id")?.as_str().map(str::to_owned));
+    let Some(id) = id else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "invalid release: the body must be {\"statement_id\": \"<id>\"}"}),
+            None,
+        );
+    };
+    if state.release_answer(&id) {
+        tracing::info!(statement_id = %id, "held answer released");
+        json_response(StatusCode::OK, &json!({"released": id}), None)
+    } else {
+        json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"error": format!("no answer of statement {id} is held")}),
+            None,
+        )
+    }
 }
 
 fn faults_response(faults: &FaultSet) -> Response {

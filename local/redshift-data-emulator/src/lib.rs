@@ -38,6 +38,8 @@ pub use redshift_sql::translate;
 pub mod unload;
 
 #[cfg(feature = "server")]
+use std::collections::HashMap;
+#[cfg(feature = "server")]
 use std::net::SocketAddr;
 #[cfg(feature = "server")]
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -69,6 +71,9 @@ pub struct AppState {
     /// named error.
     pub s3: Option<s3::S3>,
     faults: Mutex<ActiveFaults>,
+    /// The submissions whose answer a `hold_response` fault holds, by statement id, each with the
+    /// signal `POST /_emulator/release` gives.
+    held_answers: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
     /// Set once the Redshift compatibility SQL is installed (`executor::install_compat`).
     compat_installed: tokio::sync::OnceCell<()>,
 }
@@ -113,12 +118,70 @@ impl AppState {
         }
     }
 
+    fn held_answers(&self) -> MutexGuard<'_, HashMap<String, Arc<tokio::sync::Notify>>> {
+        self.held_answers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Starts holding the answer to statement `id`'s submission, before the statement runs, so
+    /// that a release from now on is kept ([`AppState::release_answer`]). The answer is held until
+    /// [`HeldAnswer::released_within`] returns or the guard is dropped (an error path).
+    pub fn hold_answer(self: &Arc<Self>, id: &str) -> HeldAnswer {
+        let signal = Arc::new(tokio::sync::Notify::new());
+        self.held_answers()
+            .insert(id.to_owned(), Arc::clone(&signal));
+        HeldAnswer {
+            state: Arc::clone(self),
+            id: id.to_owned(),
+            signal,
+        }
+    }
+
+    /// Lets a held answer go out (`POST /_emulator/release`); false when none of `id` is held.
+    pub fn release_answer(&self, id: &str) -> bool {
+        match self.held_answers().get(id) {
+            Some(signal) => {
+                // a permit is stored if the holder is not waiting yet, so no release is lost
+                signal.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Replaces the fault set (and restarts the count of `response_fault_times`).
     pub fn set_faults(&self, faults: impl Into<FaultSet>) -> Result<(), FaultsError> {
         let faults = faults.into();
         faults.validate()?;
         *self.active_faults() = ActiveFaults::new(faults);
         Ok(())
+    }
+}
+
+/// A submission's answer held by a `hold_response` fault ([`AppState::hold_answer`]); no longer
+/// held once dropped.
+#[cfg(feature = "server")]
+pub struct HeldAnswer {
+    state: Arc<AppState>,
+    id: String,
+    signal: Arc<tokio::sync::Notify>,
+}
+
+#[cfg(feature = "server")]
+impl HeldAnswer {
+    /// Waits until the answer is released or `bound` runs out; true when it was released.
+    pub async fn released_within(self, bound: std::time::Duration) -> bool {
+        tokio::time::timeout(bound, self.signal.notified())
+            .await
+            .is_ok()
+    }
+}
+
+#[cfg(feature = "server")]
+impl Drop for HeldAnswer {
+    fn drop(&mut self) {
+        self.state.held_answers().remove(&self.id);
     }
 }
 
@@ -238,6 +301,7 @@ pub async fn start(config: Config) -> Result<Emulator, StartError> {
             config.event_bus.clone(),
         ),
         faults: Mutex::new(ActiveFaults::new(config.faults.clone())),
+        held_answers: Mutex::new(HashMap::new()),
         compat_installed: tokio::sync::OnceCell::new(),
         store: Store::new(),
         pg_config,

@@ -358,6 +358,8 @@ async fn submit(state: &Arc<AppState>, req: Submit, batch: bool) -> Result<Value
     }
     let before_response = faults.event_before_response;
     let response_delay = std::time::Duration::from_millis(faults.response_delay_ms);
+    // held from before the statement runs, so a release sent once its event was handled is kept
+    let held = faults.hold_response.then(|| state.hold_answer(&id));
     let response_fault = faults.response_fault();
     let task = tokio::spawn(executor::run(state.clone(), id.clone(), faults));
     if before_response {
@@ -373,7 +375,11 @@ async fn submit(state: &Arc<AppState>, req: Submit, batch: bool) -> Result<Value
         let end = state.store.wait_for(&id, None, wait, None).await?;
         tracing::info!(statement_id = %id, ?end, "long poll of the submission ended");
     }
-    if !response_delay.is_zero() {
+    if let Some(held) = held {
+        tracing::info!(statement_id = %id, bound_ms = response_delay.as_millis() as u64, "fault: holding the answer until released");
+        let released = held.released_within(response_delay).await;
+        tracing::info!(statement_id = %id, released, "fault: held answer goes out");
+    } else if !response_delay.is_zero() {
         tracing::info!(statement_id = %id, delay_ms = response_delay.as_millis() as u64, "fault: delaying the answer");
         tokio::time::sleep(response_delay).await;
     }

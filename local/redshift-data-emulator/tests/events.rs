@@ -387,6 +387,71 @@ async fn fault_response_delay_holds_the_answer_back() {
 }
 
 #[tokio::test]
+async fn fault_hold_response_answers_when_released_after_the_event() {
+    let sink = EventSink::start().await;
+    let faults = Faults {
+        event_before_response: true,
+        response_delay_ms: 30_000,
+        hold_response: true,
+        ..Faults::default()
+    };
+    let emu = emulator_for(&sink, faults).await;
+    let client = client(&emu);
+    let started = Instant::now();
+    let submit = tokio::spawn({
+        let client = client.clone();
+        async move { execute_with_event(&client, "faults/held", "select 1").await }
+    });
+    let requests = sink.wait_for(1).await;
+    assert_eq!(
+        requests.len(),
+        1,
+        "the event is published while the answer is held"
+    );
+    let id = sink.details()[0]["statementId"]
+        .as_str()
+        .expect("statementId")
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!submit.is_finished(), "the answer waits for the release");
+    let release = format!("{}/_emulator/release", emu.endpoint());
+    let (status, body) = http("POST", &release, &format!(r#"{{"statement_id": "{id}"}}"#)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(submit.await.expect("submit task"), id);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "answered at the release, not after the 30 s bound: {:?}",
+        started.elapsed()
+    );
+    // nothing is held any more: a second release, an unknown id and a bad body are named errors
+    let (status, body) = http("POST", &release, &format!(r#"{{"statement_id": "{id}"}}"#)).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("is held"), "{body}");
+    let (status, body) = http("POST", &release, r#"{"id": 1}"#).await;
+    assert_eq!(status, 400, "{body}");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn fault_hold_response_answers_at_its_bound_without_a_release() {
+    let sink = EventSink::start().await;
+    let faults = Faults {
+        response_delay_ms: 700,
+        hold_response: true,
+        ..Faults::default()
+    };
+    let emu = emulator_for(&sink, faults).await;
+    let client = client(&emu);
+    let started = Instant::now();
+    execute_with_event(&client, "faults/held-unreleased", "select 1").await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "the unreleased answer came after its bound"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn fault_event_delay_holds_the_event_back() {
     let sink = EventSink::start().await;
     let faults = Faults {

@@ -145,6 +145,18 @@ class Faults:
             return float(scale)
         return 1.0
 
+    def callback_error(self, text: str) -> str | None:
+        """Patch 33's test fault: the error name (e.g. `ThrottlingException`) Step Functions is to
+        refuse this task callback with, or None. `text` is the callback's output (SendTaskSuccess) or
+        error and cause (SendTaskFailure); a `callback_error` fault matches when it contains every
+        string of its `output_contains` (a string or a list). Each refusal counts one of its `times`."""
+        def matches(f: dict) -> bool:
+            wanted = f.get("output_contains", "")
+            return all(w in text for w in ([wanted] if isinstance(wanted, str) else wanted))
+
+        f = self._take("callback_error", matches)
+        return str(f["callback_error"]) if f else None
+
     def dynamodb_error_after_apply(self, execution_name: str, state_name: str, action: str) -> bool:
         """Patch 25: whether this DynamoDB integration call, already applied, is to fail as HTTP 500."""
         return self._take("dynamodb_error_after_apply", lambda f: (

@@ -283,6 +283,10 @@ def patch_one_outcome_per_attempt(faults) -> None:  # noqa: ANN001
     `"failure_first"` holds its invoke's failure answer until a callback with the invoke's token was
     handled here (`faults.callback_handled`); with `failure_first` the attempt is closed as that
     callback arrives, before it is decided (tests/test_moto_adapter.py, tests/e2e/test_safety_net.py).
+    A `callback_error` fault (`{"callback_error": "ThrottlingException", "output_contains":
+    '"step":"LoadItem"', "times": 3}`) refuses matching callbacks with that error (HTTP 400, as
+    Step Functions answers a throttled call, API_SendTaskSuccess.html "Common Errors") before
+    anything is decided: the attempt stays open (tests/e2e/test_submit_wait.py).
 
     Still needed? `CallbackPoolManager.notify`/`heartbeat` (moto/stepfunctions/parser/asl/eval/callback/
     callback.py) still notify any endpoint in the pool without asking whether its attempt is over, and
@@ -310,6 +314,18 @@ def patch_one_outcome_per_attempt(faults) -> None:  # noqa: ANN001
     def closed_task() -> TaskTimedOut:
         return TaskTimedOut("Task Timed Out: the task of this token is already closed")
 
+    def refused(name: str) -> AWSError:
+        # A class of the error's own name, as the API names it (the callbacks probe records the name).
+        error_class = type(name, (AWSError,), {"TYPE": name, "STATUS": 400})
+        return error_class(f"{name}: refused by the adapter's callback_error fault")
+
+    def callback_text(outcome) -> str:  # noqa: ANN001
+        if isinstance(outcome, CallbackOutcomeSuccess):
+            return str(outcome.output)
+        if isinstance(outcome, CallbackOutcomeFailure):
+            return f"{outcome.error} {outcome.cause}"
+        return ""
+
     original_notify = require(33, CallbackPoolManager, "notify", ("self", "callback_id", "outcome"))
     original_heartbeat = require(33, CallbackPoolManager, "heartbeat", ("self", "callback_id"))
     original_execution = require(33, StateTaskServiceCallback, "_eval_execution", ("self", "env"))
@@ -322,6 +338,10 @@ def patch_one_outcome_per_attempt(faults) -> None:  # noqa: ANN001
         endpoint = self.get(callback_id)
         if endpoint is None:
             return original_notify(self, callback_id, outcome)
+        error = faults.callback_error(callback_text(outcome))
+        if error:
+            LOG.info("fault: a task callback refused with %s", error)
+            raise refused(error)
         try:
             with _outcome_lock:
                 if faults.order_of(callback_id) == "failure_first":

@@ -192,6 +192,28 @@ def test_an_sdk_retry_of_the_waited_submit_gets_the_same_statement(stack):
     assert any("ClientToken seen before" in line for line in mine), "the SDK did not retry the submit"
 
 
+def test_a_throttled_callback_after_the_wait_leaves_the_task_to_the_reconciler_and_closes_it_once(stack):
+    """Step Functions refuses LoadItem's callbacks with ThrottlingException as often as the SDK tries
+    (3 attempts, adapter fault `callback_error`): the submitter, whose one write had marked the task
+    completed, takes the mark back and answers without failing the step. Its status event came during
+    the submitter's tries and found the mark; the reconciler's lost-event recovery closes the task,
+    once."""
+    seen = len(callbacks(stack))
+    stack.faults_file.write_text(json.dumps([{"callback_error": "ThrottlingException",
+                                              "output_contains": '"step":"LoadItem"', "times": 3}]))
+    desc, events, name = run(stack, "e2e-wait-throttled")
+    assert_succeeded_once_per_step(desc, events)
+    one_statement_per_step(stack, name)
+    by = completed_by(stack, name)
+    assert by.pop("LoadItem") in ("reconciler", "completer")
+    assert by == {step: "submitter-wait" for step in ALL_STEPS if step != "LoadItem"}
+    refused = [c for c in callbacks(stack)[seen:] if c["error"] == "ThrottlingException"]
+    assert len(refused) == 3, "the fault did not refuse the submitter's three tries"
+    log = (stack.run_dir / "logs" / "submitter.log").read_text()
+    assert "the callback failed; the task waits again for its status event or the reconciler" in log
+    assert items(stack, name)["LoadItem"]["outcome"] == "SUCCEEDED"
+
+
 def wait_until(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -10,7 +10,7 @@ the token of every callback Step Functions accepted): a token called back but no
 collection is incomplete, and that fails the check too (a scan that could not see a token proves nothing).
 The other secrets: the password of the stack's DATABASE_URL, if it has one, the AWS secret access
 key the functions and the emulator are given, every Secrets Manager secret's value on moto (the
-OpenLineage API key's secret: the string and, for a JSON object, each of its string members), and the
+OpenLineage API key's secret: the string and, for a JSON object, its `apiKey` or `password`), and the
 key the OpenLineage receiver requires.
 
 Each secret is looked for as is, JSON-escaped and URL-encoded, and a task token also by its first half
@@ -33,6 +33,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 TOKEN_KEYS = ("taskToken", "TaskToken")  # the submitter's payload field; Step Functions' own name
+# The members of a JSON secret that hold the secret: the OpenLineage API key's (etl_callback::lineage::API_KEY_MEMBER)
+# and a database secret's.
+SECRET_MEMBERS = ("apiKey", "password")
 DUMMY_AWS_SECRETS = {"testing"}  # a value that is no secret (and too common a word to look for)
 
 
@@ -114,7 +117,8 @@ def table_tokens(dynamodb) -> set[str]:  # noqa: ANN001
 
 
 def stored_secrets(secretsmanager) -> set[str]:  # noqa: ANN001
-    """Every secret string on moto's Secrets Manager, and the string members of those that are JSON objects."""
+    """Every secret string on moto's Secrets Manager, and of those that are JSON objects the members in
+    SECRET_MEMBERS."""
     values: set[str] = set()
     for page in secretsmanager.get_paginator("list_secrets").paginate():
         for entry in page["SecretList"]:
@@ -126,8 +130,8 @@ def stored_secrets(secretsmanager) -> set[str]:  # noqa: ANN001
                 parsed = json.loads(text)
             except ValueError:
                 continue
-            if isinstance(parsed, dict):
-                values |= {v for v in parsed.values() if isinstance(v, str) and v}
+            if isinstance(parsed, dict):  # the members that hold a secret, not a user name or a note
+                values |= {v for k, v in parsed.items() if k in SECRET_MEMBERS and isinstance(v, str) and v}
     return values
 
 

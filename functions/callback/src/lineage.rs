@@ -25,7 +25,10 @@
 //!   and a new run.
 //! - **Transport** ([`HttpSink`]): one POST per event to exactly the configured URL, bounded by
 //!   [`EMIT_TIMEOUT`]; a failure is logged (never the key or a token) and counted
-//!   (`LineageEmitFailures`), never returned: [`Lineage::emit`] cannot fail a step.
+//!   (`LineageEmitFailures`), never returned: [`Lineage::emit`] cannot fail a step. With an API key
+//!   ([`KeySource`]: `OPENLINEAGE_API_KEY_SECRET_ARN`, [`SecretKey`]) each event carries
+//!   `Authorization: Bearer <key>`; the key is read at the first event (never at start), inside that
+//!   event's bound, kept, and read again after a failed read or a 401/403 answer.
 //!
 //! Lineage off (`OPENLINEAGE_URL` empty, the default) builds no HTTP client and no event:
 //! [`Lineage::OFF`].

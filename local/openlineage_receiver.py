@@ -1,7 +1,12 @@
 """The local stack's OpenLineage receiver: an HTTP endpoint the functions' lineage transport posts to
 (template parameter OpenLineageUrl), which checks every event twice and keeps the accepted ones.
 
-    python local/openlineage_receiver.py --port P --store FILE [--api-key KEY]
+    python local/openlineage_receiver.py --port P --store FILE [--api-key-file FILE]
+
+With a key (`--api-key-file FILE`, the file's text without surrounding white space, or the environment
+variable OPENLINEAGE_RECEIVER_API_KEY; `--api-key KEY` too, though a command line is visible to every user
+of the machine) every POST must carry `Authorization: Bearer <key>`, as the OpenLineage HTTP transport's
+`api_key` auth sends it; a missing or wrong one is answered 401 `Unauthorized` before the body is read.
 
 - `POST /api/v1/lineage` (Content-Type application/json), one RunEvent per request, as the OpenLineage
   HTTP transport sends it. The event is checked
@@ -358,14 +363,37 @@ def make_server(port: int, store: Store, validator: Validator, api_key: str | No
     return ThreadingHTTPServer(("127.0.0.1", port), Handler)
 
 
+API_KEY_ENV = "OPENLINEAGE_RECEIVER_API_KEY"
+
+
+def api_key(args: argparse.Namespace, environ: dict[str, str]) -> str | None:
+    """The key the receiver requires, from at most one of --api-key, --api-key-file and API_KEY_ENV."""
+    given = {name: value for name, value in (
+        ("--api-key", args.api_key),
+        ("--api-key-file", Path(args.api_key_file).read_text().strip() if args.api_key_file else None),
+        (API_KEY_ENV, environ.get(API_KEY_ENV) or None)) if value is not None}
+    if len(given) > 1:
+        raise SystemExit(f"openlineage_receiver.py: give the API key once, not by {' and '.join(given)}")
+    key = next(iter(given.values()), None)
+    if key is not None and not key:
+        raise SystemExit("openlineage_receiver.py: the API key is empty")
+    return key
+
+
 def main(argv: list[str] | None = None) -> int:
+    import os
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--store", type=Path, required=True, help="accepted events, one JSON per line")
-    parser.add_argument("--api-key", default=None, help="require `Authorization: Bearer <key>`")
+    parser.add_argument("--api-key-file", type=Path, default=None,
+                        help="require `Authorization: Bearer <the file's text>`")
+    parser.add_argument("--api-key", default=None, help="require `Authorization: Bearer <key>` (visible in ps)")
     args = parser.parse_args(argv)
-    server = make_server(args.port, Store(args.store), Validator(), args.api_key)
-    print(f"openlineage receiver on http://127.0.0.1:{args.port}{PATH}, storing into {args.store}", flush=True)
+    key = api_key(args, dict(os.environ))
+    server = make_server(args.port, Store(args.store), Validator(), key)
+    print(f"openlineage receiver on http://127.0.0.1:{args.port}{PATH}, storing into {args.store}"
+          + (", API key required" if key else ""), flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

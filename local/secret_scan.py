@@ -8,8 +8,10 @@ the submitter, one token per attempt) and every DynamoDB item's `taskToken` (wha
 The collection is checked against the adapter's callbacks probe (callbacks.jsonl: the SHA-256 prefix of
 the token of every callback Step Functions accepted): a token called back but not collected means the
 collection is incomplete, and that fails the check too (a scan that could not see a token proves nothing).
-The other secrets: the password of the stack's DATABASE_URL, if it has one, and the AWS secret access
-key the functions and the emulator are given.
+The other secrets: the password of the stack's DATABASE_URL, if it has one, the AWS secret access
+key the functions and the emulator are given, every Secrets Manager secret's value on moto (the
+OpenLineage API key's secret: the string and, for a JSON object, its `apiKey` or `password`), and the
+key the OpenLineage receiver requires.
 
 Each secret is looked for as is, JSON-escaped and URL-encoded, and a task token also by its first half
 (a truncated token is a leak too). A finding names the file, the line and the secret's SHA-256 prefix,
@@ -31,6 +33,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 TOKEN_KEYS = ("taskToken", "TaskToken")  # the submitter's payload field; Step Functions' own name
+# The members of a JSON secret that hold the secret: the OpenLineage API key's (etl_callback::lineage::API_KEY_MEMBER)
+# and a database secret's.
+SECRET_MEMBERS = ("apiKey", "password")
 DUMMY_AWS_SECRETS = {"testing"}  # a value that is no secret (and too common a word to look for)
 
 
@@ -111,6 +116,25 @@ def table_tokens(dynamodb) -> set[str]:  # noqa: ANN001
     return tokens
 
 
+def stored_secrets(secretsmanager) -> set[str]:  # noqa: ANN001
+    """Every secret string on moto's Secrets Manager, and of those that are JSON objects the members in
+    SECRET_MEMBERS."""
+    values: set[str] = set()
+    for page in secretsmanager.get_paginator("list_secrets").paginate():
+        for entry in page["SecretList"]:
+            text = secretsmanager.get_secret_value(SecretId=entry["ARN"]).get("SecretString")
+            if not text:
+                continue
+            values.add(text)
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(parsed, dict):  # the members that hold a secret, not a user name or a note
+                values |= {v for k, v in parsed.items() if k in SECRET_MEMBERS and isinstance(v, str) and v}
+    return values
+
+
 def called_back(callbacks_log: Path) -> set[str]:
     """Fingerprints of the tokens of every callback Step Functions accepted (the adapter's probe)."""
     if not callbacks_log.exists():
@@ -140,6 +164,9 @@ def collect(stack) -> Secrets:  # noqa: ANN001  (a running local/stack.py LocalS
         for name, value in env.env.items():
             if re.search(r"PASSWORD|SECRET_ACCESS_KEY|SESSION_TOKEN", name) and value not in DUMMY_AWS_SECRETS:
                 secrets.add(value, f"function environment {name}")
+    for value in stored_secrets(stack.client("secretsmanager")):
+        secrets.add(value, "Secrets Manager secret")
+    secrets.add(getattr(stack, "lineage_api_key", None), "OpenLineage API key")
     from stack import CREDS  # the functions' and the emulator's AWS credentials
     if CREDS["AWS_SECRET_ACCESS_KEY"] not in DUMMY_AWS_SECRETS:
         secrets.add(CREDS["AWS_SECRET_ACCESS_KEY"], "AWS secret access key")

@@ -69,6 +69,7 @@ from botocore.config import Config as BotoConfig  # noqa: E402
 
 import pipeline as pipeline_definition  # noqa: E402
 from deploy import Deployment, Function, TemplateError, deploy, load_template  # noqa: E402
+from openlineage_receiver import API_KEY_ENV as RECEIVER_KEY_ENV  # noqa: E402
 from openlineage_receiver import PATH as LINEAGE_PATH  # noqa: E402
 from procs import Processes, StackError, free_port, stop_pids, tail  # noqa: E402
 
@@ -82,6 +83,9 @@ LOCAL_PARAMETERS = {"RedshiftClusterId": "local-cluster", "RedshiftDatabase": "d
 # The template parameter the functions post OpenLineage events to (empty = off); the local stack sets it
 # to its receiver (local/openlineage_receiver.py) when the template declares it.
 LINEAGE_PARAMETER = "OpenLineageUrl"
+# The template parameter naming the Secrets Manager secret with the endpoint's API key (empty = no key).
+LINEAGE_KEY_PARAMETER = "OpenLineageApiKeySecretArn"
+LINEAGE_KEY_SECRET_NAME = "local-openlineage-api-key"
 # The upstream job's bucket (not part of the template): marker objects under TriggerKeyPrefix start runs.
 UPSTREAM_BUCKET = LOCAL_PARAMETERS["TriggerBucketName"]
 EMULATOR = "redshift-data-emulator"
@@ -119,6 +123,10 @@ class LocalStack:
     pipeline: Path | None = None  # another pipeline.toml (default: the template's statemachine/etl.asl.json, scripts/)
     data_dir: Path | None = None  # DATA=dir: each top-level folder becomes a bucket on moto's S3 (seed_data)
     lineage: bool = True  # OpenLineageUrl -> the receiver (when declared); False: the template's default (off)
+    # The receiver requires `Authorization: Bearer <lineage_api_key>`; the stack puts `lineage_secret` (default:
+    # the key itself) into a Secrets Manager secret on moto and deploys its ARN as OpenLineageApiKeySecretArn.
+    lineage_api_key: str | None = None
+    lineage_secret: str | None = None
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).resolve()
@@ -135,6 +143,7 @@ class LocalStack:
         self.routes_file.unlink(missing_ok=True)
         self.pipeline = Path(self.pipeline).resolve() if self.pipeline else None
         self.definition: pipeline_definition.Pipeline | None = None  # the --pipeline summary, once started
+        self.lineage_secret_arn = ""  # the API key's secret on moto, once created
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "LocalStack":
@@ -147,6 +156,7 @@ class LocalStack:
         try:
             self._start_processes(binaries)
             self._create_upstream_bucket()
+            self._create_lineage_secret()
             if self.data_dir is not None:
                 seeded = seed_data(self.client("s3"), self.data_dir)
                 self.echo(f"  data: {seeded.summary()} from {self.data_dir}")
@@ -241,9 +251,11 @@ class LocalStack:
         self.lineage_store.unlink(missing_ok=True)
         receiver = None
         if self.lineage:
+            # the key by the environment: never on a command line or in a file of the run dir
             receiver = self.procs.start("openlineage-receiver", [
                 sys.executable, str(self.root / "local" / "openlineage_receiver.py"),
-                "--port", str(ol_port), "--store", str(self.lineage_store)], cwd=self.root)
+                "--port", str(ol_port), "--store", str(self.lineage_store)], cwd=self.root,
+                env={RECEIVER_KEY_ENV: self.lineage_api_key} if self.lineage_api_key else None)
             self._save_state()
         if self.database_url:
             ep.database_url = self.database_url
@@ -276,9 +288,11 @@ class LocalStack:
         """The parameters the stack is deployed with: the local defaults, the local OpenLineage receiver
         as OpenLineageUrl when the template declares that parameter, and this stack's overrides."""
         local = dict(LOCAL_PARAMETERS)
-        declared = LINEAGE_PARAMETER in (load_template(self.template_path).get("Parameters") or {})
-        if self.lineage and declared and self.endpoints.openlineage:
+        declared = load_template(self.template_path).get("Parameters") or {}
+        if self.lineage and LINEAGE_PARAMETER in declared and self.endpoints.openlineage:
             local[LINEAGE_PARAMETER] = self.endpoints.openlineage
+            if self.lineage_secret_arn and LINEAGE_KEY_PARAMETER in declared:
+                local[LINEAGE_KEY_PARAMETER] = self.lineage_secret_arn
         return {**local, **self.parameters}
 
     @property
@@ -286,6 +300,13 @@ class LocalStack:
         """The receiver's URL when the functions post their OpenLineage events to it, else None."""
         url = self.endpoints.openlineage
         return url if url and self.template_parameters.get(LINEAGE_PARAMETER) == url else None
+
+    def _create_lineage_secret(self) -> None:
+        """With lineage_api_key: the secret holding the receiver's key (or lineage_secret), on moto."""
+        if self.lineage and self.lineage_api_key:
+            secret = self.lineage_api_key if self.lineage_secret is None else self.lineage_secret
+            self.lineage_secret_arn = self.client("secretsmanager").create_secret(
+                Name=LINEAGE_KEY_SECRET_NAME, SecretString=secret)["ARN"]
 
     def _create_upstream_bucket(self) -> None:
         """The bucket an upstream job writes its markers to, with EventBridge notifications on."""

@@ -171,6 +171,26 @@ def test_an_api_key_is_required_when_configured(tmp_path):
         srv.server_close()
 
 
+def test_the_required_key_comes_from_a_file_or_the_environment_once(tmp_path):
+    import argparse
+
+    key_file = tmp_path / "key"
+    key_file.write_text("k-123\n")
+
+    def args(api_key=None, api_key_file=None):
+        return argparse.Namespace(api_key=api_key, api_key_file=api_key_file)
+
+    assert receiver.api_key(args(), {}) is None
+    assert receiver.api_key(args(api_key_file=key_file), {}) == "k-123"
+    assert receiver.api_key(args(), {receiver.API_KEY_ENV: "k-456"}) == "k-456"
+    assert receiver.api_key(args(api_key="k-789"), {}) == "k-789"
+    with pytest.raises(SystemExit, match="once"):
+        receiver.api_key(args(api_key_file=key_file), {receiver.API_KEY_ENV: "k-456"})
+    key_file.write_text("  \n")
+    with pytest.raises(SystemExit, match="empty"):
+        receiver.api_key(args(api_key_file=key_file), {})
+
+
 def test_lineage_reads_runs_back_in_event_time_order():
     """local/lineage.py (what `make local` prints and tests/e2e/test_lineage.py checks): events grouped by
     run, ordered by eventTime whatever their arrival order, with the parent, datasets, rows and error."""

@@ -7,7 +7,9 @@
 - the dead-letter queue accepts messages from exactly the rules that name it, by ARN, not from every rule
   whose name starts with the stack's name (which would include the rules of a stack named "<stack>-dev");
 - the submitter may read and list only the scripts prefix it reads from, and may list it (without
-  s3:ListBucket, S3 answers a missing script with 403 AccessDenied instead of 404 NoSuchKey).
+  s3:ListBucket, S3 answers a missing script with 403 AccessDenied instead of 404 NoSuchKey);
+- the functions that send OpenLineage events may read exactly the API key's secret, and only when
+  OpenLineageApiKeySecretArn and OpenLineageUrl are set; nothing else may.
 
 Run: .venv/bin/python -m pytest tests/test_template_iam.py -q
 """
@@ -185,3 +187,35 @@ def test_the_backfill_starts_etl_runs_and_looks_after_its_own_runs_only(translat
     assert "${EtlExecutionArnPrefix}:{}-{}" in definition
     plan = (ROOT / "functions" / "backfill" / "src" / "lib.rs").read_text()
     assert 'format!("bf-{backfill_id}-{date}")' in plan
+
+
+LINEAGE_SENDERS = ("SubmitterFunction", "CompleterFunction", "ReconcilerFunction")
+
+
+def test_only_the_lineage_senders_may_read_exactly_the_api_key_secret_and_only_with_lineage_on(translated):
+    conditions = load_template(ROOT / "template.yaml")["Conditions"]
+    assert conditions["HasLineageApiKey"] == {"Fn::And": [
+        {"Condition": "HasLineage"}, {"Fn::Not": [{"Fn::Equals": [{"Ref": "OpenLineageApiKeySecretArn"}, ""]}]}]}
+    roles = {lid for lid, r in translated["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+    for role in sorted(roles):
+        props = translated["Resources"][role]["Properties"]
+        for policy in props.get("Policies") or []:
+            for statement in as_list(policy["PolicyDocument"]["Statement"]):
+                readers = [b for b in branches(statement) if b.get("Sid") == "LineageApiKey"]
+                if not readers:
+                    continue
+                assert role.removesuffix("Role") in LINEAGE_SENDERS, role
+                # present only under the condition, absent otherwise
+                assert statement["Fn::If"][0] == "HasLineageApiKey" and statement["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+                (reader,) = readers
+                assert reader["Action"] == "secretsmanager:GetSecretValue"
+                assert reader["Resource"] == {"Ref": "OpenLineageApiKeySecretArn"}
+    for function in LINEAGE_SENDERS:
+        statements = role_statements(translated, f"{function}Role")
+        assert [s["Sid"] for s in statements if s.get("Sid") == "LineageApiKey"] == ["LineageApiKey"], function
+        assert function_env(translated, function)["OPENLINEAGE_API_KEY_SECRET_ARN"] == {"Ref": "OpenLineageApiKeySecretArn"}
+    # no other statement grants the secret (the submitter's DatabaseSecret names RedshiftSecretArn)
+    for role in roles:
+        for s in role_statements(translated, role):
+            if "secretsmanager:GetSecretValue" in as_list(s.get("Action")):
+                assert s["Resource"] in ({"Ref": "OpenLineageApiKeySecretArn"}, {"Ref": "RedshiftSecretArn"}), (role, s)

@@ -38,6 +38,7 @@ EVALUATED = {"Fn::And", "Fn::Or", "Fn::Not", "Fn::Equals", "Fn::Contains", "Ref"
 CLUSTER = {"RedshiftClusterId": "etl-cluster"}
 WORKGROUP = {"RedshiftWorkgroupName": "etl-workgroup"}
 SECRET = {"RedshiftSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:etl-AbCdEf"}
+LINEAGE_KEY = "arn:aws:secretsmanager:us-east-1:123456789012:secret:openlineage-key-AbCdEf"
 
 
 def evaluate(node, values: dict[str, str]):
@@ -137,6 +138,8 @@ GOOD = {
     "a short submit wait": {**CLUSTER, "SubmitWaitSeconds": "5"},
     "OpenLineage events to Marquez": {**CLUSTER, "OpenLineageUrl": "http://marquez.example.com:5000/api/v1/lineage"},
     "OpenLineage events over https": {**WORKGROUP, "OpenLineageUrl": "https://lineage.example.com/api/v1/lineage"},
+    "OpenLineage events with an API key": {**CLUSTER, "OpenLineageUrl": "https://lineage.example.com/api/v1/lineage",
+                                           "OpenLineageApiKeySecretArn": LINEAGE_KEY},
 }
 
 BAD = {
@@ -172,6 +175,12 @@ BAD = {
                                        "OpenLineageUrl: does not match AllowedPattern"),
     "a lineage URL with a space": ({**CLUSTER, "OpenLineageUrl": "http://marquez:5000/api/v1 lineage"},
                                    "OpenLineageUrl: does not match AllowedPattern"),
+    # the key of no endpoint: nothing would read it
+    "a lineage API key without a lineage URL": ({**CLUSTER, "OpenLineageApiKeySecretArn": LINEAGE_KEY},
+                                                "LineageApiKeyOnlyWithUrl"),
+    "a lineage API key that is no secret ARN": ({**CLUSTER, "OpenLineageUrl": "https://lineage.example.com/",
+                                                 "OpenLineageApiKeySecretArn": "openlineage-key"},
+                                                "OpenLineageApiKeySecretArn: does not match AllowedPattern"),
     "a cron reconciler": ({**CLUSTER, "ReconcileRate": "cron(0/2 * * * ? *)"}, "ReconcileRate: not in AllowedValues"),
     "a reconcile rate EventBridge refuses": ({**CLUSTER, "ReconcileRate": "rate(2 seconds)"},
                                              "ReconcileRate: not in AllowedValues"),

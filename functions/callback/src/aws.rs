@@ -153,6 +153,24 @@ pub fn s3(aws: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(conf.build())
 }
 
+/// A Secrets Manager client for the OpenLineage API key ([`crate::lineage::SecretKey`]): its read is
+/// part of an event's emission, so it has the emission's connect timeout and bound
+/// ([`crate::lineage::CONNECT_TIMEOUT`], [`crate::lineage::EMIT_TIMEOUT`]) and one attempt: a failed
+/// read fails that emission, and the next read comes after the lineage pause
+/// ([`crate::lineage::PAUSE_AFTER_FAILURE`]), as for an unreachable endpoint.
+pub fn secrets_manager(aws: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+    let conf = aws_sdk_secretsmanager::config::Builder::from(aws)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(crate::lineage::CONNECT_TIMEOUT)
+                .operation_attempt_timeout(crate::lineage::EMIT_TIMEOUT)
+                .operation_timeout(crate::lineage::EMIT_TIMEOUT)
+                .build(),
+        )
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1));
+    aws_sdk_secretsmanager::Client::from_conf(conf.build())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +200,22 @@ mod tests {
         assert_timeouts(redshift_data(&aws).config().timeout_config(), REDSHIFT_DATA);
         assert_timeouts(s3(&aws).config().timeout_config(), S3);
         assert_timeouts(aws.timeout_config(), DEFAULT);
+    }
+
+    #[test]
+    fn the_api_key_client_reads_within_one_emission_bound_and_once() {
+        let client = secrets_manager(&config());
+        let conf = client.config();
+        let timeouts = conf.timeout_config().expect("a timeout config");
+        assert_eq!(
+            timeouts.connect_timeout(),
+            Some(crate::lineage::CONNECT_TIMEOUT)
+        );
+        assert_eq!(
+            timeouts.operation_timeout(),
+            Some(crate::lineage::EMIT_TIMEOUT)
+        );
+        assert_eq!(conf.retry_config().map(|r| r.max_attempts()), Some(1));
     }
 
     #[test]

@@ -25,7 +25,10 @@
 //!   and a new run.
 //! - **Transport** ([`HttpSink`]): one POST per event to exactly the configured URL, bounded by
 //!   [`EMIT_TIMEOUT`]; a failure is logged (never the key or a token) and counted
-//!   (`LineageEmitFailures`), never returned: [`Lineage::emit`] cannot fail a step.
+//!   (`LineageEmitFailures`), never returned: [`Lineage::emit`] cannot fail a step. With an API key
+//!   ([`KeySource`]: `OPENLINEAGE_API_KEY_SECRET_ARN`, [`SecretKey`]) each event carries
+//!   `Authorization: Bearer <key>`; the key is read at the first event (never at start), inside that
+//!   event's bound, kept, and read again after a failed read or a 401/403 answer.
 //!
 //! Lineage off (`OPENLINEAGE_URL` empty, the default) builds no HTTP client and no event:
 //! [`Lineage::OFF`].
@@ -42,11 +45,33 @@ use thiserror::Error;
 
 /// The `schemaURL` of every event: the RunEvent of OpenLineage 2-0-2.
 pub const SCHEMA_URL: &str = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent";
-/// The `producer` of every event and facet: this project and its version.
-pub const PRODUCER: &str = concat!(
-    "https://github.com/redshift-etl-callback/redshift-etl-callback/tree/v",
-    env!("CARGO_PKG_VERSION")
-);
+/// The workspace's `repository` (`Cargo.toml`, `[workspace.package]`); empty when it names none.
+const REPOSITORY: &str = env!("CARGO_PKG_REPOSITORY");
+/// The project's home when the workspace names no `repository`.
+pub const DEFAULT_REPOSITORY: &str =
+    "https://github.com/redshift-etl-callback/redshift-etl-callback";
+
+/// The `producer` of every event and facet: this code at this version,
+/// `<repository>/tree/v<version>/functions/callback` ([`producer_url`] of the workspace's `repository`
+/// and this crate's version).
+pub fn producer() -> &'static str {
+    static PRODUCER: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| producer_url(REPOSITORY, env!("CARGO_PKG_VERSION")));
+    &PRODUCER
+}
+
+/// `<repository>/tree/v<version>/functions/callback`: the source of the code that builds the events,
+/// at the tag of `version`. An empty `repository` is [`DEFAULT_REPOSITORY`].
+pub fn producer_url(repository: &str, version: &str) -> String {
+    let repository = repository.trim().trim_end_matches('/');
+    let repository = repository.strip_suffix(".git").unwrap_or(repository);
+    let repository = if repository.is_empty() {
+        DEFAULT_REPOSITORY
+    } else {
+        repository
+    };
+    format!("{repository}/tree/v{version}/functions/callback")
+}
 /// The facets' schemas, as pinned in `tests/fixtures/openlineage/facets/`.
 pub const PARENT_FACET_URL: &str =
     "https://openlineage.io/spec/facets/1-2-0/ParentRunFacet.json#/$defs/ParentRunFacet";
@@ -65,17 +90,19 @@ pub const MAX_ERROR_MESSAGE_CHARS: usize = 4096;
 /// token only when lineage is on.
 pub const ITEM_ATTRIBUTE: &str = "lineage";
 
-/// The UUID namespace of this project's run ids: UUID v5 of the URL namespace and [`PRODUCER`]'s
-/// project part (fixed across versions, so a run id never changes with an upgrade).
+/// The name the run ids' UUID namespace is made from. Frozen: a run id never changes with an upgrade
+/// or a move of the repository (every function, of any version, recomputes the same ids).
+const RUN_ID_NAMESPACE_NAME: &[u8] =
+    b"https://github.com/redshift-etl-callback/redshift-etl-callback";
+
+/// The UUID namespace of this project's run ids: UUID v5 of the URL namespace and
+/// [`RUN_ID_NAMESPACE_NAME`].
 fn namespace() -> [u8; 16] {
     const URL_NAMESPACE: [u8; 16] = [
         0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30,
         0xc8,
     ];
-    uuid_v5_bytes(
-        &URL_NAMESPACE,
-        b"https://github.com/redshift-etl-callback/redshift-etl-callback",
-    )
+    uuid_v5_bytes(&URL_NAMESPACE, RUN_ID_NAMESPACE_NAME)
 }
 
 fn uuid_v5_bytes(namespace: &[u8; 16], name: &[u8]) -> [u8; 16] {
@@ -257,7 +284,7 @@ impl StepRun {
                 run_id: self.run_id.clone(),
                 facets: RunFacets {
                     parent: Some(ParentFacet {
-                        producer: PRODUCER,
+                        producer: producer(),
                         schema_url: PARENT_FACET_URL,
                         run: RunRef {
                             run_id: self.parent_run_id.clone(),
@@ -288,14 +315,14 @@ impl StepRun {
                         })
                         .map(|(_, rows)| OutputFacets {
                             output_statistics: OutputStatistics {
-                                producer: PRODUCER,
+                                producer: producer(),
                                 schema_url: OUTPUT_STATISTICS_FACET_URL,
                                 row_count: (*rows).max(0),
                             },
                         }),
                 })
                 .collect(),
-            producer: PRODUCER,
+            producer: producer(),
             schema_url: SCHEMA_URL,
         }
     }
@@ -356,7 +383,7 @@ impl ExecutionRun {
             },
             inputs: Vec::new(),
             outputs: Vec::new(),
-            producer: PRODUCER,
+            producer: producer(),
             schema_url: SCHEMA_URL,
         }
     }
@@ -460,7 +487,7 @@ pub struct ErrorFacet {
 impl ErrorFacet {
     fn new(message: &str) -> Self {
         Self {
-            producer: PRODUCER,
+            producer: producer(),
             schema_url: ERROR_FACET_URL,
             message: crate::task::truncate(message, MAX_ERROR_MESSAGE_CHARS),
             programming_language: "SQL",
@@ -509,6 +536,14 @@ pub enum LineageError {
         "skipped: an event was not delivered less than {PAUSE_AFTER_FAILURE:?} ago ({0:?} left)"
     )]
     Paused(Duration),
+    /// `GetSecretValue` of the API key's secret failed (not found, access denied, a KMS key the
+    /// role may not decrypt with, throttled, unreachable): the message is the service's, never the
+    /// secret.
+    #[error("the OpenLineage API key's secret could not be read: {0}")]
+    ApiKeyUnreadable(String),
+    /// The secret was read, but holds no usable key (which rule it breaks; never its value).
+    #[error("the OpenLineage API key's secret holds no usable key: {0}")]
+    ApiKeyInvalid(&'static str),
 }
 
 impl LineageError {
@@ -519,6 +554,8 @@ impl LineageError {
             Self::Status(_) => "LineageRejected",
             Self::InvalidUrl => "LineageInvalidUrl",
             Self::Paused(_) => "LineageSkipped",
+            Self::ApiKeyUnreadable(_) => "LineageApiKeyUnreadable",
+            Self::ApiKeyInvalid(_) => "LineageApiKeyInvalid",
         }
     }
 }
@@ -672,11 +709,13 @@ impl Lineage {
 /// Lineage off, to borrow for as long as needed.
 pub static OFF: Lineage = Lineage::OFF;
 
-/// An API key, never shown.
-#[derive(Clone)]
+/// An API key, never shown: sent as `Authorization: Bearer <key>`, what the OpenLineage clients'
+/// HTTP transport sends for its `api_key` auth.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey(String);
 
 impl ApiKey {
+    /// A key as given; [`parse_api_key`] reads and checks one from a secret.
     pub fn new(key: impl Into<String>) -> Self {
         Self(key.into())
     }
@@ -688,19 +727,164 @@ impl fmt::Debug for ApiKey {
     }
 }
 
+/// The longest API key accepted, in bytes.
+pub const MAX_API_KEY_BYTES: usize = 4096;
+/// The member of a JSON secret that holds the key: `{"apiKey": "<key>"}`.
+pub const API_KEY_MEMBER: &str = "apiKey";
+
+/// The API key in a secret's `SecretString`: either the key itself, or a JSON object whose string
+/// member `apiKey` is the key (other members are ignored), as the Secrets Manager console's
+/// key/value editor stores it. White space around the key is dropped. The key must be 1 to
+/// [`MAX_API_KEY_BYTES`] visible ASCII characters (no space, no control character), so that it
+/// always makes a valid header. A refusal says which rule the secret breaks, never its value.
+pub fn parse_api_key(secret: &str) -> Result<ApiKey, LineageError> {
+    let secret = secret.trim();
+    let key = if secret.starts_with('{') {
+        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(secret)
+            // serde_json's message may quote the text: not passed on.
+            .map_err(|_| LineageError::ApiKeyInvalid("it starts with `{` but is no JSON object"))?;
+        match object.get(API_KEY_MEMBER) {
+            Some(serde_json::Value::String(key)) => key.trim().to_owned(),
+            Some(_) => {
+                return Err(LineageError::ApiKeyInvalid(
+                    "its JSON member `apiKey` is not a string",
+                ))
+            }
+            None => {
+                return Err(LineageError::ApiKeyInvalid(
+                    "it is a JSON object without the member `apiKey`",
+                ))
+            }
+        }
+    } else {
+        secret.to_owned()
+    };
+    if key.is_empty() {
+        return Err(LineageError::ApiKeyInvalid("the key is empty"));
+    }
+    if key.len() > MAX_API_KEY_BYTES {
+        return Err(LineageError::ApiKeyInvalid(
+            "the key is longer than 4096 bytes",
+        ));
+    }
+    if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(LineageError::ApiKeyInvalid(
+            "the key has a character that is not visible ASCII (a space, a line break, a control or non-ASCII character)",
+        ));
+    }
+    Ok(ApiKey(key))
+}
+
+/// A future of one read of the API key.
+pub type KeyRead<'a> = Pin<Box<dyn Future<Output = Result<ApiKey, LineageError>> + Send + 'a>>;
+
+/// Where an [`HttpSink`]'s API key comes from. [`HttpSink`] reads it at the first event that needs
+/// it (never at start-up), keeps it for the life of the process, and reads it again only after a
+/// failed read or an answer refusing it (401, 403).
+pub trait KeySource: Send + Sync {
+    fn read(&self) -> KeyRead<'_>;
+}
+
+/// A key known up front.
+impl KeySource for ApiKey {
+    fn read(&self) -> KeyRead<'_> {
+        Box::pin(std::future::ready(Ok(self.clone())))
+    }
+}
+
+/// The key in a Secrets Manager secret (`OPENLINEAGE_API_KEY_SECRET_ARN`, the template's
+/// `OpenLineageApiKeySecretArn`), read with `GetSecretValue` and checked by [`parse_api_key`].
+pub struct SecretKey {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+impl SecretKey {
+    /// The key of secret `secret_id` (its ARN), read with `client` ([`crate::aws::secrets_manager`]).
+    /// Nothing is read here.
+    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
+        Self {
+            client,
+            secret_id: secret_id.into(),
+        }
+    }
+}
+
+impl KeySource for SecretKey {
+    fn read(&self) -> KeyRead<'_> {
+        Box::pin(async move {
+            let output = self
+                .client
+                .get_secret_value()
+                .secret_id(&self.secret_id)
+                .send()
+                .await
+                .map_err(|err| LineageError::ApiKeyUnreadable(error_chain(&err)))?;
+            let secret = output.secret_string().ok_or(LineageError::ApiKeyInvalid(
+                "the secret has no SecretString (a binary secret)",
+            ))?;
+            parse_api_key(secret)
+        })
+    }
+}
+
+/// An error and its sources, `: `-separated (Display only: an SDK error's Debug carries the raw
+/// response).
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// An [`HttpSink`]'s key: its source and, once read, the key.
+struct KeyCache {
+    source: Box<dyn KeySource>,
+    /// Held while the key is read: a step's two events, sent side by side, read it once.
+    key: tokio::sync::Mutex<Option<ApiKey>>,
+}
+
+impl KeyCache {
+    async fn get(&self) -> Result<ApiKey, LineageError> {
+        let mut key = self.key.lock().await;
+        if let Some(key) = key.as_ref() {
+            return Ok(key.clone());
+        }
+        let read = self.source.read().await?;
+        *key = Some(read.clone());
+        Ok(read)
+    }
+
+    /// The endpoint refused the key: read it again next time (a rotated secret).
+    async fn forget(&self) {
+        *self.key.lock().await = None;
+    }
+}
+
+impl fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let read = self.key.try_lock().map(|k| k.is_some()).unwrap_or(false);
+        f.debug_struct("KeyCache").field("read", &read).finish()
+    }
+}
+
 /// HTTP POST of each event as JSON to one URL, on the SDK's own HTTP client stack (hyper,
 /// rustls with ring): no second HTTP client in the binary.
 #[derive(Debug)]
 pub struct HttpSink {
     url: String,
-    key: Option<ApiKey>,
+    key: Option<KeyCache>,
     connector: aws_smithy_http_client::Connector,
 }
 
 impl HttpSink {
     /// A sink posting to `url` (`http://` or `https://`), with `Authorization: Bearer <key>`
-    /// when a key is given.
-    pub fn new(url: &str, key: Option<ApiKey>) -> Result<Self, LineageError> {
+    /// when a key source is given (read at the first event, not here).
+    pub fn new(url: &str, key: Option<Box<dyn KeySource>>) -> Result<Self, LineageError> {
         let parsed: Result<aws_smithy_runtime_api::http::Request, _> = {
             let mut request = aws_smithy_runtime_api::http::Request::empty();
             request.set_uri(url).map(|()| request)
@@ -721,13 +905,21 @@ impl HttpSink {
             .build();
         Ok(Self {
             url: url.to_owned(),
-            key,
+            key: key.map(|source| KeyCache {
+                source,
+                key: tokio::sync::Mutex::new(None),
+            }),
             connector,
         })
     }
 
     async fn post(&self, event: &RunEvent) -> Result<(), LineageError> {
         use aws_smithy_runtime_api::client::http::HttpConnector;
+        // The key first: an unreadable key sends nothing.
+        let key = match &self.key {
+            Some(cache) => Some(cache.get().await?),
+            None => None,
+        };
         let mut request = aws_smithy_runtime_api::http::Request::new(
             aws_smithy_types::body::SdkBody::from(event.to_json()),
         );
@@ -740,14 +932,12 @@ impl HttpSink {
         request
             .headers_mut()
             .insert("content-type", "application/json");
-        if let Some(ApiKey(key)) = &self.key {
+        if let Some(ApiKey(key)) = &key {
             request
                 .headers_mut()
                 .try_insert("authorization", format!("Bearer {key}"))
                 // The header value is never shown: it holds the key.
-                .map_err(|_| {
-                    LineageError::Request("the API key is not a valid header value".into())
-                })?;
+                .map_err(|_| LineageError::ApiKeyInvalid("the key is not a valid header value"))?;
         }
         let response = self
             .connector
@@ -758,6 +948,11 @@ impl HttpSink {
         if (200..300).contains(&status) {
             Ok(())
         } else {
+            if matches!(status, 401 | 403) {
+                if let Some(cache) = &self.key {
+                    cache.forget().await;
+                }
+            }
             Err(LineageError::Status(status))
         }
     }
@@ -791,18 +986,45 @@ impl LineageSink for RecordingSink {
     }
 }
 
-/// The lineage settings a function reads: `OPENLINEAGE_URL` (empty or unset = off) and
-/// `OPENLINEAGE_API_KEY` (the key itself, resolved by the caller from the secret).
+/// The endpoint: `OPENLINEAGE_URL` (empty or unset = lineage off), the template's `OpenLineageUrl`.
 pub const URL_VAR: &str = "OPENLINEAGE_URL";
+/// The API key's secret: `OPENLINEAGE_API_KEY_SECRET_ARN` (empty or unset = no key), the template's
+/// `OpenLineageApiKeySecretArn`.
+pub const API_KEY_SECRET_VAR: &str = "OPENLINEAGE_API_KEY_SECRET_ARN";
 
-/// Lineage as `OPENLINEAGE_URL` configures it (no key).
-pub fn from_env() -> Result<Lineage, LineageError> {
-    from_url(std::env::var(URL_VAR).ok().as_deref(), None)
+/// Lineage as `OPENLINEAGE_URL` and `OPENLINEAGE_API_KEY_SECRET_ARN` configure it ([`from_settings`]).
+pub fn from_env(aws: &aws_types::SdkConfig) -> Result<Lineage, LineageError> {
+    let var = |name| std::env::var(name).ok();
+    from_settings(
+        var(URL_VAR).as_deref(),
+        var(API_KEY_SECRET_VAR).as_deref(),
+        aws,
+    )
 }
 
-/// Lineage as the environment configures it: [`Lineage::OFF`] without a URL, else an
-/// [`HttpSink`] (built once per cold start).
-pub fn from_url(url: Option<&str>, key: Option<ApiKey>) -> Result<Lineage, LineageError> {
+/// Lineage to `url` ([`Lineage::OFF`] without one: no client, no secret read, ever) with the key
+/// in secret `secret` when one is named: a Secrets Manager client from `aws`, nothing read until
+/// the first event.
+pub fn from_settings(
+    url: Option<&str>,
+    secret: Option<&str>,
+    aws: &aws_types::SdkConfig,
+) -> Result<Lineage, LineageError> {
+    if url.map(str::trim).is_none_or(str::is_empty) {
+        return Ok(Lineage::OFF);
+    }
+    let key = secret.map(str::trim).filter(|s| !s.is_empty()).map(|id| {
+        Box::new(SecretKey::new(crate::aws::secrets_manager(aws), id)) as Box<dyn KeySource>
+    });
+    from_url(url, key)
+}
+
+/// Lineage to `url`: [`Lineage::OFF`] without one, else an [`HttpSink`] (built once per cold
+/// start) with `key`'s key.
+pub fn from_url(
+    url: Option<&str>,
+    key: Option<Box<dyn KeySource>>,
+) -> Result<Lineage, LineageError> {
     match url.map(str::trim).filter(|u| !u.is_empty()) {
         None => Ok(Lineage::OFF),
         Some(url) => Ok(Lineage::to(Arc::new(HttpSink::new(url, key)?))),
@@ -896,7 +1118,7 @@ mod tests {
                 "eventType": "START",
                 "eventTime": "2021-06-27T06:00:01.500Z",
                 "run": {"runId": r.run_id, "facets": {"parent": {
-                    "_producer": PRODUCER, "_schemaURL": PARENT_FACET_URL,
+                    "_producer": producer(), "_schemaURL": PARENT_FACET_URL,
                     "run": {"runId": execution_run_id(EXECUTION)},
                     "job": {"namespace": "redshift-etl", "name": "sales"}}}},
                 "job": {"namespace": "redshift-etl", "name": "sales.LoadItem"},
@@ -904,7 +1126,7 @@ mod tests {
                     {"namespace": "redshift://redshift-cluster-1.us-east-1:5439", "name": "dev.public.stg_item"},
                     {"namespace": "redshift://redshift-cluster-1.us-east-1:5439", "name": "ext.db.src"}],
                 "outputs": [{"namespace": "redshift://redshift-cluster-1.us-east-1:5439", "name": "dev.public.item"}],
-                "producer": PRODUCER,
+                "producer": producer(),
                 "schemaURL": SCHEMA_URL,
             })
         );
@@ -1114,7 +1336,7 @@ mod tests {
     #[tokio::test]
     async fn an_event_is_posted_as_json_with_the_key_as_bearer_token() {
         let (url, seen) = server(201, Duration::ZERO).await;
-        let sink = HttpSink::new(&url, Some(ApiKey::new("s3cr3t"))).unwrap();
+        let sink = HttpSink::new(&url, Some(Box::new(ApiKey::new("s3cr3t")))).unwrap();
         let event = run().start();
         sink.send(&event).await.unwrap();
         let requests = seen.lock().unwrap().clone();
@@ -1283,5 +1505,282 @@ mod tests {
             "START at the submit"
         );
         assert!(events[1].event_time > events[0].event_time);
+    }
+
+    #[test]
+    fn the_producer_is_this_code_at_this_version_in_the_workspaces_repository() {
+        assert_eq!(
+            producer(),
+            format!(
+                "{}/tree/v{}/functions/callback",
+                env!("CARGO_PKG_REPOSITORY"),
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+        assert!(
+            producer().starts_with("https://github.com/"),
+            "{}",
+            producer()
+        );
+        assert_eq!(
+            producer_url("https://github.com/o/r.git/", "1.2.3"),
+            "https://github.com/o/r/tree/v1.2.3/functions/callback"
+        );
+        assert_eq!(
+            producer_url(" ", "1.2.3"),
+            format!("{DEFAULT_REPOSITORY}/tree/v1.2.3/functions/callback")
+        );
+    }
+
+    #[test]
+    fn an_api_key_secret_is_the_key_itself_or_json_with_api_key() {
+        assert_eq!(parse_api_key("k-123").unwrap(), ApiKey::new("k-123"));
+        assert_eq!(parse_api_key("  k-123\n").unwrap(), ApiKey::new("k-123"));
+        assert_eq!(
+            parse_api_key(r#"{"apiKey": "k-123", "note": "rotated monthly"}"#).unwrap(),
+            ApiKey::new("k-123")
+        );
+        assert_eq!(
+            parse_api_key(" {\"apiKey\":\" k-123 \"} ").unwrap(),
+            ApiKey::new("k-123")
+        );
+    }
+
+    #[test]
+    fn a_secret_without_a_usable_key_is_refused_by_name_without_showing_it() {
+        let secret_word = "hunter2hunter2";
+        for (secret, rule) in [
+            ("", "empty"),
+            ("   ", "empty"),
+            (r#"{"apiKey": ""}"#, "empty"),
+            (
+                r#"{"apikey": "hunter2hunter2"}"#,
+                "without the member `apiKey`",
+            ),
+            (r#"{"apiKey": ["hunter2hunter2"]}"#, "not a string"),
+            (r#"{"apiKey": 4242424242}"#, "not a string"),
+            (r#"{"apiKey": "hunter2hunter2""#, "no JSON object"),
+            ("hunter2 hunter2hunter2", "not visible ASCII"),
+            ("hunter2hunter2\r\nX-Injected: 1", "not visible ASCII"),
+            ("hunter2hunter2\u{e9}", "not visible ASCII"),
+        ] {
+            let err = parse_api_key(secret).unwrap_err();
+            assert_eq!(err.name(), "LineageApiKeyInvalid", "{secret:?}");
+            let text = err.to_string();
+            assert!(text.contains(rule), "{secret:?}: {text}");
+            assert!(
+                !text.contains(secret_word) && !text.contains("4242"),
+                "{text}"
+            );
+        }
+        let long = "k".repeat(MAX_API_KEY_BYTES + 1);
+        assert!(matches!(
+            parse_api_key(&long),
+            Err(LineageError::ApiKeyInvalid(_))
+        ));
+        assert!(parse_api_key(&long[1..]).is_ok());
+    }
+
+    fn secrets(rule: &aws_smithy_mocks::Rule) -> aws_sdk_secretsmanager::Client {
+        aws_smithy_mocks::mock_client!(aws_sdk_secretsmanager, [rule])
+    }
+
+    const SECRET_ARN: &str =
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:openlineage-key-AbCdEf";
+
+    #[tokio::test]
+    async fn the_key_is_read_from_the_secret_by_its_arn() {
+        use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
+        let rule = aws_smithy_mocks::mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+            .match_requests(|r| r.secret_id() == Some(SECRET_ARN))
+            .then_output(|| {
+                GetSecretValueOutput::builder()
+                    .secret_string(r#"{"apiKey":"k-123"}"#)
+                    .build()
+            });
+        let key = SecretKey::new(secrets(&rule), SECRET_ARN)
+            .read()
+            .await
+            .unwrap();
+        assert_eq!(key, ApiKey::new("k-123"));
+        assert_eq!(rule.num_calls(), 1);
+
+        let binary = aws_smithy_mocks::mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+            .then_output(|| {
+                GetSecretValueOutput::builder()
+                    .secret_binary(aws_smithy_types::Blob::new("k-123"))
+                    .build()
+            });
+        let err = SecretKey::new(secrets(&binary), SECRET_ARN)
+            .read()
+            .await
+            .unwrap_err();
+        assert_eq!(err.name(), "LineageApiKeyInvalid", "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_secret_that_cannot_be_read_is_a_named_error_with_the_services_message() {
+        use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+        use aws_sdk_secretsmanager::types::error::ResourceNotFoundException;
+        let rule = aws_smithy_mocks::mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+            .then_error(|| {
+                GetSecretValueError::ResourceNotFoundException(
+                    ResourceNotFoundException::builder()
+                        .message("Secrets Manager can't find the specified secret.")
+                        .build(),
+                )
+            });
+        let err = SecretKey::new(secrets(&rule), SECRET_ARN)
+            .read()
+            .await
+            .unwrap_err();
+        assert_eq!(err.name(), "LineageApiKeyUnreadable");
+        assert!(
+            err.to_string()
+                .contains("Secrets Manager can't find the specified secret."),
+            "{err}"
+        );
+    }
+
+    /// A key source that counts its reads and fails the first `failures` of them.
+    struct Counted {
+        reads: Arc<std::sync::atomic::AtomicUsize>,
+        failures: usize,
+    }
+
+    impl KeySource for Counted {
+        fn read(&self) -> KeyRead<'_> {
+            let n = self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(std::future::ready(if n < self.failures {
+                Err(LineageError::ApiKeyUnreadable(
+                    "AccessDeniedException".into(),
+                ))
+            } else {
+                Ok(ApiKey::new(format!("k-{n}")))
+            }))
+        }
+    }
+
+    fn counted(failures: usize) -> (Box<dyn KeySource>, Arc<std::sync::atomic::AtomicUsize>) {
+        let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let source = Counted {
+            reads: reads.clone(),
+            failures,
+        };
+        (Box::new(source), reads)
+    }
+
+    fn reads(n: &std::sync::atomic::AtomicUsize) -> usize {
+        n.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn the_key_is_read_at_the_first_event_once_and_kept() {
+        let (url, seen) = server(201, Duration::ZERO).await;
+        let (source, n) = counted(0);
+        let sink = HttpSink::new(&url, Some(source)).unwrap();
+        let lineage = Lineage::to(Arc::new(sink));
+        assert_eq!(reads(&n), 0, "not read before the first event");
+        // a step's two events, side by side: one read
+        lineage
+            .ran(
+                Some(&run()),
+                &End::Complete {
+                    rows: RowsWritten::new(),
+                },
+            )
+            .await;
+        lineage.emit(&run().start()).await;
+        assert_eq!(reads(&n), 1);
+        let requests = seen.lock().unwrap().clone();
+        assert_eq!(requests.len(), 3);
+        for request in requests {
+            assert!(
+                request
+                    .to_ascii_lowercase()
+                    .contains("authorization: bearer k-0\r\n"),
+                "{request}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_key_sends_nothing_pauses_and_is_read_again_after_the_pause() {
+        let (url, seen) = server(201, Duration::ZERO).await;
+        let (source, n) = counted(1);
+        let sink = HttpSink::new(&url, Some(source)).unwrap();
+        let err = sink.send(&run().start()).await.unwrap_err();
+        assert_eq!(err.name(), "LineageApiKeyUnreadable");
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "no request without its key"
+        );
+
+        // Through Lineage: the failure pauses the sending (the events of the pause are skipped
+        // without a read); the first event after it reads the key again.
+        let (source, n2) = counted(1);
+        let lineage = Lineage::to(Arc::new(HttpSink::new(&url, Some(source)).unwrap()));
+        let started = Instant::now();
+        lineage.emit(&run().start()).await;
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert!(
+            lineage.paused().is_some(),
+            "a failed read pauses like a failed POST"
+        );
+        lineage.emit(&run().start()).await;
+        assert_eq!(reads(&n2), 1, "skipped in the pause: no read");
+        *lineage.paused_until.as_ref().unwrap().lock().unwrap() = None; // the pause is over
+        lineage.emit(&run().start()).await;
+        assert_eq!(reads(&n2), 2);
+        assert_eq!(seen.lock().unwrap().len(), 1, "sent with the key read");
+        // the plain sink too: the next send reads again
+        sink.send(&run().start()).await.unwrap();
+        assert_eq!(reads(&n), 2);
+    }
+
+    #[tokio::test]
+    async fn a_refused_key_is_read_again_for_the_next_event() {
+        let (url, _) = server(401, Duration::ZERO).await;
+        let (source, n) = counted(0);
+        let sink = HttpSink::new(&url, Some(source)).unwrap();
+        assert!(matches!(
+            sink.send(&run().start()).await,
+            Err(LineageError::Status(401))
+        ));
+        assert!(sink.send(&run().start()).await.is_err());
+        assert_eq!(
+            reads(&n),
+            2,
+            "a 401 drops the key (a rotated secret is read again)"
+        );
+
+        let (url, _) = server(500, Duration::ZERO).await;
+        let (source, n) = counted(0);
+        let sink = HttpSink::new(&url, Some(source)).unwrap();
+        assert!(sink.send(&run().start()).await.is_err());
+        assert!(sink.send(&run().start()).await.is_err());
+        assert_eq!(reads(&n), 1, "another failure keeps it");
+    }
+
+    #[test]
+    fn without_a_url_no_secret_client_is_built_and_with_one_nothing_is_read() {
+        let aws = aws_types::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        assert!(!from_settings(None, Some(SECRET_ARN), &aws).unwrap().is_on());
+        assert!(!from_settings(Some(" "), Some(SECRET_ARN), &aws)
+            .unwrap()
+            .is_on());
+        // Not async: building lineage with a secret cannot read it (no runtime, no request).
+        let on = from_settings(
+            Some("http://127.0.0.1:9/api/v1/lineage"),
+            Some(SECRET_ARN),
+            &aws,
+        )
+        .unwrap();
+        assert!(on.is_on());
+        assert!(from_settings(Some("http://127.0.0.1:9/"), Some(" "), &aws)
+            .unwrap()
+            .is_on());
     }
 }

@@ -9,7 +9,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = config_from_env()?;
     let aws = etl_callback::aws::load_config().await;
     let completer = &Completer::new(&aws, settings).with_lineage(
-        etl_callback::lineage::from_env()?.counting_rows(etl_callback::complete::rows_written),
+        etl_callback::lineage::from_env(&aws)?.counting_rows(etl_callback::complete::rows_written),
     );
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {

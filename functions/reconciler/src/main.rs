@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         table: TokenTable::new(etl_callback::aws::dynamodb(&aws), config.table.clone()),
         sfn: etl_callback::aws::sfn(&aws),
         redshift_data: etl_callback::aws::redshift_data(&aws),
-        lineage: etl_callback::lineage::from_env()?
+        lineage: etl_callback::lineage::from_env(&aws)?
             .counting_rows(etl_callback::complete::rows_written),
         config,
     };

@@ -84,6 +84,9 @@ pub struct LineageConfig {
     pub stack: String,
     /// `AWS_REGION`: part of the datasets' namespace.
     pub region: String,
+    /// `OPENLINEAGE_API_KEY_SECRET_ARN`: the secret holding the endpoint's API key (read at the
+    /// first event, [`lineage::SecretKey`]); `None`: no key.
+    pub api_key_secret: Option<String>,
 }
 
 impl Config {
@@ -110,7 +113,13 @@ fn read_lineage<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> Option<Lin
     }
     let stack = vars.required("STACK_NAME");
     let region = vars.required("AWS_REGION");
-    Some(LineageConfig { url, stack, region })
+    let api_key_secret = vars.optional(lineage::API_KEY_SECRET_VAR);
+    Some(LineageConfig {
+        url,
+        stack,
+        region,
+        api_key_secret,
+    })
 }
 
 impl Config {

@@ -8,8 +8,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     etl_callback::logging::init();
     let config = Config::from_env()?;
     let aws = etl_callback::aws::load_config().await;
-    let lineage =
-        etl_callback::lineage::from_url(config.lineage.as_ref().map(|l| l.url.as_str()), None)?;
+    let lineage = etl_callback::lineage::from_settings(
+        config.lineage.as_ref().map(|l| l.url.as_str()),
+        config
+            .lineage
+            .as_ref()
+            .and_then(|l| l.api_key_secret.as_deref()),
+        &aws,
+    )?;
     let submitter = &Submitter {
         s3: etl_callback::aws::s3(&aws),
         redshift_data: etl_callback::aws::redshift_data(&aws),

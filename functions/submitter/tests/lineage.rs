@@ -324,3 +324,35 @@ fn a_lineage_url_that_is_not_http_is_a_configuration_error() {
     .unwrap_err();
     assert!(err.to_string().contains("OPENLINEAGE_URL"), "{err}");
 }
+
+#[test]
+fn the_api_key_secret_is_read_from_the_environment_only_with_lineage_on() {
+    const ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ol-key-AbCdEf";
+    let read = |url: Option<&'static str>, arn: &'static str| {
+        Config::from_lookup(move |name| {
+            let value = match name {
+                "TOKEN_TABLE" => "tokens",
+                "SCRIPTS_BUCKET" => "b",
+                "STATEMENT_NAME_PREFIX" => "p",
+                "REDSHIFT_DATABASE" => "dev",
+                "REDSHIFT_WORKGROUP" => "wg",
+                "OPENLINEAGE_URL" => url?,
+                "OPENLINEAGE_API_KEY_SECRET_ARN" => arn,
+                "STACK_NAME" => "s",
+                "AWS_REGION" => "us-east-1",
+                _ => return None,
+            };
+            Some(value.to_owned())
+        })
+        .unwrap()
+        .lineage
+    };
+    let on = read(Some("https://lineage.example.com/api/v1/lineage"), ARN).unwrap();
+    assert_eq!(on.api_key_secret.as_deref(), Some(ARN));
+    let no_key = read(Some("https://lineage.example.com/api/v1/lineage"), " ").unwrap();
+    assert_eq!(no_key.api_key_secret, None);
+    assert!(
+        read(None, ARN).is_none(),
+        "no URL: lineage off, the secret unused"
+    );
+}

@@ -1374,3 +1374,71 @@ async fn a_check_script_that_is_not_one_select_is_refused_before_any_sql() {
     assert!(err.to_string().contains("2 statements"), "{err}");
     assert_eq!((get.num_calls(), batch.num_calls()), (1, 0));
 }
+
+/// The `sam local invoke` fixture (`events/submitter.json`) is what the generated state machine's
+/// Task sends for its step: every field of the Task's payload is in it (the deployment's own
+/// `scriptsVersion` and the context fields aside), and with the project's real script it submits
+/// (no `UnknownPlaceholder`: the script's `{{schema}}` comes from the fixture's `vars`).
+#[tokio::test]
+async fn the_sam_local_invoke_fixture_carries_what_the_task_sends_and_submits_the_real_script() {
+    let root = format!("{}/../..", env!("CARGO_MANIFEST_DIR"));
+    let asl: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/statemachine/etl.asl.json")).unwrap(),
+    )
+    .unwrap();
+    let fixture = input();
+    let step = fixture["step"].as_str().unwrap().to_owned();
+    fn payload_of<'a>(v: &'a Value, step: &str) -> Option<&'a Value> {
+        match v {
+            Value::Object(map) => {
+                let payload = map.get("Parameters").and_then(|p| p.get("Payload"));
+                if payload.and_then(|p| p.get("step")).and_then(Value::as_str) == Some(step) {
+                    return payload;
+                }
+                map.values().find_map(|v| payload_of(v, step))
+            }
+            Value::Array(items) => items.iter().find_map(|v| payload_of(v, step)),
+            _ => None,
+        }
+    }
+    let payload = payload_of(&asl, &step).expect("the fixture's step is in the state machine");
+    let optional = [
+        "scriptsVersion",
+        "executionId",
+        "redriveCount",
+        "executionInput",
+        "lineage",
+    ];
+    for key in payload.as_object().unwrap().keys() {
+        let key = key.trim_end_matches(".$");
+        assert!(
+            optional.contains(&key) || fixture.get(key).is_some(),
+            "events/submitter.json lacks {key}, which the Task sends"
+        );
+    }
+    assert_eq!(fixture["varTypes"], payload["varTypes"]);
+
+    let real: &'static str = Box::leak(
+        std::fs::read_to_string(format!(
+            "{root}/scripts/{}",
+            fixture["script"].as_str().unwrap()
+        ))
+        .unwrap()
+        .into_boxed_str(),
+    );
+    let get = script(real);
+    let submit = mock!(aws_sdk_redshiftdata::Client::batch_execute_statement)
+        .match_requests(|r| {
+            !r.sqls().is_empty()
+                && r.sqls().iter().all(|sql| !sql.contains("{{"))
+                && r.sqls().iter().any(|sql| sql.contains("\"public\""))
+        })
+        .then_output(|| BatchExecuteStatementOutput::builder().id(ID).build());
+    let store = store_token(&with_token(ID));
+    let s = submitter(&[&get], &[&store], &[], &[&submit]);
+
+    let submitted = s.handle(input()).await.unwrap();
+
+    assert_eq!(submitted.completion, "WaitingForEvent");
+    assert_eq!((submit.num_calls(), store.num_calls()), (1, 1));
+}

@@ -317,7 +317,13 @@ impl TaskClients<'_> {
         if let Some(completion) = self.settle_once(rendezvous, side).await? {
             return Ok(completion);
         }
-        let id = rendezvous.statement_id.as_str();
+        self.settle_again(rendezvous.statement_id.as_str(), side)
+            .await
+    }
+
+    /// A retry's token replaced the one this delivery closed with: the item is read again and
+    /// settled once more with the current token.
+    async fn settle_again(&self, id: &str, side: Side) -> Result<Completion, CompleteError> {
         info!(
             statement_id = id,
             "a retry's token replaced the one used; settling again with the current token"
@@ -354,13 +360,7 @@ impl TaskClients<'_> {
         {
             return Ok(completion);
         }
-        match self.table.read(id).await? {
-            None => Ok(Completion::AlreadyCompleted),
-            Some(current) => Ok(self
-                .settle_once(&current, side)
-                .await?
-                .unwrap_or(Completion::Superseded)),
-        }
+        self.settle_again(id, side).await
     }
 
     /// Closes the task of `rendezvous`, which the caller's own write already marked completed with

@@ -162,6 +162,18 @@ fn is_condition_failed(err: &SdkError<UpdateItemError, HttpResponse>) -> bool {
         .is_some_and(|e| e.is_conditional_check_failed_exception())
 }
 
+/// A conditional write whose refused condition means "nothing to do here" (the token was replaced,
+/// or the task completed meanwhile): `Ok` then, its other errors classified.
+fn unless_condition_failed<T>(
+    result: Result<T, SdkError<UpdateItemError, HttpResponse>>,
+) -> Result<(), StoreError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(err) if is_condition_failed(&err) => Ok(()),
+        Err(err) => Err(classify(err)),
+    }
+}
+
 /// Which side closed the task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -671,41 +683,29 @@ impl TokenTable {
 
     /// Gives a claim back after a failure that a retry may fix (unless the token was replaced).
     pub async fn release(&self, statement_id: &str, token: &TaskToken) -> Result<(), StoreError> {
-        self.update(statement_id)
+        let result = self
+            .update(statement_id)
             .update_expression("REMOVE claimedUntil")
             .condition_expression("attribute_not_exists(completedAt) AND taskToken = :token")
             .expression_attribute_values(":token", s(token.expose()))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|err| {
-                if is_condition_failed(&err) {
-                    Ok(())
-                } else {
-                    Err(classify(err))
-                }
-            })
+            .await;
+        unless_condition_failed(result)
     }
 
     /// Takes back a completion mark written before its callback ([`WaitWrite::Mark`]) when the
     /// callback failed: the task waits again (`pending`), for its event, the reconciler or the
     /// Task's retry. Nothing when a retry's token replaced `token` meanwhile.
     pub async fn unmark(&self, statement_id: &str, token: &TaskToken) -> Result<(), StoreError> {
-        self.update(statement_id)
+        let result = self
+            .update(statement_id)
             .update_expression("SET pending = :pending REMOVE completedAt, outcome, completedBy")
             .condition_expression("taskToken = :token")
             .expression_attribute_values(":pending", s(PENDING))
             .expression_attribute_values(":token", s(token.expose()))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|err| {
-                if is_condition_failed(&err) {
-                    Ok(())
-                } else {
-                    Err(classify(err))
-                }
-            })
+            .await;
+        unless_condition_failed(result)
     }
 
     /// Marks the task holding `token` completed with `outcome` by `side`, and takes it out of the

@@ -401,6 +401,9 @@ impl TaskClients<'_> {
                 Ok(completion)
             }
             Err(err) => match self.table.unmark(id, &task.token).await {
+                // Only a throttled or timed-out callback is left to the event or the reconciler:
+                // any other error would meet them too, so it is returned (the mark is back off).
+                Ok(()) if !err.is_throttling() => Err(err),
                 Ok(()) => {
                     warn!(statement_id = id, step = %task.step, error = %err, error_type = err.name(),
                           "the callback failed; the task waits again for its status event or the reconciler");

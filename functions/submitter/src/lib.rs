@@ -617,7 +617,7 @@ impl Submitter {
                   recorded = ?recorded, "the Data API returned the statement of an earlier attempt");
         }
         let completion = self.task_clients().settle(&rendezvous, side).await;
-        Ok((deferred(statement_id, completion), recorded))
+        Ok((deferred(statement_id, completion)?, recorded))
     }
 
     /// The wait saw the batch end: the first token goes in with that state in one write, beside
@@ -663,7 +663,7 @@ impl Submitter {
                     WaitWrite::Claim => deferred(
                         statement_id,
                         clients.settle_claimed(&rendezvous, side, described).await,
-                    ),
+                    )?,
                 };
                 Ok((completion, Recorded::Stored, side))
             }
@@ -835,12 +835,20 @@ impl Submitter {
 /// Closing the task after its token was stored failed (the claim was given back, or expires by
 /// itself): the task waits as a parked token does, for its status event or the reconciler's
 /// lost-event recovery, rather than failing the step on a callback Step Functions throttled.
-fn deferred(statement_id: &str, closed: Result<Completion, CompleteError>) -> Completion {
-    closed.unwrap_or_else(|err| {
-        warn!(statement_id, error = %err, error_type = err.name(),
-              "the token is stored but closing the task failed; its status event or the reconciler closes it");
-        Completion::WaitingForEvent
-    })
+/// Only a throttled or timed-out call is left to them: any other error (a corrupt item, a refused
+/// request) would meet them too, so it fails the invocation at once, as before.
+fn deferred(
+    statement_id: &str,
+    closed: Result<Completion, CompleteError>,
+) -> Result<Completion, CompleteError> {
+    match closed {
+        Err(err) if err.is_throttling() => {
+            warn!(statement_id, error = %err, error_type = err.name(),
+                  "the token is stored but closing the task was throttled; its status event or the reconciler closes it");
+            Ok(Completion::WaitingForEvent)
+        }
+        closed => closed,
+    }
 }
 
 type SubmitResult =

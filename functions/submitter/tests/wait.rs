@@ -727,3 +727,33 @@ async fn a_failed_callback_whose_mark_cannot_be_taken_back_fails_the_invocation_
     assert_eq!(err.name(), "TokenStoreThrottled");
     assert_eq!((throttled.num_calls(), unmark_fails.num_calls()), (1, 1));
 }
+
+#[tokio::test]
+async fn a_callback_refused_for_good_takes_the_mark_back_and_fails_the_invocation() {
+    // Not throttling: the event's completer or the reconciler would be refused the same way, so
+    // the task is not left waiting for them; the invocation fails at once with the callback's error.
+    let get = script();
+    let batch = waited(StatementStatusString::Finished);
+    let settled = settled_written("FINISHED", "SUCCEEDED", item(&both_halves("FINISHED")));
+    let unmark = unmarked();
+    let describe = finished_describe();
+    let refused = mock!(aws_sdk_sfn::Client::send_task_success).then_error(|| {
+        aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError::InvalidOutput(
+            aws_sdk_sfn::types::error::InvalidOutput::builder()
+                .message("refused by the test")
+                .build(),
+        )
+    });
+    let s = submitter(
+        WAIT,
+        &[&settled, &unmark],
+        &[&refused],
+        &[&batch, &describe],
+        &get,
+    );
+
+    let err = s.handle(input()).await.unwrap_err();
+
+    assert_eq!(err.name(), "CallbackFailed");
+    assert_eq!((refused.num_calls(), unmark.num_calls()), (1, 1));
+}

@@ -151,7 +151,9 @@ bench: setup build sam-build ## speed and memory targets: bootstrap size, start,
 	cargo bench -p etl-callback --bench prepare --bench completer --locked -- $(CRITERION_ARGS)
 	cargo bench -p redshift-sql --bench translate --locked -- $(CRITERION_ARGS)
 	$(PY) bench/check_criterion.py
-	cargo build --release --locked -p submitter -p completer -p reconciler
+	# release binaries: the functions' start and memory, and the comparison's stack (as deployed)
+	cargo build --release --locked --bins -p submitter -p completer -p reconciler -p backfill \
+		-p redshift-data-emulator -p polling-baseline -p longpoll-baseline
 	$(PY) bench/lambda_runtime.py $(if $(QUICK),--quick,)
 	$(PY) local/bench.py
 	$(PY) bench/compare.py $(if $(QUICK),--quick,)  # callback, callback + wait, polling, long polling (bench/results)

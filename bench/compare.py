@@ -113,7 +113,8 @@ TARGET_WAIT_LONGPOLL_S = 0.05
 TARGET_WAIT_NOISE_S = 0.05
 TARGET_WAIT_COST_RATIO = 1.05
 try:
-    STEPS = tuple(pipeline.load().names)  # scripts/pipeline.toml, as the generator reads it
+    PIPELINE = pipeline.load()  # scripts/pipeline.toml, as the generator reads it
+    STEPS = tuple(PIPELINE.names)
 except pipeline.PipelineError as _err:
     sys.exit(f"error: {_err}")
 DDB_WRITES = ("UpdateItem", "PutItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
@@ -256,9 +257,10 @@ def owners(events: list[dict]) -> dict[int, str | None]:
 def measure(design: str, delay_s: float, desc: dict, events: list[dict], statements: dict[str, dict],
             writes: int, calls: dict[str, int] | None = None, wait_s: float = 0,
             handled: dict[str, datetime] | None = None) -> Run:
-    """`handled`: for the wait design, when its completer finished each statement's event (statement id ->
-    the completer's "status event handled" log time), since the history does not show a completer
-    that found the task already completed by the submitter."""
+    """`handled`: for the callback designs, when their completer finished each statement's event
+    (statement id -> the completer's "status event handled" log time): the history does not show a
+    completer that found the task already completed by the submitter's wait, nor the completion mark a
+    completer writes after its callback."""
     owner = owners(events)
     gate_type, gate_name = (("TaskStateExited", "{}") if design in CALLBACK_DESIGNS
                             else ("ChoiceStateExited", "{}Done"))
@@ -297,29 +299,21 @@ def measure(design: str, delay_s: float, desc: dict, events: list[dict], stateme
             invocations += 1
             scheduled[owner[ev["id"]]] = ev["timestamp"]
         elif et in ("TaskSubmitted", "TaskSucceeded", "TaskFailed") and owner[ev["id"]] in scheduled:
-            # The submitter returns at TaskSubmitted (moto records it when the invoke answers). When its
-            # wait completed the task, its SendTaskSuccess precedes its return: the history still has
-            # TaskSubmitted (at the return) and then TaskSucceeded; the first of them ends the invocation.
-            if design not in CALLBACK_DESIGNS or et == "TaskSubmitted" or design == "wait":
-                durations.append((ev["timestamp"] - scheduled.pop(owner[ev["id"]])).total_seconds())
-    if design == "wait":
-        # One completer invocation per status-change event, also when the submitter's wait completed the
-        # task first (the completer finds it done): from the statement's end to its "status event
-        # handled" log line (event publish + delivery + the completer), as for callback below.
+            # The first of them ends the invocation: a synchronous Task's TaskSucceeded/TaskFailed; the
+            # submitter's TaskSubmitted (moto records it when the invoke answers), also when its wait
+            # completed the task (its SendTaskSuccess precedes its return; TaskSucceeded follows).
+            durations.append((ev["timestamp"] - scheduled.pop(owner[ev["id"]])).total_seconds())
+    if design in CALLBACK_DESIGNS:
+        # One completer invocation per status-change event (one per statement, WithEvent=true), also
+        # when the submitter's wait completed the task first (the completer finds it done): from the
+        # statement's end to its "status event handled" log line (event publish + delivery + the
+        # completer, its callback and its completion mark).
         for step, st in statements.items():
             invocations += 1
             done = (handled or {}).get(st["Id"])
             if done is None:
-                raise StackError(f"wait {desc['name']}: no completer invocation logged for {step} ({st['Id']})")
+                raise StackError(f"{design} {desc['name']}: no completer invocation logged for {step} ({st['Id']})")
             durations.append(max(0.001, (done - st["UpdatedAt"]).total_seconds()))
-    if design == "callback":
-        # One completer invocation per status-change event (one per statement, WithEvent=true): from
-        # the statement's end to the step's TaskSucceeded (event publish + delivery + the completer).
-        succeeded = {owner[ev["id"]]: ev["timestamp"] for ev in events if ev["type"] == "TaskSucceeded"}
-        for step, st in statements.items():
-            invocations += 1
-            if step in succeeded:
-                durations.append(max(0.001, (succeeded[step] - st["UpdatedAt"]).total_seconds()))
     billed_ms = [max(1, math.ceil(d * 1000)) for d in durations]
     return Run(
         design=design, delay_s=delay_s, status=desc["status"],
@@ -404,12 +398,12 @@ def one_run(stack: LocalStack, design: str, arn: str, stack_name: str, delay_s: 
     sfn = stack.client("stepfunctions")
     recorder.new_requests()  # skip what came before this run
     calls_before = emulator_calls(stack)
-    route = f"completer.{stack_name}"
-    handled_before = len(completer_handled(stack.procs.log_dir, route)) if design == "wait" else 0
+    route = "completer" if stack_name == stack.stack_name else f"completer.{stack_name}"  # deploy.py's routes
+    handled_before = len(completer_handled(stack.procs.log_dir, route)) if design in CALLBACK_DESIGNS else 0
     exec_arn = start_execution(sfn, arn, RUN_DATE, prefix=f"bench-{design}")
     desc = wait_done(sfn, exec_arn, timeout)
     handled = None
-    if design == "wait":  # its status events may still be on their way: their completers' writes belong to the run
+    if design in CALLBACK_DESIGNS:  # the status events may still be on their way (the wait design's after the run)
         handled = completer_handled(stack.procs.log_dir, route, handled_before + len(STEPS))
     time.sleep(0.3)  # let late writes (the completer's completion mark) reach moto
     writes = ddb_writes(recorder.new_requests())  # every table: the runs do not overlap
@@ -595,7 +589,8 @@ def markdown(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
         f"Generated by `{meta['command']}` on {meta['date']} at commit `{meta['revision']}` ({meta['machine']}); "
         f"{meta['elapsed']}.",
         f"All {len(designs)} designs ran on one local stack (moto Step Functions interpreter, the Redshift Data API "
-        "emulator on PostgreSQL, the Rust Lambdas as x86_64 **debug** binaries under `cargo lambda watch`), "
+        "emulator on PostgreSQL, the Rust Lambdas and the emulator as x86_64 **release** binaries under `cargo lambda "
+        f"watch`, {meta['processes']} processes per function: as many as steps may run at once), "
         f"interleaved, {meta['runs']} runs per design and statement duration; callback = the product with "
         f"`SubmitWaitSeconds` 0, callback + wait = the product deployed a second time with `SubmitWaitSeconds` "
         f"{meta['wait_design']:g}; polling `Wait` = {meta['wait']} s (the original "
@@ -660,13 +655,13 @@ def markdown(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
         "- **Lambda GB-s**: 0.125 GB × the sum of the invocations' durations, each rounded up to 1 ms as Lambda "
         "bills. Durations are upper bounds read from the history, including the local invoke path "
         "(moto → cargo lambda → the binary): a synchronous task's `TaskScheduled` → `TaskSucceeded` (polling, long "
-        "polling), the submitter's `TaskScheduled` → `TaskSubmitted`, and for a completer the statement's end → the "
-        "step's `TaskSucceeded` (which also includes the event's publication and delivery). Warm functions, no INIT. "
+        "polling, the run lock), the submitter's `TaskScheduled` → `TaskSubmitted`, and for a completer, in both "
+        "callback designs alike, the statement's end → the completer's `status event handled` log line (the "
+        "event's publication and delivery, the completer's callback and its completion mark; the history has no "
+        "trace of a completer that found the task completed by the submitter's wait). Warm functions, no INIT. "
         "Callback + wait: the submitter's invocation includes its wait; when the wait completed the task, its "
         "`SendTaskSuccess` comes before its return, and the history still shows `TaskSubmitted` (when the invoke "
-        "answered) followed by `TaskSucceeded`, so `TaskScheduled` → `TaskSubmitted` is still the invocation; its "
-        "completer's invocation is the statement's end → the completer's `status event handled` log line (the task "
-        "may have been completed before the event, so the history has no trace of it).",
+        "answered) followed by `TaskSucceeded`, so `TaskScheduled` → `TaskSubmitted` is still the invocation.",
         "- **Lambda concurrency held per running step**: those Lambda seconds / the steps' seconds (each step from its "
         "first state entered to the exit above): the share of a concurrent Lambda execution one running step keeps "
         "busy (long polling: about 1, the function waits for the whole SQL).",
@@ -902,11 +897,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     results: dict[float, dict[str, list[Run]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as run_dir:
-        # 2 processes per function: a Parallel runs 2 steps at once, and long polling holds one
-        # invocation per running step (with 1, the second branch's invocation queued behind the first).
+        # As on AWS: release binaries (what `sam build` deploys; a debug build's signing and JSON cost
+        # the designs that call more), and as many processes per function as steps may run at once
+        # (a Parallel's branches each get a Lambda: long polling holds one per running step, the wait
+        # design one per waiting submit; with fewer, an invocation queues behind another's wait).
         # The callback design is the product with SubmitWaitSeconds 0, whatever the template's default;
         # lineage off, the template's default.
-        stack = LocalStack(run_dir=Path(run_dir), echo=lambda _: None, function_concurrency=2,
+        stack = LocalStack(run_dir=Path(run_dir), echo=lambda _: None, profile="release",
+                           function_concurrency=max(2, PIPELINE.most_concurrent),
                            parameters={"SubmitWaitSeconds": "0"}, lineage=False)
         recorder = None
         try:
@@ -968,7 +966,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(), "revision": revision(),
         "runs": runs if all(d < 20 for d in delays) or args.long_runs >= runs
         else f"{runs} (at 20 s and more: {args.long_runs})", "wait": args.wait_seconds, "target": target,
-        "wait_design": args.wait_design_seconds, "isolation": isolation,
+        "wait_design": args.wait_design_seconds, "isolation": isolation, "processes": stack.function_concurrency,
         "elapsed": f"the whole comparison took {elapsed / 60:.1f} min", "regenerate": regenerate,
     }
     out_dir.mkdir(parents=True, exist_ok=True)

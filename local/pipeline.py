@@ -84,6 +84,12 @@ class Pipeline:
         return [n for n in self.names if self.concurrent_with(n)]
 
     @property
+    def most_concurrent(self) -> int:
+        """An upper bound of how many steps may run at once: the largest group of a step and the steps
+        that may run beside it (exact for the generator's layouts, where such a group is one Parallel)."""
+        return max((1 + len(self.concurrent_with(n)) for n in self.names), default=1)
+
+    @property
     def failable(self) -> list[str]:
         """Steps whose SQL failure ends the run as Redshift.StatementFailed (no `errors` rename for it)."""
         return [s.name for s in self.steps if STATEMENT_FAILED not in s.errors]

@@ -120,6 +120,7 @@ class LocalStack:
     template_path: Path | None = None  # default: <root>/template.yaml
     emulator_args: list[str] = field(default_factory=list)  # e.g. ["--max-active-statements", "20"]
     function_concurrency: int = 1  # processes per function (concurrent invocations), as Lambda scales out
+    profile: str = "debug"  # the Cargo profile whose binaries run (target/<profile>/); the benchmark's: release
     pipeline: Path | None = None  # another pipeline.toml (default: the template's statemachine/etl.asl.json, scripts/)
     data_dir: Path | None = None  # DATA=dir: each top-level folder becomes a bucket on moto's S3 (seed_data)
     lineage: bool = True  # OpenLineageUrl -> the receiver (when declared); False: the template's default (off)
@@ -214,15 +215,21 @@ class LocalStack:
         asl = self.definition.write_asl(self.run_dir / "pipeline.asl.json")
         return {PIPELINE_STATE_MACHINE: asl}, self.definition.scripts_dir
 
+    def _binaries(self, names: list[str | None]) -> dict[str, Path]:
+        """Cargo binaries by name, from target/<profile>/."""
+        return {name: self.root / "target" / self.profile / name for name in names if name}
+
+    def _build_hint(self) -> str:
+        return "make build" if self.profile == "debug" else f"cargo build --profile {self.profile} --bins"
+
     def _check_prerequisites(self) -> dict[str, Path]:
         """The Cargo binaries of the template's functions (what `sam build` builds) and the emulator."""
         missing = []
         names = [((r.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
                  for r in load_template(self.template_path)["Resources"].values()
                  if r.get("Type") == "AWS::Serverless::Function"]
-        binaries = {name: self.root / "target" / "debug" / name for name in names if name}
-        binaries[EMULATOR] = self.root / "target" / "debug" / EMULATOR
-        missing += [f"{p} (make build)" for p in binaries.values() if not p.exists()]
+        binaries = self._binaries(names + [EMULATOR])
+        missing += [f"{p} ({self._build_hint()})" for p in binaries.values() if not p.exists()]
         if not _cargo_lambda(self.root):
             missing.append("cargo-lambda in .venv/bin or on PATH (make setup)")
         if not self.database_url and not (self.root / "local" / "pg.sh").exists():
@@ -319,17 +326,17 @@ class LocalStack:
 
     def add_stack(self, template_path: Path, stack_name: str, parameters: dict[str, str]) -> Deployment:
         """Deploy another template on this running stack (same moto, emulator and PostgreSQL) the same
-        way, and start its functions' binaries (target/debug); e.g. the benchmark's polling baseline, or
+        way, and start its functions' binaries (target/<profile>); e.g. the benchmark's polling baseline, or
         the product itself a second time with other parameters. Its functions are routed by
         `<binary>.<stack name>` (deploy.py `route_suffix`), so an invoke of one of them reaches its own
         processes, never another stack's running the same binary."""
         names = [((r.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
                  for r in load_template(Path(template_path))["Resources"].values()
                  if r.get("Type") == "AWS::Serverless::Function"]
-        binaries = {name: self.root / "target" / "debug" / name for name in names if name}
+        binaries = self._binaries(names)
         missing = [str(p) for p in binaries.values() if not p.exists()]
         if missing:
-            raise StackError("missing binaries (make build): " + ", ".join(missing))
+            raise StackError(f"missing binaries ({self._build_hint()}): " + ", ".join(missing))
         port = free_port()
         watch = self._start_watch(f"cargo-lambda.{stack_name}", port)
         endpoint = f"http://127.0.0.1:{port}"

@@ -111,6 +111,8 @@ def test_the_generator_reads_the_diamond_and_refuses_a_bad_definition(definition
     assert definition.concurrent_with("Orders") == ["Customers"]
     assert definition.concurrent_with("CheckTotals") == ["RevenueByRegion", "TopCustomers", "TotalsMatch"]
     assert definition.concurrent_with("Enrich") == []
+    # the fan-out's four run at once: the benchmark gives each function that many processes
+    assert definition.most_concurrent == 4
     assert definition.failable == [n for n in definition.names if n != FAILING]
     bad = tmp_path / "pipeline.toml"
     bad.write_text('name = "Bad"\n[[step]]\nname = "A"\nscript = "a.sql"\nafter = ["B"]\n'

@@ -157,7 +157,7 @@ bench: setup build sam-build ## speed and memory targets: bootstrap size, start,
 	$(PY) bench/lambda_runtime.py $(if $(QUICK),--quick,)
 	$(PY) local/bench.py
 	$(PY) bench/compare.py $(if $(QUICK),--quick,)  # callback, callback + wait, polling, long polling (bench/results)
-	$(PY) bench/copy_load.py $(if $(QUICK),--mb 50 --runs 3,)  # the median of 3 (a 20 MB single run varies 41-53 MB/s). Emulator COPY: CSV >= 50 MB/s, and Parquet (docs/copy-unload.md)
+	$(PY) bench/copy_load.py --binary target/release/redshift-data-emulator $(if $(QUICK),--mb 50 --runs 3,)  # the median of 3 (a 20 MB single run varies 41-53 MB/s). Emulator COPY: CSV >= 50 MB/s, and Parquet (docs/copy-unload.md)
 
 # ---- fuzzing (docs/fuzzing-and-security-scan.md) ------------------------------------------------
 # The targets (fuzz/, its own workspace) build with plain cargo and the flags `cargo fuzz build`

@@ -596,7 +596,7 @@ def markdown(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
         f"{meta['wait_design']:g}; polling `Wait` = {meta['wait']} s (the original "
         "sample's value); long polling `WaitTimeSeconds` = 30 s (the maximum). Statement duration = the emulator's "
         "`delay_ms` on every batch (plus the SQL itself, a few ms). Medians, with the p90 where there are at least "
-        "10 samples (overhead: 5 steps per run; n = samples).",
+        f"10 samples (overhead: {len(STEPS)} steps per run; n = samples).",
         "",
         f"| Statement duration | Figure | {head} |",
         rule,
@@ -634,7 +634,7 @@ def markdown(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
         "",
         "## How each figure is measured",
         "",
-        "- **Per-step overhead**: for each of the 5 SQL steps, the batch's end (the emulator's `UpdatedAt` of the "
+        f"- **Per-step overhead**: for each of the {len(STEPS)} SQL steps, the batch's end (the emulator's `UpdatedAt` of the "
         "batch, millisecond precision, from `ListStatements`) → the moment Step Functions leaves the step: the "
         "`TaskStateExited` of the callback Task, or the `ChoiceStateExited` of the polling or long-polling Choice "
         "that saw FINISHED. The next state is entered at that instant (for the two `LoadDimensions` branches, the "
@@ -668,7 +668,7 @@ def markdown(results: dict[float, dict[str, list[Run]]], meta: dict) -> str:
         "- **DynamoDB writes**: write requests moto received during the run (moto's request recorder; the runs never "
         "overlap), 1 write request unit each.",
         "- **Data API calls per step**: the emulator's own counter of calls received (`GET /_emulator/calls`) over "
-        "the run, divided by the 5 steps: callback = the submitter's `BatchExecuteStatement` + the completer's "
+        f"the run, divided by the {len(STEPS)} steps: callback = the submitter's `BatchExecuteStatement` + the completer's "
         "`DescribeStatement`; polling = submit + one `DescribeStatement` per poll; long polling = submit + one "
         "`DescribeStatement` (`WaitTimeSeconds` ≤ 30) per 30 s. A reconciler run (every 2 min, only while tasks "
         "are pending) would be counted too.",

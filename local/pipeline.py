@@ -86,7 +86,8 @@ class Pipeline:
     @property
     def most_concurrent(self) -> int:
         """An upper bound of how many steps may run at once: the largest group of a step and the steps
-        that may run beside it (exact for the generator's layouts, where such a group is one Parallel)."""
+        that may run beside it. Exact when every branch of a Parallel is one step; a branch of several
+        steps in a row counts them all (they never run together), which only over-counts."""
         return max((1 + len(self.concurrent_with(n)) for n in self.names), default=1)
 
     @property
